@@ -1,0 +1,59 @@
+/* balora: the command-line entry point and subcommand dispatch. */
+#include "cli.h"
+#include <stdlib.h>
+#include <string.h>
+
+int cli_verbose;
+
+int cli_fail(balora_status st) {
+    fprintf(stderr, "balora: error (%s): %s\n", balora_status_name(st), balora_last_error());
+    return 1;
+}
+
+void cli_log(int level, const char *msg, void *user) {
+    (void)user;
+    if (level == BL_VERBOSE && !cli_verbose) return;
+    fprintf(stderr, "%s%s\n", level == BL_WARN ? "balora: warning: " : "", msg);
+}
+
+/* Commands not built yet: a clear error, never a silent success. */
+#define BALORA_CLI_WEAK(name, help)                                                             \
+    __attribute__((weak)) int cmd_##name(int argc, char **argv) {                               \
+        (void)argc; (void)argv;                                                                 \
+        fprintf(stderr, "balora: error: '%s' is not available in this build yet\n", #name);    \
+        return 2;                                                                               \
+    }
+BALORA_CLI_COMMANDS(BALORA_CLI_WEAK)
+
+static const struct { const char *name, *help; int (*fn)(int, char **); } g_cmds[] = {
+#define BALORA_CLI_ENTRY(name, help) {#name, help, cmd_##name},
+    BALORA_CLI_COMMANDS(BALORA_CLI_ENTRY)
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "balora %s: fine-tune transformer language models with LoRA, PiSSA and BA-LoRA\n\n"
+               "usage: balora <command> [options]   (balora <command> --help for its options)\n\ncommands:\n",
+            balora_version());
+    for (size_t i = 0; i < sizeof g_cmds / sizeof g_cmds[0]; i++) fprintf(f, "  %-10s %s\n", g_cmds[i].name, g_cmds[i].help);
+    fprintf(f, "\nglobal: --verbose (before the command) prints detail, including which BLAS kernels are used.\n");
+}
+
+int main(int argc, char **argv) {
+    bl_blas_prepare_process(argc, argv);
+    balora_log_set(cli_log, NULL);
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) cli_verbose = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(stdout); return 0; }
+        else if (strcmp(argv[i], "--version") == 0) { printf("balora %s\n", balora_version()); return 0; }
+        else { fprintf(stderr, "balora: error: unknown option '%s'\n", argv[i]); usage(stderr); return 2; }
+    }
+    if (i >= argc) { usage(stderr); return 2; }
+    balora_threads_set(0);
+    if (cli_verbose) bl_log(BL_VERBOSE, "BLAS: %s", balora_blas_info());
+    for (size_t k = 0; k < sizeof g_cmds / sizeof g_cmds[0]; k++)
+        if (strcmp(argv[i], g_cmds[k].name) == 0) return g_cmds[k].fn(argc - i, argv + i);
+    fprintf(stderr, "balora: error: unknown command '%s'\n\n", argv[i]);
+    usage(stderr);
+    return 2;
+}

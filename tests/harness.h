@@ -1,0 +1,38 @@
+/* The test harness: checks that count failures, golden comparisons, ../shared lookup.
+ * A test's main() returns t_finish(): 0 if every check passed, 1 otherwise, 77 if skipped. */
+#ifndef BL_TEST_HARNESS_H
+#define BL_TEST_HARNESS_H
+#include "core/bl.h"
+#include <stdio.h>
+
+extern int t_checks, t_failures;
+
+#define CHECK(cond, ...) do { t_checks++; if (!(cond)) { t_failures++; \
+    fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define CHECK_OK(expr) do { balora_status t_st_ = (expr); t_checks++; if (t_st_ != BALORA_STATUS_OK) { t_failures++; \
+    fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, balora_last_error()); } } while (0)
+/* Expect a failure with the given status whose message contains `needle`. */
+#define CHECK_FAILS(expr, status, needle) do { balora_status t_st_ = (expr); t_checks++; \
+    if (t_st_ != (status) || !strstr(balora_last_error(), (needle))) { t_failures++; \
+    fprintf(stderr, "%s:%d: expected %s to fail with status %d and message containing '%s'; got %d: %s\n", \
+            __FILE__, __LINE__, #expr, (int)(status), (needle), (int)t_st_, balora_last_error()); } } while (0)
+
+/* The shared assets folder (BALORA_SHARED, else ../shared next to the source tree), or NULL. */
+const char *t_shared_dir(void);
+/* Like t_shared_dir but prints a skip message and exits with 77 when absent. */
+const char *t_require_shared(void);
+/* Source tree root (BALORA_SOURCE_DIR set by CTest, else "."). */
+const char *t_source_dir(void);
+/* Path of the balora CLI binary (BALORA_CLI set by CTest). */
+const char *t_cli(void);
+/* A fresh temporary directory (removed by t_finish unless BALORA_KEEP_TMP is set). */
+const char *t_tmpdir(void);
+
+/* Golden tolerance (golden/README.md): |got - want| <= atol + rtol * |want| elementwise.
+ * Prints the worst element on failure and returns the number of violations. */
+long t_allclose(const char *what, const float *got, const float *want, long n, double atol, double rtol);
+#define T_GOLDEN_ATOL 1e-4
+#define T_GOLDEN_RTOL 1e-3
+
+int t_finish(void);
+#endif
