@@ -140,11 +140,14 @@ typedef struct bl_lin_saved {
     float *u;      /* [N, r]  A xd (NULL when no adapter is attached) */
     float *xd;     /* [N, in] dropout(x), only when training with dropout > 0, else NULL */
     float *mask;   /* [N, in] dropout mask (0 or 1/(1-p)), as xd */
+    bool lora_on;  /* set by bl_lin_fwd: the LoRA branch (A, B) was applied */
+    bool dropped;  /* set by bl_lin_fwd: xd/mask hold this call's dropout */
 } bl_lin_saved;
 
 /* THE attach point.  x [N, in] -> y [N, out] (accumulate: y += ...).
- * train enables LoRA dropout (draws from rng). sv receives what backward needs (may be NULL
- * for forward-only calls). */
+ * train enables LoRA dropout (draws from rng; sv->xd and sv->mask must then be non-NULL).
+ * sv receives what backward needs; with an adapter attached sv->u is required (also as scratch
+ * for BL_ADAPTER_INITIAL). Without an adapter sv may be NULL. */
 void bl_lin_fwd(const bl_linear *m, bl_adapter_mode mode, bool train, float *y, const float *x,
                 int64_t N, bool accumulate, bl_lin_saved *sv, bl_rng *rng);
 /* dx += d/dx (NULL: not needed), gW/gb += (when non-NULL), lora gA/gB += (when attached).
