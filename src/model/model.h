@@ -178,7 +178,7 @@ bl_param *bl_modules_param(bl_module_set *s, const char *name);
 typedef struct bl_block {
     float *ln1_w, *ln1_b;    /* [C] (b: GPT-2 only)  — input_layernorm / ln_1 */
     float *ln2_w, *ln2_b;    /* [C]                  — post_attention_layernorm / ln_2 */
-    float *g_ln1_w, *g_ln1_b, *g_ln2_w, *g_ln2_b; /* full FT grads or NULL */
+    int p_ln1_w, p_ln1_b, p_ln2_w, p_ln2_b; /* their indices in mods.params (-1: none) */
     bl_linear *qkv;          /* gpt2: attn.c_attn [3C, C] */
     bl_linear *q, *k, *v;    /* llama: q_proj [H*D, C], k_proj / v_proj [Hkv*D, C] */
     bl_linear *o;            /* attn.c_proj / o_proj [C, H*D] */
@@ -194,8 +194,9 @@ typedef struct bl_model {
     float *wpe;              /* [max_pos, C] gpt2 positions, else NULL */
     float *lnf_w, *lnf_b;    /* [C] final norm (b: gpt2) */
     float *lm_head;          /* [V, C]; == wte when tied (CAUSAL_LM) */
-    int score_param;         /* SEQ_CLS: index in mods.params of score.weight [num_labels, C]; -1 */
-    float *rope_cos, *rope_sin; /* [max_pos, head_dim/2] (llama family) */
+    /* indices in mods.params (-1: none); lm_head == wte's index when tied */
+    int p_wte, p_wpe, p_lnf_w, p_lnf_b, p_lm_head;
+    int p_score;             /* SEQ_CLS: score.weight [num_labels, C] */
     bool full_ft;            /* every base tensor has a grad */
     bl_arena weights;        /* every float of the model */
     bl_arena grads;          /* full fine-tuning grads */
@@ -224,7 +225,7 @@ typedef struct bl_batch {
     const int64_t *attention_mask;  /* [B, T] 1 = real token, 0 = padding; NULL = all real */
 } bl_batch;
 
-typedef struct bl_run_layer bl_run_layer; /* saved activations of one block (model.c) */
+typedef struct bl_run_layer bl_run_layer; /* saved activations of one block (decoder.c) */
 
 typedef struct bl_run {
     bl_model *m;
@@ -233,22 +234,22 @@ typedef struct bl_run {
     int64_t n_logits;         /* B*T*V (CAUSAL_LM) or B*num_labels (SEQ_CLS) of the last forward */
     float *logits;            /* [B, T, V] or [B, num_labels] */
     float *hidden;            /* [B, T, C] final-norm output of the last forward (features) */
+    int64_t *pool_idx;        /* [B] SEQ_CLS: the pooled position per row (HF's rule: the token
+                                 before the first pad_token_id, else the last) */
     bool train;               /* LoRA dropout on (set by the caller; false after init) */
     bl_rng rng;               /* dropout draws; the trainer seeds it per step */
-    /* internals */
+    /* ---- internals (decoder.c) ---- */
     bl_adapter_mode last_mode;
     bool have_forward;
     uint64_t attach_gen;
-    int64_t *ids;             /* [B, T] copy of the last input ids */
-    int64_t *mask;            /* [B, T] copy of the attention mask (1 when absent) */
-    int64_t *pool_idx;        /* [B] SEQ_CLS pooled position */
-    bl_run_layer *layers;
-    float *x0;                /* [B, T, C] embeddings */
-    float *lnf_mean, *lnf_rstd; /* [B, T] */
-    float *resid_out;         /* [B, T, C] last block's output */
-    float *dres, *dtmp, *dtmp2, *dbig, *dbig2; /* backward buffers */
-    float *scratch;           /* attention backward + linear scratch */
-    int64_t scratch_floats;
+    int64_t *ids, *mask, *pos; /* [B, T] copies of the batch; positions 0..T-1 */
+    float **res;              /* [n_layer + 1] residual stream [B, T, C]: res[0] embeddings */
+    bl_run_layer *layers;     /* [n_layer] */
+    bl_lin_saved *sv;         /* [n_lin] per linear module */
+    float *lnf_mean, *lnf_rstd; /* [B*T] */
+    float *rope_cos, *rope_sin; /* [max_T, head_dim/2] */
+    float *d_res, *d_ln, *d_att, *d_qkv, *d_f1, *d_f2, *d_f3; /* backward buffers */
+    float *scratch;           /* attention backward / linear backward scratch */
     bl_arena arena;
 } bl_run;
 
