@@ -250,9 +250,12 @@ typedef struct { float *f; double *d; } rout;
 static inline bool rin_null(rin a) { return !a.f && !a.d; }
 static inline bool rout_null(rout a) { return !a.f && !a.d; }
 
-static inline void ld_row(rin a, int64_t off, int64_t n, double *dst) {
-    if (a.f) for (int64_t j = 0; j < n; j++) dst[j] = a.f[off + j];
-    else memcpy(dst, a.d + off, (size_t)n * sizeof(double));
+/* Loads a row as double; returns the sum of its entries: not finite iff the row holds NaN or Inf. */
+static inline double ld_row(rin a, int64_t off, int64_t n, double *dst) {
+    double s = 0;
+    if (a.f) for (int64_t j = 0; j < n; j++) { dst[j] = a.f[off + j]; s += dst[j]; }
+    else for (int64_t j = 0; j < n; j++) { dst[j] = a.d[off + j]; s += dst[j]; }
+    return s;
 }
 /* g[off .. off+n) += w * src */
 static inline void add_row(rout g, int64_t off, int64_t n, double w, const double *src) {
@@ -342,8 +345,8 @@ static balora_status nlg_cr(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)V; /* [V] teacher */
         double *y = x + V;                                                        /* [V] student, then grad */
         const int64_t off = ws->rows[i] * V;
-        ld_row(zp, off, V, x);
-        ld_row(z, off, V, y);
+        const double fin = ld_row(zp, off, V, x) + ld_row(z, off, V, y);
+        if (!isfinite(fin)) { ws->row_val[i] = NAN; continue; }
         const double lp = row_lse(x, V, inv_tau), lq = row_lse(y, V, inv_tau);
         double kl = 0;
         for (int64_t j = 0; j < V; j++) {
@@ -404,7 +407,7 @@ static balora_status nlg_dr(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
         double *y = ws->row_buf + (size_t)tid * 2 * (size_t)V; /* [V] logits */
         double *g = y + V;                                      /* [V] gradient */
         const int64_t off = ws->rows[i] * V;
-        ld_row(z, off, V, y);
+        if (!isfinite(ld_row(z, off, V, y))) { ws->row_val[i] = NAN; continue; }
         if (K == 0) {
             const double lse = row_lse(y, V, 1.0);
             double h = 0;
@@ -456,7 +459,7 @@ static balora_status nlg_ce(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
     for (int64_t i = 0; i < M; i++) {
         double *y = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)V; /* [V] */
         const int64_t r = ws->rows[i], off = r * V, target = labels[r + 1];
-        ld_row(z, off, V, y);
+        if (!isfinite(ld_row(z, off, V, y))) { ws->row_val[i] = NAN; continue; }
         const double lse = row_lse(y, V, 1.0);
         ws->row_val[i] = lse - y[target];
         if (want_grad) {
@@ -481,7 +484,7 @@ static balora_status teacher_conf(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V
 #pragma omp parallel for schedule(static) num_threads(ws->nthreads)
     for (int64_t i = 0; i < M; i++) {
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)V; /* [V] */
-        ld_row(zp, ws->rows[i] * V, V, x);
+        if (!isfinite(ld_row(zp, ws->rows[i] * V, V, x))) { ws->row_val[i] = NAN; continue; }
         const double lse = row_lse(x, V, inv_tau);
         double h = 0;
         for (int64_t j = 0; j < V; j++) {
@@ -655,8 +658,7 @@ static balora_status nlu_cr(bl_reg_ws *ws, int64_t N, int64_t C, rin z, rin zp, 
     for (int64_t i = 0; i < N; i++) {
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)C; /* [C] teacher */
         double *y = x + C;                                                        /* [C] student */
-        ld_row(zp, i * C, C, x);
-        ld_row(z, i * C, C, y);
+        if (!isfinite(ld_row(zp, i * C, C, x) + ld_row(z, i * C, C, y))) { ws->row_val[i] = NAN; continue; }
         double nx = 0, ny = 0;
         for (int64_t j = 0; j < C; j++) { nx += x[j] * x[j]; ny += y[j] * y[j]; }
         nx = fmax(sqrt(nx), NORM_EPS);
