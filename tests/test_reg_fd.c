@@ -359,6 +359,14 @@ static void test_warnings_and_errors(bl_rng *r) {
     CHECK_OK(bl_reg_nlg_svdr_d(&ws, B, T, V, z, lab, 3, BL_SVD_NORM_SUM, 1.0, g, &v));
     CHECK(g_warns == 1 && fabs(v + 1) < 1e-12, "k >= |M| must warn at run time (%d warnings, value %g)", g_warns, v);
 
+    /* bl_reg_apply warns about a constant-term configuration once per workspace, not every step */
+    bl_reg_config_default(&c, BL_REG_TASK_NLG);
+    c.svd_k = V; /* k >= V columns under the sum norm */
+    bl_reg_out o;
+    g_warns = 0;
+    for (int step = 0; step < 3; step++) CHECK_OK(bl_reg_apply_d(&ws, &c, step, 3, B, T, V, z, z, lab, g, &o));
+    CHECK(g_warns == 1 && strstr(g_last_warn, "svd_k = 10"), "apply: one warning in 3 steps (%d: %s)", g_warns, g_last_warn);
+
     /* errors */
     int64_t bad[T] = {-100, 3, 12, -100};
     CHECK_FAILS(bl_reg_nlg_dr_d(&ws, B, T, V, z, bad, 0, 1.0, g, &v), BALORA_STATUS_INVALID, "labels[0, 2] = 12");

@@ -85,7 +85,10 @@ balora_status bl_lambda_sched_parse(const char *name, bl_lambda_sched *out) {
                    "two_phase, linear_warmup or quadratic_warmup", name ? name : "(null)");
 }
 
-balora_status bl_reg_config_check(const bl_reg_config *c, int64_t ncols) {
+static balora_status config_check(const bl_reg_config *c, int64_t ncols, bool warn);
+balora_status bl_reg_config_check(const bl_reg_config *c, int64_t ncols) { return config_check(c, ncols, true); }
+
+static balora_status config_check(const bl_reg_config *c, int64_t ncols, bool warn) {
     const double l[3] = {c->lambda1, c->lambda2, c->lambda3};
     for (int i = 0; i < 3; i++) {
         if (!(l[i] >= 0) || isinf(l[i]))
@@ -116,6 +119,7 @@ balora_status bl_reg_config_check(const bl_reg_config *c, int64_t ncols) {
         return bl_fail(BALORA_STATUS_INVALID, "BA-LoRA config: adaptive lambda1: l1_min %g > l1_max %g", c->l1_min, c->l1_max);
 
     /* Settings under which a term is constant (zero gradient) or does nothing: warn, never silence. */
+    if (!warn) return BALORA_STATUS_OK;
     if (c->lambda3 > 0 && c->svd_norm == BL_SVD_NORM_SUM && c->svd_k >= ncols)
         bl_log(BL_WARN, "BA-LoRA: svd_k = %lld >= %lld columns with svd_norm = sum: L_SVDR = -(sum of all)/(sum of all) = -1 "
                "is constant and has zero gradient; use svd_k < %lld or svd_norm = fro/none",
@@ -720,7 +724,10 @@ static balora_status nlu_dr(bl_reg_ws *ws, int64_t N, int64_t C, rin z, double w
 static balora_status apply(bl_reg_ws *ws, const bl_reg_config *c, int64_t step, int64_t total, int64_t B, int64_t T,
                            int64_t V, rin z, rin zp, const int64_t *labels, rout grad, bl_reg_out *out) {
     memset(out, 0, sizeof *out);
-    BL_TRY(bl_reg_config_check(c, V));
+    if (!ws || !ws->arena.base || !c)
+        return bl_fail(BALORA_STATUS_INVALID, "BA-LoRA: workspace or configuration missing; hint: bl_reg_ws_init first");
+    BL_TRY(config_check(c, V, !ws->warned_config)); /* warnings once per workspace */
+    ws->warned_config = true;
     const bool nlu = c->task == BL_REG_TASK_NLU;
     for (int i = 0; i < 3; i++)
         if (c->sched[i] != BL_LAMBDA_SCHED_CONSTANT && c->sched[i] != BL_LAMBDA_SCHED_ADAPTIVE && total <= 0)

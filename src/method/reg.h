@@ -74,7 +74,8 @@ balora_status bl_lambda_sched_parse(const char *name, bl_lambda_sched *out);  /*
 const char *bl_lambda_sched_name(bl_lambda_sched s);
 const char *bl_reg_svd_norm_name(bl_svd_norm n);
 /* Validates the configuration against the number of columns (C or V) and warns
- * (bl_log BL_WARN) for each setting that makes a term constant or a no-op. */
+ * (bl_log BL_WARN) for each setting that makes a term constant or a no-op. bl_reg_apply
+ * runs it on every call and warns on the first call of each workspace. */
 balora_status bl_reg_config_check(const bl_reg_config *c, int64_t ncols);
 
 /* Lambda i (0, 1, 2) at step t of S total steps. conf = teacher confidence in [0, 1]
@@ -107,6 +108,7 @@ typedef struct bl_reg_ws {
     double *nlu_g;             /* [max_rows, ncols] NLU only: Zc Cov */
     double *cov;               /* [ncols, ncols] NLU only */
     bool warned_const;         /* runtime warning given once */
+    bool warned_config;        /* bl_reg_apply checked (and warned about) the configuration once */
 } bl_reg_ws;
 
 /* max_k: the largest top_k_entropy to be used (0 if none). */
