@@ -211,6 +211,6 @@ void bl_wilson_interval(int64_t correct, int64_t n, double *lo, double *hi) {
     double p = (double)correct / (double)n, nn = (double)n, z2 = z * z;
     double den = 1 + z2 / nn, centre = (p + z2 / (2 * nn)) / den;
     double half = z * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn)) / den;
-    *lo = centre - half < 0 ? 0 : centre - half;
-    *hi = centre + half > 1 ? 1 : centre + half;
+    *lo = correct <= 0 || centre - half < 0 ? 0 : centre - half; /* exact ends (no 1e-18 round-off) */
+    *hi = correct >= n || centre + half > 1 ? 1 : centre + half;
 }
