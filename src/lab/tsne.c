@@ -72,7 +72,7 @@ static double calibrate_row(double *row, int64_t n, int64_t i, double log_perp) 
 balora_status bl_tsne_conditional(const float *x, int64_t n, int64_t d, double perplexity, double *cond, double *beta) {
     BL_TRY(check_input(x, n, d, perplexity));
     const double log_perp = log(perplexity);
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (n * n * d >= 65536)
     for (int64_t i = 0; i < n; i++) {
         double *row = cond + i * n; /* [n] */
         for (int64_t j = 0; j < n; j++) {
@@ -93,7 +93,7 @@ balora_status bl_tsne_conditional(const float *x, int64_t n, int64_t d, double p
  * rowz, rowkl: [n] scratch. Returns the KL with P (not exaggerated) when want_kl, else 0. */
 static double kl_grad(const double *p, double ex, const double *y, int64_t n, int64_t dims, double *grad, bool want_kl,
                       double *rowz, double *rowkl) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * n >= 65536)
     for (int64_t i = 0; i < n; i++) {
         double z = 0;
         for (int64_t j = 0; j < n; j++) {
@@ -107,7 +107,7 @@ static double kl_grad(const double *p, double ex, const double *y, int64_t n, in
     double z = 0;
     for (int64_t i = 0; i < n; i++) z += rowz[i];
     const double inv_z = 1.0 / z, log_z = log(z);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * n >= 65536)
     for (int64_t i = 0; i < n; i++) {
         double g[3] = {0, 0, 0}, kl = 0;
         for (int64_t j = 0; j < n; j++) {
