@@ -71,6 +71,9 @@ static balora_status rd_str(cursor *c, char **out, const char *what) {
     uint64_t n;
     BL_TRY(rd_u64(c, &n, what));
     BL_TRY(need(c, n, what));
+    size_t bad;
+    if (!bl_utf8_valid((const char *)c->p + c->off, (size_t)n, &bad))
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: %s: string at byte %zu is not valid UTF-8", c->path, what, c->off + bad);
     if (out) {
         *out = bl_malloc((size_t)n + 1);
         if (!*out) return BALORA_STATUS_NOMEM;
