@@ -133,7 +133,7 @@ static balora_status rd_value(cursor *c, bl_gguf_kv *kv) {
 
 static balora_status rd_kvs(cursor *c, bl_gguf_file *g) {
     if (g->n_kv > (c->len - c->off) / 13)
-        return bl_fail(BALORA_STATUS_FORMAT, "%s: header claims %" PRIu64 " key-value pairs, more than the file can hold", g->path, g->n_kv);
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: header claims %" PRIu64 " key-value pairs, more than the file can hold (truncated?)", g->path, g->n_kv);
     g->kvs = bl_calloc((size_t)g->n_kv + 1, sizeof *g->kvs);
     if (!g->kvs) return BALORA_STATUS_NOMEM;
     for (uint64_t i = 0; i < g->n_kv; i++) {
@@ -220,7 +220,7 @@ static balora_status parse(bl_gguf_file *g) {
     BL_TRY(rd_kvs(&c, g));
     BL_TRY(read_alignment(g));
     if (g->n_tensors > (c.len - c.off) / 24)
-        return bl_fail(BALORA_STATUS_FORMAT, "%s: header claims %" PRIu64 " tensors, more than the file can hold", g->path, g->n_tensors);
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: header claims %" PRIu64 " tensors, more than the file can hold (truncated?)", g->path, g->n_tensors);
     g->tensors = bl_calloc((size_t)g->n_tensors + 1, sizeof *g->tensors);
     if (!g->tensors) return BALORA_STATUS_NOMEM;
     for (uint64_t i = 0; i < g->n_tensors; i++) BL_TRY(rd_tensor_info(&c, g, &g->tensors[i]));

@@ -72,11 +72,12 @@ balora_status bl_llama2c_open(bl_llama2c *m, const char *path) {
     if (!st) {
         /* every side is <= 2^24, so products of three stay below 2^72: check in double first */
         const bl_llama2c_config *c = &m->cfg;
+        double kv = (double)(c->dim / c->n_heads * c->n_kv_heads);
         double approx = (double)c->vocab_size * c->dim * (c->shared_classifier ? 1 : 2)
-                        + (double)c->n_layers * c->dim * (4.0 * c->dim + 3.0 * c->hidden_dim + 2) + c->dim
-                        + (double)c->seq_len * (double)(c->dim / c->n_heads);
+                        + (double)c->n_layers * c->dim * (2.0 * c->dim + 2.0 * kv + 3.0 * c->hidden_dim + 2) + c->dim
+                        + (double)c->seq_len * (double)(c->dim / c->n_heads) + HEADER_BYTES / 4;
         if (approx * 4 > (double)m->len * 2 + 1e6)
-            st = bl_fail(BALORA_STATUS_FORMAT, "%s: the header (dim %" PRId64 ", %" PRId64 " layers, vocab %" PRId64 ") needs about %.0f bytes "
+            st = bl_fail(BALORA_STATUS_FORMAT, "%s: the header (dim %" PRId64 ", %" PRId64 " layers, vocab %" PRId64 ") needs %.0f bytes "
                          "but the file has %zu (truncated, or not a llama2.c checkpoint?)", path, c->dim, c->n_layers, c->vocab_size,
                          approx * 4, m->len);
     }
