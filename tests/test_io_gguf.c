@@ -221,6 +221,18 @@ static void check_alpha_pattern_and_refusals(void) {
     bl_st_close(&a);
     bl_gguf_close(&g);
 
+    /* lora_alpha 0: PEFT's scale is 0 but llama.cpp uses 1 when alpha is 0, so B must be zeroed */
+    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+    const char *zero = "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":0,\"target_modules\":[\"v_proj\"]}";
+    write_file(p, zero, strlen(zero));
+    CHECK_OK(bl_gguf_export_lora(dir, out, &opt, NULL));
+    CHECK_OK(bl_gguf_open(&g, out));
+    b0 = bl_gguf_find_tensor(&g, "blk.0.attn_v.weight.lora_b");
+    int nonzero = 0;
+    for (int i = 0; b0 && i < 128; i++) { float v; memcpy(&v, (const char *)b0->data + 4 * i, 4); nonzero += v != 0; }
+    CHECK(b0 && nonzero == 0, "alpha 0: lora_b zeroed (%d non-zero)", nonzero);
+    bl_gguf_close(&g);
+
     char ad[1024];
     snprintf(ad, sizeof ad, "%s/golden/gpt2_cls/lora", g_shared);
     bl_gguf_lora_options g2 = {.arch = "gpt2", .type = BL_GGML_F32};
