@@ -56,6 +56,8 @@ for f in tokenizer.json merges.txt generation_config.json config.json; do
 done
 
 # convert llama2.c -> HF, then adapter -> GGUF
+expect 0 "inspect llama2.c" -- "$CLI" inspect "$SHARED/models/stories260K/stories260K.bin"
+has out "total parameters: 260,032"
 expect 0 "convert llama2c" -- "$CLI" convert --from llama2c "$SHARED/models/stories260K/stories260K.bin" --out "$TMP/stories"
 expect 0 "inspect converted" -- "$CLI" inspect "$TMP/stories" --json
 json_is 'j["config"]["architectures"], j["config"]["tie_word_embeddings"], j["config"]["rms_norm_eps"], len(j["tensors"])' "(['LlamaForCausalLM'], True, 1e-05, 47)"
