@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TSNE_MAX_N 16384
+#define TSNE_MAX_N 8192
 #define TSNE_TOL 1e-5
 #define TSNE_SEARCH_STEPS 200
 #define TSNE_P_FLOOR 1e-12
@@ -90,18 +90,28 @@ balora_status bl_tsne_conditional(const float *x, int64_t n, int64_t d, double p
 }
 
 /* KL(P || Q) and/or the gradient of the objective with P x ex.
- * rowz, rowkl: [n] scratch. Returns the KL with P (not exaggerated) when want_kl, else 0. */
-static double kl_grad(const double *p, double ex, const double *y, int64_t n, int64_t dims, double *grad, bool want_kl,
-                      double *rowz, double *rowkl) {
+ * num: [n, n] scratch for the kernel (1 + |y_i - y_j|^2)^-1; rowz, rowkl: [n] scratch.
+ * Returns the KL with P (not exaggerated) when want_kl, else 0. Inlined per dims so that the
+ * compiler specialises the inner loops. */
+static inline __attribute__((always_inline)) double kl_grad_impl(const double *p, double ex, const double *y, int64_t n,
+                                                                 const int64_t dims, double *grad, bool want_kl,
+                                                                 double *num, double *rowz, double *rowkl) {
+    /* the kernel, once per pair (upper triangle, mirrored) */
+#pragma omp parallel for schedule(dynamic, 32) if (n * n >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        num[i * n + i] = 0;
+        for (int64_t j = i + 1; j < n; j++) {
+            double d2 = 0;
+            for (int64_t k = 0; k < dims; k++) { double t = y[i * dims + k] - y[j * dims + k]; d2 += t * t; }
+            double v = 1.0 / (1.0 + d2);
+            num[i * n + j] = v;
+            num[j * n + i] = v;
+        }
+    }
 #pragma omp parallel for schedule(static) if (n * n >= 65536)
     for (int64_t i = 0; i < n; i++) {
         double z = 0;
-        for (int64_t j = 0; j < n; j++) {
-            if (j == i) continue;
-            double d2 = 0;
-            for (int64_t k = 0; k < dims; k++) { double t = y[i * dims + k] - y[j * dims + k]; d2 += t * t; }
-            z += 1.0 / (1.0 + d2);
-        }
+        for (int64_t j = 0; j < n; j++) z += num[i * n + j];
         rowz[i] = z;
     }
     double z = 0;
@@ -109,20 +119,20 @@ static double kl_grad(const double *p, double ex, const double *y, int64_t n, in
     const double inv_z = 1.0 / z, log_z = log(z);
 #pragma omp parallel for schedule(static) if (n * n >= 65536)
     for (int64_t i = 0; i < n; i++) {
-        double g[3] = {0, 0, 0}, kl = 0;
-        for (int64_t j = 0; j < n; j++) {
-            if (j == i) continue;
-            double diff[3] = {0, 0, 0}, d2 = 0;
-            for (int64_t k = 0; k < dims; k++) { diff[k] = y[i * dims + k] - y[j * dims + k]; d2 += diff[k] * diff[k]; }
-            double num = 1.0 / (1.0 + d2), pij = p[i * n + j];
-            if (grad) {
-                double m = (ex * pij - num * inv_z) * num;
-                for (int64_t k = 0; k < dims; k++) g[k] += m * diff[k];
+        const double *pi = p + i * n;
+        const double *qi = num + i * n;
+        if (grad) {
+            double g[3] = {0, 0, 0};
+            for (int64_t j = 0; j < n; j++) {
+                double q = qi[j], m = (ex * pi[j] - q * inv_z) * q; /* zero on the diagonal */
+                for (int64_t k = 0; k < dims; k++) g[k] += m * (y[i * dims + k] - y[j * dims + k]);
             }
-            if (want_kl && pij > 0) kl += pij * (log(pij) - log(num) + log_z);
-        }
-        if (grad)
             for (int64_t k = 0; k < dims; k++) grad[i * dims + k] = 4.0 * g[k];
+        }
+        double kl = 0;
+        if (want_kl)
+            for (int64_t j = 0; j < n; j++)
+                if (j != i && pi[j] > 0) kl += pi[j] * (log(pi[j]) - log(qi[j]) + log_z);
         rowkl[i] = kl;
     }
     double kl = 0;
@@ -131,11 +141,17 @@ static double kl_grad(const double *p, double ex, const double *y, int64_t n, in
     return kl;
 }
 
+static double kl_grad(const double *p, double ex, const double *y, int64_t n, int64_t dims, double *grad, bool want_kl,
+                      double *num, double *rowz, double *rowkl) {
+    if (dims == 2) return kl_grad_impl(p, ex, y, n, 2, grad, want_kl, num, rowz, rowkl);
+    return kl_grad_impl(p, ex, y, n, dims, grad, want_kl, num, rowz, rowkl);
+}
+
 double bl_tsne_kl(const double *p, const double *y, int64_t n, int64_t dims, double *grad) {
     if (!p || !y || n < 2 || dims < 1 || dims > 3) return NAN;
-    double *buf = bl_malloc(sizeof(double) * 2 * (size_t)n); /* rowz [n], rowkl [n] */
+    double *buf = bl_malloc(sizeof(double) * (size_t)(2 * n + n * n)); /* rowz [n], rowkl [n], num [n, n] */
     if (!buf) return NAN;
-    double kl = kl_grad(p, 1.0, y, n, dims, grad, true, buf, buf + n);
+    double kl = kl_grad(p, 1.0, y, n, dims, grad, true, buf + 2 * n, buf, buf + n);
     free(buf);
     return kl;
 }
@@ -148,6 +164,7 @@ void bl_tsne_result_free(bl_tsne_result *r) {
 
 typedef struct work {
     double *p;      /* [n, n] joint affinities (true P, floored, sums to 1) */
+    double *num;    /* [n, n] Student-t kernel of the current embedding */
     double *y;      /* [n, dims] */
     double *upd;    /* [n, dims] momentum update */
     double *gains;  /* [n, dims] */
@@ -158,6 +175,7 @@ typedef struct work {
 
 static void carve_work(bl_arena *a, work *w, int64_t n, int64_t dims) {
     w->p = bl_arena_take(a, sizeof(double) * (size_t)(n * n));
+    w->num = bl_arena_take(a, sizeof(double) * (size_t)(n * n));
     w->y = bl_arena_take(a, sizeof(double) * (size_t)(n * dims));
     w->upd = bl_arena_take(a, sizeof(double) * (size_t)(n * dims));
     w->gains = bl_arena_take(a, sizeof(double) * (size_t)(n * dims));
@@ -234,7 +252,7 @@ balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_co
         const double ex = it < cfg->exaggeration_iters ? cfg->exaggeration : 1.0;
         const double mom = it < cfg->momentum_switch_iter ? 0.5 : 0.8;
         const bool want_kl = it % cfg->kl_every == 0;
-        double kl = kl_grad(w.p, ex, w.y, n, dims, w.grad, want_kl, w.rowz, w.rowkl);
+        double kl = kl_grad(w.p, ex, w.y, n, dims, w.grad, want_kl, w.num, w.rowz, w.rowkl);
         if (want_kl) { out->kl[k] = kl; out->kl_iter[k] = it; k++; }
         for (int64_t i = 0; i < n * dims; i++) {
             bool same = (w.grad[i] > 0) == (w.upd[i] > 0);
@@ -250,7 +268,7 @@ balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_co
             for (int64_t i = 0; i < n; i++) w.y[i * dims + c] -= mean;
         }
     }
-    out->kl[k] = kl_grad(w.p, 1.0, w.y, n, dims, NULL, true, w.rowz, w.rowkl);
+    out->kl[k] = kl_grad(w.p, 1.0, w.y, n, dims, NULL, true, w.num, w.rowz, w.rowkl);
     out->kl_iter[k] = cfg->n_iter;
     out->kl_final = out->kl[k];
     for (int64_t i = 0; i < n * dims; i++) out->y[i] = (float)w.y[i];

@@ -46,7 +46,7 @@ void bl_tsne_config_default(bl_tsne_config *cfg);
 
 /* Embed x [n, d] (row-major floats; every value finite). n >= 3 (more than perplexity + 1),
  * d >= 1. On success *out owns its buffers (free with bl_tsne_result_free); on failure
- * *out is zeroed. Memory: about 8 n^2 bytes (n = 4000: 128 MB); n is limited to 16384. */
+ * *out is zeroed. Memory: about 16 n^2 bytes (n = 2000: 64 MB, 4000: 256 MB); n is limited to 8192. */
 balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_config *cfg, bl_tsne_result *out);
 void bl_tsne_result_free(bl_tsne_result *r);
 
