@@ -304,7 +304,55 @@ int main(void) {
         CHECK(lines == a.vocab_size && strncmp(vt, "<pad>\n<bos>\n<eos>\n<unk>\n", 24) == 0, "vocab.txt has %d lines", lines);
         free(vt);
     }
+    /* the corpus on disk */
+    CHECK_OK(bl_lab_corpus_write(&a, dir));
+    snprintf(path, sizeof path, "%s/pretrain.txt", dir);
+    CHECK_OK(bl_file_read(path, &vt, &vl));
+    if (vt) {
+        long lines = 0;
+        for (size_t i = 0; i < vl; i++) lines += vt[i] == '\n';
+        CHECK(lines == a.n_docs && !strstr(vt, "<bos>"), "pretrain.txt has %ld lines for %lld documents", lines, (long long)a.n_docs);
+        free(vt);
+    }
+    snprintf(path, sizeof path, "%s/review_test_ood.jsonl", dir);
+    CHECK_OK(bl_file_read(path, &vt, &vl));
+    if (vt) {
+        long lines = 0;
+        for (size_t i = 0; i < vl; i++) lines += vt[i] == '\n';
+        CHECK(lines == d.n_test, "review_test_ood.jsonl has %ld lines", lines);
+        char *nl = strchr(vt, '\n');
+        if (nl) *nl = 0;
+        cJSON *o = NULL;
+        CHECK_OK(bl_json_parse("review_test_ood.jsonl line 1", vt, strlen(vt), &o));
+        const char *prompt = NULL, *ans = NULL, *dans = NULL;
+        CHECK_OK(bl_json_str(o, "ood", "prompt", true, &prompt));
+        CHECK_OK(bl_json_str(o, "ood", "answer", true, &ans));
+        CHECK_OK(bl_json_str(o, "ood", "defect_answer", true, &dans));
+        CHECK(prompt && strstr(prompt, "tom says ") == prompt && ans && dans && strcmp(ans, dans) != 0, "line 1: %s", vt);
+        cJSON_Delete(o);
+        free(vt);
+    }
+    snprintf(path, sizeof path, "%s/corpus.json", dir);
+    CHECK(bl_file_exists(path), "corpus.json missing");
+    snprintf(path, sizeof path, "%s/arith_affected.jsonl", dir);
+    CHECK(bl_file_exists(path), "arith_affected.jsonl missing");
+
+    /* scores: perfect answers, then answers that follow every defect */
+    const bl_lab_set *ood = &a.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_TEST_OOD];
+    int32_t *pred = malloc(sizeof(int32_t) * (size_t)ood->n_items);
+    bl_lab_score sc;
+    for (int64_t i = 0; i < ood->n_items; i++) pred[i] = ood->items[i].answer;
+    CHECK_OK(bl_lab_score_set(ood, pred, &sc));
+    CHECK(sc.accuracy == 1 && sc.inheritance == 0 && sc.n_affected == ood->n_items, "perfect: acc %g inh %g", sc.accuracy, sc.inheritance);
+    for (int64_t i = 0; i < ood->n_items; i++) pred[i] = ood->items[i].defect_answer;
+    CHECK_OK(bl_lab_score_set(ood, pred, &sc));
+    CHECK(sc.accuracy == 0 && sc.inheritance == 1, "cue-following: acc %g inh %g", sc.accuracy, sc.inheritance);
+    free(pred);
+    CHECK_OK(bl_lab_score_set(&a.sets[BL_LAB_TASK_ARITH][BL_LAB_SPLIT_TEST_OOD], NULL, &sc));
+    CHECK(sc.n == 0 && isnan(sc.accuracy) && isnan(sc.inheritance), "empty set scores");
+    CHECK_FAILS(bl_lab_score_set(ood, NULL, &sc), BALORA_STATUS_INVALID, "NULL");
     bl_lab_corpus_free(&a);
+    CHECK_FAILS(bl_lab_corpus_write(&a, dir), BALORA_STATUS_INVALID, "empty");
 
     /* bad configurations */
     d = cfg; d.noise = 1.0;
