@@ -201,6 +201,11 @@ balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_co
     if (cfg->kl_every < 1)
         return bl_fail(BALORA_STATUS_INVALID, "t-SNE: field 'kl_every' is %d; hint: >= 1", cfg->kl_every);
     BL_TRY(check_input(x, n, d, cfg->perplexity));
+    if (cfg->init)
+        for (int64_t i = 0; i < n * cfg->dims; i++)
+            if (!isfinite(cfg->init[i]))
+                return bl_fail(BALORA_STATUS_INVALID, "t-SNE: field 'init': point %lld, coordinate %lld is %g; hint: every value must be finite",
+                               (long long)(i / cfg->dims), (long long)(i % cfg->dims), (double)cfg->init[i]);
     const double t0 = bl_time_now();
     const int64_t dims = cfg->dims;
 
@@ -245,7 +250,10 @@ balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_co
     /* 3. gradient descent */
     bl_rng rng;
     bl_rng_seed(&rng, cfg->seed);
-    for (int64_t i = 0; i < n * dims; i++) { w.y[i] = 1e-4 * bl_rng_normal(&rng); w.gains[i] = 1.0; }
+    for (int64_t i = 0; i < n * dims; i++) {
+        w.y[i] = cfg->init ? (double)cfg->init[i] : 1e-4 * bl_rng_normal(&rng);
+        w.gains[i] = 1.0;
+    }
     const double eta = cfg->learning_rate > 0 ? cfg->learning_rate : fmax((double)n / cfg->exaggeration / 4.0, 50.0);
     int64_t k = 0;
     for (int32_t it = 0; it < cfg->n_iter; it++) {

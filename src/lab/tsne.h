@@ -28,6 +28,9 @@ typedef struct bl_tsne_config {
     int32_t momentum_switch_iter; /* momentum 0.5 before, 0.8 from here on (default 250) */
     int32_t kl_every;           /* record the KL every this many iterations, >= 1 (default 10) */
     uint64_t seed;              /* initial embedding (default 1) */
+    const float *init;          /* [n, dims] initial embedding instead of the seeded N(0, 1e-4^2), e.g.
+                                   the previous checkpoint's map so that successive maps stay
+                                   comparable; NULL = random (default) */
 } bl_tsne_config;
 
 typedef struct bl_tsne_result {
