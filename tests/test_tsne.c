@@ -78,6 +78,20 @@ int main(void) {
         CHECK(cond[i * N + i] == 0 && beta[i] > 0, "row %d: self affinity %g, beta %g", i, cond[i * N + i], beta[i]);
     }
     CHECK(worst < 1e-3 && worst_sum < 1e-12, "perplexity off by %g, row sums off by %g", worst, worst_sum);
+    /* any scale of the input: features of 1e-4 or 1e4 reach the same perplexity */
+    for (int sc = 0; sc < 2; sc++) {
+        static float xs[N * D];
+        for (int i = 0; i < N * D; i++) xs[i] = X[i] * (sc ? 1e4f : 1e-4f);
+        CHECK_OK(bl_tsne_conditional(xs, N, D, 20.0, cond, beta));
+        worst = 0;
+        for (int i = 0; i < N; i++) {
+            double h = 0;
+            for (int j = 0; j < N; j++)
+                if (cond[i * N + j] > 0) h -= cond[i * N + j] * log(cond[i * N + j]);
+            worst = fmax(worst, fabs(exp(h) - 20.0));
+        }
+        CHECK(worst < 1e-3, "scale %g: perplexity off by %g", sc ? 1e4 : 1e-4, worst);
+    }
     free(cond);
 
     /* the gradient is the gradient of the KL (central differences) */
