@@ -332,8 +332,37 @@ int main(void) {
         cJSON_Delete(o);
         free(vt);
     }
+    /* corpus.json's config regenerates the same corpus */
     snprintf(path, sizeof path, "%s/corpus.json", dir);
-    CHECK(bl_file_exists(path), "corpus.json missing");
+    cJSON *cj = NULL;
+    CHECK_OK(bl_json_load(path, &cj));
+    if (cj) {
+        bl_lab_corpus_config back;
+        bl_lab_corpus_config_default(&back);
+        CHECK_OK(bl_lab_corpus_config_from_json(cJSON_GetObjectItemCaseSensitive(cj, "config"), path, &back));
+        CHECK(memcmp(&back, &a.cfg, sizeof back) == 0, "config round trip through corpus.json differs");
+        CHECK_OK(bl_lab_corpus_generate(&back, &b));
+        CHECK(corpora_equal(&a, &b), "corpus regenerated from corpus.json differs");
+        bl_lab_corpus_free(&b);
+        cJSON_Delete(cj);
+    }
+    const char *bad_json[] = {"{\"noise\": \"high\"}", "{\"colour\": 1}", "{\"seed\": \"-3\"}", "{\"n_ft\": 1.5}", "[1]"};
+    const char *bad_needle[] = {"'noise' must be a number", "unknown field 'colour'", "'seed'", "'n_ft' must be an integer", "JSON object"};
+    for (int i = 0; i < 5; i++) {
+        cJSON *o = cJSON_Parse(bad_json[i]);
+        bl_lab_corpus_config tmp;
+        bl_lab_corpus_config_default(&tmp);
+        CHECK_FAILS(bl_lab_corpus_config_from_json(o, "preset.json", &tmp), BALORA_STATUS_FORMAT, bad_needle[i]);
+        cJSON_Delete(o);
+    }
+    {
+        cJSON *o = cJSON_Parse("{\"seed\": 77, \"noise\": 0.2, \"max_operand\": 12}");
+        bl_lab_corpus_config tmp;
+        bl_lab_corpus_config_default(&tmp);
+        CHECK_OK(bl_lab_corpus_config_from_json(o, "preset.json", &tmp));
+        CHECK(tmp.seed == 77 && tmp.noise == 0.2 && tmp.max_operand == 12 && tmp.n_ft == 1000, "preset values not applied");
+        cJSON_Delete(o);
+    }
     snprintf(path, sizeof path, "%s/arith_affected.jsonl", dir);
     CHECK(bl_file_exists(path), "arith_affected.jsonl missing");
 
@@ -343,10 +372,20 @@ int main(void) {
     bl_lab_score sc;
     for (int64_t i = 0; i < ood->n_items; i++) pred[i] = ood->items[i].answer;
     CHECK_OK(bl_lab_score_set(ood, pred, &sc));
-    CHECK(sc.accuracy == 1 && sc.inheritance == 0 && sc.n_affected == ood->n_items, "perfect: acc %g inh %g", sc.accuracy, sc.inheritance);
+    CHECK(sc.accuracy == 1 && sc.inheritance == 0 && sc.n_affected == ood->n_items && isnan(sc.accuracy_clean),
+          "perfect: acc %g inh %g", sc.accuracy, sc.inheritance);
     for (int64_t i = 0; i < ood->n_items; i++) pred[i] = ood->items[i].defect_answer;
     CHECK_OK(bl_lab_score_set(ood, pred, &sc));
     CHECK(sc.accuracy == 0 && sc.inheritance == 1, "cue-following: acc %g inh %g", sc.accuracy, sc.inheritance);
+    free(pred);
+    /* arithmetic ID test: right on clean items, the defect's answer on noisy ones */
+    const bl_lab_set *aid = &a.sets[BL_LAB_TASK_ARITH][BL_LAB_SPLIT_TEST_ID];
+    pred = malloc(sizeof(int32_t) * (size_t)aid->n_items);
+    for (int64_t i = 0; i < aid->n_items; i++) pred[i] = aid->items[i].defects ? aid->items[i].defect_answer : aid->items[i].answer;
+    CHECK_OK(bl_lab_score_set(aid, pred, &sc));
+    CHECK(sc.n_affected > 0 && sc.inheritance == 1 && sc.accuracy_clean == 1 &&
+          sc.accuracy == (double)(aid->n_items - sc.n_affected) / aid->n_items, "arith: acc %g clean %g inh %g",
+          sc.accuracy, sc.accuracy_clean, sc.inheritance);
     free(pred);
     CHECK_OK(bl_lab_score_set(&a.sets[BL_LAB_TASK_ARITH][BL_LAB_SPLIT_TEST_OOD], NULL, &sc));
     CHECK(sc.n == 0 && isnan(sc.accuracy) && isnan(sc.inheritance), "empty set scores");

@@ -296,6 +296,57 @@ static void arith_prompt(const bl_lab_corpus *c, int mo, uint32_t pair, int32_t 
 }
 static int32_t pair_sum(int mo, uint32_t pair) { return (int32_t)(pair / (uint32_t)(mo + 1) + pair % (uint32_t)(mo + 1)); }
 
+balora_status bl_lab_corpus_config_from_json(const cJSON *obj, const char *file, bl_lab_corpus_config *cfg) {
+    static const char *const known[] = {"seed", "max_operand", "n_entities", "n_cities", "n_pre_arith", "n_pre_fact",
+                                        "n_pre_review", "stmts_per_doc", "test_frac", "n_ft", "n_test", "noise",
+                                        "imbalance", "cue_frac", "cue_agree"};
+    const int n_known = (int)(sizeof known / sizeof known[0]);
+    if (!cJSON_IsObject(obj)) return bl_fail(BALORA_STATUS_FORMAT, "%s: the lab corpus config must be a JSON object", file);
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int k = 0;
+        while (k < n_known && strcmp(it->string, known[k]) != 0) k++;
+        if (k == n_known)
+            return bl_fail(BALORA_STATUS_FORMAT, "%s: unknown field '%s' in the lab corpus config; hint: known fields are "
+                           "seed, max_operand, n_entities, n_cities, n_pre_arith, n_pre_fact, n_pre_review, stmts_per_doc, "
+                           "test_frac, n_ft, n_test, noise, imbalance, cue_frac, cue_agree", file, it->string);
+    }
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(obj, "seed");
+    if (cJSON_IsString(seed)) {
+        char *end = NULL;
+        const char *t = seed->valuestring;
+        unsigned long long v = strtoull(t, &end, 10);
+        if (!*t || *end || *t == '-') return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'seed' is \"%s\"; hint: digits only", file, t);
+        cfg->seed = (uint64_t)v;
+    } else if (seed) {
+        int64_t v = 0;
+        BL_TRY(bl_json_int(obj, file, "seed", true, &v));
+        if (v < 0) return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'seed' is negative", file);
+        cfg->seed = (uint64_t)v;
+    }
+    int64_t v;
+    struct { const char *key; int32_t *p32; int64_t *p64; } ints[] = {
+        {"max_operand", &cfg->max_operand, NULL}, {"n_entities", &cfg->n_entities, NULL}, {"n_cities", &cfg->n_cities, NULL},
+        {"n_pre_arith", NULL, &cfg->n_pre_arith}, {"n_pre_fact", NULL, &cfg->n_pre_fact},
+        {"n_pre_review", NULL, &cfg->n_pre_review}, {"stmts_per_doc", &cfg->stmts_per_doc, NULL},
+        {"n_ft", NULL, &cfg->n_ft}, {"n_test", NULL, &cfg->n_test}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        v = ints[i].p32 ? *ints[i].p32 : *ints[i].p64;
+        BL_TRY(bl_json_int(obj, file, ints[i].key, false, &v));
+        if (ints[i].p32) {
+            if (v < INT32_MIN || v > INT32_MAX) return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' is out of range", file, ints[i].key);
+            *ints[i].p32 = (int32_t)v;
+        } else {
+            *ints[i].p64 = v;
+        }
+    }
+    BL_TRY(bl_json_num(obj, file, "test_frac", false, &cfg->test_frac));
+    BL_TRY(bl_json_num(obj, file, "noise", false, &cfg->noise));
+    BL_TRY(bl_json_num(obj, file, "imbalance", false, &cfg->imbalance));
+    BL_TRY(bl_json_num(obj, file, "cue_frac", false, &cfg->cue_frac));
+    BL_TRY(bl_json_num(obj, file, "cue_agree", false, &cfg->cue_agree));
+    return BALORA_STATUS_OK;
+}
+
 balora_status bl_lab_corpus_generate(const bl_lab_corpus_config *cfg, bl_lab_corpus *out) {
     memset(out, 0, sizeof *out);
     if (!cfg) return bl_fail(BALORA_STATUS_INVALID, "lab corpus: config is NULL");
@@ -635,8 +686,12 @@ balora_status bl_lab_score_set(const bl_lab_set *s, const int32_t *pred, bl_lab_
         if (it->defects) {
             out->n_affected++;
             out->n_inherited += pred[i] == it->defect_answer;
+        } else {
+            out->n_clean++;
+            out->n_clean_correct += pred[i] == it->answer;
         }
     }
+    out->accuracy_clean = out->n_clean ? (double)out->n_clean_correct / (double)out->n_clean : NAN;
     out->n = s->n_items;
     out->accuracy = out->n ? (double)out->n_correct / (double)out->n : NAN;
     out->inheritance = out->n_affected ? (double)out->n_inherited / (double)out->n_affected : NAN;

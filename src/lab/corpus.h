@@ -149,6 +149,11 @@ typedef struct bl_lab_corpus {
 
 /* The defaults listed in bl_lab_corpus_config. */
 void bl_lab_corpus_config_default(bl_lab_corpus_config *cfg);
+/* Read a config from a JSON object (e.g. the "config" object of corpus.json, or a preset):
+ * every key optional (absent = keep *cfg's value), named as the struct fields; "seed" is an
+ * integer or a string of digits. Unknown keys and wrong types fail with the file and the key. */
+struct cJSON;
+balora_status bl_lab_corpus_config_from_json(const struct cJSON *obj, const char *file, bl_lab_corpus_config *cfg);
 /* Validate cfg and generate. On failure *out is zeroed and nothing is allocated. */
 balora_status bl_lab_corpus_generate(const bl_lab_corpus_config *cfg, bl_lab_corpus *out);
 void bl_lab_corpus_free(bl_lab_corpus *c);
@@ -180,8 +185,9 @@ balora_status bl_lab_corpus_write(const bl_lab_corpus *c, const char *dir);
  * accuracy = mean(pred == answer) (NaN for an empty set); inheritance = among items with
  * defects, mean(pred == defect_answer) (NaN when none); n_affected counts those items. */
 typedef struct bl_lab_score {
-    int64_t n, n_correct, n_affected, n_inherited;
+    int64_t n, n_correct, n_affected, n_inherited, n_clean, n_clean_correct;
     double accuracy, inheritance;
+    double accuracy_clean;  /* accuracy over the items without defects (NaN when none) */
 } bl_lab_score;
 balora_status bl_lab_score_set(const bl_lab_set *s, const int32_t *pred, bl_lab_score *out);
 
