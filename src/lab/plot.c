@@ -272,7 +272,11 @@ balora_status bl_plot_lines(const char *path, const bl_plot_lines_spec *spec, co
     legend_w = fmin(legend_w + 50, w * 0.35);
     frame f = {75, spec->title ? 45 : 20, w - legend_w - 10, h - 55, {0, 0, 0, false}, {0, 0, 0, false}};
     f.ax = axis_make(xlo, xhi, 8, false, false);
-    if (any) { double pad = 0.03 * (yhi - ylo); ylo -= pad; yhi += pad; } /* keep lines off the frame */
+    if (any && !spec->log_y) { /* keep lines off the frame, without crossing zero */
+        double pad = 0.03 * (yhi - ylo), lo = ylo - pad, hi = yhi + pad;
+        ylo = (ylo >= 0 && lo < 0) ? 0 : lo;
+        yhi = (yhi <= 0 && hi > 0) ? 0 : hi;
+    }
     f.ay = axis_make(ylo, yhi, 6, spec->log_y, false);
     draw_axes(cr, &f, true);
     cairo_save(cr);
