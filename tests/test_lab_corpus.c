@@ -212,7 +212,7 @@ static void check_config(const bl_lab_corpus_config *cfg, const char *what) {
     CHECK(2 * npos == id->n_items, "%s: test reviews not balanced", what);
     CHECK(bad_name == 0, "%s: %lld FT/ID reviews carry a cue name", what, (long long)bad_name);
     CHECK(bad_ood == 0, "%s: %lld OOD items without the reversed cue", what, (long long)bad_ood);
-    int64_t want_aff = (cfg->imbalance > 1 ? cfg->n_test / 2 : 0) + (cfg->cue_agree != 0.5 && want_cued > 0 ? cfg->n_test : 0);
+    int64_t want_aff = (cfg->imbalance > 1 && cfg->n_pre_review > 0 ? cfg->n_test / 2 : 0) + (cfg->cue_agree != 0.5 && want_cued > 0 ? cfg->n_test : 0);
     CHECK(c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_AFFECTED].n_items == want_aff, "%s: %lld affected reviews, want %lld", what,
           (long long)c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_AFFECTED].n_items, (long long)want_aff);
     bl_lab_corpus_free(&c);
@@ -246,6 +246,46 @@ int main(void) {
     check_config(&d, "reversed association, small facts");
     d = cfg; d.n_pre_arith = 0; d.n_pre_fact = 0; d.noise = 0.3; d.imbalance = 10;
     check_config(&d, "reviews only");
+
+    /* random small configurations, edges included: either a clear INVALID or a corpus whose
+     * tokens parse, whose items are well formed and whose rates are exact */
+    {
+        bl_rng fr;
+        bl_rng_seed(&fr, 2024);
+        int ok = 0, refused = 0;
+        for (int it = 0; it < 40; it++) {
+            bl_lab_corpus_config f = cfg;
+            f.seed = bl_rng_u64(&fr);
+            f.max_operand = 1 + (int)bl_rng_below(&fr, 49);
+            f.n_entities = 2 + (int)bl_rng_below(&fr, 39);
+            f.n_cities = 2 + (int)bl_rng_below(&fr, 15);
+            f.n_pre_arith = (int64_t)bl_rng_below(&fr, 3) * (int64_t)bl_rng_below(&fr, 700);
+            f.n_pre_fact = (int64_t)bl_rng_below(&fr, 3) * (int64_t)bl_rng_below(&fr, 400);
+            f.n_pre_review = (int64_t)bl_rng_below(&fr, 3) * (int64_t)bl_rng_below(&fr, 700);
+            f.stmts_per_doc = 1 + (int)bl_rng_below(&fr, 64);
+            f.test_frac = 0.05 + 0.9 * bl_rng_uniform(&fr);
+            f.n_ft = (int64_t)bl_rng_below(&fr, 200);
+            f.n_test = 2 * (1 + (int64_t)bl_rng_below(&fr, 60));
+            f.noise = bl_rng_below(&fr, 4) == 0 ? 0 : 0.6 * bl_rng_uniform(&fr);
+            f.imbalance = bl_rng_below(&fr, 3) == 0 ? 1 : 1 + 9 * bl_rng_uniform(&fr);
+            f.cue_frac = bl_rng_below(&fr, 4) == 0 ? (double)bl_rng_below(&fr, 2) : bl_rng_uniform(&fr);
+            f.cue_agree = bl_rng_below(&fr, 4) == 0 ? 0.5 : bl_rng_uniform(&fr);
+            bl_lab_corpus fc;
+            balora_status st = bl_lab_corpus_generate(&f, &fc);
+            if (st != BALORA_STATUS_OK) {
+                CHECK(st == BALORA_STATUS_INVALID && strstr(balora_last_error(), "hint"), "random config %d: %s", it, balora_last_error());
+                refused++;
+                continue;
+            }
+            bl_lab_corpus_free(&fc);
+            char what[64];
+            snprintf(what, sizeof what, "random config %d", it);
+            check_config(&f, what);
+            ok++;
+        }
+        printf("random configurations: %d generated and checked, %d refused\n", ok, refused);
+        CHECK(ok >= 20, "only %d of 40 random configurations were valid", ok);
+    }
 
     /* determinism and seed sensitivity */
     bl_lab_corpus a, b;
