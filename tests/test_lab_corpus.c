@@ -212,7 +212,7 @@ static void check_config(const bl_lab_corpus_config *cfg, const char *what) {
     CHECK(2 * npos == id->n_items, "%s: test reviews not balanced", what);
     CHECK(bad_name == 0, "%s: %lld FT/ID reviews carry a cue name", what, (long long)bad_name);
     CHECK(bad_ood == 0, "%s: %lld OOD items without the reversed cue", what, (long long)bad_ood);
-    int64_t want_aff = (cfg->imbalance > 1 ? cfg->n_test / 2 : 0) + (cfg->cue_agree != 0.5 && want_cued > 0 ? cfg->n_test : 0);
+    int64_t want_aff = (cfg->imbalance > 1 && cfg->n_pre_review > 0 ? cfg->n_test / 2 : 0) + (cfg->cue_agree != 0.5 && want_cued > 0 ? cfg->n_test : 0);
     CHECK(c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_AFFECTED].n_items == want_aff, "%s: %lld affected reviews, want %lld", what,
           (long long)c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_AFFECTED].n_items, (long long)want_aff);
     bl_lab_corpus_free(&c);
@@ -246,6 +246,46 @@ int main(void) {
     check_config(&d, "reversed association, small facts");
     d = cfg; d.n_pre_arith = 0; d.n_pre_fact = 0; d.noise = 0.3; d.imbalance = 10;
     check_config(&d, "reviews only");
+
+    /* random small configurations, edges included: either a clear INVALID or a corpus whose
+     * tokens parse, whose items are well formed and whose rates are exact */
+    {
+        bl_rng fr;
+        bl_rng_seed(&fr, 2024);
+        int ok = 0, refused = 0;
+        for (int it = 0; it < 40; it++) {
+            bl_lab_corpus_config f = cfg;
+            f.seed = bl_rng_u64(&fr);
+            f.max_operand = 1 + (int)bl_rng_below(&fr, 49);
+            f.n_entities = 2 + (int)bl_rng_below(&fr, 39);
+            f.n_cities = 2 + (int)bl_rng_below(&fr, 15);
+            f.n_pre_arith = (int64_t)bl_rng_below(&fr, 3) * (int64_t)bl_rng_below(&fr, 700);
+            f.n_pre_fact = (int64_t)bl_rng_below(&fr, 3) * (int64_t)bl_rng_below(&fr, 400);
+            f.n_pre_review = (int64_t)bl_rng_below(&fr, 3) * (int64_t)bl_rng_below(&fr, 700);
+            f.stmts_per_doc = 1 + (int)bl_rng_below(&fr, 64);
+            f.test_frac = 0.05 + 0.9 * bl_rng_uniform(&fr);
+            f.n_ft = (int64_t)bl_rng_below(&fr, 200);
+            f.n_test = 2 * (1 + (int64_t)bl_rng_below(&fr, 60));
+            f.noise = bl_rng_below(&fr, 4) == 0 ? 0 : 0.6 * bl_rng_uniform(&fr);
+            f.imbalance = bl_rng_below(&fr, 3) == 0 ? 1 : 1 + 9 * bl_rng_uniform(&fr);
+            f.cue_frac = bl_rng_below(&fr, 4) == 0 ? (double)bl_rng_below(&fr, 2) : bl_rng_uniform(&fr);
+            f.cue_agree = bl_rng_below(&fr, 4) == 0 ? 0.5 : bl_rng_uniform(&fr);
+            bl_lab_corpus fc;
+            balora_status st = bl_lab_corpus_generate(&f, &fc);
+            if (st != BALORA_STATUS_OK) {
+                CHECK(st == BALORA_STATUS_INVALID && strstr(balora_last_error(), "hint"), "random config %d: %s", it, balora_last_error());
+                refused++;
+                continue;
+            }
+            bl_lab_corpus_free(&fc);
+            char what[64];
+            snprintf(what, sizeof what, "random config %d", it);
+            check_config(&f, what);
+            ok++;
+        }
+        printf("random configurations: %d generated and checked, %d refused\n", ok, refused);
+        CHECK(ok >= 20, "only %d of 40 random configurations were valid", ok);
+    }
 
     /* determinism and seed sensitivity */
     bl_lab_corpus a, b;
@@ -304,7 +344,94 @@ int main(void) {
         CHECK(lines == a.vocab_size && strncmp(vt, "<pad>\n<bos>\n<eos>\n<unk>\n", 24) == 0, "vocab.txt has %d lines", lines);
         free(vt);
     }
+    /* the corpus on disk */
+    CHECK_OK(bl_lab_corpus_write(&a, dir));
+    snprintf(path, sizeof path, "%s/pretrain.txt", dir);
+    CHECK_OK(bl_file_read(path, &vt, &vl));
+    if (vt) {
+        long lines = 0;
+        for (size_t i = 0; i < vl; i++) lines += vt[i] == '\n';
+        CHECK(lines == a.n_docs && !strstr(vt, "<bos>"), "pretrain.txt has %ld lines for %lld documents", lines, (long long)a.n_docs);
+        free(vt);
+    }
+    snprintf(path, sizeof path, "%s/review_test_ood.jsonl", dir);
+    CHECK_OK(bl_file_read(path, &vt, &vl));
+    if (vt) {
+        long lines = 0;
+        for (size_t i = 0; i < vl; i++) lines += vt[i] == '\n';
+        CHECK(lines == d.n_test, "review_test_ood.jsonl has %ld lines", lines);
+        char *nl = strchr(vt, '\n');
+        if (nl) *nl = 0;
+        cJSON *o = NULL;
+        CHECK_OK(bl_json_parse("review_test_ood.jsonl line 1", vt, strlen(vt), &o));
+        const char *prompt = NULL, *ans = NULL, *dans = NULL;
+        CHECK_OK(bl_json_str(o, "ood", "prompt", true, &prompt));
+        CHECK_OK(bl_json_str(o, "ood", "answer", true, &ans));
+        CHECK_OK(bl_json_str(o, "ood", "defect_answer", true, &dans));
+        CHECK(prompt && strstr(prompt, "tom says ") == prompt && ans && dans && strcmp(ans, dans) != 0, "line 1: %s", vt);
+        cJSON_Delete(o);
+        free(vt);
+    }
+    /* corpus.json's config regenerates the same corpus */
+    snprintf(path, sizeof path, "%s/corpus.json", dir);
+    cJSON *cj = NULL;
+    CHECK_OK(bl_json_load(path, &cj));
+    if (cj) {
+        bl_lab_corpus_config back;
+        bl_lab_corpus_config_default(&back);
+        CHECK_OK(bl_lab_corpus_config_from_json(cJSON_GetObjectItemCaseSensitive(cj, "config"), path, &back));
+        CHECK(memcmp(&back, &a.cfg, sizeof back) == 0, "config round trip through corpus.json differs");
+        CHECK_OK(bl_lab_corpus_generate(&back, &b));
+        CHECK(corpora_equal(&a, &b), "corpus regenerated from corpus.json differs");
+        bl_lab_corpus_free(&b);
+        cJSON_Delete(cj);
+    }
+    const char *bad_json[] = {"{\"noise\": \"high\"}", "{\"colour\": 1}", "{\"seed\": \"-3\"}", "{\"n_ft\": 1.5}", "[1]"};
+    const char *bad_needle[] = {"'noise' must be a number", "unknown field 'colour'", "'seed'", "'n_ft' must be an integer", "JSON object"};
+    for (int i = 0; i < 5; i++) {
+        cJSON *o = cJSON_Parse(bad_json[i]);
+        bl_lab_corpus_config tmp;
+        bl_lab_corpus_config_default(&tmp);
+        CHECK_FAILS(bl_lab_corpus_config_from_json(o, "preset.json", &tmp), BALORA_STATUS_FORMAT, bad_needle[i]);
+        cJSON_Delete(o);
+    }
+    {
+        cJSON *o = cJSON_Parse("{\"seed\": 77, \"noise\": 0.2, \"max_operand\": 12}");
+        bl_lab_corpus_config tmp;
+        bl_lab_corpus_config_default(&tmp);
+        CHECK_OK(bl_lab_corpus_config_from_json(o, "preset.json", &tmp));
+        CHECK(tmp.seed == 77 && tmp.noise == 0.2 && tmp.max_operand == 12 && tmp.n_ft == 1000, "preset values not applied");
+        cJSON_Delete(o);
+    }
+    snprintf(path, sizeof path, "%s/arith_affected.jsonl", dir);
+    CHECK(bl_file_exists(path), "arith_affected.jsonl missing");
+
+    /* scores: perfect answers, then answers that follow every defect */
+    const bl_lab_set *ood = &a.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_TEST_OOD];
+    int32_t *pred = malloc(sizeof(int32_t) * (size_t)ood->n_items);
+    bl_lab_score sc;
+    for (int64_t i = 0; i < ood->n_items; i++) pred[i] = ood->items[i].answer;
+    CHECK_OK(bl_lab_score_set(ood, pred, &sc));
+    CHECK(sc.accuracy == 1 && sc.inheritance == 0 && sc.n_affected == ood->n_items && isnan(sc.accuracy_clean),
+          "perfect: acc %g inh %g", sc.accuracy, sc.inheritance);
+    for (int64_t i = 0; i < ood->n_items; i++) pred[i] = ood->items[i].defect_answer;
+    CHECK_OK(bl_lab_score_set(ood, pred, &sc));
+    CHECK(sc.accuracy == 0 && sc.inheritance == 1, "cue-following: acc %g inh %g", sc.accuracy, sc.inheritance);
+    free(pred);
+    /* arithmetic ID test: right on clean items, the defect's answer on noisy ones */
+    const bl_lab_set *aid = &a.sets[BL_LAB_TASK_ARITH][BL_LAB_SPLIT_TEST_ID];
+    pred = malloc(sizeof(int32_t) * (size_t)aid->n_items);
+    for (int64_t i = 0; i < aid->n_items; i++) pred[i] = aid->items[i].defects ? aid->items[i].defect_answer : aid->items[i].answer;
+    CHECK_OK(bl_lab_score_set(aid, pred, &sc));
+    CHECK(sc.n_affected > 0 && sc.inheritance == 1 && sc.accuracy_clean == 1 &&
+          sc.accuracy == (double)(aid->n_items - sc.n_affected) / aid->n_items, "arith: acc %g clean %g inh %g",
+          sc.accuracy, sc.accuracy_clean, sc.inheritance);
+    free(pred);
+    CHECK_OK(bl_lab_score_set(&a.sets[BL_LAB_TASK_ARITH][BL_LAB_SPLIT_TEST_OOD], NULL, &sc));
+    CHECK(sc.n == 0 && isnan(sc.accuracy) && isnan(sc.inheritance), "empty set scores");
+    CHECK_FAILS(bl_lab_score_set(ood, NULL, &sc), BALORA_STATUS_INVALID, "NULL");
     bl_lab_corpus_free(&a);
+    CHECK_FAILS(bl_lab_corpus_write(&a, dir), BALORA_STATUS_INVALID, "empty");
 
     /* bad configurations */
     d = cfg; d.noise = 1.0;

@@ -59,7 +59,10 @@ int main(void) {
         y[2][i] = 2.5 * exp(-i / 20.0) + 0.5;
     }
     y[1][40] = NAN; y[1][41] = INFINITY; y[2][70] = -INFINITY;
-    bl_plot_series s[3] = {{"LoRA", x, y[0], T}, {"PiSSA", x, y[1], T}, {"BA-LoRA", x, y[2], T}};
+    double band[T];
+    for (int i = 0; i < T; i++) band[i] = 0.1 + 0.2 * exp(-i / 40.0);
+    band[90] = NAN;
+    bl_plot_series s[3] = {{"LoRA", x, y[0], T, NULL}, {"PiSSA", x, y[1], T, NULL}, {"BA-LoRA (mean +- std)", x, y[2], T, band}};
     bl_plot_lines_spec ls = {"Fine-tuning loss", "step", "loss", false, 800, 500};
     snprintf(png, sizeof png, "%s/lines.png", dir);
     snprintf(svg, sizeof svg, "%s/lines.svg", dir);
@@ -79,14 +82,14 @@ int main(void) {
     CHECK(count_pixels(png, 800, 500, 0, 80, 50, 640, 440) > 300, "log lines: series 0 missing");
     /* nothing finite: empty axes, no crash */
     double bad[4] = {NAN, INFINITY, -INFINITY, NAN};
-    bl_plot_series sb = {NULL, NULL, bad, 4};
+    bl_plot_series sb = {NULL, NULL, bad, 4, bad};
     bl_plot_lines_spec ls2 = {NULL, NULL, NULL, false, 0, 0};
     snprintf(png, sizeof png, "%s/lines_empty.png", dir);
     CHECK_OK(bl_plot_lines(png, &ls2, &sb, 1));
     CHECK(count_pixels(png, 800, 500, -1, 0, 0, 800, 500) > 0, "empty plot has no axes");
     /* a single point and a constant series */
     double one[1] = {2.0}, flat[5] = {1, 1, 1, 1, 1};
-    bl_plot_series s1[2] = {{"one", NULL, one, 1}, {"flat", NULL, flat, 5}};
+    bl_plot_series s1[2] = {{"one", NULL, one, 1, NULL}, {"flat", NULL, flat, 5, NULL}};
     snprintf(png, sizeof png, "%s/lines_degenerate.png", dir);
     CHECK_OK(bl_plot_lines(png, &ls2, s1, 2));
     CHECK(count_pixels(png, 800, 500, 1, 80, 20, 640, 440) > 50, "constant series not drawn");
@@ -153,7 +156,7 @@ int main(void) {
     CHECK_FAILS(bl_plot_lines(png, &ls, s, 3), BALORA_STATUS_INVALID, "end the path with .png or .svg");
     snprintf(png, sizeof png, "%s/x.png", dir);
     CHECK_FAILS(bl_plot_lines(png, &ls, s, 0), BALORA_STATUS_INVALID, "1..64 series");
-    bl_plot_series sn = {"broken", NULL, NULL, 5};
+    bl_plot_series sn = {"broken", NULL, NULL, 5, NULL};
     CHECK_FAILS(bl_plot_lines(png, &ls, &sn, 1), BALORA_STATUS_INVALID, "'broken'");
     ls.width = 50;
     CHECK_FAILS(bl_plot_lines(png, &ls, s, 3), BALORA_STATUS_INVALID, "100..8000");

@@ -296,6 +296,57 @@ static void arith_prompt(const bl_lab_corpus *c, int mo, uint32_t pair, int32_t 
 }
 static int32_t pair_sum(int mo, uint32_t pair) { return (int32_t)(pair / (uint32_t)(mo + 1) + pair % (uint32_t)(mo + 1)); }
 
+balora_status bl_lab_corpus_config_from_json(const cJSON *obj, const char *file, bl_lab_corpus_config *cfg) {
+    static const char *const known[] = {"seed", "max_operand", "n_entities", "n_cities", "n_pre_arith", "n_pre_fact",
+                                        "n_pre_review", "stmts_per_doc", "test_frac", "n_ft", "n_test", "noise",
+                                        "imbalance", "cue_frac", "cue_agree"};
+    const int n_known = (int)(sizeof known / sizeof known[0]);
+    if (!cJSON_IsObject(obj)) return bl_fail(BALORA_STATUS_FORMAT, "%s: the lab corpus config must be a JSON object", file);
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int k = 0;
+        while (k < n_known && strcmp(it->string, known[k]) != 0) k++;
+        if (k == n_known)
+            return bl_fail(BALORA_STATUS_FORMAT, "%s: unknown field '%s' in the lab corpus config; hint: known fields are "
+                           "seed, max_operand, n_entities, n_cities, n_pre_arith, n_pre_fact, n_pre_review, stmts_per_doc, "
+                           "test_frac, n_ft, n_test, noise, imbalance, cue_frac, cue_agree", file, it->string);
+    }
+    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(obj, "seed");
+    if (cJSON_IsString(seed)) {
+        char *end = NULL;
+        const char *t = seed->valuestring;
+        unsigned long long v = strtoull(t, &end, 10);
+        if (!*t || *end || *t == '-') return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'seed' is \"%s\"; hint: digits only", file, t);
+        cfg->seed = (uint64_t)v;
+    } else if (seed) {
+        int64_t v = 0;
+        BL_TRY(bl_json_int(obj, file, "seed", true, &v));
+        if (v < 0) return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'seed' is negative", file);
+        cfg->seed = (uint64_t)v;
+    }
+    int64_t v;
+    struct { const char *key; int32_t *p32; int64_t *p64; } ints[] = {
+        {"max_operand", &cfg->max_operand, NULL}, {"n_entities", &cfg->n_entities, NULL}, {"n_cities", &cfg->n_cities, NULL},
+        {"n_pre_arith", NULL, &cfg->n_pre_arith}, {"n_pre_fact", NULL, &cfg->n_pre_fact},
+        {"n_pre_review", NULL, &cfg->n_pre_review}, {"stmts_per_doc", &cfg->stmts_per_doc, NULL},
+        {"n_ft", NULL, &cfg->n_ft}, {"n_test", NULL, &cfg->n_test}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        v = ints[i].p32 ? *ints[i].p32 : *ints[i].p64;
+        BL_TRY(bl_json_int(obj, file, ints[i].key, false, &v));
+        if (ints[i].p32) {
+            if (v < INT32_MIN || v > INT32_MAX) return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' is out of range", file, ints[i].key);
+            *ints[i].p32 = (int32_t)v;
+        } else {
+            *ints[i].p64 = v;
+        }
+    }
+    BL_TRY(bl_json_num(obj, file, "test_frac", false, &cfg->test_frac));
+    BL_TRY(bl_json_num(obj, file, "noise", false, &cfg->noise));
+    BL_TRY(bl_json_num(obj, file, "imbalance", false, &cfg->imbalance));
+    BL_TRY(bl_json_num(obj, file, "cue_frac", false, &cfg->cue_frac));
+    BL_TRY(bl_json_num(obj, file, "cue_agree", false, &cfg->cue_agree));
+    return BALORA_STATUS_OK;
+}
+
 balora_status bl_lab_corpus_generate(const bl_lab_corpus_config *cfg, bl_lab_corpus *out) {
     memset(out, 0, sizeof *out);
     if (!cfg) return bl_fail(BALORA_STATUS_INVALID, "lab corpus: config is NULL");
@@ -623,4 +674,151 @@ balora_status bl_lab_write_tokenizer(const bl_lab_corpus *c, const char *dir) {
     if (st == BALORA_STATUS_OK) st = bl_file_write_atomic(path, txt, o);
     free(txt);
     return st;
+}
+
+balora_status bl_lab_score_set(const bl_lab_set *s, const int32_t *pred, bl_lab_score *out) {
+    memset(out, 0, sizeof *out);
+    if (!s || (s->n_items > 0 && !pred))
+        return bl_fail(BALORA_STATUS_INVALID, "lab score: set or predictions are NULL");
+    for (int64_t i = 0; i < s->n_items; i++) {
+        const bl_lab_item *it = &s->items[i];
+        out->n_correct += pred[i] == it->answer;
+        if (it->defects) {
+            out->n_affected++;
+            out->n_inherited += pred[i] == it->defect_answer;
+        } else {
+            out->n_clean++;
+            out->n_clean_correct += pred[i] == it->answer;
+        }
+    }
+    out->accuracy_clean = out->n_clean ? (double)out->n_clean_correct / (double)out->n_clean : NAN;
+    out->n = s->n_items;
+    out->accuracy = out->n ? (double)out->n_correct / (double)out->n : NAN;
+    out->inheritance = out->n_affected ? (double)out->n_inherited / (double)out->n_affected : NAN;
+    return BALORA_STATUS_OK;
+}
+
+/* A growing text buffer for the writers below. */
+typedef struct strbuf { char *p; size_t len, cap; bool failed; } strbuf;
+static void sb_add(strbuf *b, const char *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) { b->failed = true; return; }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+static void sb_str(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_words(strbuf *b, const bl_lab_corpus *c, const int32_t *ids, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        if (i) sb_add(b, " ", 1);
+        sb_str(b, bl_lab_word(c, ids[i]));
+    }
+}
+static balora_status sb_save(strbuf *b, const char *dir, const char *name) {
+    char path[4096];
+    balora_status st = b->failed ? bl_fail(BALORA_STATUS_NOMEM, "lab corpus: out of memory writing %s", name)
+                                 : bl_path_join(path, sizeof path, dir, name);
+    if (st == BALORA_STATUS_OK) st = bl_file_write_atomic(path, b->p ? b->p : "", b->len);
+    free(b->p);
+    memset(b, 0, sizeof *b);
+    return st;
+}
+
+balora_status bl_lab_corpus_write(const bl_lab_corpus *c, const char *dir) {
+    if (!c || !c->arena.base) return bl_fail(BALORA_STATUS_INVALID, "lab corpus write: the corpus is empty");
+    BL_TRY(bl_lab_write_tokenizer(c, dir));
+    char path[4096];
+    /* corpus.json */
+    const bl_lab_corpus_config *g = &c->cfg;
+    cJSON *root = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(root, "config"), *cnt = cJSON_AddObjectToObject(root, "counts");
+    if (!root || !cfg || !cnt) { cJSON_Delete(root); return bl_fail(BALORA_STATUS_NOMEM, "lab corpus write: out of memory"); }
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)g->seed);
+    cJSON_AddStringToObject(cfg, "seed", seed); /* as a string: JSON numbers lose 64-bit precision */
+    cJSON_AddNumberToObject(cfg, "max_operand", g->max_operand);
+    cJSON_AddNumberToObject(cfg, "n_entities", g->n_entities);
+    cJSON_AddNumberToObject(cfg, "n_cities", g->n_cities);
+    cJSON_AddNumberToObject(cfg, "n_pre_arith", (double)g->n_pre_arith);
+    cJSON_AddNumberToObject(cfg, "n_pre_fact", (double)g->n_pre_fact);
+    cJSON_AddNumberToObject(cfg, "n_pre_review", (double)g->n_pre_review);
+    cJSON_AddNumberToObject(cfg, "stmts_per_doc", g->stmts_per_doc);
+    cJSON_AddNumberToObject(cfg, "test_frac", g->test_frac);
+    cJSON_AddNumberToObject(cfg, "n_ft", (double)g->n_ft);
+    cJSON_AddNumberToObject(cfg, "n_test", (double)g->n_test);
+    cJSON_AddNumberToObject(cfg, "noise", g->noise);
+    cJSON_AddNumberToObject(cfg, "imbalance", g->imbalance);
+    cJSON_AddNumberToObject(cfg, "cue_frac", g->cue_frac);
+    cJSON_AddNumberToObject(cfg, "cue_agree", g->cue_agree);
+    const bl_lab_counts *k = &c->counts;
+    cJSON_AddNumberToObject(cnt, "arith", (double)k->arith);
+    cJSON_AddNumberToObject(cnt, "arith_wrong", (double)k->arith_wrong);
+    cJSON_AddNumberToObject(cnt, "fact", (double)k->fact);
+    cJSON_AddNumberToObject(cnt, "fact_wrong", (double)k->fact_wrong);
+    cJSON_AddNumberToObject(cnt, "review_pos", (double)k->review_pos);
+    cJSON_AddNumberToObject(cnt, "review_neg", (double)k->review_neg);
+    cJSON_AddNumberToObject(cnt, "review_cued", (double)k->review_cued);
+    cJSON_AddNumberToObject(cnt, "review_cue_agree", (double)k->review_cue_agree);
+    cJSON_AddNumberToObject(cnt, "noisy_pairs", (double)k->noisy_pairs);
+    cJSON_AddNumberToObject(cnt, "noisy_entities", (double)k->noisy_entities);
+    cJSON_AddNumberToObject(root, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(root, "pretrain_tokens", (double)c->n_pre_ids);
+    cJSON_AddNumberToObject(root, "pretrain_documents", (double)c->n_docs);
+    cJSON_AddStringToObject(root, "cue_pos", bl_lab_word(c, c->cue_pos));
+    cJSON_AddStringToObject(root, "cue_neg", bl_lab_word(c, c->cue_neg));
+    balora_status st = bl_path_join(path, sizeof path, dir, "corpus.json");
+    if (st == BALORA_STATUS_OK) st = bl_json_save(root, path);
+    cJSON_Delete(root);
+    BL_TRY(st);
+    /* pretrain.txt */
+    strbuf b = {0};
+    for (int64_t d = 0; d < c->n_docs; d++) {
+        sb_words(&b, c, c->pre_ids + c->doc_off[d] + 1, c->doc_off[d + 1] - c->doc_off[d] - 2);
+        sb_add(&b, "\n", 1);
+    }
+    BL_TRY(sb_save(&b, dir, "pretrain.txt"));
+    /* items */
+    for (int t = 0; t < BL_LAB_TASK_COUNT; t++)
+        for (int p = 0; p < BL_LAB_SPLIT_COUNT; p++) {
+            const bl_lab_set *s = &c->sets[t][p];
+            for (int64_t i = 0; i < s->n_items; i++) {
+                const bl_lab_item *it = &s->items[i];
+                cJSON *o = cJSON_CreateObject();
+                if (!o) { free(b.p); return bl_fail(BALORA_STATUS_NOMEM, "lab corpus write: out of memory"); }
+                strbuf pr = {0};
+                sb_words(&pr, c, s->ids + it->off + 1, it->prompt_len - 1);
+                cJSON_AddStringToObject(o, "prompt", pr.p ? pr.p : "");
+                free(pr.p);
+                cJSON_AddStringToObject(o, "answer", bl_lab_word(c, it->answer));
+                cJSON_AddNumberToObject(o, "label", it->label);
+                cJSON_AddNumberToObject(o, "key", it->key);
+                cJSON *df = cJSON_AddArrayToObject(o, "defects");
+                if (it->defects & BL_LAB_DEFECT_NOISE) cJSON_AddItemToArray(df, cJSON_CreateString("noise"));
+                if (it->defects & BL_LAB_DEFECT_IMBALANCE) cJSON_AddItemToArray(df, cJSON_CreateString("imbalance"));
+                if (it->defects & BL_LAB_DEFECT_BIAS) cJSON_AddItemToArray(df, cJSON_CreateString("bias"));
+                if (it->defects) {
+                    cJSON_AddStringToObject(o, "defect_answer", bl_lab_word(c, it->defect_answer));
+                    cJSON_AddNumberToObject(o, "defect_label", it->defect_label);
+                } else {
+                    cJSON_AddNullToObject(o, "defect_answer");
+                    cJSON_AddNullToObject(o, "defect_label");
+                }
+                char *line = cJSON_PrintUnformatted(o);
+                cJSON_Delete(o);
+                if (!line) { free(b.p); return bl_fail(BALORA_STATUS_NOMEM, "lab corpus write: out of memory"); }
+                sb_str(&b, line);
+                sb_add(&b, "\n", 1);
+                free(line);
+            }
+            char name[64];
+            snprintf(name, sizeof name, "%s_%s.jsonl", bl_lab_task_name(t), bl_lab_split_name(p));
+            BL_TRY(sb_save(&b, dir, name));
+        }
+    return BALORA_STATUS_OK;
 }

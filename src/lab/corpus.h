@@ -149,6 +149,11 @@ typedef struct bl_lab_corpus {
 
 /* The defaults listed in bl_lab_corpus_config. */
 void bl_lab_corpus_config_default(bl_lab_corpus_config *cfg);
+/* Read a config from a JSON object (e.g. the "config" object of corpus.json, or a preset):
+ * every key optional (absent = keep *cfg's value), named as the struct fields; "seed" is an
+ * integer or a string of digits. Unknown keys and wrong types fail with the file and the key. */
+struct cJSON;
+balora_status bl_lab_corpus_config_from_json(const struct cJSON *obj, const char *file, bl_lab_corpus_config *cfg);
 /* Validate cfg and generate. On failure *out is zeroed and nothing is allocated. */
 balora_status bl_lab_corpus_generate(const bl_lab_corpus_config *cfg, bl_lab_corpus *out);
 void bl_lab_corpus_free(bl_lab_corpus *c);
@@ -164,6 +169,27 @@ balora_status bl_lab_decode(const bl_lab_corpus *c, const int32_t *ids, int64_t 
 /* Write DIR/tokenizer.json (Hugging Face tokenizers, WordLevel model, WhitespaceSplit
  * pre-tokenizer, <unk> unknown token) and DIR/vocab.txt (one word per line, line = id). */
 balora_status bl_lab_write_tokenizer(const bl_lab_corpus *c, const char *dir);
+
+/* Write the whole corpus under DIR (created if needed), for the report and for text-based tools:
+ *   tokenizer.json, vocab.txt          as bl_lab_write_tokenizer
+ *   corpus.json                        the config (seed included) and the injected counts
+ *   pretrain.txt                       one pre-training document per line, words without <bos>/<eos>
+ *   TASK_SPLIT.jsonl                   one item per line: {"prompt": "3 plus 4 is", "answer": "7",
+ *                                      "label": 7, "key": 34, "defects": ["noise"], "defect_answer": "9",
+ *                                      "defect_label": 9} (prompt without <bos>; defect_* null if none) */
+balora_status bl_lab_corpus_write(const bl_lab_corpus *c, const char *dir);
+
+/* Scores of one set given a model's answers.
+ * pred: [s->n_items] the predicted answer token of each item (causal form: the arg-max at the
+ * answer position; classification form: class_token[task][predicted class]).
+ * accuracy = mean(pred == answer) (NaN for an empty set); inheritance = among items with
+ * defects, mean(pred == defect_answer) (NaN when none); n_affected counts those items. */
+typedef struct bl_lab_score {
+    int64_t n, n_correct, n_affected, n_inherited, n_clean, n_clean_correct;
+    double accuracy, inheritance;
+    double accuracy_clean;  /* accuracy over the items without defects (NaN when none) */
+} bl_lab_score;
+balora_status bl_lab_score_set(const bl_lab_set *s, const int32_t *pred, bl_lab_score *out);
 
 const char *bl_lab_task_name(bl_lab_task t);   /* "arith", "fact", "review" */
 const char *bl_lab_split_name(bl_lab_split s); /* "ft", "test_id", "test_ood", "affected" */

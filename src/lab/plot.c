@@ -179,6 +179,20 @@ static void draw_axes(cairo_t *cr, const frame *f, bool draw_x) {
                 tick_label(&f->ay, v, buf, sizeof buf);
                 text(cr, f->x0 - 8, y, buf, 11, 1, 0.5, false, 0);
             }
+            /* log axis over few decades: also 2x and 5x, labelled */
+            if (f->ay.log && f->ay.step == 1 && nt <= 3 && i < nt)
+                for (int m = 0; m < 2; m++) {
+                    double vm = v + log10(m ? 5.0 : 2.0), ym = round(fy(f, vm)) + 0.5;
+                    if (pass == 0) {
+                        cairo_set_source_rgb(cr, 0.95, 0.95, 0.95);
+                        cairo_move_to(cr, f->x0, ym); cairo_line_to(cr, f->x1, ym); cairo_stroke(cr);
+                    } else {
+                        cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+                        cairo_move_to(cr, f->x0 - 3, ym); cairo_line_to(cr, f->x0, ym); cairo_stroke(cr);
+                        tick_label(&f->ay, vm, buf, sizeof buf);
+                        text(cr, f->x0 - 8, ym, buf, 10, 1, 0.5, false, 0);
+                    }
+                }
         }
         if (!draw_x) continue;
         nt = (int)floor((f->ax.hi - f->ax.lo) / f->ax.step + 1e-6);
@@ -240,9 +254,11 @@ balora_status bl_plot_lines(const char *path, const bl_plot_lines_spec *spec, co
     for (int s = 0; s < n_series; s++)
         for (int64_t i = 0; i < series[s].n; i++) {
             double x = series[s].x ? series[s].x[i] : (double)i, y = series[s].y[i];
-            if (spec->log_y) y = y > 0 ? log10(y) : NAN;
+            double e = series[s].err ? fabs(series[s].err[i]) : 0, lo = y - e, hi = y + e;
+            if (!isfinite(e)) lo = hi = y;
+            if (spec->log_y) { y = y > 0 ? log10(y) : NAN; lo = lo > 0 ? log10(lo) : y; hi = hi > 0 ? log10(hi) : y; }
             if (!isfinite(x) || !isfinite(y)) continue;
-            xlo = fmin(xlo, x); xhi = fmax(xhi, x); ylo = fmin(ylo, y); yhi = fmax(yhi, y);
+            xlo = fmin(xlo, x); xhi = fmax(xhi, x); ylo = fmin(ylo, fmin(y, lo)); yhi = fmax(yhi, fmax(y, hi));
         }
     bool any = xlo <= xhi;
     const char *names[64];
@@ -256,12 +272,47 @@ balora_status bl_plot_lines(const char *path, const bl_plot_lines_spec *spec, co
     legend_w = fmin(legend_w + 50, w * 0.35);
     frame f = {75, spec->title ? 45 : 20, w - legend_w - 10, h - 55, {0, 0, 0, false}, {0, 0, 0, false}};
     f.ax = axis_make(xlo, xhi, 8, false, false);
-    if (any) { double pad = 0.03 * (yhi - ylo); ylo -= pad; yhi += pad; } /* keep lines off the frame */
+    if (any && !spec->log_y) { /* keep lines off the frame, without crossing zero */
+        double pad = 0.03 * (yhi - ylo), lo = ylo - pad, hi = yhi + pad;
+        ylo = (ylo >= 0 && lo < 0) ? 0 : lo;
+        yhi = (yhi <= 0 && hi > 0) ? 0 : hi;
+    }
     f.ay = axis_make(ylo, yhi, 6, spec->log_y, false);
     draw_axes(cr, &f, true);
     cairo_save(cr);
     cairo_rectangle(cr, f.x0, f.y0, f.x1 - f.x0, f.y1 - f.y0);
     cairo_clip(cr);
+    /* shaded bands first, one polygon per run of finite points */
+    for (int s = 0; s < n_series; s++) {
+        if (!series[s].err) continue;
+        set_color(cr, s, 0.18);
+        int64_t i = 0, n = series[s].n;
+        while (i < n) {
+            int64_t j = i;
+            while (j < n) {
+                double x = series[s].x ? series[s].x[j] : (double)j, y = series[s].y[j], e = fabs(series[s].err[j]);
+                double lo = y - e, hi = y + e;
+                if (spec->log_y) { lo = lo > 0 ? log10(lo) : NAN; hi = hi > 0 ? log10(hi) : NAN; }
+                if (!isfinite(x) || !isfinite(lo) || !isfinite(hi)) break;
+                j++;
+            }
+            if (j - i >= 2) {
+                for (int64_t k = i; k < j; k++) {
+                    double x = series[s].x ? series[s].x[k] : (double)k, hi = series[s].y[k] + fabs(series[s].err[k]);
+                    if (spec->log_y) hi = log10(hi);
+                    if (k == i) cairo_move_to(cr, fx(&f, x), fy(&f, hi)); else cairo_line_to(cr, fx(&f, x), fy(&f, hi));
+                }
+                for (int64_t k = j - 1; k >= i; k--) {
+                    double x = series[s].x ? series[s].x[k] : (double)k, lo = series[s].y[k] - fabs(series[s].err[k]);
+                    if (spec->log_y) lo = log10(lo);
+                    cairo_line_to(cr, fx(&f, x), fy(&f, lo));
+                }
+                cairo_close_path(cr);
+                cairo_fill(cr);
+            }
+            i = j + 1;
+        }
+    }
     cairo_set_line_width(cr, 2);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     for (int s = 0; s < n_series; s++) {

@@ -22,6 +22,7 @@ typedef struct bl_plot_series {
     const double *x;    /* [n] (NULL = 0, 1, 2, ...) */
     const double *y;    /* [n] */
     int64_t n;
+    const double *err;  /* [n] optional half-width of a shaded band y +- err (e.g. std over seeds), or NULL */
 } bl_plot_series;
 
 typedef struct bl_plot_lines_spec {

@@ -21,7 +21,7 @@ void bl_tsne_config_default(bl_tsne_config *cfg) {
     cfg->exaggeration = 12;
     cfg->exaggeration_iters = 250;
     cfg->momentum_switch_iter = 250;
-    cfg->kl_every = 10;
+    cfg->kl_every = 50;
     cfg->seed = 1;
 }
 
@@ -89,54 +89,100 @@ balora_status bl_tsne_conditional(const float *x, int64_t n, int64_t d, double p
     return BALORA_STATUS_OK;
 }
 
-/* KL(P || Q) and/or the gradient of the objective with P x ex.
- * rowz, rowkl: [n] scratch. Returns the KL with P (not exaggerated) when want_kl, else 0. */
-static double kl_grad(const double *p, double ex, const double *y, int64_t n, int64_t dims, double *grad, bool want_kl,
-                      double *rowz, double *rowkl) {
+/* Scratch of the objective: everything O(n), no [n, n] buffer besides P. */
+typedef struct kl_scratch {
+    double *yt;    /* [3, n] coordinates, transposed (rows beyond dims unused) */
+    double *rowz;  /* [n] sum_j kernel_ij */
+    double *rowkl; /* [n] sum_j p_ij log(p_ij / kernel_ij) */
+    double *rowp;  /* [n] sum_j p_ij */
+    double *acc;   /* [n, 6] sum_j p_ij k_ij (y_i - y_j) and sum_j k_ij^2 (y_i - y_j) */
+} kl_scratch;
+
+static void carve_scratch(bl_arena *a, kl_scratch *s, int64_t n) {
+    s->yt = bl_arena_take(a, sizeof(double) * (size_t)(3 * n));
+    s->rowz = bl_arena_take(a, sizeof(double) * (size_t)n);
+    s->rowkl = bl_arena_take(a, sizeof(double) * (size_t)n);
+    s->rowp = bl_arena_take(a, sizeof(double) * (size_t)n);
+    s->acc = bl_arena_take(a, sizeof(double) * (size_t)(6 * n));
+}
+
+/* Row i of the pass below: kernel sum, attraction and repulsion sums, and the KL terms. */
+static inline __attribute__((always_inline)) void row_pass(const double *pi, const double *yt, int64_t n, int64_t i,
+                                                           const int dims, bool want_kl, const kl_scratch *s) {
+    const double *y0 = yt, *y1 = yt + n, *y2 = yt + 2 * n;
+    const double yi0 = y0[i], yi1 = dims > 1 ? y1[i] : 0, yi2 = dims > 2 ? y2[i] : 0;
+    double z = 0, a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0;
+#pragma omp simd reduction(+ : z, a0, a1, a2, b0, b1, b2)
+    for (int64_t j = 0; j < n; j++) {
+        double d0 = yi0 - y0[j], d1 = dims > 1 ? yi1 - y1[j] : 0, d2 = dims > 2 ? yi2 - y2[j] : 0;
+        double k = 1.0 / (1.0 + d0 * d0 + d1 * d1 + d2 * d2), pk = pi[j] * k, kk = k * k;
+        z += k;
+        a0 += pk * d0; a1 += pk * d1; a2 += pk * d2;
+        b0 += kk * d0; b1 += kk * d1; b2 += kk * d2;
+    }
+    s->rowz[i] = z - 1.0; /* the j = i term: kernel 1, zero offset, p_ii = 0 */
+    double *acc = s->acc + 6 * i;
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = b0; acc[4] = b1; acc[5] = b2;
+    if (want_kl) {
+        double kl = 0, ps = 0;
+        for (int64_t j = 0; j < n; j++) {
+            if (j == i || !(pi[j] > 0)) continue;
+            double d0 = yi0 - y0[j], d1 = dims > 1 ? yi1 - y1[j] : 0, d2 = dims > 2 ? yi2 - y2[j] : 0;
+            kl += pi[j] * (log(pi[j]) + log1p(d0 * d0 + d1 * d1 + d2 * d2));
+            ps += pi[j];
+        }
+        s->rowkl[i] = kl;
+        s->rowp[i] = ps;
+    }
+}
+
+/* KL(P || Q) and/or the gradient of the objective with P x ex, in one pass over the pairs:
+ * with k_ij = (1 + |y_i - y_j|^2)^-1, Z = sum k and q = k / Z,
+ *   dC/dy_i = 4 sum_j (ex p_ij - q_ij) k_ij (y_i - y_j)
+ *           = 4 (ex sum_j p_ij k_ij (y_i - y_j) - sum_j k_ij^2 (y_i - y_j) / Z),
+ * so Z is not needed until the per-row sums are done. The inner loop is an OpenMP simd
+ * reduction: its summation order is fixed at compile time (deterministic). Inlined per dims so
+ * that the compiler specialises it. Returns the KL with P (not exaggerated) when want_kl, else 0. */
+static inline __attribute__((always_inline)) double kl_grad_impl(const double *p, double ex, const double *y, int64_t n,
+                                                                 const int64_t dims, double *grad, bool want_kl,
+                                                                 const kl_scratch *s) {
+    for (int64_t k = 0; k < dims; k++)
+        for (int64_t i = 0; i < n; i++) s->yt[k * n + i] = y[i * dims + k];
 #pragma omp parallel for schedule(static) if (n * n >= 65536)
     for (int64_t i = 0; i < n; i++) {
-        double z = 0;
-        for (int64_t j = 0; j < n; j++) {
-            if (j == i) continue;
-            double d2 = 0;
-            for (int64_t k = 0; k < dims; k++) { double t = y[i * dims + k] - y[j * dims + k]; d2 += t * t; }
-            z += 1.0 / (1.0 + d2);
-        }
-        rowz[i] = z;
+        /* dims as a literal in each call so that the inlined inner loop is specialised and vectorised
+         * (a value captured by the OpenMP region would not be a constant) */
+        if (dims == 2) row_pass(p + i * n, s->yt, n, i, 2, want_kl, s);
+        else if (dims == 1) row_pass(p + i * n, s->yt, n, i, 1, want_kl, s);
+        else row_pass(p + i * n, s->yt, n, i, 3, want_kl, s);
     }
     double z = 0;
-    for (int64_t i = 0; i < n; i++) z += rowz[i];
-    const double inv_z = 1.0 / z, log_z = log(z);
-#pragma omp parallel for schedule(static) if (n * n >= 65536)
-    for (int64_t i = 0; i < n; i++) {
-        double g[3] = {0, 0, 0}, kl = 0;
-        for (int64_t j = 0; j < n; j++) {
-            if (j == i) continue;
-            double diff[3] = {0, 0, 0}, d2 = 0;
-            for (int64_t k = 0; k < dims; k++) { diff[k] = y[i * dims + k] - y[j * dims + k]; d2 += diff[k] * diff[k]; }
-            double num = 1.0 / (1.0 + d2), pij = p[i * n + j];
-            if (grad) {
-                double m = (ex * pij - num * inv_z) * num;
-                for (int64_t k = 0; k < dims; k++) g[k] += m * diff[k];
-            }
-            if (want_kl && pij > 0) kl += pij * (log(pij) - log(num) + log_z);
-        }
-        if (grad)
-            for (int64_t k = 0; k < dims; k++) grad[i * dims + k] = 4.0 * g[k];
-        rowkl[i] = kl;
-    }
-    double kl = 0;
-    if (want_kl)
-        for (int64_t i = 0; i < n; i++) kl += rowkl[i];
-    return kl;
+    for (int64_t i = 0; i < n; i++) z += s->rowz[i];
+    if (grad)
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < dims; k++) grad[i * dims + k] = 4.0 * (ex * s->acc[6 * i + k] - s->acc[6 * i + 3 + k] / z);
+    if (!want_kl) return 0;
+    double kl = 0, ps = 0;
+    for (int64_t i = 0; i < n; i++) { kl += s->rowkl[i]; ps += s->rowp[i]; }
+    return kl + ps * log(z); /* sum p log(p / (k / Z)) */
+}
+
+static double kl_grad(const double *p, double ex, const double *y, int64_t n, int64_t dims, double *grad, bool want_kl,
+                      const kl_scratch *s) {
+    if (dims == 2) return kl_grad_impl(p, ex, y, n, 2, grad, want_kl, s);
+    if (dims == 1) return kl_grad_impl(p, ex, y, n, 1, grad, want_kl, s);
+    return kl_grad_impl(p, ex, y, n, 3, grad, want_kl, s);
 }
 
 double bl_tsne_kl(const double *p, const double *y, int64_t n, int64_t dims, double *grad) {
     if (!p || !y || n < 2 || dims < 1 || dims > 3) return NAN;
-    double *buf = bl_malloc(sizeof(double) * 2 * (size_t)n); /* rowz [n], rowkl [n] */
-    if (!buf) return NAN;
-    double kl = kl_grad(p, 1.0, y, n, dims, grad, true, buf, buf + n);
-    free(buf);
+    bl_arena a = {0};
+    kl_scratch s;
+    carve_scratch(&a, &s, n);
+    if (bl_arena_alloc(&a) != BALORA_STATUS_OK) return NAN;
+    carve_scratch(&a, &s, n);
+    double kl = kl_grad(p, 1.0, y, n, dims, grad, true, &s);
+    bl_arena_free(&a);
     return kl;
 }
 
@@ -152,8 +198,7 @@ typedef struct work {
     double *upd;    /* [n, dims] momentum update */
     double *gains;  /* [n, dims] */
     double *grad;   /* [n, dims] */
-    double *rowz;   /* [n] */
-    double *rowkl;  /* [n] */
+    kl_scratch ks;
 } work;
 
 static void carve_work(bl_arena *a, work *w, int64_t n, int64_t dims) {
@@ -162,8 +207,7 @@ static void carve_work(bl_arena *a, work *w, int64_t n, int64_t dims) {
     w->upd = bl_arena_take(a, sizeof(double) * (size_t)(n * dims));
     w->gains = bl_arena_take(a, sizeof(double) * (size_t)(n * dims));
     w->grad = bl_arena_take(a, sizeof(double) * (size_t)(n * dims));
-    w->rowz = bl_arena_take(a, sizeof(double) * (size_t)n);
-    w->rowkl = bl_arena_take(a, sizeof(double) * (size_t)n);
+    carve_scratch(a, &w->ks, n);
 }
 
 balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_config *cfg, bl_tsne_result *out) {
@@ -183,6 +227,11 @@ balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_co
     if (cfg->kl_every < 1)
         return bl_fail(BALORA_STATUS_INVALID, "t-SNE: field 'kl_every' is %d; hint: >= 1", cfg->kl_every);
     BL_TRY(check_input(x, n, d, cfg->perplexity));
+    if (cfg->init)
+        for (int64_t i = 0; i < n * cfg->dims; i++)
+            if (!isfinite(cfg->init[i]))
+                return bl_fail(BALORA_STATUS_INVALID, "t-SNE: field 'init': point %lld, coordinate %lld is %g; hint: every value must be finite",
+                               (long long)(i / cfg->dims), (long long)(i % cfg->dims), (double)cfg->init[i]);
     const double t0 = bl_time_now();
     const int64_t dims = cfg->dims;
 
@@ -227,14 +276,17 @@ balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_co
     /* 3. gradient descent */
     bl_rng rng;
     bl_rng_seed(&rng, cfg->seed);
-    for (int64_t i = 0; i < n * dims; i++) { w.y[i] = 1e-4 * bl_rng_normal(&rng); w.gains[i] = 1.0; }
+    for (int64_t i = 0; i < n * dims; i++) {
+        w.y[i] = cfg->init ? (double)cfg->init[i] : 1e-4 * bl_rng_normal(&rng);
+        w.gains[i] = 1.0;
+    }
     const double eta = cfg->learning_rate > 0 ? cfg->learning_rate : fmax((double)n / cfg->exaggeration / 4.0, 50.0);
     int64_t k = 0;
     for (int32_t it = 0; it < cfg->n_iter; it++) {
         const double ex = it < cfg->exaggeration_iters ? cfg->exaggeration : 1.0;
         const double mom = it < cfg->momentum_switch_iter ? 0.5 : 0.8;
         const bool want_kl = it % cfg->kl_every == 0;
-        double kl = kl_grad(w.p, ex, w.y, n, dims, w.grad, want_kl, w.rowz, w.rowkl);
+        double kl = kl_grad(w.p, ex, w.y, n, dims, w.grad, want_kl, &w.ks);
         if (want_kl) { out->kl[k] = kl; out->kl_iter[k] = it; k++; }
         for (int64_t i = 0; i < n * dims; i++) {
             bool same = (w.grad[i] > 0) == (w.upd[i] > 0);
@@ -250,7 +302,7 @@ balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_co
             for (int64_t i = 0; i < n; i++) w.y[i * dims + c] -= mean;
         }
     }
-    out->kl[k] = kl_grad(w.p, 1.0, w.y, n, dims, NULL, true, w.rowz, w.rowkl);
+    out->kl[k] = kl_grad(w.p, 1.0, w.y, n, dims, NULL, true, &w.ks);
     out->kl_iter[k] = cfg->n_iter;
     out->kl_final = out->kl[k];
     for (int64_t i = 0; i < n * dims; i++) out->y[i] = (float)w.y[i];

@@ -26,8 +26,12 @@ typedef struct bl_tsne_config {
     double exaggeration;        /* >= 1 (default 12) */
     int32_t exaggeration_iters; /* iterations with exaggerated P (default 250) */
     int32_t momentum_switch_iter; /* momentum 0.5 before, 0.8 from here on (default 250) */
-    int32_t kl_every;           /* record the KL every this many iterations, >= 1 (default 10) */
+    int32_t kl_every;           /* record the KL every this many iterations, >= 1 (default 50; each record
+                                   costs about one extra gradient step: N^2 logarithms) */
     uint64_t seed;              /* initial embedding (default 1) */
+    const float *init;          /* [n, dims] initial embedding instead of the seeded N(0, 1e-4^2), e.g.
+                                   the previous checkpoint's map so that successive maps stay
+                                   comparable; NULL = random (default) */
 } bl_tsne_config;
 
 typedef struct bl_tsne_result {
@@ -46,7 +50,7 @@ void bl_tsne_config_default(bl_tsne_config *cfg);
 
 /* Embed x [n, d] (row-major floats; every value finite). n >= 3 (more than perplexity + 1),
  * d >= 1. On success *out owns its buffers (free with bl_tsne_result_free); on failure
- * *out is zeroed. Memory: about 8 n^2 bytes (n = 4000: 128 MB); n is limited to 16384. */
+ * *out is zeroed. Memory: about 8 n^2 bytes (n = 2000: 32 MB, 4000: 128 MB); n is limited to 16384. */
 balora_status bl_tsne_run(const float *x, int64_t n, int64_t d, const bl_tsne_config *cfg, bl_tsne_result *out);
 void bl_tsne_result_free(bl_tsne_result *r);
 
