@@ -429,8 +429,23 @@ static void test_xent(void) {
     free(xl_);
 }
 
+/* bl_fast_expf (used by softmax, attention, xent, gelu_tanh, swiglu) within 2.5 ulp of exp */
+static void test_fast_exp(void) {
+    double worst = 0;
+    for (int i = 0; i <= 2000000; i++) {
+        float x = -87.0f + 175.0f * (float)i / 2000000.0f;
+        double want = exp((double)x), got = bl_fast_expf(x);
+        double rel = fabs(got - want) / want;
+        if (rel > worst) worst = rel;
+    }
+    CHECK(worst < 2.5 * 5.96e-8, "fast exp max relative error %.3g", worst);
+    CHECK(bl_fast_expf(-1000.0f) < 1e-37f && bl_fast_expf(0.0f) == 1.0f, "fast exp clamps and exp(0) = 1");
+    printf("ok   fast exp: max relative error %.3g (float eps 1.19e-7)\n", worst);
+}
+
 int main(void) {
     bl_rng_seed(&g_rng, 1234);
+    test_fast_exp();
     test_linear();
     test_attach_point();
     test_norms();

@@ -28,6 +28,9 @@ typedef enum bl_backend { BL_BACKEND_CPU = 0 } bl_backend;
 bl_backend bl_ops_backend(void);
 const char *bl_ops_backend_name(void); /* "cpu" */
 
+/* exp(x) for float32, within 2 ulp of expf on [-87, 88] (clamped outside), vectorisable. */
+float bl_fast_expf(float x);
+
 /* ------------------------------------------------------------------ matrix products */
 
 /* C = alpha * op(A) op(B) + beta * C, row-major; op(X) = X or X^T.
