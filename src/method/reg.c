@@ -216,6 +216,7 @@ balora_status bl_reg_ws_init(bl_reg_ws *ws, bl_reg_task task, int64_t max_rows, 
             ws->gram = bl_arena_take(a, (size_t)mg * (size_t)mg * sizeof(double));
             ws->blk_in = bl_arena_take(a, (size_t)mg * (size_t)ws->chunk * sizeof(double));
             ws->blk_out = bl_arena_take(a, (size_t)mg * (size_t)ws->chunk * sizeof(double));
+            ws->blk_t = bl_arena_take(a, (size_t)mg * (size_t)ws->chunk * sizeof(double));
         }
         if (need_svd || task == BL_REG_TASK_NLU)
             ws->zd = bl_arena_take(a, (size_t)max_rows * (size_t)ncols * sizeof(double));
@@ -599,19 +600,32 @@ static balora_status svd_term(bl_reg_ws *ws, const char *what, int64_t M, int64_
             double d = sig[i] > cut ? ws->coef[i] / sig[i] : 0.0;
             for (int64_t j = 0; j < M; j++) Ed[r * M + j] = d * E[r * M + j];
         }
-        if (nu > 0)
+        /* Few directions (fro / none norms: the top k): grad = E^T (Ed Z) + beta Z costs 2 nu M V;
+         * otherwise form P once and grad = P Z costs M^2 V. */
+        const bool low_rank = 2 * nu < M;
+        if (!low_rank) {
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)M, (int)nu, 1.0, E, (int)M, Ed, (int)M,
                         0.0, P, (int)M);
-        else
-            memset(P, 0, (size_t)M * (size_t)M * sizeof(double));
-        for (int64_t i = 0; i < M; i++) P[i * M + i] += beta;
+            for (int64_t i = 0; i < M; i++) P[i * M + i] += beta;
+        }
         for (int64_t c0 = 0; c0 < V; c0 += ws->chunk) {
             const int64_t w = V - c0 < ws->chunk ? V - c0 : ws->chunk;
-            gather_cols(ws, z, M, V, c0, w, ws->blk_in);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)w, (int)M, 1.0, P, (int)M, ws->blk_in,
-                        (int)w, 0.0, ws->blk_out, (int)w);
+            double *in = ws->blk_in, *outb = ws->blk_out; /* [M, w] */
+            gather_cols(ws, z, M, V, c0, w, in);
+            if (low_rank) {
+                for (int64_t i = 0; i < M * w; i++) outb[i] = beta * in[i];
+                if (nu > 0) {
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nu, (int)w, (int)M, 1.0, Ed, (int)M, in,
+                                (int)w, 0.0, ws->blk_t, (int)w); /* [nu, w] */
+                    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)w, (int)nu, 1.0, E, (int)M, ws->blk_t,
+                                (int)w, 1.0, outb, (int)w);
+                }
+            } else {
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)w, (int)M, 1.0, P, (int)M, in, (int)w,
+                            0.0, outb, (int)w);
+            }
 #pragma omp parallel for schedule(static) num_threads(ws->nthreads)
-            for (int64_t m = 0; m < M; m++) add_row(grad, ws->rows[m] * V + c0, w, weight, ws->blk_out + m * w);
+            for (int64_t m = 0; m < M; m++) add_row(grad, ws->rows[m] * V + c0, w, weight, outb + m * w);
         }
     } else {
         double *U = ws->u, *VT = ws->vt, *out = ws->zd; /* [M, mn], [mn, V], [M, V] */
