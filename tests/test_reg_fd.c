@@ -49,15 +49,15 @@ static double eval(const term *t, const double *z, double *grad) {
     return v;
 }
 
-/* Central differences over every element; returns the gradient's max |g|. */
-static double fd_check(const char *what, const term *t, double *z) {
+/* Central differences over every stride-th element; returns the gradient's max |g|. */
+static double fd_check_stride(const char *what, const term *t, double *z, int64_t stride) {
     const int64_t n = t->B * t->T * t->V;
     double *g = malloc((size_t)n * sizeof(double));
     eval(t, z, g);
     const double h = 1e-5;
     int64_t bad = 0, worst = -1;
     double wex = 0, gmax = 0, fdw = 0;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n; i += stride) {
         const double z0 = z[i];
         z[i] = z0 + h;
         double fp = eval(t, z, NULL);
@@ -73,6 +73,7 @@ static double fd_check(const char *what, const term *t, double *z) {
     free(g);
     return gmax;
 }
+static double fd_check(const char *what, const term *t, double *z) { return fd_check_stride(what, t, z, 1); }
 
 static void fill_normal(bl_rng *r, double *x, int64_t n, double scale) {
     for (int64_t i = 0; i < n; i++) x[i] = scale * bl_rng_normal(r);
@@ -200,6 +201,40 @@ static void test_nlg(bl_rng *r) {
         free(lab);
         bl_reg_ws_free(&ws);
     }
+}
+
+/* V larger than the workspace's column block (512): the Gram route in several blocks, the last
+ * one partial; finite differences on a subset of entries, float API against double API. */
+static void test_nlg_blocks(bl_rng *r) {
+    enum { B = 1, T = 8, V = 1300, N = B * T * V };
+    double *z = malloc(N * sizeof(double)), *gd = calloc(N, sizeof(double));
+    float *zf = malloc(N * sizeof(float)), *gf = calloc(N, sizeof(float));
+    int64_t lab[T] = {-100, 3, 900, 1299, -100, 7, 8, 1000}; /* 6 positions */
+    fill_normal(r, z, N, 1.0);
+    for (int i = 0; i < N; i++) zf[i] = (float)z[i];
+    bl_reg_ws ws;
+    CHECK_OK(bl_reg_ws_init(&ws, BL_REG_TASK_NLG, B * T, V, 0));
+    term t = {.kind = F_NLG_SVD, .ws = &ws, .B = B, .T = T, .V = V, .labels = lab};
+    for (int nm = 1; nm < 3; nm++)
+        for (int64_t k = 1; k <= 6; k += 5) {
+            t.k = k;
+            t.norm = (bl_svd_norm)nm;
+            char what[128];
+            snprintf(what, sizeof what, "NLG L_SVDR [1, 8, 1300] k %lld norm %s", (long long)k, bl_reg_svd_norm_name(t.norm));
+            double gmax = fd_check_stride(what, &t, z, 7);
+            CHECK(nm == BL_SVD_NORM_SUM && k == 6 ? gmax < 1e-12 : gmax > 1e-6, "%s: gradient size %g", what, gmax);
+            double vd, vf;
+            memset(gd, 0, N * sizeof(double));
+            memset(gf, 0, N * sizeof(float));
+            CHECK_OK(bl_reg_nlg_svdr_d(&ws, B, T, V, z, lab, k, t.norm, 1.0, gd, &vd));
+            CHECK_OK(bl_reg_nlg_svdr(&ws, B, T, V, zf, lab, k, t.norm, 1.0, gf, &vf));
+            double md = 0;
+            for (int i = 0; i < N; i++) md = fmax(md, fabs(gf[i] - gd[i]));
+            CHECK(fabs(vd - vf) < 1e-6 * fabs(vd) && md < 1e-6, "%s: float vs double: value %g vs %g, grad diff %g", what,
+                  vf, vd, md);
+        }
+    bl_reg_ws_free(&ws);
+    free(z); free(gd); free(zf); free(gf);
 }
 
 /* The mask is shifted: position t counts iff labels[t + 1] != -100. */
@@ -391,6 +426,7 @@ int main(void) {
     test_nlu(&r);
     test_routes_agree(&r);
     test_nlg(&r);
+    test_nlg_blocks(&r);
     test_causal_shift(&r);
     test_entropy_sign(&r);
     test_float_accumulates(&r);

@@ -8,6 +8,9 @@
 
 #define GRAM_CUTOFF 1e-7 /* sigma <= GRAM_CUTOFF * sigma_max: no gradient on the Gram route */
 #define NORM_EPS 1e-12   /* row-norm floor of the NLU consistency term */
+/* Threads only for loops over enough elements: a parallel region costs more than small work,
+ * and far more when the cores are oversubscribed. */
+#define PAR(work) ((int64_t)(work) >= ((int64_t)1 << 15))
 
 /* ---------------------------------------------------------------- configuration */
 
@@ -216,6 +219,7 @@ balora_status bl_reg_ws_init(bl_reg_ws *ws, bl_reg_task task, int64_t max_rows, 
             ws->gram = bl_arena_take(a, (size_t)mg * (size_t)mg * sizeof(double));
             ws->blk_in = bl_arena_take(a, (size_t)mg * (size_t)ws->chunk * sizeof(double));
             ws->blk_out = bl_arena_take(a, (size_t)mg * (size_t)ws->chunk * sizeof(double));
+            ws->blk_t = bl_arena_take(a, (size_t)mg * (size_t)ws->chunk * sizeof(double));
         }
         if (need_svd || task == BL_REG_TASK_NLU)
             ws->zd = bl_arena_take(a, (size_t)max_rows * (size_t)ncols * sizeof(double));
@@ -344,7 +348,7 @@ static balora_status nlg_cr(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
     BL_TRY(build_rows(ws, what, B, T, V, labels, &M));
     const double inv_tau = 1.0 / tau, gscale = tau / (double)M;
     const bool want_grad = !rout_null(grad) && weight != 0;
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
     for (int64_t i = 0; i < M; i++) {
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)V; /* [V] teacher */
         double *y = x + V;                                                        /* [V] student, then grad */
@@ -405,7 +409,7 @@ static balora_status nlg_dr(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
                        "max_k to bl_reg_ws_init", what, (long long)K, (long long)ws->max_k);
     const double inv_m = 1.0 / (double)M;
     const bool want_grad = !rout_null(grad) && weight != 0;
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
     for (int64_t i = 0; i < M; i++) {
         const int tid = omp_get_thread_num();
         double *y = ws->row_buf + (size_t)tid * 2 * (size_t)V; /* [V] logits */
@@ -459,7 +463,7 @@ static balora_status nlg_ce(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
     BL_TRY(build_rows(ws, what, B, T, V, labels, &M));
     const double inv_m = 1.0 / (double)M;
     const bool want_grad = !rout_null(grad) && weight != 0;
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
     for (int64_t i = 0; i < M; i++) {
         double *y = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)V; /* [V] */
         const int64_t r = ws->rows[i], off = r * V, target = labels[r + 1];
@@ -485,7 +489,7 @@ static balora_status teacher_conf(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V
     BL_TRY(build_rows(ws, what, B, T, V, labels, &M));
     if (V == 1) { *conf = 1; return BALORA_STATUS_OK; }
     const double inv_tau = 1.0 / tau, logv = log((double)V);
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
     for (int64_t i = 0; i < M; i++) {
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)V; /* [V] */
         if (!isfinite(ld_row(zp, ws->rows[i] * V, V, x))) { ws->row_val[i] = NAN; continue; }
@@ -507,7 +511,7 @@ static balora_status teacher_conf(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V
 
 /* blk[m, 0..w) = z[rows[m], c0 .. c0+w) for m < M. */
 static void gather_cols(const bl_reg_ws *ws, rin z, int64_t M, int64_t V, int64_t c0, int64_t w, double *blk) {
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * w))
     for (int64_t m = 0; m < M; m++) ld_row(z, ws->rows[m] * V + c0, w, blk + m * w);
 }
 
@@ -599,19 +603,32 @@ static balora_status svd_term(bl_reg_ws *ws, const char *what, int64_t M, int64_
             double d = sig[i] > cut ? ws->coef[i] / sig[i] : 0.0;
             for (int64_t j = 0; j < M; j++) Ed[r * M + j] = d * E[r * M + j];
         }
-        if (nu > 0)
+        /* Few directions (fro / none norms: the top k): grad = E^T (Ed Z) + beta Z costs 2 nu M V;
+         * otherwise form P once and grad = P Z costs M^2 V. */
+        const bool low_rank = 2 * nu < M;
+        if (!low_rank) {
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)M, (int)nu, 1.0, E, (int)M, Ed, (int)M,
                         0.0, P, (int)M);
-        else
-            memset(P, 0, (size_t)M * (size_t)M * sizeof(double));
-        for (int64_t i = 0; i < M; i++) P[i * M + i] += beta;
+            for (int64_t i = 0; i < M; i++) P[i * M + i] += beta;
+        }
         for (int64_t c0 = 0; c0 < V; c0 += ws->chunk) {
             const int64_t w = V - c0 < ws->chunk ? V - c0 : ws->chunk;
-            gather_cols(ws, z, M, V, c0, w, ws->blk_in);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)w, (int)M, 1.0, P, (int)M, ws->blk_in,
-                        (int)w, 0.0, ws->blk_out, (int)w);
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
-            for (int64_t m = 0; m < M; m++) add_row(grad, ws->rows[m] * V + c0, w, weight, ws->blk_out + m * w);
+            double *in = ws->blk_in, *outb = ws->blk_out; /* [M, w] */
+            gather_cols(ws, z, M, V, c0, w, in);
+            if (low_rank) {
+                for (int64_t i = 0; i < M * w; i++) outb[i] = beta * in[i];
+                if (nu > 0) {
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nu, (int)w, (int)M, 1.0, Ed, (int)M, in,
+                                (int)w, 0.0, ws->blk_t, (int)w); /* [nu, w] */
+                    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)w, (int)nu, 1.0, E, (int)M, ws->blk_t,
+                                (int)w, 1.0, outb, (int)w);
+                }
+            } else {
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)w, (int)M, 1.0, P, (int)M, in, (int)w,
+                            0.0, outb, (int)w);
+            }
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * w))
+            for (int64_t m = 0; m < M; m++) add_row(grad, ws->rows[m] * V + c0, w, weight, outb + m * w);
         }
     } else {
         double *U = ws->u, *VT = ws->vt, *out = ws->zd; /* [M, mn], [mn, V], [M, V] */
@@ -620,14 +637,14 @@ static balora_status svd_term(bl_reg_ws *ws, const char *what, int64_t M, int64_
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)V, (int)mn, 1.0, U, (int)mn, VT, (int)V, 0.0,
                     out, (int)V);
         if (beta != 0) {
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
             for (int64_t m = 0; m < M; m++) {
                 double *x = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)V;
                 ld_row(z, ws->rows[m] * V, V, x);
                 for (int64_t j = 0; j < V; j++) out[m * V + j] += beta * x[j];
             }
         }
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
         for (int64_t m = 0; m < M; m++) add_row(grad, ws->rows[m] * V, V, weight, out + m * V);
     }
     return BALORA_STATUS_OK;
@@ -658,7 +675,7 @@ static balora_status nlu_cr(bl_reg_ws *ws, int64_t N, int64_t C, rin z, rin zp, 
     BL_TRY(build_rows(ws, what, N, 1, C, NULL, &M));
     const double scale = 2.0 / ((double)N * (double)C);
     const bool want_grad = !rout_null(grad) && weight != 0;
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads)
+#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(N * C))
     for (int64_t i = 0; i < N; i++) {
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * 2 * (size_t)C; /* [C] teacher */
         double *y = x + C;                                                        /* [C] student */

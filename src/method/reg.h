@@ -98,6 +98,7 @@ typedef struct bl_reg_ws {
     double *eig;               /* [max_rows] eigenvalues / singular values */
     double *coef;              /* [max_rows] gradient coefficient per singular value */
     double *blk_in, *blk_out;  /* [max_rows, chunk] gathered columns, P times them */
+    double *blk_t;             /* [max_rows, chunk] low-rank intermediate */
     double *lwork;             /* dsyevd / dgesdd work, then P [max_rows, max_rows] */
     int64_t n_lwork;
     int *iwork; int64_t n_iwork;
