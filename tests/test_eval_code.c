@@ -97,14 +97,16 @@ static void run_bench(bl_bench bench, const char *path, int64_t want_n, int64_t 
     bl_eval_report_free(&rep);
 
     /* an infinite loop and unbounded allocation: stopped, scored as failures */
-    o.sandbox.timeout_s = 2;
-    o.sandbox.mem_bytes = (int64_t)512 << 20;
+    o.sandbox.mem_bytes = (int64_t)256 << 20;
     for (int kind = 2; kind <= 3; kind++) {
+        /* the loop meets the 1 s wall clock; the allocation meets the memory limit well before its
+         * 15 s (it takes under a second even on a loaded machine) */
+        o.sandbox.timeout_s = kind == 2 ? 1 : 15;
         t0 = bl_time_now();
         write_completions(cpath, &s, pick, 2, kind);
         score(&s, cpath, &o, &pass, &n, &rep);
         double dt = bl_time_now() - t0;
-        CHECK(n == 2 && pass == 0 && dt < 8, "%s: %s: passed %lld of %lld in %.1f s", bl_bench_name(bench),
+        CHECK(n == 2 && pass == 0 && dt < (kind == 2 ? 8 : 30), "%s: %s: passed %lld of %lld in %.1f s", bl_bench_name(bench),
               kind == 2 ? "infinite loop" : "unbounded allocation", (long long)pass, (long long)n, dt);
         const char *d = rep.out[pick[0]].detail;
         CHECK(d && (kind == 2 ? strstr(d, "timed out") != NULL : (strstr(d, "MemoryError") != NULL || strstr(d, "signal") != NULL)),
