@@ -185,7 +185,7 @@ int main(void) {
     o.jobs = 3;
     CHECK_OK(bl_sandbox_run_many(progs, 6, &o, rs));
     for (int i = 0; i < 6; i++) {
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "p%d\n", i);
         CHECK(rs[i].exit_code == i && rs[i].passed == (i == 0) && !strcmp(rs[i].output, want), "program %d: exit %d output %s", i, rs[i].exit_code, rs[i].output);
         bl_sandbox_result_free(&rs[i]);
