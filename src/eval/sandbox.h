@@ -53,8 +53,11 @@ typedef struct bl_sandbox_result {
     size_t output_len;
 } bl_sandbox_result;
 
-/* The isolation level runs get on this machine (probed once). */
+/* The isolation level runs get on this machine (probed once): the strongest that works, at most
+ * the cap ($BALORA_SANDBOX_ISOLATION = full | userns | rlimits, or bl_sandbox_set_isolation). */
 bl_sandbox_iso bl_sandbox_isolation(void);
+/* Caps the isolation level (probed again at the next run). Not thread-safe: call before running. */
+void bl_sandbox_set_isolation(bl_sandbox_iso max);
 const char *bl_sandbox_iso_name(bl_sandbox_iso iso);
 /* The python interpreter runs use (resolved path), or fails (IO) with a hint when none is found. */
 balora_status bl_sandbox_python(const bl_sandbox_opts *o, const char **path);
