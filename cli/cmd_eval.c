@@ -3,6 +3,7 @@
  *   balora eval --bench gsm8k|math|humaneval|mbpp --data FILE --completions FILE.jsonl
  *               [--limit N] [--out REPORT.json] [--k 1,10] [--timeout S] [--jobs N]
  *   balora eval --task seq-cls --glue-task TASK --data GLUE.tsv --predictions FILE [--out REPORT.json]
+ *               [--ood-data FILE --ood-predictions FILE [--ood-glue-task TASK]]   (GLUE-X style)
  *
  * Completions and predictions come from anywhere (any system's outputs are graded the same way).
  * The model-backed paths (--model DIR [--adapter DIR]: generation, --bench ppl, --task seq-cls
@@ -18,6 +19,7 @@
 
 typedef struct eval_args {
     const char *bench, *task, *data, *completions, *predictions, *out, *ks, *glue_task, *label_column, *python;
+    const char *ood_data, *ood_predictions, *ood_glue_task;
     const char *model, *adapter;
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
@@ -154,75 +156,103 @@ static int run_bench(const eval_args *a) {
     return rc;
 }
 
+/* Scores one GLUE file against predictions (from a file, or the model hook). */
+static balora_status seqcls_score(const eval_args *a, bl_glue_task task, const char *data, const char *preds_path,
+                                  bl_glue_result *r) {
+    double *gold = NULL, *pred = NULL;
+    int64_t ng = 0, np = 0;
+    balora_status st = bl_glue_read_labels(task, data, a->label_column, &gold, &ng);
+    if (!st) st = a->model ? eval_model_seqcls(a, task, &pred, &np) : bl_glue_read_predictions(task, preds_path, &pred, &np);
+    if (!st && np != ng)
+        st = bl_fail(BALORA_STATUS_FORMAT, "%s has %lld predictions but %s has %lld labelled examples; hint: one prediction per example, in file order",
+                     preds_path ? preds_path : "the model", (long long)np, data, (long long)ng);
+    int64_t n = ng;
+    if (!st && a->limit > 0 && a->limit < n) n = a->limit;
+    if (!st) st = bl_glue_score(task, pred, gold, n, 0, r);
+    free(gold); free(pred);
+    return st;
+}
+
+static void seqcls_print(const char *label, const bl_glue_result *r) {
+    printf("%-14s %-8s %7lld", label, bl_glue_task_name(r->task), (long long)r->n);
+    if (r->task == BL_GLUE_TASK_STSB) printf(" %9s %9s %9s %9.4f %9.4f", "-", "-", "-", r->pearson, r->spearman);
+    else {
+        printf(" %9.4f", r->accuracy);
+        if (r->n_classes == 2) printf(" %9.4f", r->f1); else printf(" %9s", "-");
+        printf(" %9.4f %9s %9s", r->mcc, "-", "-");
+    }
+    printf(" %9.4f\n", r->score);
+}
+
+static void seqcls_confusion(const char *label, const bl_glue_result *r) {
+    if (r->task == BL_GLUE_TASK_STSB) return;
+    printf("%s%sconfusion matrix (rows: label, columns: prediction)\n      ", label, *label ? " " : "");
+    for (int p = 0; p < r->n_classes; p++) printf(" %8d", p);
+    printf("\n");
+    for (int t = 0; t < r->n_classes; t++) {
+        printf("  %3d ", t);
+        for (int p = 0; p < r->n_classes; p++) printf(" %8lld", (long long)r->confusion[t * r->n_classes + p]);
+        printf("\n");
+    }
+}
+
+static cJSON *seqcls_json(const bl_glue_result *r, const char *data) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "task", bl_glue_task_name(r->task));
+    cJSON_AddStringToObject(j, "data", data);
+    cJSON_AddNumberToObject(j, "n", (double)r->n);
+    if (r->task == BL_GLUE_TASK_STSB) {
+        cJSON_AddNumberToObject(j, "pearson", r->pearson);
+        cJSON_AddNumberToObject(j, "spearman", r->spearman);
+    } else {
+        cJSON_AddNumberToObject(j, "accuracy", r->accuracy);
+        if (r->n_classes == 2) cJSON_AddNumberToObject(j, "f1", r->f1);
+        cJSON_AddNumberToObject(j, "mcc", r->mcc);
+        cJSON *cm = cJSON_AddArrayToObject(j, "confusion_matrix");
+        for (int t = 0; cm && t < r->n_classes; t++) {
+            cJSON *row = cJSON_CreateArray();
+            for (int p = 0; row && p < r->n_classes; p++) cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r->confusion[t * r->n_classes + p]));
+            cJSON_AddItemToArray(cm, row);
+        }
+    }
+    cJSON *tm = cJSON_AddArrayToObject(j, "task_metrics");
+    const char *names[] = {"accuracy", "f1", "mcc", "pearson", "spearman"};
+    for (int b = 0; tm && b < 5; b++) if (r->metrics & (1u << b)) cJSON_AddItemToArray(tm, cJSON_CreateString(names[b]));
+    cJSON_AddNumberToObject(j, "score", r->score);
+    return j;
+}
+
 static int run_seqcls(const eval_args *a) {
     if (!a->data) { fprintf(stderr, "balora eval: error: --data GLUE.tsv is required\n"); return 2; }
     if (!a->model == !a->predictions) {
         fprintf(stderr, "balora eval: error: give exactly one of --predictions FILE (predictions made elsewhere) or --model DIR\n");
         return 2;
     }
-    bl_glue_task task;
+    if (a->ood_data && !a->model && !a->ood_predictions) {
+        fprintf(stderr, "balora eval: error: --ood-data needs --ood-predictions (or --model)\n");
+        return 2;
+    }
+    bl_glue_task task, ood_task;
     balora_status st = bl_glue_task_parse(a->glue_task, &task);
+    if (!st) st = bl_glue_task_parse(a->ood_glue_task ? a->ood_glue_task : a->glue_task, &ood_task);
     if (st) { fprintf(stderr, "balora eval: error: %s\n", balora_last_error()); return 2; }
-    double *gold = NULL, *pred = NULL;
-    int64_t ng = 0, np = 0;
-    st = bl_glue_read_labels(task, a->data, a->label_column, &gold, &ng);
-    if (!st) st = a->model ? eval_model_seqcls(a, task, &pred, &np) : bl_glue_read_predictions(task, a->predictions, &pred, &np);
-    if (!st && np != ng)
-        st = bl_fail(BALORA_STATUS_FORMAT, "%s has %lld predictions but %s has %lld labelled examples; hint: one prediction per example, in file order",
-                     a->predictions ? a->predictions : "the model", (long long)np, a->data, (long long)ng);
-    int64_t n = ng;
-    if (!st && a->limit > 0 && a->limit < n) n = a->limit;
-    bl_glue_result r;
-    if (!st) st = bl_glue_score(task, pred, gold, n, 0, &r);
-    free(gold); free(pred);
-    if (st) return cli_fail(st);
-    printf("%-8s %7s", "task", "n");
-    if (task == BL_GLUE_TASK_STSB) printf(" %9s %9s", "pearson", "spearman");
-    else printf(" %9s %9s %9s", "accuracy", "f1", "mcc");
-    printf(" %9s\n", "score");
-    printf("%-8s %7lld", bl_glue_task_name(task), (long long)n);
-    if (task == BL_GLUE_TASK_STSB) printf(" %9.4f %9.4f", r.pearson, r.spearman);
-    else {
-        printf(" %9.4f", r.accuracy);
-        if (r.n_classes == 2) printf(" %9.4f", r.f1); else printf(" %9s", "-");
-        printf(" %9.4f", r.mcc);
-    }
-    printf(" %9.4f\n", r.score);
-    if (task != BL_GLUE_TASK_STSB) {
-        printf("confusion matrix (rows: label, columns: prediction)\n      ");
-        for (int p = 0; p < r.n_classes; p++) printf(" %8d", p);
-        printf("\n");
-        for (int t = 0; t < r.n_classes; t++) {
-            printf("  %3d ", t);
-            for (int p = 0; p < r.n_classes; p++) printf(" %8lld", (long long)r.confusion[t * r.n_classes + p]);
-            printf("\n");
-        }
-    }
+    bl_glue_result r[2];
+    if ((st = seqcls_score(a, task, a->data, a->predictions, &r[0]))) return cli_fail(st);
+    bool ood = a->ood_data != NULL;
+    if (ood && (st = seqcls_score(a, ood_task, a->ood_data, a->ood_predictions, &r[1]))) return cli_fail(st);
+    printf("%-14s %-8s %7s %9s %9s %9s %9s %9s %9s\n", "", "task", "n", "accuracy", "f1", "mcc", "pearson", "spearman", "score");
+    seqcls_print(ood ? "in-domain" : "", &r[0]);
+    if (ood) seqcls_print("out-of-domain", &r[1]);
+    seqcls_confusion(ood ? "in-domain" : "", &r[0]);
+    if (ood) seqcls_confusion("out-of-domain", &r[1]);
     if (!a->out) return 0;
-    cJSON *j = cJSON_CreateObject();
-    if (!j) return cli_fail(bl_fail(BALORA_STATUS_NOMEM, "report"));
-    cJSON_AddStringToObject(j, "task", bl_glue_task_name(task));
-    cJSON_AddStringToObject(j, "data", a->data);
-    cJSON_AddNumberToObject(j, "n", (double)n);
-    unsigned m = r.metrics;
-    if (task == BL_GLUE_TASK_STSB) {
-        cJSON_AddNumberToObject(j, "pearson", r.pearson);
-        cJSON_AddNumberToObject(j, "spearman", r.spearman);
-    } else {
-        cJSON_AddNumberToObject(j, "accuracy", r.accuracy);
-        if (r.n_classes == 2) cJSON_AddNumberToObject(j, "f1", r.f1);
-        cJSON_AddNumberToObject(j, "mcc", r.mcc);
-        cJSON *cm = cJSON_AddArrayToObject(j, "confusion_matrix");
-        for (int t = 0; cm && t < r.n_classes; t++) {
-            cJSON *row = cJSON_CreateArray();
-            for (int p = 0; row && p < r.n_classes; p++) cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r.confusion[t * r.n_classes + p]));
-            cJSON_AddItemToArray(cm, row);
-        }
+    cJSON *j = seqcls_json(&r[0], a->data);
+    if (j && ood) {
+        cJSON *o = seqcls_json(&r[1], a->ood_data);
+        if (o) cJSON_AddItemToObject(j, "out_of_domain", o);
     }
-    cJSON *tm = cJSON_AddArrayToObject(j, "task_metrics");
-    const char *names[] = {"accuracy", "f1", "mcc", "pearson", "spearman"};
-    for (int b = 0; tm && b < 5; b++) if (m & (1u << b)) cJSON_AddItemToArray(tm, cJSON_CreateString(names[b]));
-    cJSON_AddNumberToObject(j, "score", r.score);
+    if (!j) return cli_fail(bl_fail(BALORA_STATUS_NOMEM, "report"));
     return write_report(j, a->out);
 }
 
@@ -235,7 +265,10 @@ int cmd_eval(int argc, char **argv) {
         {"completions", CLI_OPT_STR, &a.completions, "JSONL of {\"index\"|\"task_id\", \"completion\"}; several lines per problem = samples"},
         {"predictions", CLI_OPT_STR, &a.predictions, "seq-cls: one prediction per line (or GLUE's index<TAB>prediction)"},
         {"glue-task", CLI_OPT_STR, &a.glue_task, "seq-cls: cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli, generic"},
-        {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 1-based number)"},
+        {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 1-based number; JSON: the field)"},
+        {"ood-data", CLI_OPT_STR, &a.ood_data, "seq-cls: an out-of-domain file (same label space), reported beside --data"},
+        {"ood-predictions", CLI_OPT_STR, &a.ood_predictions, "seq-cls: predictions for --ood-data"},
+        {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},
         {"limit", CLI_OPT_INT, &a.limit, "score only the first N problems (0 = all)"},
         {"out", CLI_OPT_STR, &a.out, "write the JSON report (metrics and every per-problem outcome) here"},
         {"k", CLI_OPT_STR, &a.ks, "pass@k values for code benchmarks, comma-separated (pass@1 always)"},

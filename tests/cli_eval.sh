@@ -63,7 +63,17 @@ tail -n +2 "$D/glue/STS-B/dev.tsv" | cut -f10 > "$T/stsb.txt"
 check "stsb gold pearson 1" "'$PY' -c \"import json,sys; r=json.load(open('$T/sts.json')); sys.exit(0 if abs(r['pearson']-1)<1e-12 and abs(r['spearman']-1)<1e-12 else 1)\""
 printf 'index\tprediction\n' > "$T/qnli.tsv"; tail -n +2 "$D/glue/QNLI/dev.tsv" | cut -f1,4 >> "$T/qnli.tsv"
 "$CLI" eval --task seq-cls --glue-task qnli --data "$D/glue/QNLI/dev.tsv" --predictions "$T/qnli.tsv" > "$T/out.txt"
-check "qnli submission-format predictions (label words)" "[ $? -eq 0 ] && grep -q '^qnli *5463 *1.0000' '$T/out.txt'"
+check "qnli submission-format predictions (label words)" "[ $? -eq 0 ] && grep -Eq '^ +qnli +5463 +1.0000' '$T/out.txt'"
+
+# Out of domain (GLUE-X style): SST-2 dev beside Adversarial GLUE's sst2, every 4th prediction flipped.
+"$PY" - "$D/advglue/dev_ann.json" "$T/adv.txt" <<'PYEOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))["sst2"]
+open(sys.argv[2], "w").write("".join("%d\n" % (r["label"] if i % 4 else 1 - r["label"]) for i, r in enumerate(rows)))
+PYEOF
+"$CLI" eval --task seq-cls --glue-task sst2 --data "$D/glue/SST-2/dev.tsv" --predictions "$T/sst2.txt" \
+  --ood-data "$D/advglue/dev_ann.json" --ood-predictions "$T/adv.txt" --out "$T/ood.json" > "$T/out.txt"
+check "ood report side by side" "[ $? -eq 0 ] && grep -q '^out-of-domain' '$T/out.txt' && '$PY' -c \"import json,sys; r=json.load(open('$T/ood.json')); o=r['out_of_domain']; sys.exit(0 if r['accuracy']==1 and o['n']==148 and o['accuracy']==0.75 else 1)\""
 
 # The model hook fails clearly; usage errors exit 2; bad files exit 1 naming the line.
 "$CLI" eval --bench gsm8k --data "$D/gsm8k/test.jsonl" --model /nonexistent 2> "$T/err.txt"

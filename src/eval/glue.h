@@ -6,7 +6,9 @@
  * generic files "label". Label words map as the GLUE datasets do: entailment 0, not_entailment 1
  * (QNLI, RTE), and entailment 0, neutral 1, contradiction 2 (MNLI).
  * Predictions: one per line (a number or a label word), or GLUE's submission layout
- * "index<TAB>prediction" with that header; in both the last column is the prediction. */
+ * "index<TAB>prediction" with that header; in both the last column is the prediction.
+ * JSON label files: Adversarial GLUE's dev_ann.json ({"sst2": [{"label": 1, ...}, ...], ...}: the
+ * task's name is the key), a JSON list of objects, or JSON lines; the field is "label" (or column). */
 #ifndef BL_EVAL_GLUE_H
 #define BL_EVAL_GLUE_H
 #include "eval/metrics.h"
