@@ -2,6 +2,7 @@
  *
  *   balora eval --bench gsm8k|math|humaneval|mbpp --data FILE --completions FILE.jsonl
  *               [--limit N] [--out REPORT.json] [--k 1,10] [--timeout S] [--jobs N]
+ *   balora eval --bench B --data FILE --prompts-out PROMPTS.jsonl [--limit N]   (prompts to generate from)
  *   balora eval --task seq-cls --glue-task TASK --data GLUE.tsv --predictions FILE [--out REPORT.json]
  *               [--ood-data FILE --ood-predictions FILE [--ood-glue-task TASK]]   (GLUE-X style)
  *
@@ -19,7 +20,7 @@
 
 typedef struct eval_args {
     const char *bench, *task, *data, *completions, *predictions, *out, *ks, *glue_task, *label_column, *python;
-    const char *ood_data, *ood_predictions, *ood_glue_task;
+    const char *ood_data, *ood_predictions, *ood_glue_task, *prompts_out;
     const char *model, *adapter;
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
@@ -84,11 +85,41 @@ static int write_report(cJSON *j, const char *path) {
     return 0;
 }
 
+/* --prompts-out: the problems' prompts as JSON lines {"index", "task_id", "prompt"}, to generate
+ * completions with any system and score them with --completions. */
+static int write_prompts(const eval_args *a, bl_bench bench) {
+    bl_bench_set s;
+    balora_status st = bl_bench_load(bench, a->data, &s);
+    if (st) return cli_fail(st);
+    int64_t n = a->limit > 0 && a->limit < s.n ? a->limit : s.n;
+    FILE *f = fopen(a->prompts_out, "w");
+    if (!f) { bl_bench_set_free(&s); return cli_fail(bl_fail(BALORA_STATUS_IO, "%s: cannot create", a->prompts_out)); }
+    for (int64_t i = 0; i < n && !st; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char *line = NULL;
+        if (o) {
+            cJSON_AddNumberToObject(o, "index", (double)i);
+            cJSON_AddStringToObject(o, "task_id", s.p[i].id);
+            cJSON_AddStringToObject(o, "prompt", s.p[i].prompt);
+            line = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+        }
+        if (!line || fprintf(f, "%s\n", line) < 0) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
+        free(line);
+    }
+    if (fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
+    bl_bench_set_free(&s);
+    if (st) return cli_fail(st);
+    printf("%lld prompts written to %s\n", (long long)n, a->prompts_out);
+    return 0;
+}
+
 static int run_bench(const eval_args *a) {
     bl_bench bench;
     balora_status st = bl_bench_parse(a->bench, &bench);
     if (st) { fprintf(stderr, "balora eval: error: %s\n", balora_last_error()); return 2; }
     if (!a->data) { fprintf(stderr, "balora eval: error: --data FILE is required (the benchmark's JSONL file)\n"); return 2; }
+    if (a->prompts_out) return write_prompts(a, bench);
     if (!a->model == !a->completions) {
         fprintf(stderr, "balora eval: error: give exactly one of --completions FILE.jsonl (score outputs made elsewhere) or --model DIR\n");
         return 2;
@@ -269,6 +300,7 @@ int cmd_eval(int argc, char **argv) {
         {"ood-data", CLI_OPT_STR, &a.ood_data, "seq-cls: an out-of-domain file (same label space), reported beside --data"},
         {"ood-predictions", CLI_OPT_STR, &a.ood_predictions, "seq-cls: predictions for --ood-data"},
         {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},
+        {"prompts-out", CLI_OPT_STR, &a.prompts_out, "write the problems' prompts as JSONL {index, task_id, prompt} and stop"},
         {"limit", CLI_OPT_INT, &a.limit, "score only the first N problems (0 = all)"},
         {"out", CLI_OPT_STR, &a.out, "write the JSON report (metrics and every per-problem outcome) here"},
         {"k", CLI_OPT_STR, &a.ks, "pass@k values for code benchmarks, comma-separated (pass@1 always)"},
