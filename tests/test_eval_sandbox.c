@@ -209,7 +209,7 @@ int main(void) {
         if (f) forked = atoi(f + 7);
         CHECK(forked >= 0 && forked < 40, "process limit: forked %d of 40 (%s)", forked, r.output);
         bl_sandbox_result_free(&r);
-        o.max_procs = 16;
+        o.max_procs = 32;
     }
 
     /* Several programs at once: each result belongs to its program. */

@@ -51,7 +51,7 @@ void bl_sandbox_opts_default(bl_sandbox_opts *o) {
     memset(o, 0, sizeof *o);
     o->timeout_s = 10;
     o->mem_bytes = (int64_t)1 << 30;
-    o->max_procs = 16;
+    o->max_procs = 32;
     o->max_file_bytes = (int64_t)16 << 20;
     o->max_output = 16 << 10;
     o->jobs = 1;

@@ -32,7 +32,7 @@ typedef struct bl_sandbox_opts {
     const char *python;       /* NULL: $BALORA_PYTHON, else /usr/bin/python3, else python3 on $PATH */
     double timeout_s;         /* wall clock per program (default 10) */
     int64_t mem_bytes;        /* RLIMIT_AS (default 1 GiB) */
-    int64_t max_procs;        /* RLIMIT_NPROC (default 16; counts for the unprivileged user) */
+    int64_t max_procs;        /* RLIMIT_NPROC (default 32; counted per user: under full isolation all sandboxed programs run as nobody and share it) */
     int64_t max_file_bytes;   /* RLIMIT_FSIZE (default 16 MiB) */
     size_t max_output;        /* bytes of stdout+stderr kept (default 16 KiB); the rest is read and dropped */
     const char *tmp_parent;   /* where work directories are made (default $TMPDIR, else /tmp) */
