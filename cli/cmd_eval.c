@@ -5,6 +5,7 @@
  *   balora eval --bench B --data FILE --prompts-out PROMPTS.jsonl [--limit N]   (prompts to generate from)
  *   balora eval --task seq-cls --glue-task TASK --data GLUE.tsv --predictions FILE [--out REPORT.json]
  *               [--ood-data FILE --ood-predictions FILE [--ood-glue-task TASK]]   (GLUE-X style)
+ *   balora eval --glue-average REPORT1.json,REPORT2.json,... [--out GLUE.json]
  *
  * Completions and predictions come from anywhere (any system's outputs are graded the same way).
  * The model-backed paths (--model DIR [--adapter DIR]: generation, --bench ppl, --task seq-cls
@@ -20,7 +21,7 @@
 
 typedef struct eval_args {
     const char *bench, *task, *data, *completions, *predictions, *out, *ks, *glue_task, *label_column, *python;
-    const char *ood_data, *ood_predictions, *ood_glue_task, *prompts_out;
+    const char *ood_data, *ood_predictions, *ood_glue_task, *prompts_out, *glue_average;
     const char *model, *adapter;
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
@@ -287,6 +288,53 @@ static int run_seqcls(const eval_args *a) {
     return write_report(j, a->out);
 }
 
+/* --glue-average R1.json,R2.json,...: the GLUE average of seq-cls reports (each task's score is
+ * the mean of its own metrics; the average is the mean over tasks). */
+static int run_glue_average(const char *list, const char *out) {
+    char *copy = bl_strdup(list);
+    if (!copy) return cli_fail(BALORA_STATUS_NOMEM);
+    bl_glue_result r[64];
+    const char *names[64];
+    int64_t n = 0;
+    cJSON *docs[64] = {0};
+    balora_status st = BALORA_STATUS_OK;
+    for (char *save = NULL, *p = strtok_r(copy, ",", &save); p && !st; p = strtok_r(NULL, ",", &save)) {
+        if (n == 64) { st = bl_fail(BALORA_STATUS_INVALID, "--glue-average: at most 64 reports"); break; }
+        if ((st = bl_json_load(p, &docs[n]))) break;
+        const char *task = NULL;
+        double score = NAN;
+        st = bl_json_str(docs[n], p, "task", true, &task);
+        if (!st) st = bl_json_num(docs[n], p, "score", true, &score);
+        memset(&r[n], 0, sizeof r[n]);
+        if (!st) st = bl_glue_task_parse(task, &r[n].task);
+        r[n].score = score;
+        names[n] = p;
+        n++;
+    }
+    double avg = 0;
+    if (!st) st = bl_glue_average(r, n, &avg);
+    int rc = 0;
+    if (st) rc = cli_fail(st);
+    else {
+        printf("%-8s %9s  %s\n", "task", "score", "report");
+        for (int64_t i = 0; i < n; i++) printf("%-8s %9.4f  %s\n", bl_glue_task_name(r[i].task), r[i].score, names[i]);
+        printf("%-8s %9.4f  (mean over %lld tasks)\n", "GLUE", avg, (long long)n);
+        if (out) {
+            cJSON *j = cJSON_CreateObject(), *tasks = cJSON_CreateObject();
+            if (!j || !tasks) { cJSON_Delete(j); cJSON_Delete(tasks); rc = cli_fail(bl_fail(BALORA_STATUS_NOMEM, "report")); }
+            else {
+                for (int64_t i = 0; i < n; i++) cJSON_AddNumberToObject(tasks, bl_glue_task_name(r[i].task), r[i].score);
+                cJSON_AddItemToObject(j, "task_scores", tasks);
+                cJSON_AddNumberToObject(j, "glue_average", avg);
+                rc = write_report(j, out);
+            }
+        }
+    }
+    for (int64_t i = 0; i < n; i++) cJSON_Delete(docs[i]);
+    free(copy);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv) {
     eval_args a = {.ks = "1", .glue_task = "generic", .jobs = 2, .memory_mb = 1024, .timeout = 10, .show_failures = 5};
     cli_opt opts[] = {
@@ -300,6 +348,7 @@ int cmd_eval(int argc, char **argv) {
         {"ood-data", CLI_OPT_STR, &a.ood_data, "seq-cls: an out-of-domain file (same label space), reported beside --data"},
         {"ood-predictions", CLI_OPT_STR, &a.ood_predictions, "seq-cls: predictions for --ood-data"},
         {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},
+        {"glue-average", CLI_OPT_STR, &a.glue_average, "comma-separated seq-cls reports (--out files): print and write the GLUE average"},
         {"prompts-out", CLI_OPT_STR, &a.prompts_out, "write the problems' prompts as JSONL {index, task_id, prompt} and stop"},
         {"limit", CLI_OPT_INT, &a.limit, "score only the first N problems (0 = all)"},
         {"out", CLI_OPT_STR, &a.out, "write the JSON report (metrics and every per-problem outcome) here"},
@@ -316,6 +365,7 @@ int cmd_eval(int argc, char **argv) {
                        opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL);
     if (rc == 1) return 0;
     if (rc) return rc;
+    if (a.glue_average) return run_glue_average(a.glue_average, a.out);
     if (a.adapter && !a.model) { fprintf(stderr, "balora eval: error: --adapter needs --model\n"); return 2; }
     if (a.task) {
         if (strcmp(a.task, "seq-cls") != 0) { fprintf(stderr, "balora eval: error: unknown --task '%s' (seq-cls)\n", a.task); return 2; }

@@ -75,6 +75,11 @@ PYEOF
   --ood-data "$D/advglue/dev_ann.json" --ood-predictions "$T/adv.txt" --out "$T/ood.json" > "$T/out.txt"
 check "ood report side by side" "[ $? -eq 0 ] && grep -q '^out-of-domain' '$T/out.txt' && '$PY' -c \"import json,sys; r=json.load(open('$T/ood.json')); o=r['out_of_domain']; sys.exit(0 if r['accuracy']==1 and o['n']==148 and o['accuracy']==0.75 else 1)\""
 
+# The GLUE average of two task reports: SST-2 inverted (score 0) and STS-B gold (score 1) -> 0.5.
+"$CLI" eval --task seq-cls --glue-task sst2 --data "$D/glue/SST-2/dev.tsv" --predictions "$T/sst2_inv.txt" --out "$T/sst_inv.json" > /dev/null
+"$CLI" eval --glue-average "$T/sst_inv.json,$T/sts.json" --out "$T/glue.json" > "$T/out.txt"
+check "glue average" "[ $? -eq 0 ] && grep -Eq '^GLUE +0.5000' '$T/out.txt' && '$PY' -c \"import json,sys; r=json.load(open('$T/glue.json')); sys.exit(0 if r['glue_average']==0.5 and r['task_scores']['stsb']==1 else 1)\""
+
 # Prompts for generating elsewhere: MBPP's prompt carries the task text and its tests.
 "$CLI" eval --bench mbpp --data "$D/mbpp/mbpp.jsonl" --prompts-out "$T/prompts.jsonl" --limit 3 > /dev/null
 check "prompts-out" "[ \$(wc -l < '$T/prompts.jsonl') -eq 3 ] && '$PY' -c \"import json,sys; r=[json.loads(l) for l in open('$T/prompts.jsonl')]; p=r[0]['prompt']; sys.exit(0 if r[0]['task_id']=='1' and p.startswith('You are an expert Python programmer, and here is your task: Write a function to find the minimum cost path') and 'Your code should pass these tests:' in p and 'assert min_cost(' in p else 1)\""
