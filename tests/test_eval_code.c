@@ -1,8 +1,9 @@
 /* HumanEval and MBPP scoring through the sandbox: the references' own solutions pass (100%),
  * wrong ones fail (0%), a completion that loops forever or allocates without bound is stopped and
  * scored as a failure; pass@k by the unbiased estimator against hand-computed values.
- * All 164 HumanEval problems run here (about 4 s); for MBPP a deterministic subset (every 20th
- * problem: the full 974 take about 40 s and task 123's reference needs more than 10 s);
+ * Deterministic subsets run here: every 2nd HumanEval problem (all 164 take 4 s on an idle
+ * machine, 10 s on a loaded one) and every 20th MBPP problem (all 974 take about 40 s, and task
+ * 123's reference needs more than 10 s);
  * bench/eval_code_refs.sh runs all of them, and so does BALORA_EVAL_ALL=1 here. */
 #include "harness.h"
 #include "eval/bench.h"
@@ -97,14 +98,16 @@ static void run_bench(bl_bench bench, const char *path, int64_t want_n, int64_t 
     bl_eval_report_free(&rep);
 
     /* an infinite loop and unbounded allocation: stopped, scored as failures */
-    o.sandbox.timeout_s = 2;
-    o.sandbox.mem_bytes = (int64_t)512 << 20;
+    o.sandbox.mem_bytes = (int64_t)256 << 20;
     for (int kind = 2; kind <= 3; kind++) {
+        /* the loop meets the 1 s wall clock; the allocation meets the memory limit well before its
+         * 15 s (it takes under a second even on a loaded machine) */
+        o.sandbox.timeout_s = kind == 2 ? 1 : 15;
         t0 = bl_time_now();
         write_completions(cpath, &s, pick, 2, kind);
         score(&s, cpath, &o, &pass, &n, &rep);
         double dt = bl_time_now() - t0;
-        CHECK(n == 2 && pass == 0 && dt < 8, "%s: %s: passed %lld of %lld in %.1f s", bl_bench_name(bench),
+        CHECK(n == 2 && pass == 0 && dt < (kind == 2 ? 8 : 30), "%s: %s: passed %lld of %lld in %.1f s", bl_bench_name(bench),
               kind == 2 ? "infinite loop" : "unbounded allocation", (long long)pass, (long long)n, dt);
         const char *d = rep.out[pick[0]].detail;
         CHECK(d && (kind == 2 ? strstr(d, "timed out") != NULL : (strstr(d, "MemoryError") != NULL || strstr(d, "signal") != NULL)),
@@ -132,7 +135,7 @@ int main(void) {
     bool all = getenv("BALORA_EVAL_ALL") && atoi(getenv("BALORA_EVAL_ALL"));
     char path[1024];
     snprintf(path, sizeof path, "%s/data/humaneval/HumanEval.jsonl.gz", shared);
-    run_bench(BL_BENCH_HUMANEVAL, path, 164, 1); /* all 164: about 4 s with 2 jobs */
+    run_bench(BL_BENCH_HUMANEVAL, path, 164, all ? 1 : 2); /* all 164 take 4 s idle, 10 s on a loaded machine */
     snprintf(path, sizeof path, "%s/data/mbpp/mbpp.jsonl", shared);
     run_bench(BL_BENCH_MBPP, path, 974, all ? 1 : 20);
 

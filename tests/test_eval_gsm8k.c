@@ -41,6 +41,8 @@ int main(void) {
     extract_is("It costs $1,250,000 in total", 1250000);
     extract_is("from 10-15 items, 15", 15);
     extract_is("x = .5", 0.5);
+    char tok[32];
+    CHECK(bl_gsm8k_extract("The answer is: $1,600.", &v, tok, sizeof tok) && !strcmp(tok, "$1,600"), "token '%s'", tok);
     extract_none("I do not know.");
     extract_none("Computing 3 + 4.\nThe answer is: unknown"); /* phrase without a number: no answer */
     CHECK(bl_gsm8k_equal(18.0, 18) && !bl_gsm8k_equal(18.5, 18) && !bl_gsm8k_equal(NAN, 18), "numeric equality");

@@ -50,6 +50,41 @@ static bl_sandbox_result run(const char *prog, const bl_sandbox_opts *o) {
     return r;
 }
 
+/* The guarantees every isolation level gives: results, timeout, memory limit, output capture,
+ * work directory removed, the process group killed, no network where namespaces are used. */
+static void battery(bl_sandbox_opts o, const char *parent) {
+    bl_sandbox_iso iso = bl_sandbox_isolation();
+    printf("battery at isolation: %s\n", bl_sandbox_iso_name(iso));
+    bl_sandbox_result r = run("import sys\nprint('ok')\nsys.exit(3)\n", &o);
+    CHECK(!r.passed && r.exit_code == 3 && !strcmp(r.output, "ok\n"), "[%d] exit code: %d %s", iso, r.exit_code, r.output);
+    bl_sandbox_result_free(&r);
+    o.timeout_s = 1;
+    r = run("while True:\n    pass\n", &o);
+    CHECK(!r.passed && r.timed_out && r.wall_s < 4, "[%d] loop: timed_out %d wall %.2f", iso, r.timed_out, r.wall_s);
+    bl_sandbox_result_free(&r);
+    o.timeout_s = 15;
+    o.mem_bytes = (int64_t)256 << 20;
+    r = run("x = []\nwhile True:\n    x.append(bytearray(10**7))\n", &o);
+    CHECK(!r.passed && !r.timed_out && strstr(r.output, "MemoryError"), "[%d] allocation: %.200s", iso, r.output);
+    bl_sandbox_result_free(&r);
+    o.mem_bytes = (int64_t)1 << 30;
+    o.timeout_s = 5;
+    char marker[64], prog[512];
+    snprintf(marker, sizeof marker, "95.%d%d", (int)getpid(), (int)iso);
+    snprintf(prog, sizeof prog, "import subprocess\nsubprocess.Popen(['sleep', '%s'])\nopen('f.txt', 'w').write('x')\n", marker);
+    r = run(prog, &o);
+    CHECK(r.passed, "[%d] background child program: %s", iso, r.output);
+    usleep(200000);
+    CHECK(!process_with(marker), "[%d] the program's child survived the run", iso);
+    CHECK(count_entries(parent, "balora-sbx-") == 0, "[%d] work directories left behind", iso);
+    bl_sandbox_result_free(&r);
+    if (iso != BL_SANDBOX_ISO_RLIMITS) {
+        r = run("import socket\nprint('ifaces', [n for _, n in socket.if_nameindex()])\n", &o);
+        CHECK(r.passed && strstr(r.output, "ifaces ['lo']"), "[%d] network: %s", iso, r.output);
+        bl_sandbox_result_free(&r);
+    }
+}
+
 int main(void) {
     const char *py;
     if (bl_sandbox_python(NULL, &py) != BALORA_STATUS_OK) { printf("SKIP: %s\n", balora_last_error()); return 77; }
@@ -174,7 +209,7 @@ int main(void) {
         if (f) forked = atoi(f + 7);
         CHECK(forked >= 0 && forked < 40, "process limit: forked %d of 40 (%s)", forked, r.output);
         bl_sandbox_result_free(&r);
-        o.max_procs = 16;
+        o.max_procs = 32;
     }
 
     /* Several programs at once: each result belongs to its program. */
@@ -185,12 +220,22 @@ int main(void) {
     o.jobs = 3;
     CHECK_OK(bl_sandbox_run_many(progs, 6, &o, rs));
     for (int i = 0; i < 6; i++) {
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "p%d\n", i);
         CHECK(rs[i].exit_code == i && rs[i].passed == (i == 0) && !strcmp(rs[i].output, want), "program %d: exit %d output %s", i, rs[i].exit_code, rs[i].output);
         bl_sandbox_result_free(&rs[i]);
     }
     CHECK(count_entries(parent, "balora-sbx-") == 0, "work directories left behind");
+
+    /* The weaker isolation levels (used where balora is not root) keep their guarantees. */
+    o.jobs = 1;
+    battery(o, parent);
+    for (int lvl = (int)iso - 1; lvl >= 0; lvl--) {
+        bl_sandbox_set_isolation((bl_sandbox_iso)lvl);
+        CHECK((int)bl_sandbox_isolation() <= lvl, "isolation cap %d gave %d", lvl, (int)bl_sandbox_isolation());
+        battery(o, parent);
+    }
+    bl_sandbox_set_isolation(BL_SANDBOX_ISO_FULL);
 
     /* Bad settings are refused. */
     o.timeout_s = 0;

@@ -337,18 +337,32 @@ balora_status bl_eval_score(const bl_bench_set *s, const bl_completions *c, cons
     ns = 0;
     for (int64_t j = 0; j < c->n; j++) if (c->c[j].problem < np) which[ns++] = j;
     balora_status st = BALORA_STATUS_OK;
-    bl_sandbox_result *res = NULL;
     if (bl_bench_is_code(s->bench)) {
+        /* In chunks of samples so that memory stays bounded for many samples: programs and results
+         * of one chunk at a time; the first failure of each problem keeps its detail. */
+        enum { CHUNK = 256 };
         r->isolation = bl_sandbox_isolation();
-        char **progs = bl_calloc((size_t)(ns ? ns : 1), sizeof *progs); /* [ns] */
-        res = bl_calloc((size_t)(ns ? ns : 1), sizeof *res);
+        char **progs = bl_calloc(CHUNK, sizeof *progs);             /* [CHUNK] */
+        bl_sandbox_result *res = bl_calloc(CHUNK, sizeof *res);     /* [CHUNK] */
         if (!progs || !res) st = BALORA_STATUS_NOMEM;
-        for (int64_t j = 0; j < ns && !st; j++)
-            if (!(progs[j] = bl_bench_program(s, c->c[which[j]].problem, c->c[which[j]].text))) st = BALORA_STATUS_NOMEM;
-        if (!st && ns) st = bl_sandbox_run_many((const char *const *)progs, ns, &opts->sandbox, res);
-        for (int64_t j = 0; progs && j < ns; j++) free(progs[j]);
+        for (int64_t j0 = 0; j0 < ns && !st; j0 += CHUNK) {
+            int64_t m = ns - j0 < CHUNK ? ns - j0 : CHUNK;
+            for (int64_t j = 0; j < m && !st; j++)
+                if (!(progs[j] = bl_bench_program(s, c->c[which[j0 + j]].problem, c->c[which[j0 + j]].text))) st = BALORA_STATUS_NOMEM;
+            if (!st) st = bl_sandbox_run_many((const char *const *)progs, m, &opts->sandbox, res);
+            for (int64_t j = 0; j < m; j++) {
+                free(progs[j]);
+                progs[j] = NULL;
+                if (st) continue;
+                ok[j0 + j] = res[j].passed;
+                bl_eval_outcome *o = &r->out[c->c[which[j0 + j]].problem];
+                if (!res[j].passed && !o->detail && !(o->detail = fmt_detail(&res[j]))) st = BALORA_STATUS_NOMEM;
+                bl_sandbox_result_free(&res[j]);
+            }
+            bl_log(BL_VERBOSE, "%s: %lld of %lld programs run", bl_bench_name(s->bench), (long long)(j0 + m), (long long)ns);
+        }
         free(progs);
-        for (int64_t j = 0; j < ns && !st; j++) ok[j] = res[j].passed;
+        free(res);
     } else {
         for (int64_t j = 0; j < ns; j++) {
             const char *text = c->c[which[j]].text;
@@ -382,10 +396,8 @@ balora_status bl_eval_score(const bl_bench_set *s, const bl_completions *c, cons
             }
             if (!bl_bench_is_code(s->bench) && !o->answer) st = BALORA_STATUS_NOMEM;
         }
-        if (res && !ok[j] && !o->detail && !(o->detail = fmt_detail(&res[j]))) st = BALORA_STATUS_NOMEM;
     }
-    for (int64_t j = 0; res && j < ns; j++) bl_sandbox_result_free(&res[j]);
-    free(res); free(ok); free(which);
+    free(ok); free(which);
     if (st) { bl_eval_report_free(r); return st; }
     /* aggregates */
     double acc = 0;

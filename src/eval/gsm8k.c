@@ -11,7 +11,7 @@
  * an integer with thousands commas or plain digits, an optional decimal part (or ".5"),
  * optionally "/ denominator". */
 static const char g_number_re[] =
-    "(?<![\\w.])(-\\s?)?\\$?\\s?((?:\\d{1,3}(?:,\\d{3})+|\\d+)(?:\\.\\d+)?|\\.\\d+)"
+    "(?<![\\w.])(-\\s?)?(?:\\$\\s?)?((?:\\d{1,3}(?:,\\d{3})+|\\d+)(?:\\.\\d+)?|\\.\\d+)"
     "(?:\\s?/\\s?((?:\\d{1,3}(?:,\\d{3})+|\\d+)(?:\\.\\d+)?))?";
 static const char g_marker_re[] = "the\\s+answer\\s+is\\s*:?";
 

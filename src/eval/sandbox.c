@@ -51,7 +51,7 @@ void bl_sandbox_opts_default(bl_sandbox_opts *o) {
     memset(o, 0, sizeof *o);
     o->timeout_s = 10;
     o->mem_bytes = (int64_t)1 << 30;
-    o->max_procs = 16;
+    o->max_procs = 32;
     o->max_file_bytes = (int64_t)16 << 20;
     o->max_output = 16 << 10;
     o->jobs = 1;
@@ -84,7 +84,7 @@ static int make_fs_readonly(const char *dir) {
     return 0;
 }
 
-static int g_iso = -1;
+static int g_iso = -1, g_iso_cap = -1; /* cap: -1 = not set yet (then $BALORA_SANDBOX_ISOLATION) */
 
 static int probe_child(int level) {
     if (level == BL_SANDBOX_ISO_FULL) {
@@ -102,12 +102,22 @@ static int probe_child(int level) {
     return unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : 1;
 }
 
+void bl_sandbox_set_isolation(bl_sandbox_iso max) {
+    g_iso_cap = (int)max;
+    g_iso = -1;
+}
+
 bl_sandbox_iso bl_sandbox_isolation(void) {
     if (g_iso >= 0) return (bl_sandbox_iso)g_iso;
+    if (g_iso_cap < 0) {
+        const char *e = getenv("BALORA_SANDBOX_ISOLATION");
+        g_iso_cap = !e ? BL_SANDBOX_ISO_FULL : !strcmp(e, "rlimits") ? BL_SANDBOX_ISO_RLIMITS
+                  : !strcmp(e, "userns") ? BL_SANDBOX_ISO_USERNS : BL_SANDBOX_ISO_FULL;
+    }
     int levels[2] = {geteuid() == 0 ? BL_SANDBOX_ISO_FULL : -1, BL_SANDBOX_ISO_USERNS};
     g_iso = BL_SANDBOX_ISO_RLIMITS;
     for (int i = 0; i < 2; i++) {
-        if (levels[i] < 0) continue;
+        if (levels[i] < 0 || levels[i] > g_iso_cap) continue;
         pid_t p = fork();
         if (p < 0) break;
         if (p == 0) _exit(probe_child(levels[i]));
@@ -399,7 +409,7 @@ balora_status bl_sandbox_selftest(const bl_sandbox_opts *o) {
         const char *py = "?";
         bl_sandbox_python(&opts, &py);
         st = bl_fail(BALORA_STATUS_IO, "sandbox self-test failed (python %s, isolation %s): exit %d, signal %d%s, output: %.300s; "
-                     "hint: check that python3 runs for user nobody, or set BALORA_PYTHON",
+                     "hint: check that python3 runs for user nobody (or set BALORA_PYTHON, or BALORA_SANDBOX_ISOLATION=userns)",
                      py, bl_sandbox_iso_name(bl_sandbox_isolation()), r.exit_code, r.signal, r.timed_out ? ", timed out" : "", r.output);
     }
     bl_sandbox_result_free(&r);

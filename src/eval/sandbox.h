@@ -32,7 +32,7 @@ typedef struct bl_sandbox_opts {
     const char *python;       /* NULL: $BALORA_PYTHON, else /usr/bin/python3, else python3 on $PATH */
     double timeout_s;         /* wall clock per program (default 10) */
     int64_t mem_bytes;        /* RLIMIT_AS (default 1 GiB) */
-    int64_t max_procs;        /* RLIMIT_NPROC (default 16; counts for the unprivileged user) */
+    int64_t max_procs;        /* RLIMIT_NPROC (default 32; counted per user: under full isolation all sandboxed programs run as nobody and share it) */
     int64_t max_file_bytes;   /* RLIMIT_FSIZE (default 16 MiB) */
     size_t max_output;        /* bytes of stdout+stderr kept (default 16 KiB); the rest is read and dropped */
     const char *tmp_parent;   /* where work directories are made (default $TMPDIR, else /tmp) */
@@ -53,8 +53,11 @@ typedef struct bl_sandbox_result {
     size_t output_len;
 } bl_sandbox_result;
 
-/* The isolation level runs get on this machine (probed once). */
+/* The isolation level runs get on this machine (probed once): the strongest that works, at most
+ * the cap ($BALORA_SANDBOX_ISOLATION = full | userns | rlimits, or bl_sandbox_set_isolation). */
 bl_sandbox_iso bl_sandbox_isolation(void);
+/* Caps the isolation level (probed again at the next run). Not thread-safe: call before running. */
+void bl_sandbox_set_isolation(bl_sandbox_iso max);
 const char *bl_sandbox_iso_name(bl_sandbox_iso iso);
 /* The python interpreter runs use (resolved path), or fails (IO) with a hint when none is found. */
 balora_status bl_sandbox_python(const bl_sandbox_opts *o, const char **path);

@@ -1,0 +1,385 @@
+/* balora eval: score GSM8K, MATH, HumanEval and MBPP completions and GLUE predictions.
+ *
+ *   balora eval --bench gsm8k|math|humaneval|mbpp --data FILE --completions FILE.jsonl
+ *               [--limit N] [--out REPORT.json] [--k 1,10] [--timeout S] [--jobs N]
+ *   balora eval --bench B --data FILE --prompts-out PROMPTS.jsonl [--limit N]   (prompts to generate from)
+ *   balora eval --task seq-cls --glue-task TASK --data GLUE.tsv --predictions FILE [--out REPORT.json]
+ *               [--ood-data FILE --ood-predictions FILE [--ood-glue-task TASK]]   (GLUE-X style)
+ *   balora eval --glue-average REPORT1.json,REPORT2.json,... [--out GLUE.json]
+ *
+ * Completions and predictions come from anywhere (any system's outputs are graded the same way).
+ * The model-backed paths (--model DIR [--adapter DIR]: generation, --bench ppl, --task seq-cls
+ * with a model) plug in at the MODEL HOOKS section below. */
+#include "args.h"
+#include "cli.h"
+#include "eval/bench.h"
+#include "eval/glue.h"
+#include "io/json.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct eval_args {
+    const char *bench, *task, *data, *completions, *predictions, *out, *ks, *glue_task, *label_column, *python;
+    const char *ood_data, *ood_predictions, *ood_glue_task, *prompts_out, *glue_average;
+    const char *model, *adapter;
+    int64_t limit, jobs, memory_mb, show_failures;
+    double timeout;
+} eval_args;
+
+/* ======================================================================================
+ * MODEL HOOKS: where the model-backed evaluation plugs in.
+ * Each returns BALORA_STATUS_UNSUPPORTED until the generation / encoder components land; the
+ * callers around them (loading data, scoring, tables, JSON reports) are already complete:
+ *   eval_model_completions: generate completions for every problem of `s` (s->p[i].prompt;
+ *       HumanEval completions continue the prompt, MBPP ones are whole programs) into *out,
+ *       exactly as bl_completions_load would have read them from a file;
+ *   eval_model_ppl: perplexity of the model (+ adapter) on a text file (--bench ppl);
+ *   eval_model_seqcls: class predictions (or STS-B scores) of a classifier for every example
+ *       of a GLUE file, in file order, into *preds [*n].
+ * ====================================================================================== */
+static balora_status not_yet(const char *what) {
+    return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s with --model is not available in this build yet; "
+                   "hint: generate outputs with another tool and score them with --completions / --predictions", what);
+}
+static balora_status eval_model_completions(const eval_args *a, const bl_bench_set *s, bl_completions *out) {
+    (void)a; (void)s; (void)out;
+    return not_yet("generation for benchmarks");
+}
+static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_tokens) {
+    (void)a; (void)ppl; (void)n_tokens;
+    return not_yet("perplexity (--bench ppl)");
+}
+static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, double **preds, int64_t *n) {
+    (void)a; (void)task; (void)preds; (void)n;
+    return not_yet("sequence classification (--task seq-cls)");
+}
+/* ================================ end of MODEL HOOKS ================================== */
+
+static int parse_ks(const char *text, bl_eval_opts *o) {
+    o->n_ks = 0;
+    o->ks[o->n_ks++] = 1; /* pass@1 is always reported */
+    const char *p = text;
+    while (p && *p) {
+        char *end;
+        long long k = strtoll(p, &end, 10);
+        if (end == p || k < 1 || (*end && *end != ',')) {
+            fprintf(stderr, "balora eval: error: --k expects positive integers separated by commas (e.g. 1,10), got '%s'\n", text);
+            return 2;
+        }
+        bool dup = false;
+        for (int i = 0; i < o->n_ks; i++) dup |= o->ks[i] == k;
+        if (!dup) {
+            if (o->n_ks == BL_EVAL_MAX_K) { fprintf(stderr, "balora eval: error: --k: at most %d values\n", BL_EVAL_MAX_K); return 2; }
+            o->ks[o->n_ks++] = k;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+static int write_report(cJSON *j, const char *path) {
+    balora_status st = bl_json_save(j, path);
+    cJSON_Delete(j);
+    if (st) return cli_fail(st);
+    printf("report written to %s\n", path);
+    return 0;
+}
+
+/* --prompts-out: the problems' prompts as JSON lines {"index", "task_id", "prompt"}, to generate
+ * completions with any system and score them with --completions. */
+static int write_prompts(const eval_args *a, bl_bench bench) {
+    bl_bench_set s;
+    balora_status st = bl_bench_load(bench, a->data, &s);
+    if (st) return cli_fail(st);
+    int64_t n = a->limit > 0 && a->limit < s.n ? a->limit : s.n;
+    FILE *f = fopen(a->prompts_out, "w");
+    if (!f) { bl_bench_set_free(&s); return cli_fail(bl_fail(BALORA_STATUS_IO, "%s: cannot create", a->prompts_out)); }
+    for (int64_t i = 0; i < n && !st; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char *line = NULL;
+        if (o) {
+            cJSON_AddNumberToObject(o, "index", (double)i);
+            cJSON_AddStringToObject(o, "task_id", s.p[i].id);
+            cJSON_AddStringToObject(o, "prompt", s.p[i].prompt);
+            line = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+        }
+        if (!line || fprintf(f, "%s\n", line) < 0) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
+        free(line);
+    }
+    if (fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
+    bl_bench_set_free(&s);
+    if (st) return cli_fail(st);
+    printf("%lld prompts written to %s\n", (long long)n, a->prompts_out);
+    return 0;
+}
+
+static int run_bench(const eval_args *a) {
+    bl_bench bench;
+    balora_status st = bl_bench_parse(a->bench, &bench);
+    if (st) { fprintf(stderr, "balora eval: error: %s\n", balora_last_error()); return 2; }
+    if (!a->data) { fprintf(stderr, "balora eval: error: --data FILE is required (the benchmark's JSONL file)\n"); return 2; }
+    if (a->prompts_out) return write_prompts(a, bench);
+    if (!a->model == !a->completions) {
+        fprintf(stderr, "balora eval: error: give exactly one of --completions FILE.jsonl (score outputs made elsewhere) or --model DIR\n");
+        return 2;
+    }
+    if (a->limit < 0) { fprintf(stderr, "balora eval: error: --limit must be >= 0\n"); return 2; }
+    bl_eval_opts o;
+    bl_eval_opts_default(&o);
+    o.limit = a->limit;
+    if (parse_ks(a->ks, &o)) return 2;
+    o.sandbox.timeout_s = a->timeout;
+    o.sandbox.jobs = (int)(a->jobs < 1 ? 1 : a->jobs > 64 ? 64 : a->jobs);
+    o.sandbox.mem_bytes = a->memory_mb << 20;
+    o.sandbox.python = a->python;
+    if (!(a->timeout > 0) || a->memory_mb < 16) { fprintf(stderr, "balora eval: error: --timeout must be > 0 and --memory-mb >= 16\n"); return 2; }
+
+    bl_bench_set s;
+    if ((st = bl_bench_load(bench, a->data, &s))) return cli_fail(st);
+    bl_completions c;
+    st = a->model ? eval_model_completions(a, &s, &c) : bl_completions_load(a->completions, &s, &c);
+    if (st) { bl_bench_set_free(&s); return cli_fail(st); }
+    if (bl_bench_is_code(bench)) {
+        st = bl_sandbox_selftest(&o.sandbox);
+        if (!st) bl_log(BL_INFO, "running programs with python in a sandbox: %s", bl_sandbox_iso_name(bl_sandbox_isolation()));
+        if (!st && bl_sandbox_isolation() == BL_SANDBOX_ISO_RLIMITS)
+            bl_log(BL_WARN, "the sandbox cannot isolate network and files here (needs root or user namespaces): run untrusted completions in a container");
+    }
+    bl_eval_report r;
+    if (!st) st = bl_eval_score(&s, &c, &o, &r);
+    bl_completions_free(&c);
+    if (st) { bl_bench_set_free(&s); return cli_fail(st); }
+
+    printf("%-10s %9s %8s", "benchmark", "problems", "samples");
+    if (bl_bench_is_code(bench)) for (int k = 0; k < r.n_ks; k++) { char h[32]; snprintf(h, sizeof h, "pass@%lld", (long long)r.ks[k]); printf(" %9s", h); }
+    else printf(" %9s", "accuracy");
+    printf("  %-17s %7s\n", "95% CI (Wilson)", "seconds");
+    printf("%-10s %9lld %8lld", bl_bench_name(bench), (long long)r.n_problems, (long long)r.n_samples);
+    if (bl_bench_is_code(bench)) for (int k = 0; k < r.n_ks; k++) {
+        if (isnan(r.pass_at[k])) printf(" %9s", "n<k");
+        else printf(" %8.2f%%", 100 * r.pass_at[k]);
+    }
+    else printf(" %8.2f%%", 100 * r.accuracy);
+    printf("  [%5.2f, %6.2f]%%  %7.1f\n", 100 * r.ci_lo, 100 * r.ci_hi, r.seconds);
+    if (r.n_missing) printf("%lld problem(s) had no completion and count as wrong\n", (long long)r.n_missing);
+    int64_t shown = 0;
+    for (int64_t i = 0; i < r.n_problems && shown < a->show_failures; i++) {
+        const bl_eval_outcome *x = &r.out[i];
+        if (x->correct || !x->n_samples) continue;
+        shown++;
+        if (bench == BL_BENCH_GSM8K) printf("  wrong %s: answer '%s', reference %g\n", s.p[i].id, x->answer, s.p[i].ref_value);
+        else if (bench == BL_BENCH_MATH) printf("  wrong %s: answer '%s', reference '%s'\n", s.p[i].id, x->answer, s.p[i].reference);
+        else printf("  failed %s: %.200s\n", s.p[i].id, x->detail ? x->detail : "");
+    }
+    int rc = 0;
+    if (a->out) {
+        cJSON *j;
+        if ((st = bl_eval_report_json(&r, &s, &j))) rc = cli_fail(st);
+        else {
+            cJSON_AddStringToObject(j, "data", a->data);
+            cJSON_AddStringToObject(j, "completions", a->completions ? a->completions : "(generated)");
+            rc = write_report(j, a->out);
+        }
+    }
+    bl_eval_report_free(&r);
+    bl_bench_set_free(&s);
+    return rc;
+}
+
+/* Scores one GLUE file against predictions (from a file, or the model hook). */
+static balora_status seqcls_score(const eval_args *a, bl_glue_task task, const char *data, const char *preds_path,
+                                  bl_glue_result *r) {
+    double *gold = NULL, *pred = NULL;
+    int64_t ng = 0, np = 0;
+    balora_status st = bl_glue_read_labels(task, data, a->label_column, &gold, &ng);
+    if (!st) st = a->model ? eval_model_seqcls(a, task, &pred, &np) : bl_glue_read_predictions(task, preds_path, &pred, &np);
+    if (!st && np != ng)
+        st = bl_fail(BALORA_STATUS_FORMAT, "%s has %lld predictions but %s has %lld labelled examples; hint: one prediction per example, in file order",
+                     preds_path ? preds_path : "the model", (long long)np, data, (long long)ng);
+    int64_t n = ng;
+    if (!st && a->limit > 0 && a->limit < n) n = a->limit;
+    if (!st) st = bl_glue_score(task, pred, gold, n, 0, r);
+    free(gold); free(pred);
+    return st;
+}
+
+static void seqcls_print(const char *label, const bl_glue_result *r) {
+    printf("%-14s %-8s %7lld", label, bl_glue_task_name(r->task), (long long)r->n);
+    if (r->task == BL_GLUE_TASK_STSB) printf(" %9s %9s %9s %9.4f %9.4f", "-", "-", "-", r->pearson, r->spearman);
+    else {
+        printf(" %9.4f", r->accuracy);
+        if (r->n_classes == 2) printf(" %9.4f", r->f1); else printf(" %9s", "-");
+        printf(" %9.4f %9s %9s", r->mcc, "-", "-");
+    }
+    printf(" %9.4f\n", r->score);
+}
+
+static void seqcls_confusion(const char *label, const bl_glue_result *r) {
+    if (r->task == BL_GLUE_TASK_STSB) return;
+    printf("%s%sconfusion matrix (rows: label, columns: prediction)\n      ", label, *label ? " " : "");
+    for (int p = 0; p < r->n_classes; p++) printf(" %8d", p);
+    printf("\n");
+    for (int t = 0; t < r->n_classes; t++) {
+        printf("  %3d ", t);
+        for (int p = 0; p < r->n_classes; p++) printf(" %8lld", (long long)r->confusion[t * r->n_classes + p]);
+        printf("\n");
+    }
+}
+
+static cJSON *seqcls_json(const bl_glue_result *r, const char *data) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "task", bl_glue_task_name(r->task));
+    cJSON_AddStringToObject(j, "data", data);
+    cJSON_AddNumberToObject(j, "n", (double)r->n);
+    if (r->task == BL_GLUE_TASK_STSB) {
+        cJSON_AddNumberToObject(j, "pearson", r->pearson);
+        cJSON_AddNumberToObject(j, "spearman", r->spearman);
+    } else {
+        cJSON_AddNumberToObject(j, "accuracy", r->accuracy);
+        if (r->n_classes == 2) cJSON_AddNumberToObject(j, "f1", r->f1);
+        cJSON_AddNumberToObject(j, "mcc", r->mcc);
+        cJSON *cm = cJSON_AddArrayToObject(j, "confusion_matrix");
+        for (int t = 0; cm && t < r->n_classes; t++) {
+            cJSON *row = cJSON_CreateArray();
+            for (int p = 0; row && p < r->n_classes; p++) cJSON_AddItemToArray(row, cJSON_CreateNumber((double)r->confusion[t * r->n_classes + p]));
+            cJSON_AddItemToArray(cm, row);
+        }
+    }
+    cJSON *tm = cJSON_AddArrayToObject(j, "task_metrics");
+    const char *names[] = {"accuracy", "f1", "mcc", "pearson", "spearman"};
+    for (int b = 0; tm && b < 5; b++) if (r->metrics & (1u << b)) cJSON_AddItemToArray(tm, cJSON_CreateString(names[b]));
+    cJSON_AddNumberToObject(j, "score", r->score);
+    return j;
+}
+
+static int run_seqcls(const eval_args *a) {
+    if (!a->data) { fprintf(stderr, "balora eval: error: --data GLUE.tsv is required\n"); return 2; }
+    if (!a->model == !a->predictions) {
+        fprintf(stderr, "balora eval: error: give exactly one of --predictions FILE (predictions made elsewhere) or --model DIR\n");
+        return 2;
+    }
+    if (a->ood_data && !a->model && !a->ood_predictions) {
+        fprintf(stderr, "balora eval: error: --ood-data needs --ood-predictions (or --model)\n");
+        return 2;
+    }
+    bl_glue_task task, ood_task;
+    balora_status st = bl_glue_task_parse(a->glue_task, &task);
+    if (!st) st = bl_glue_task_parse(a->ood_glue_task ? a->ood_glue_task : a->glue_task, &ood_task);
+    if (st) { fprintf(stderr, "balora eval: error: %s\n", balora_last_error()); return 2; }
+    bl_glue_result r[2];
+    if ((st = seqcls_score(a, task, a->data, a->predictions, &r[0]))) return cli_fail(st);
+    bool ood = a->ood_data != NULL;
+    if (ood && (st = seqcls_score(a, ood_task, a->ood_data, a->ood_predictions, &r[1]))) return cli_fail(st);
+    printf("%-14s %-8s %7s %9s %9s %9s %9s %9s %9s\n", "", "task", "n", "accuracy", "f1", "mcc", "pearson", "spearman", "score");
+    seqcls_print(ood ? "in-domain" : "", &r[0]);
+    if (ood) seqcls_print("out-of-domain", &r[1]);
+    seqcls_confusion(ood ? "in-domain" : "", &r[0]);
+    if (ood) seqcls_confusion("out-of-domain", &r[1]);
+    if (!a->out) return 0;
+    cJSON *j = seqcls_json(&r[0], a->data);
+    if (j && ood) {
+        cJSON *o = seqcls_json(&r[1], a->ood_data);
+        if (o) cJSON_AddItemToObject(j, "out_of_domain", o);
+    }
+    if (!j) return cli_fail(bl_fail(BALORA_STATUS_NOMEM, "report"));
+    return write_report(j, a->out);
+}
+
+/* --glue-average R1.json,R2.json,...: the GLUE average of seq-cls reports (each task's score is
+ * the mean of its own metrics; the average is the mean over tasks). */
+static int run_glue_average(const char *list, const char *out) {
+    char *copy = bl_strdup(list);
+    if (!copy) return cli_fail(BALORA_STATUS_NOMEM);
+    bl_glue_result r[64];
+    const char *names[64];
+    int64_t n = 0;
+    cJSON *docs[64] = {0};
+    balora_status st = BALORA_STATUS_OK;
+    for (char *save = NULL, *p = strtok_r(copy, ",", &save); p && !st; p = strtok_r(NULL, ",", &save)) {
+        if (n == 64) { st = bl_fail(BALORA_STATUS_INVALID, "--glue-average: at most 64 reports"); break; }
+        if ((st = bl_json_load(p, &docs[n]))) break;
+        const char *task = NULL;
+        double score = NAN;
+        st = bl_json_str(docs[n], p, "task", true, &task);
+        if (!st) st = bl_json_num(docs[n], p, "score", true, &score);
+        memset(&r[n], 0, sizeof r[n]);
+        if (!st) st = bl_glue_task_parse(task, &r[n].task);
+        r[n].score = score;
+        names[n] = p;
+        n++;
+    }
+    double avg = 0;
+    if (!st) st = bl_glue_average(r, n, &avg);
+    int rc = 0;
+    if (st) rc = cli_fail(st);
+    else {
+        printf("%-8s %9s  %s\n", "task", "score", "report");
+        for (int64_t i = 0; i < n; i++) printf("%-8s %9.4f  %s\n", bl_glue_task_name(r[i].task), r[i].score, names[i]);
+        printf("%-8s %9.4f  (mean over %lld tasks)\n", "GLUE", avg, (long long)n);
+        if (out) {
+            cJSON *j = cJSON_CreateObject(), *tasks = cJSON_CreateObject();
+            if (!j || !tasks) { cJSON_Delete(j); cJSON_Delete(tasks); rc = cli_fail(bl_fail(BALORA_STATUS_NOMEM, "report")); }
+            else {
+                for (int64_t i = 0; i < n; i++) cJSON_AddNumberToObject(tasks, bl_glue_task_name(r[i].task), r[i].score);
+                cJSON_AddItemToObject(j, "task_scores", tasks);
+                cJSON_AddNumberToObject(j, "glue_average", avg);
+                rc = write_report(j, out);
+            }
+        }
+    }
+    for (int64_t i = 0; i < n; i++) cJSON_Delete(docs[i]);
+    free(copy);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_args a = {.ks = "1", .glue_task = "generic", .jobs = 2, .memory_mb = 1024, .timeout = 10, .show_failures = 5};
+    cli_opt opts[] = {
+        {"bench", CLI_OPT_STR, &a.bench, "benchmark: gsm8k, math, humaneval, mbpp (or ppl, with --model)"},
+        {"task", CLI_OPT_STR, &a.task, "seq-cls: score GLUE-style classification predictions"},
+        {"data", CLI_OPT_STR, &a.data, "the benchmark's data file (JSONL, .gz allowed) or GLUE TSV"},
+        {"completions", CLI_OPT_STR, &a.completions, "JSONL of {\"index\"|\"task_id\", \"completion\"}; several lines per problem = samples"},
+        {"predictions", CLI_OPT_STR, &a.predictions, "seq-cls: one prediction per line (or GLUE's index<TAB>prediction)"},
+        {"glue-task", CLI_OPT_STR, &a.glue_task, "seq-cls: cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli, generic"},
+        {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 1-based number; JSON: the field)"},
+        {"ood-data", CLI_OPT_STR, &a.ood_data, "seq-cls: an out-of-domain file (same label space), reported beside --data"},
+        {"ood-predictions", CLI_OPT_STR, &a.ood_predictions, "seq-cls: predictions for --ood-data"},
+        {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},
+        {"glue-average", CLI_OPT_STR, &a.glue_average, "comma-separated seq-cls reports (--out files): print and write the GLUE average"},
+        {"prompts-out", CLI_OPT_STR, &a.prompts_out, "write the problems' prompts as JSONL {index, task_id, prompt} and stop"},
+        {"limit", CLI_OPT_INT, &a.limit, "score only the first N problems (0 = all)"},
+        {"out", CLI_OPT_STR, &a.out, "write the JSON report (metrics and every per-problem outcome) here"},
+        {"k", CLI_OPT_STR, &a.ks, "pass@k values for code benchmarks, comma-separated (pass@1 always)"},
+        {"timeout", CLI_OPT_FLOAT, &a.timeout, "seconds of wall clock per program (code benchmarks)"},
+        {"jobs", CLI_OPT_INT, &a.jobs, "programs run at once (code benchmarks)"},
+        {"memory-mb", CLI_OPT_INT, &a.memory_mb, "address-space limit per program, MiB"},
+        {"python", CLI_OPT_STR, &a.python, "python3 interpreter (default $BALORA_PYTHON, /usr/bin/python3, PATH)"},
+        {"show-failures", CLI_OPT_INT, &a.show_failures, "print this many failed problems"},
+        {"model", CLI_OPT_STR, &a.model, "model folder: generate / classify with it (not in this build yet)"},
+        {"adapter", CLI_OPT_STR, &a.adapter, "adapter folder for --model"},
+    };
+    int rc = cli_parse(argc, argv, "--bench B --data FILE --completions FILE.jsonl [options] | --task seq-cls --data GLUE.tsv --predictions FILE",
+                       opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL);
+    if (rc == 1) return 0;
+    if (rc) return rc;
+    if (a.glue_average) return run_glue_average(a.glue_average, a.out);
+    if (a.adapter && !a.model) { fprintf(stderr, "balora eval: error: --adapter needs --model\n"); return 2; }
+    if (a.task) {
+        if (strcmp(a.task, "seq-cls") != 0) { fprintf(stderr, "balora eval: error: unknown --task '%s' (seq-cls)\n", a.task); return 2; }
+        if (a.bench) { fprintf(stderr, "balora eval: error: give --bench or --task, not both\n"); return 2; }
+        return run_seqcls(&a);
+    }
+    if (!a.bench) { fprintf(stderr, "balora eval: error: --bench or --task is required (see balora eval --help)\n"); return 2; }
+    if (!strcmp(a.bench, "ppl")) {
+        if (!a.model) { fprintf(stderr, "balora eval: error: --bench ppl needs --model DIR and --data TEXT\n"); return 2; }
+        double ppl = 0; int64_t nt = 0;
+        balora_status st = eval_model_ppl(&a, &ppl, &nt);
+        if (st) return cli_fail(st);
+        printf("perplexity %.4f over %lld tokens\n", ppl, (long long)nt);
+        return 0;
+    }
+    return run_bench(&a);
+}
