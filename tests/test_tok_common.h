@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* Lines of a file (without '\n'); *n receives the count. The buffer and array are malloc'd. */
-static char **tt_lines(const char *path, size_t *n, char **buf) {
+__attribute__((unused)) static char **tt_lines(const char *path, size_t *n, char **buf) {
     size_t len;
     if (bl_file_read(path, buf, &len) != BALORA_STATUS_OK) { fprintf(stderr, "cannot read %s: %s\n", path, balora_last_error()); exit(1); }
     size_t cap = 16, k = 0;
@@ -26,7 +26,7 @@ static char **tt_lines(const char *path, size_t *n, char **buf) {
     return v;
 }
 
-static const char *tt_data(const char *name) {
+__attribute__((unused)) static const char *tt_data(const char *name) {
     static char path[8][1024];
     static int slot;
     slot = (slot + 1) % 8;
@@ -56,7 +56,7 @@ __attribute__((unused)) static size_t tt_parse(const char *s, int32_t *ids, size
 
 /* Encodes every JSON-string line of inputs with t and compares with the reference lines.
  * Returns the number of mismatching lines (each printed). */
-static int tt_compare(bl_tok *t, const char *what, char **inputs, size_t n_in, char **refs, size_t n_ref, bool add_special) {
+__attribute__((unused)) static int tt_compare(bl_tok *t, const char *what, char **inputs, size_t n_in, char **refs, size_t n_ref, bool add_special) {
     if (n_in != n_ref) { fprintf(stderr, "%s: %zu inputs but %zu reference lines\n", what, n_in, n_ref); return 1; }
     bl_tok_enc e = {0};
     static char got[1 << 16];
