@@ -1003,7 +1003,7 @@ static balora_status encode_text(bl_tok *t, const char *text, size_t len) {
         return bl_fail(BALORA_STATUS_INVALID, "tokenizer: the text is not valid UTF-8 at byte %zu (0x%02X); hint: convert the input to UTF-8", bad, (unsigned char)text[bad]);
     size_t seg = 0, i = 0;
     while (i < len) {
-        int k = t->n_added ? added_at(t, text, len, i) : -1;
+        int k = t->added_first[(unsigned char)text[i]] ? added_at(t, text, len, i) : -1;
         if (k < 0) { i++; continue; }
         const tadded *a = &t->added[k];
         size_t ms = i, me = i + a->len;

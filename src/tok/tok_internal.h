@@ -107,6 +107,7 @@ struct bl_tok {
     bl_tok_model model;
     /* vocabulary: id -> string (tokens as stored), covering the model's vocab and the added tokens */
     int32_t n_vocab;              /* max id + 1 */
+    int32_t vocab_cap;            /* allocated entries of str/len/is_special */
     char **str;                   /* [n_vocab] NUL-terminated, NULL for holes */
     uint32_t *len;                /* [n_vocab] */
     idmap vmap;                   /* model vocabulary only */
@@ -129,6 +130,7 @@ struct bl_tok {
     tnorm *norm; tpre *pre; tdec *dec;
     ttpl tpl;
     tadded *added; int n_added;
+    uint8_t added_first[256];     /* 1 for bytes that start an added token */
     int32_t role[BL_TOK_N_ROLES];
     uint8_t *is_special;          /* [n_vocab] */
     /* scratch */

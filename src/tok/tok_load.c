@@ -118,15 +118,20 @@ bool pairmap_get(const pairmap *m, int32_t a, int32_t b, int32_t *rank, int32_t 
 
 balora_status tok_vocab_reserve(bl_tok *t, int32_t n) {
     if (n <= t->n_vocab) return BALORA_STATUS_OK;
-    char **s = bl_realloc(t->str, (size_t)n * sizeof *s);
-    if (!s) return BALORA_STATUS_NOMEM;
-    t->str = s;
-    uint32_t *l = bl_realloc(t->len, (size_t)n * sizeof *l);
-    if (!l) return BALORA_STATUS_NOMEM;
-    t->len = l;
-    uint8_t *sp = bl_realloc(t->is_special, (size_t)n);
-    if (!sp) return BALORA_STATUS_NOMEM;
-    t->is_special = sp;
+    if (n > t->vocab_cap) { /* grow geometrically: vocab.txt adds one id at a time */
+        int32_t cap = t->vocab_cap ? t->vocab_cap : 1024;
+        while (cap < n) cap = cap > INT32_MAX / 2 ? n : cap * 2;
+        char **s = bl_realloc(t->str, (size_t)cap * sizeof *s);
+        if (!s) return BALORA_STATUS_NOMEM;
+        t->str = s;
+        uint32_t *l = bl_realloc(t->len, (size_t)cap * sizeof *l);
+        if (!l) return BALORA_STATUS_NOMEM;
+        t->len = l;
+        uint8_t *sp = bl_realloc(t->is_special, (size_t)cap);
+        if (!sp) return BALORA_STATUS_NOMEM;
+        t->is_special = sp;
+        t->vocab_cap = cap;
+    }
     for (int32_t i = t->n_vocab; i < n; i++) { t->str[i] = NULL; t->len[i] = 0; t->is_special[i] = 0; }
     t->n_vocab = n;
     return BALORA_STATUS_OK;
@@ -194,7 +199,10 @@ static balora_status finish_common(bl_tok *t, const char *what, const uint8_t *i
         else n = snprintf(buf, sizeof buf, "<0x%02X>", b);
         t->byte_id[b] = idmap_get(t, buf, (size_t)n);
     }
-    for (int k = 0; k < t->n_added; k++) if (t->added[k].special) t->is_special[t->added[k].id] = 1;
+    for (int k = 0; k < t->n_added; k++) {
+        if (t->added[k].special) t->is_special[t->added[k].id] = 1;
+        t->added_first[(unsigned char)t->added[k].content[0]] = 1;
+    }
     if (t->model == BL_TOK_MODEL_BPE && t->byte_level) {
         int missing = 0;
         for (int b = 0; b < 256; b++) missing += t->byte_id[b] < 0;
@@ -376,7 +384,7 @@ static balora_status parse_norm(const cJSON *o, const char *file, tnorm *n, int 
         n->sub = bl_calloc((size_t)k + 1, sizeof *n->sub);
         if (!n->sub) return BALORA_STATUS_NOMEM;
         const cJSON *it;
-        cJSON_ArrayForEach(it, arr) { BL_TRY(parse_norm(it, file, &n->sub[n->n_sub], depth + 1)); n->n_sub++; }
+        cJSON_ArrayForEach(it, arr) { tnorm *sub = &n->sub[n->n_sub++]; BL_TRY(parse_norm(it, file, sub, depth + 1)); }
     } else if (!strcmp(ty, "Prepend")) {
         const char *s = NULL;
         n->kind = TN_PREPEND;
@@ -478,7 +486,7 @@ static balora_status parse_pre(bl_tok *t, const cJSON *o, const char *file, tpre
         p->sub = bl_calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *p->sub);
         if (!p->sub) return BALORA_STATUS_NOMEM;
         const cJSON *it;
-        cJSON_ArrayForEach(it, arr) { BL_TRY(parse_pre(t, it, file, &p->sub[p->n_sub], depth + 1)); p->n_sub++; }
+        cJSON_ArrayForEach(it, arr) { tpre *sub = &p->sub[p->n_sub++]; BL_TRY(parse_pre(t, it, file, sub, depth + 1)); }
     } else if (!strcmp(ty, "ByteLevel")) {
         bool use_regex = true;
         p->kind = TP_BYTELEVEL;
@@ -532,7 +540,7 @@ static balora_status parse_dec(const cJSON *o, const char *file, tdec *d, int de
         d->sub = bl_calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *d->sub);
         if (!d->sub) return BALORA_STATUS_NOMEM;
         const cJSON *it;
-        cJSON_ArrayForEach(it, arr) { BL_TRY(parse_dec(it, file, &d->sub[d->n_sub], depth + 1)); d->n_sub++; }
+        cJSON_ArrayForEach(it, arr) { tdec *sub = &d->sub[d->n_sub++]; BL_TRY(parse_dec(it, file, sub, depth + 1)); }
     } else if (!strcmp(ty, "ByteLevel")) d->kind = TD_BYTELEVEL;
     else if (!strcmp(ty, "ByteFallback")) d->kind = TD_BYTE_FALLBACK;
     else if (!strcmp(ty, "Fuse")) d->kind = TD_FUSE;
