@@ -167,23 +167,23 @@ static void test_text_and_batch(void) {
     CHECK(d.n == 1 && d.off[1] == 11, "short text kept whole");
 
     /* batch: longest in batch, right padding, mask, trained count */
-    bl_batch b;
-    CHECK_OK(bl_batch_init(&b, 2, 16));
+    bl_train_batch b;
+    CHECK_OK(bl_train_batch_init(&b, 2, 16));
     bl_dataset_free(&d);
     c.format = BL_DATA_TOKENS; c.vocab_size = 10; c.max_len = 16;
     p = WRITE("bt.jsonl", "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [4, 5], \"labels\": [4, -100]}\n{\"input_ids\": [6, 7, 8, 9, 1]}\n");
     CHECK_OK(bl_dataset_load(&d, p, &c, NULL));
     int64_t idx[2] = {1, 0};
-    bl_batch_fill(&b, &d, idx, 2, false, 0);
+    bl_train_batch_fill(&b, &d, idx, 2, false, 0);
     CHECK(b.B == 2 && b.T == 3, "shape %lldx%lld", (long long)b.B, (long long)b.T);
-    const int32_t want_ids[6] = {4, 5, 0, 1, 2, 3}, want_lab[6] = {4, -100, -100, 1, 2, 3}, want_mask[6] = {1, 1, 0, 1, 1, 1};
+    const int64_t want_ids[6] = {4, 5, 0, 1, 2, 3}, want_lab[6] = {4, -100, -100, 1, 2, 3}, want_mask[6] = {1, 1, 0, 1, 1, 1};
     for (int i = 0; i < 6; i++)
         CHECK(b.ids[i] == want_ids[i] && b.labels[i] == want_lab[i] && b.mask[i] == want_mask[i], "batch elem %d", i);
     CHECK(b.n_trained == 2 && b.n_tokens == 5, "trained %lld tokens %lld", (long long)b.n_trained, (long long)b.n_tokens);
     int64_t one = 2;
-    bl_batch_fill(&b, &d, &one, 1, true, 0);
+    bl_train_batch_fill(&b, &d, &one, 1, true, 0);
     CHECK(b.B == 1 && b.T == 16 && b.mask[5] == 0 && b.mask[4] == 1 && b.n_trained == 4, "pad to max");
-    bl_batch_free(&b);
+    bl_train_batch_free(&b);
     bl_dataset_free(&d);
 
     bl_data_cfg_default(&c);

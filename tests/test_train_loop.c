@@ -18,7 +18,7 @@ static const char *tmp_path(const char *name) {
 static void test_ce(void) {
     enum { B = 2, T = 4, V = 5 };
     float z[B * T * V], d[B * T * V];
-    int32_t lab[B * T] = {0, 3, -100, 1, 2, 4, 0, -100};
+    int64_t lab[B * T] = {0, 3, -100, 1, 2, 4, 0, -100};
     bl_rng r;
     bl_rng_seed(&r, 7);
     for (int i = 0; i < B * T * V; i++) z[i] = 2.0f * bl_rng_normal(&r);
@@ -55,7 +55,7 @@ static void test_ce(void) {
 
 /* ---- an extra loss: lam * sum_v (z - z_teacher)^2, mean over the micro-batch's trained rows ---- */
 typedef struct sq_hook { double lam; int calls; int teacher_equal_at_0; } sq_hook;
-static balora_status sq_fn(void *self, const bl_batch *b, const float *z, const float *zt, int64_t V, int64_t step, int64_t total,
+static balora_status sq_fn(void *self, const bl_train_batch *b, const float *z, const float *zt, int64_t V, int64_t step, int64_t total,
                            float scale, float *dl, double *loss, double *terms) {
     sq_hook *h = self;
     (void)total;
@@ -122,10 +122,10 @@ static void test_gradient_assembly(void) {
     CHECK_OK(bl_train_run(&c, &m.iface, &d, &x, &res));
     CHECK(h.calls == 2, "hook called per micro-batch: %d", h.calls);
     /* reference: L(W) = (1/N) sum over trained rows of [CE + lam ||z - zt||^2], all 4 examples */
-    bl_batch b;
-    CHECK_OK(bl_batch_init(&b, 4, d.max_len));
+    bl_train_batch b;
+    CHECK_OK(bl_train_batch_init(&b, 4, d.max_len));
     int64_t all[4] = {0, 1, 2, 3};
-    bl_batch_fill(&b, &d, all, 4, false, 0);
+    bl_train_batch_fill(&b, &d, all, 4, false, 0);
     double *rows = malloc(sizeof(double) * 4 * d.max_len);
     float *zt = malloc(sizeof(float) * 4 * d.max_len * V);
     bl_mock_model big;
@@ -157,7 +157,7 @@ static void test_gradient_assembly(void) {
     }
     CHECK(worst < 1e-2, "trainer gradient vs finite differences of its loss: worst rel error %g", worst);
     free(rows); free(zt);
-    bl_batch_free(&b);
+    bl_train_batch_free(&b);
     bl_mock_free(&big);
     bl_mock_free(&m);
     bl_dataset_free(&d);

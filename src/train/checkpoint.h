@@ -1,6 +1,8 @@
 /* Checkpoint folders OUT/checkpoint-STEP/: the adapter (PEFT files, written by the model),
- * trainer_state.safetensors (trainable tensors, AdamW m and v, with step, optimizer step, RNG
- * state and the run's shape in the metadata) and config.json (the options of the run).
+ * trainer_state.safetensors (trainable tensors, AdamW m and v; metadata "trainer_state": a JSON
+ * object with the step, optimizer step, epoch, seed and the run's shape). The RNG state needs no
+ * saving: the data order of an epoch and the dropout draws of a micro-batch are seeded from
+ * (seed, epoch) and (seed, step, micro-batch), so the step restores them and config.json (the options of the run).
  * Each file is written atomically, and the folder is published by renaming
  * checkpoint-STEP.tmp once complete. */
 #ifndef BL_TRAIN_CHECKPOINT_H

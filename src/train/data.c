@@ -316,22 +316,22 @@ void bl_dataset_order(const bl_dataset *d, uint64_t seed, int64_t epoch, bool sh
     }
 }
 
-balora_status bl_batch_init(bl_batch *b, int64_t cap_B, int64_t cap_T) {
+balora_status bl_train_batch_init(bl_train_batch *b, int64_t cap_B, int64_t cap_T) {
     memset(b, 0, sizeof *b);
     if (cap_B <= 0 || cap_T <= 0) return bl_fail(BALORA_STATUS_INVALID, "batch: size %lld x %lld is invalid", (long long)cap_B, (long long)cap_T);
     b->cap_B = cap_B; b->cap_T = cap_T;
     size_t n = (size_t)(cap_B * cap_T);
     for (int pass = 0; pass < 2; pass++) {
-        b->ids = bl_arena_take(&b->arena, n * sizeof(int32_t));
-        b->labels = bl_arena_take(&b->arena, n * sizeof(int32_t));
-        b->mask = bl_arena_take(&b->arena, n * sizeof(int32_t));
+        b->ids = bl_arena_take(&b->arena, n * sizeof(int64_t));
+        b->labels = bl_arena_take(&b->arena, n * sizeof(int64_t));
+        b->mask = bl_arena_take(&b->arena, n * sizeof(int64_t));
         if (pass == 0) BL_TRY(bl_arena_alloc(&b->arena));
     }
     return BALORA_STATUS_OK;
 }
-void bl_batch_free(bl_batch *b) { bl_arena_free(&b->arena); memset(b, 0, sizeof *b); }
+void bl_train_batch_free(bl_train_batch *b) { bl_arena_free(&b->arena); memset(b, 0, sizeof *b); }
 
-void bl_batch_fill(bl_batch *b, const bl_dataset *d, const int64_t *idx, int64_t n, bool pad_to_max, int32_t pad_id) {
+void bl_train_batch_fill(bl_train_batch *b, const bl_dataset *d, const int64_t *idx, int64_t n, bool pad_to_max, int32_t pad_id) {
     int64_t T = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t len = d->off[idx[i] + 1] - d->off[idx[i]];
@@ -343,7 +343,7 @@ void bl_batch_fill(bl_batch *b, const bl_dataset *d, const int64_t *idx, int64_t
     for (int64_t i = 0; i < n; i++) {
         int64_t s = d->off[idx[i]], len = d->off[idx[i] + 1] - s;
         if (len > T) len = T;
-        int32_t *ids = b->ids + i * T, *lab = b->labels + i * T, *mask = b->mask + i * T;
+        int64_t *ids = b->ids + i * T, *lab = b->labels + i * T, *mask = b->mask + i * T;
         for (int64_t t = 0; t < T; t++) {
             bool real = t < len;
             ids[t] = real ? d->ids[s + t] : pad_id;

@@ -20,7 +20,9 @@
 #define BL_TRAIN_DATA_H
 #include "core/bl.h"
 
+#ifndef BL_IGNORE_INDEX
 #define BL_IGNORE_INDEX (-100)
+#endif
 
 typedef enum bl_data_format { BL_DATA_JSONL = 0, BL_DATA_TEXT, BL_DATA_TOKENS } bl_data_format;
 balora_status bl_data_format_parse(const char *name, bl_data_format *out);
@@ -69,19 +71,19 @@ void bl_dataset_order(const bl_dataset *d, uint64_t seed, int64_t epoch, bool sh
 
 /* A [B, T] batch. T is the longest example in the batch (padding to the longest, as
  * DataCollatorForSeq2Seq does) or t_cap with pad_to_max. Right padding: pad id, label -100, mask 0. */
-typedef struct bl_batch {
+typedef struct bl_train_batch {
     int64_t B, T;       /* this batch (B <= cap_B, T <= cap_T) */
     int64_t cap_B, cap_T;
-    int32_t *ids;       /* [B, T] */
-    int32_t *labels;    /* [B, T] */
-    int32_t *mask;      /* [B, T] 1 = real token */
+    int64_t *ids;       /* [B, T] (int64 as the model's bl_batch and bl_xent take them) */
+    int64_t *labels;    /* [B, T] */
+    int64_t *mask;      /* [B, T] 1 = real token */
     int64_t n_trained;  /* trained positions after the causal shift */
     int64_t n_tokens;   /* real tokens */
     bl_arena arena;
-} bl_batch;
-balora_status bl_batch_init(bl_batch *b, int64_t cap_B, int64_t cap_T);
-void bl_batch_free(bl_batch *b);
+} bl_train_batch;
+balora_status bl_train_batch_init(bl_train_batch *b, int64_t cap_B, int64_t cap_T);
+void bl_train_batch_free(bl_train_batch *b);
 /* Fill with examples idx[0..n) (n <= cap_B; each at most cap_T long). */
-void bl_batch_fill(bl_batch *b, const bl_dataset *d, const int64_t *idx, int64_t n, bool pad_to_max, int32_t pad_id);
+void bl_train_batch_fill(bl_train_batch *b, const bl_dataset *d, const int64_t *idx, int64_t n, bool pad_to_max, int32_t pad_id);
 
 #endif

@@ -3,7 +3,7 @@
 #include "io/safetensors.h"
 #include <string.h>
 
-static balora_status mock_forward(void *self, const bl_batch *b, bool teacher, bool training, bl_rng *rng, float **logits) {
+static balora_status mock_forward(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits) {
     bl_mock_model *m = self;
     if (b->B > m->cap_B || b->T > m->cap_T)
         return bl_fail(BALORA_STATUS_INTERNAL, "mock: batch %lldx%lld exceeds %lldx%lld", (long long)b->B, (long long)b->T, (long long)m->cap_B, (long long)m->cap_T);
@@ -32,7 +32,7 @@ static balora_status mock_forward(void *self, const bl_batch *b, bool teacher, b
     return BALORA_STATUS_OK;
 }
 
-static balora_status mock_backward(void *self, const bl_batch *b, const float *dl) {
+static balora_status mock_backward(void *self, const bl_train_batch *b, const float *dl) {
     bl_mock_model *m = self;
     const int64_t V = m->V, D = m->D, R = b->B * b->T;
     #pragma omp parallel for schedule(static)

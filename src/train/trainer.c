@@ -30,14 +30,14 @@ int64_t bl_train_total_steps(const bl_train_cfg *c, int64_t n) {
     return c->max_steps > 0 ? c->max_steps : c->epochs * steps_per_epoch(c, n);
 }
 
-balora_status bl_causal_ce(const float *logits, const int32_t *labels, int64_t B, int64_t T, int64_t V,
+balora_status bl_causal_ce(const float *logits, const int64_t *labels, int64_t B, int64_t T, int64_t V,
                            float scale, float *dlogits, double *row_loss, double *sum, int64_t *count) {
     const int64_t R = B * T;
     int64_t bad = -1;
     #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < R; r++) {
         const int64_t t = r % T;
-        const int32_t y = t + 1 < T ? labels[r + 1] : BL_IGNORE_INDEX;
+        const int64_t y = t + 1 < T ? labels[r + 1] : BL_IGNORE_INDEX;
         float *d = dlogits ? dlogits + r * V : NULL;
         row_loss[r] = 0.0;
         if (y == BL_IGNORE_INDEX) { if (d) memset(d, 0, (size_t)V * sizeof(float)); continue; }
@@ -61,8 +61,8 @@ balora_status bl_causal_ce(const float *logits, const int32_t *labels, int64_t B
         }
     }
     if (bad >= 0)
-        return bl_fail(BALORA_STATUS_INVALID, "labels: label %d at batch row %lld, position %lld is outside the vocabulary of %lld",
-                       labels[bad + 1], (long long)(bad / T), (long long)(bad % T + 1), (long long)V);
+        return bl_fail(BALORA_STATUS_INVALID, "labels: label %lld at batch row %lld, position %lld is outside the vocabulary of %lld",
+                       (long long)labels[bad + 1], (long long)(bad / T), (long long)(bad % T + 1), (long long)V);
     double s = 0.0;
     int64_t n = 0;
     for (int64_t r = 0; r < R; r++) {
@@ -80,7 +80,7 @@ typedef struct trainer {
     const bl_dataset *data;
     const bl_extra_loss *extra;
     bl_adamw opt;
-    bl_rng rng;           /* dropout */
+    bl_rng rng;           /* dropout: reseeded from (seed, step, micro-batch) before each forward */
     int64_t total, warmup, spe, mpe;
     int64_t perm_epoch;   /* epoch whose order is in perm */
     bl_arena arena;
@@ -88,7 +88,7 @@ typedef struct trainer {
     float *dlogits;       /* [B, T, V] */
     float *teacher;       /* [B, T, V] or NULL */
     double *row_loss;     /* [B * T] */
-    bl_batch batch;
+    bl_train_batch batch;
 } trainer;
 
 static balora_status write_state(trainer *tr, int64_t step, const char *path) {
@@ -108,13 +108,11 @@ static balora_status write_state(trainer *tr, int64_t step, const char *path) {
     }
     /* the run's state as one JSON string (the safetensors reader keeps few metadata keys) */
     if (!st) {
-        char rng[80];
-        snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, tr->rng.s[0], tr->rng.s[1], tr->rng.s[2], tr->rng.s[3]);
         char js[1024];
         snprintf(js, sizeof js, "{\"step\": %" PRId64 ", \"optimizer_step\": %" PRId64 ", \"total_steps\": %" PRId64 ", \"seed\": %" PRIu64
                  ", \"batch_size\": %" PRId64 ", \"grad_accum\": %" PRId64 ", \"examples\": %" PRId64 ", \"trained_tokens\": %" PRId64
-                 ", \"epoch\": %.6f, \"rng\": \"%s\"}", step, tr->opt.t, tr->total, tr->cfg->seed, tr->cfg->batch_size, tr->cfg->grad_accum,
-                 tr->data->n, tr->data->total_trained, (double)step / (double)tr->spe, rng);
+                 ", \"epoch\": %.6f}", step, tr->opt.t, tr->total, tr->cfg->seed, tr->cfg->batch_size, tr->cfg->grad_accum,
+                 tr->data->n, tr->data->total_trained, (double)step / (double)tr->spe);
         st = bl_st_writer_meta(&w, "format", BL_CHECKPOINT_FORMAT);
         if (!st) st = bl_st_writer_meta(&w, "trainer_state", js);
     }
@@ -185,17 +183,6 @@ static balora_status load_state(trainer *tr, const char *dir, int64_t *step) {
     if (!st) st = meta_i64(&f, js, "optimizer_step", &t);
     if (!st && (s < 0 || s > tr->total || t < 0))
         st = bl_fail(BALORA_STATUS_FORMAT, "%s: step %lld is outside 0..%lld", path, (long long)s, (long long)tr->total);
-    const char *rng = NULL;
-    if (!st) st = bl_json_str(js, path, "rng", true, &rng);
-    if (!st && strlen(rng) != 64) st = bl_fail(BALORA_STATUS_FORMAT, "%s: metadata 'rng' is missing or malformed", path);
-    for (int k = 0; k < 4 && !st; k++) {
-        char part[17];
-        memcpy(part, rng + 16 * k, 16);
-        part[16] = 0;
-        char *end;
-        tr->rng.s[k] = strtoull(part, &end, 16);
-        if (*end) st = bl_fail(BALORA_STATUS_FORMAT, "%s: metadata 'rng' is malformed", path);
-    }
     const bl_train_model *m = tr->model;
     const char *pre[3] = {"param.", "exp_avg.", "exp_avg_sq."};
     for (int i = 0; i < m->n_params && !st; i++) {
@@ -254,13 +241,15 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
     for (int64_t mi = m0; mi < m1; mi++) {
         const int64_t *idx;
         int64_t n = micro_examples(tr, mi, &idx);
-        bl_batch *b = &tr->batch;
-        bl_batch_fill(b, tr->data, idx, n, c->pad_to_max, c->pad_id);
+        bl_train_batch *b = &tr->batch;
+        bl_train_batch_fill(b, tr->data, idx, n, c->pad_to_max, c->pad_id);
         float *logits = NULL;
         if (tr->teacher) {
             BL_TRY(m->forward(m->self, b, true, false, &tr->rng, &logits));
             memcpy(tr->teacher, logits, (size_t)(b->B * b->T * V) * sizeof(float));
         }
+        /* dropout draws depend only on (seed, step, micro-batch): resuming at a step restores them */
+        bl_rng_seed(&tr->rng, c->seed ^ 0xd1b54a32d192ed03ULL ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(step * c->grad_accum + (mi - m0) + 1)));
         BL_TRY(m->forward(m->self, b, false, true, &tr->rng, &logits));
         double sum;
         int64_t cnt;
@@ -324,8 +313,7 @@ static balora_status train(trainer *tr, bl_train_result *res) {
         tr->row_loss = bl_arena_take(&tr->arena, (size_t)(B * T) * sizeof(double));
         if (pass == 0) BL_TRY(bl_arena_alloc(&tr->arena));
     }
-    BL_TRY(bl_batch_init(&tr->batch, B, T));
-    bl_rng_seed(&tr->rng, c->seed ^ 0xd1b54a32d192ed03ULL);
+    BL_TRY(bl_train_batch_init(&tr->batch, B, T));
 
     int64_t start = 0;
     if (c->resume) {
@@ -378,7 +366,7 @@ balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model,
     BL_TRY(check_cfg(cfg, model, data, extra));
     trainer tr = {.cfg = cfg, .model = model, .data = data, .extra = extra};
     balora_status st = train(&tr, res);
-    bl_batch_free(&tr.batch);
+    bl_train_batch_free(&tr.batch);
     bl_arena_free(&tr.arena);
     bl_adamw_free(&tr.opt);
     return st;

@@ -28,9 +28,9 @@ typedef struct bl_train_model {
     /* Forward on b (b->B <= the batch size, b->T <= max_len). *logits ([B, T, V]) stays
      * valid until the next forward. teacher: the frozen reference model (adapter off /
      * PiSSA's initial factors), no backward follows. training: dropout on, drawing from rng. */
-    balora_status (*forward)(void *self, const bl_batch *b, bool teacher, bool training, bl_rng *rng, float **logits);
+    balora_status (*forward)(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits);
     /* Backward of the last student forward: adds d(loss)/d(param) for dlogits [B, T, V] into g. */
-    balora_status (*backward)(void *self, const bl_batch *b, const float *dlogits);
+    balora_status (*backward)(void *self, const bl_train_batch *b, const float *dlogits);
     /* Writes the trainable tensors as an adapter folder (PEFT format for LoRA). May be NULL. */
     balora_status (*save)(void *self, const char *dir);
 } bl_train_model;
@@ -46,7 +46,7 @@ typedef struct bl_extra_loss {
      * step: 0-based optimizer step, total: planned steps (for lambda schedules).
      * Must add scale * d(extra)/d(logits) into dlogits, set *loss to the extra loss of this
      * micro-batch (already weighted by its lambdas) and terms[0..n_terms) to the values to log. */
-    balora_status (*fn)(void *self, const bl_batch *b, const float *logits, const float *teacher, int64_t V,
+    balora_status (*fn)(void *self, const bl_train_batch *b, const float *logits, const float *teacher, int64_t V,
                         int64_t step, int64_t total, float scale, float *dlogits, double *loss, double *terms);
 } bl_extra_loss;
 
@@ -96,7 +96,7 @@ balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model,
  * over logits [B, T, V]. Returns the summed loss (double, fixed order) in *sum and the count in
  * *count. If dlogits ([B, T, V]) is non-NULL, writes scale * d(sum)/d(logits) into it (every
  * element: untrained rows get 0). row_loss: [B * T] scratch. Deterministic for any thread count. */
-balora_status bl_causal_ce(const float *logits, const int32_t *labels, int64_t B, int64_t T, int64_t V,
+balora_status bl_causal_ce(const float *logits, const int64_t *labels, int64_t B, int64_t T, int64_t V,
                            float scale, float *dlogits, double *row_loss, double *sum, int64_t *count);
 
 
