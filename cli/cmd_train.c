@@ -34,6 +34,7 @@ static char *options_json(const cli_opt *opts, int n) {
     if (!o) return NULL;
     for (int i = 0; i < n; i++) {
         const cli_opt *x = &opts[i];
+        if (!strcmp(x->name, "resume") || !strcmp(x->name, "stop-after")) continue; /* not options of the run */
         switch (x->type) {
         case CLI_OPT_STR: { const char *s = *(const char **)x->dst; if (s) cJSON_AddStringToObject(o, x->name, s); break; }
         case CLI_OPT_INT: cJSON_AddNumberToObject(o, x->name, (double)*(int64_t *)x->dst); break;

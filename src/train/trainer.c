@@ -2,6 +2,7 @@
 #include "train/trainer.h"
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "ops/ops.h"
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -31,44 +32,14 @@ int64_t bl_train_total_steps(const bl_train_cfg *c, int64_t n) {
 }
 
 balora_status bl_causal_ce(const float *logits, const int64_t *labels, int64_t B, int64_t T, int64_t V,
-                           float scale, float *dlogits, double *row_loss, double *sum, int64_t *count) {
-    const int64_t R = B * T;
-    int64_t bad = -1;
-    #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < R; r++) {
-        const int64_t t = r % T;
-        const int64_t y = t + 1 < T ? labels[r + 1] : BL_IGNORE_INDEX;
-        float *d = dlogits ? dlogits + r * V : NULL;
-        row_loss[r] = 0.0;
-        if (y == BL_IGNORE_INDEX) { if (d) memset(d, 0, (size_t)V * sizeof(float)); continue; }
-        if (y < 0 || y >= V) {
-            #pragma omp critical
-            if (bad < 0 || r < bad) bad = r;
-            if (d) memset(d, 0, (size_t)V * sizeof(float));
-            continue;
-        }
-        const float *z = logits + r * V;
-        float mx = z[0];
-        for (int64_t v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        double se = 0.0;
-        for (int64_t v = 0; v < V; v++) se += exp((double)(z[v] - mx));
-        const double lse = mx + log(se);
-        row_loss[r] = lse - z[y];
-        if (d) {
-            const float inv = (float)(1.0 / se);
-            for (int64_t v = 0; v < V; v++) d[v] = scale * (expf(z[v] - mx) * inv);
-            d[y] -= scale;
-        }
-    }
-    if (bad >= 0)
-        return bl_fail(BALORA_STATUS_INVALID, "labels: label %lld at batch row %lld, position %lld is outside the vocabulary of %lld",
-                       (long long)labels[bad + 1], (long long)(bad / T), (long long)(bad % T + 1), (long long)V);
-    double s = 0.0;
+                           float scale, float *dlogits, double *sum, int64_t *count) {
+    /* the engine's cross-entropy gives the mean and dscale * d(mean)/d(logits): scale it to the sum */
+    double mean = 0.0;
     int64_t n = 0;
-    for (int64_t r = 0; r < R; r++) {
-        if (r % T + 1 < T && labels[r + 1] != BL_IGNORE_INDEX) { s += row_loss[r]; n++; }
-    }
-    *sum = s;
+    int64_t n_lab = 0;
+    for (int64_t r = 0; r < B * T; r++) n_lab += r % T != 0 && labels[r] != BL_IGNORE_INDEX;
+    BL_TRY(bl_xent(logits, labels, B, T, V, true, dlogits, scale * (float)n_lab, &mean, &n));
+    *sum = mean * (double)n;
     *count = n;
     return BALORA_STATUS_OK;
 }
@@ -87,7 +58,6 @@ typedef struct trainer {
     int64_t *perm;        /* [n] order of the current epoch */
     float *dlogits;       /* [B, T, V] */
     float *teacher;       /* [B, T, V] or NULL */
-    double *row_loss;     /* [B * T] */
     bl_train_batch batch;
 } trainer;
 
@@ -253,7 +223,7 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
         BL_TRY(m->forward(m->self, b, false, true, &tr->rng, &logits));
         double sum;
         int64_t cnt;
-        BL_TRY(bl_causal_ce(logits, b->labels, b->B, b->T, V, scale, tr->dlogits, tr->row_loss, &sum, &cnt));
+        BL_TRY(bl_causal_ce(logits, b->labels, b->B, b->T, V, scale, tr->dlogits, &sum, &cnt));
         task_sum += sum;
         if (tr->extra) {
             double el = 0.0, terms[BL_MAX_EXTRA] = {0};
@@ -310,7 +280,6 @@ static balora_status train(trainer *tr, bl_train_result *res) {
         tr->perm = bl_arena_take(&tr->arena, (size_t)d->n * sizeof(int64_t));
         tr->dlogits = bl_arena_take(&tr->arena, (size_t)(B * T * V) * sizeof(float));
         tr->teacher = teacher ? bl_arena_take(&tr->arena, (size_t)(B * T * V) * sizeof(float)) : NULL;
-        tr->row_loss = bl_arena_take(&tr->arena, (size_t)(B * T) * sizeof(double));
         if (pass == 0) BL_TRY(bl_arena_alloc(&tr->arena));
     }
     BL_TRY(bl_train_batch_init(&tr->batch, B, T));

@@ -92,12 +92,12 @@ int64_t bl_train_total_steps(const bl_train_cfg *c, int64_t n_examples);
 balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model, const bl_dataset *data,
                            const bl_extra_loss *extra, bl_train_result *res);
 
-/* Mean cross-entropy with the causal shift (position t predicts labels[t + 1]; -100 ignored),
- * over logits [B, T, V]. Returns the summed loss (double, fixed order) in *sum and the count in
+/* Cross-entropy with the causal shift (position t predicts labels[t + 1]; -100 ignored) over
+ * logits [B, T, V], through the engine's bl_xent: the summed loss in *sum, the trained count in
  * *count. If dlogits ([B, T, V]) is non-NULL, writes scale * d(sum)/d(logits) into it (every
- * element: untrained rows get 0). row_loss: [B * T] scratch. Deterministic for any thread count. */
+ * element: untrained rows get 0). Deterministic for a given thread count. */
 balora_status bl_causal_ce(const float *logits, const int64_t *labels, int64_t B, int64_t T, int64_t V,
-                           float scale, float *dlogits, double *row_loss, double *sum, int64_t *count);
+                           float scale, float *dlogits, double *sum, int64_t *count);
 
 
 #endif
