@@ -3,7 +3,11 @@
  * The adapter folder (PEFT format) is written to --out; checkpoints go to --out/checkpoint-STEP. */
 #include "cli.h"
 #include "args.h"
+#include "train/balora.h"
 #include "train/lm.h"
+#ifdef BL_TRAIN_HAVE_PISSA
+#include "method/pissa.h"
+#endif
 #ifdef BL_TRAIN_HAVE_ENGINE
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -53,7 +57,11 @@ static bool ends_with(const char *s, const char *suf) {
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *model_dir = NULL, *data = NULL, *out = NULL, *method = "lora", *targets = "auto", *init = "default";
+    const char *model_dir = NULL, *data = NULL, *out = NULL, *method = "lora", *targets = "auto", *init = "auto";
+    /* BA-LoRA (--method balora): -1 / NULL = the value of --recipe */
+    const char *recipe = "paper-v1", *svd_norm = NULL, *l_sched[3] = {NULL, NULL, NULL};
+    double lambda[3] = {-1, -1, -1}, tau = -1, lam_warmup = -1, lam_ramp = -1;
+    int64_t svd_k = -1, top_k_entropy = -1;
     const char *schedule = "linear", *resume = NULL, *log = NULL, *data_format = "jsonl", *prompt_field = "query";
     const char *response_field = "response", *template_text = "alpaca", *tokenizer = NULL;
     int64_t rank = 8, batch = 4, accum = 1, epochs = 1, max_steps = 0, max_len = 512, seed = 42, threads = 0;
@@ -64,13 +72,26 @@ int cmd_train(int argc, char **argv) {
         {"model", CLI_OPT_STR, &model_dir, "base model: Hugging Face folder (config.json + safetensors) or llama2.c .bin"},
         {"data", CLI_OPT_STR, &data, "training data (see --data-format)"},
         {"out", CLI_OPT_STR, &out, "output adapter folder (PEFT format); checkpoints in OUT/checkpoint-STEP"},
-        {"method", CLI_OPT_STR, &method, "lora"},
+        {"method", CLI_OPT_STR, &method, "lora, or balora (LoRA-family adapter + BA-LoRA's regularisers, METHOD.md section 3)"},
         {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn)"},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
         {"dropout", CLI_OPT_FLOAT, &dropout, "LoRA dropout on the adapter input"},
         {"rslora", CLI_OPT_FLAG, &rslora, "rank-stabilised scale alpha / sqrt(r)"},
-        {"init", CLI_OPT_STR, &init, "LoRA init: default (PEFT: kaiming-uniform A, B = 0) or gaussian"},
+        {"init", CLI_OPT_STR, &init, "adapter init: default (PEFT: kaiming-uniform A, B = 0), gaussian, pissa (exact SVD), pissa_niter_K; auto = default for lora, pissa for balora"},
+        {"recipe", CLI_OPT_STR, &recipe, "balora: paper-v1 or paper-v6 (METHOD.md 3.2); the options below override it"},
+        {"lambda1", CLI_OPT_FLOAT, &lambda[0], "balora: weight of L_CR (consistency with the original model); -1 = recipe"},
+        {"lambda2", CLI_OPT_FLOAT, &lambda[1], "balora: weight of L_DR (diversity: -entropy); -1 = recipe"},
+        {"lambda3", CLI_OPT_FLOAT, &lambda[2], "balora: weight of L_SVDR (top-k singular value ratio); -1 = recipe"},
+        {"lambda1-schedule", CLI_OPT_STR, &l_sched[0], "balora: constant, cosine, adaptive, two_phase, linear_warmup, quadratic_warmup (default: recipe)"},
+        {"lambda2-schedule", CLI_OPT_STR, &l_sched[1], "balora: schedule of lambda2 (default: recipe)"},
+        {"lambda3-schedule", CLI_OPT_STR, &l_sched[2], "balora: schedule of lambda3 (default: recipe)"},
+        {"lambda-warmup-ratio", CLI_OPT_FLOAT, &lam_warmup, "balora: w of the warmup schedules; -1 = recipe"},
+        {"lambda-ramp-ratio", CLI_OPT_FLOAT, &lam_ramp, "balora: p of two_phase; -1 = recipe"},
+        {"svd-k", CLI_OPT_INT, &svd_k, "balora: k of L_SVDR; -1 = recipe"},
+        {"svd-norm", CLI_OPT_STR, &svd_norm, "balora: sum, fro or none (default: recipe)"},
+        {"distill-temp", CLI_OPT_FLOAT, &tau, "balora: temperature tau of L_CR; -1 = recipe"},
+        {"top-k-entropy", CLI_OPT_INT, &top_k_entropy, "balora: L_DR over the top-K logits (0 = full softmax); -1 = recipe"},
         {"lr", CLI_OPT_FLOAT, &lr, "peak learning rate"},
         {"schedule", CLI_OPT_STR, &schedule, "learning-rate schedule: constant, linear or cosine (after warmup)"},
         {"warmup-ratio", CLI_OPT_FLOAT, &warmup_ratio, "warmup steps as a fraction of all steps (ceil)"},
@@ -107,10 +128,14 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "balora train: error: --model, --data and --out are required (see balora train --help)\n");
         return 2;
     }
-    if (strcmp(method, "lora") != 0) {
-        fprintf(stderr, "balora train: error: --method %s is not available in this build; hint: --method lora\n", method);
+    bool use_balora = !strcmp(method, "balora");
+    if (strcmp(method, "lora") != 0 && !use_balora) {
+        fprintf(stderr, "balora train: error: --method %s: unknown; hint: lora or balora\n", method);
         return 2;
     }
+#ifndef BL_TRAIN_HAVE_BALORA
+    if (use_balora) { fprintf(stderr, "balora train: error: --method balora needs src/method/reg.h, not in this build\n"); return 2; }
+#endif
     if (rank <= 0 || !(alpha > 0) || !(dropout >= 0 && dropout < 1) || threads < 0 || save_limit < 0 || stop_after < 0 || seed < 0) {
         fprintf(stderr, "balora train: error: need --rank >= 1, --alpha > 0, 0 <= --dropout < 1, --threads >= 0, --seed >= 0, --save-total-limit >= 0\n");
         return 2;
@@ -137,6 +162,9 @@ int cmd_train(int argc, char **argv) {
 #endif
     char *cfg_json = NULL;
     int ret = 1;
+#ifdef BL_TRAIN_HAVE_BALORA
+    bl_train_balora hook = {0};
+#endif
 
     st = ends_with(model_dir, ".bin") ? bl_model_load_llama2c(&m, model_dir) : bl_model_load(&m, model_dir);
     if (st) goto done;
@@ -146,13 +174,37 @@ int cmd_train(int argc, char **argv) {
     bl_lora_config lc;
     bl_lora_config_default(&lc);
     lc.r = rank; lc.alpha = alpha; lc.dropout = dropout; lc.rslora = rslora;
+    if (!strcmp(init, "auto")) init = use_balora ? "pissa" : "default";
+    int pissa_niter = -1;
+    bool pissa = !strncmp(init, "pissa", 5);
     if (!strcmp(init, "gaussian")) lc.init = BL_LORA_INIT_GAUSSIAN;
-    else if (strcmp(init, "default") != 0) { st = bl_fail(BALORA_STATUS_INVALID, "--init: unknown '%s'; hint: default or gaussian", init); goto done; }
+    else if (pissa) {
+#ifdef BL_TRAIN_HAVE_PISSA
+        if ((st = bl_pissa_parse_init(init, &pissa_niter))) goto done;
+        lc.init = BL_LORA_INIT_PISSA;
+        lc.pissa_niter = pissa_niter > 0 ? pissa_niter : 0;
+        lc.keep_initial = true;
+#else
+        st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--init %s needs src/method/pissa.h, not in this build", init);
+        goto done;
+#endif
+    } else if (strcmp(init, "default") != 0) {
+        st = bl_fail(BALORA_STATUS_INVALID, "--init: unknown '%s'; hint: default, gaussian, pissa or pissa_niter_K", init);
+        goto done;
+    }
     const char *tg = targets;
     if (!strcmp(targets, "auto")) tg = m.cfg.family == BL_FAMILY_GPT2 ? "c_attn" : "q_proj,v_proj";
     if ((st = bl_lora_config_set_targets(&lc, tg))) goto done;
     snprintf(lc.base_model, sizeof lc.base_model, "%s", model_dir);
     if ((st = bl_lora_init(&ad, &m.mods, &lc, (uint64_t)seed))) goto done;
+#ifdef BL_TRAIN_HAVE_PISSA
+    if (pissa) {
+        double t0 = bl_time_now();
+        if ((st = bl_train_pissa_init(&ad, pissa_niter, (uint64_t)seed))) goto done;
+        bl_log(BL_INFO, "PiSSA: %d modules initialised from their top-%lld singular triplets (%s SVD) in %.1f s", ad.n, (long long)rank,
+               pissa_niter < 0 ? "exact" : "randomized", bl_time_now() - t0);
+    }
+#endif
 
     /* data */
     dc.prompt_field = prompt_field;
@@ -184,6 +236,33 @@ int cmd_train(int argc, char **argv) {
     if ((st = bl_train_lm_init(&lm, &m, &ad, batch > 0 ? batch : 1, ds.max_len))) goto done;
     lm.meta_keys[0] = "balora_version"; lm.meta_vals[0] = balora_version();
     lm.n_meta = 1;
+    if (pissa) { lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL; }
+    const bl_extra_loss *extra = NULL;
+#ifdef BL_TRAIN_HAVE_BALORA
+    if (use_balora) {
+        bl_reg_config rc;
+        if ((st = bl_reg_config_recipe(&rc, recipe, BL_REG_TASK_NLG))) goto done;
+        for (int i = 0; i < 3; i++) {
+            double *lp[3] = {&rc.lambda1, &rc.lambda2, &rc.lambda3};
+            if (lambda[i] >= 0) *lp[i] = lambda[i];
+            if (l_sched[i] && (st = bl_lambda_sched_parse(l_sched[i], &rc.sched[i]))) goto done;
+        }
+        if (svd_k >= 0) rc.svd_k = svd_k;
+        if (tau >= 0) rc.tau = tau;
+        if (top_k_entropy >= 0) rc.top_k_entropy = top_k_entropy;
+        if (lam_warmup >= 0) rc.warmup_ratio = lam_warmup;
+        if (lam_ramp >= 0) rc.ramp_ratio = lam_ramp;
+        if (svd_norm && (st = bl_reg_svd_norm_parse(svd_norm, &rc.svd_norm))) goto done;
+        if ((st = bl_train_balora_init(&hook, &rc, (batch > 0 ? batch : 1) * ds.max_len, m.cfg.vocab_size))) goto done;
+        extra = &hook.iface;
+        bl_log(BL_INFO, "BA-LoRA: lambda %g / %g / %g (%s, %s, %s), k %lld, tau %g, top-k entropy %lld, svd norm %s; teacher: %s",
+               rc.lambda1, rc.lambda2, rc.lambda3, bl_lambda_sched_name(rc.sched[0]), bl_lambda_sched_name(rc.sched[1]),
+               bl_lambda_sched_name(rc.sched[2]), (long long)rc.svd_k, rc.tau, (long long)rc.top_k_entropy,
+               bl_reg_svd_norm_name(rc.svd_norm), pissa ? "W_res + s B0 A0 (the original W)" : "the base model (adapter off)");
+    }
+#else
+    (void)recipe; (void)svd_norm; (void)l_sched; (void)lambda; (void)tau; (void)lam_warmup; (void)lam_ramp; (void)svd_k; (void)top_k_entropy;
+#endif
 
     tc.adam.lr = lr; tc.adam.beta1 = beta1; tc.adam.beta2 = beta2; tc.adam.eps = eps; tc.adam.weight_decay = wd;
     tc.warmup_ratio = warmup_ratio; tc.warmup_steps = warmup_steps; tc.max_grad_norm = max_grad_norm;
@@ -200,7 +279,7 @@ int cmd_train(int argc, char **argv) {
     bl_log(BL_INFO, "training: %lld steps (%lld examples, batch %lld x %lld accumulation), lr %g %s, %d threads",
            (long long)bl_train_total_steps(&tc, ds.n), (long long)ds.n, (long long)batch, (long long)accum, lr, schedule, balora_threads_get());
     bl_train_result res;
-    if ((st = bl_train_run(&tc, &lm.iface, &ds, NULL, &res))) goto done;
+    if ((st = bl_train_run(&tc, &lm.iface, &ds, extra, &res))) goto done;
     if (stop_after > 0 && res.steps == stop_after && res.steps < bl_train_total_steps(&tc, ds.n)) {
         bl_log(BL_INFO, "stopped after step %lld (--stop-after); resume with --resume latest", (long long)res.steps);
         ret = 0;
@@ -212,6 +291,9 @@ int cmd_train(int argc, char **argv) {
     ret = 0;
 done:
     if (st) ret = cli_fail(st);
+#ifdef BL_TRAIN_HAVE_BALORA
+    bl_train_balora_free(&hook);
+#endif
     free(cfg_json);
     bl_train_lm_free(&lm);
     bl_dataset_free(&ds);

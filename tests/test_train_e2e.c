@@ -3,6 +3,7 @@
  * a run stopped at a checkpoint and resumed (through the CLI) ends with the same adapter, bit
  * for bit, as an uninterrupted run; bad data fails with the file and line. */
 #include "harness.h"
+#include "train/balora.h"
 #include "train/lm.h"
 #include <math.h>
 #include <stdlib.h>
@@ -131,6 +132,75 @@ static int same_adapter(const char *a, const char *b) {
     return same;
 }
 
+/* logits of a model (with whatever adapter is attached) on a fixed batch */
+static void logits_of(bl_model *m, bl_adapter_mode mode, float *out) {
+    int64_t ids[2 * 8], mask[2 * 8];
+    for (int i = 0; i < 16; i++) { ids[i] = (i * 7 + 3) % V; mask[i] = i < 13; }
+    bl_batch b = {.B = 2, .T = 8, .input_ids = ids, .attention_mask = mask};
+    bl_run r;
+    CHECK_OK(bl_run_init(&r, m, 2, 8));
+    CHECK_OK(bl_model_forward(&r, &b, mode));
+    memcpy(out, r.logits, sizeof(float) * 2 * 8 * V);
+    bl_run_free(&r);
+}
+
+#ifdef BL_TRAIN_HAVE_PISSA
+/* PiSSA: step 0 reproduces the original model; the teacher is the original model; the saved
+ * (converted) adapter on the ORIGINAL weights reproduces the trained model. */
+static void test_pissa(const char *model_dir, const char *data) {
+    static float orig[2 * 8 * V], got[2 * 8 * V], teach[2 * 8 * V];
+    bl_model m = {0}, m2 = {0};
+    bl_adapter ad = {0}, ad2 = {0};
+    CHECK_OK(bl_model_load(&m, model_dir));
+    logits_of(&m, BL_ADAPTER_OFF, orig);
+    bl_lora_config lc;
+    bl_lora_config_default(&lc);
+    lc.r = 4; lc.alpha = 4; lc.init = BL_LORA_INIT_PISSA; lc.keep_initial = true;
+    CHECK_OK(bl_lora_config_set_targets(&lc, "q_proj,o_proj,up_proj"));
+    CHECK_OK(bl_lora_init(&ad, &m.mods, &lc, 1));
+    CHECK_OK(bl_train_pissa_init(&ad, -1, 1));
+    logits_of(&m, BL_ADAPTER_ON, got);
+    t_allclose("PiSSA step 0 = original model", got, orig, 2 * 8 * V, 1e-5, 1e-4);
+    logits_of(&m, BL_ADAPTER_OFF, teach);
+    double diff = 0;
+    for (int i = 0; i < 2 * 8 * V; i++) diff += fabs(teach[i] - orig[i]);
+    CHECK(diff > 1e-3, "W_res alone differs from the original model (%g)", diff);
+    /* train a few steps, BA-LoRA-style teacher = INITIAL */
+    bl_dataset ds;
+    bl_data_cfg dc;
+    bl_data_cfg_default(&dc);
+    dc.format = BL_DATA_TOKENS; dc.vocab_size = V; dc.max_len = 32;
+    CHECK_OK(bl_dataset_load(&ds, data, &dc, NULL));
+    bl_train_lm lm;
+    CHECK_OK(bl_train_lm_init(&lm, &m, &ad, 4, ds.max_len));
+    lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL;
+    logits_of(&m, BL_ADAPTER_INITIAL, teach);
+    t_allclose("PiSSA teacher (W_res + s B0 A0) = original model", teach, orig, 2 * 8 * V, 1e-5, 1e-4);
+    bl_train_cfg tc;
+    bl_train_cfg_default(&tc);
+    tc.adam.lr = 1e-2; tc.batch_size = 4; tc.max_steps = 4;
+    bl_train_result res;
+    CHECK_OK(bl_train_run(&tc, &lm.iface, &ds, NULL, &res));
+    logits_of(&m, BL_ADAPTER_ON, got);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/pissa_adapter", t_tmpdir());
+    CHECK_OK(lm.iface.save(lm.iface.self, dir));
+    /* the converted adapter on a fresh original model */
+    CHECK_OK(bl_model_load(&m2, model_dir));
+    CHECK_OK(bl_lora_load(&ad2, &m2.mods, dir, false));
+    CHECK(ad2.cfg.r == 8 && ad2.cfg.alpha == 8 && ad2.cfg.init == BL_LORA_INIT_DEFAULT, "converted: r %lld alpha %g",
+          (long long)ad2.cfg.r, ad2.cfg.alpha);
+    logits_of(&m2, BL_ADAPTER_ON, teach);
+    t_allclose("converted PiSSA adapter on the original weights = trained model", teach, got, 2 * 8 * V, 1e-4, 1e-3);
+    bl_train_lm_free(&lm);
+    bl_dataset_free(&ds);
+    bl_lora_free(&ad2);
+    bl_model_free(&m2);
+    bl_lora_free(&ad);
+    bl_model_free(&m);
+}
+#endif
+
 static int sh(const char *cmd) {
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
@@ -176,6 +246,35 @@ int main(void) {
     CHECK(same_adapter(fa, fb), "stop + resume gives the uninterrupted adapter bit for bit");
     snprintf(p, sizeof p, "%s/full/adapter_config.json", tmp);
     CHECK(bl_file_exists(p), "adapter_config.json written");
+
+#ifdef BL_TRAIN_HAVE_PISSA
+    test_pissa(model, data);
+#endif
+#ifdef BL_TRAIN_HAVE_BALORA
+    /* BA-LoRA through the CLI: PiSSA init, v6 schedules; stop + resume bit-identical; terms logged */
+    const char *bal = "--data-format tokens --method balora --recipe paper-v6 --svd-k 2 --top-k-entropy 5 --targets all-linear "
+                      "--rank 2 --alpha 2 --lr 0.01 --batch-size 4 --epochs 2 --max-len 32 --seed 3 --threads 2";
+    snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s/bfull --log %s/bfull.jsonl %s 2>%s/bfull.err", cli, model, data, tmp, tmp, bal, tmp);
+    CHECK(sh(cmd) == 0, "BA-LoRA CLI run: %s", cmd);
+    snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s/bpart --save-every 4 --stop-after 5 %s 2>/dev/null", cli, model, data, tmp, bal);
+    CHECK(sh(cmd) == 0, "BA-LoRA stopped run");
+    snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s/bpart --resume latest %s 2>/dev/null", cli, model, data, tmp, bal);
+    CHECK(sh(cmd) == 0, "BA-LoRA resumed run");
+    snprintf(fa, sizeof fa, "%s/bfull", tmp);
+    snprintf(fb, sizeof fb, "%s/bpart", tmp);
+    CHECK(same_adapter(fa, fb), "BA-LoRA stop + resume gives the uninterrupted adapter bit for bit");
+    snprintf(p, sizeof p, "%s/bfull.jsonl", tmp);
+    char *lg; size_t ln;
+    if (!bl_file_read(p, &lg, &ln)) {
+        CHECK(strstr(lg, "\"l_cr\":") && strstr(lg, "\"l_svdr\":") && strstr(lg, "\"lambda2\":"), "BA-LoRA terms in the log");
+        free(lg);
+    }
+    snprintf(p, sizeof p, "%s/bfull/adapter_config.json", tmp);
+    if (!bl_file_read(p, &lg, &ln)) {
+        CHECK(strstr(lg, "\"r\":\t4") && strstr(lg, "\"init_lora_weights\":\ttrue"), "PiSSA adapter saved converted (r 4 = 2 x 2): %s", lg);
+        free(lg);
+    }
+#endif
 
     /* CLI errors */
     snprintf(p, sizeof p, "%s/bad.jsonl", tmp);

@@ -22,6 +22,9 @@ static balora_status lm_backward(void *self, const bl_train_batch *b, const floa
 
 static balora_status lm_save(void *self, const char *dir) {
     bl_train_lm *t = self;
+#ifdef BL_TRAIN_HAVE_PISSA
+    if (t->pissa) return bl_train_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
+#endif
     return bl_lora_save(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
 }
 
@@ -64,6 +67,58 @@ void bl_train_lm_free(bl_train_lm *t) {
     bl_arena_free(&t->arena);
     memset(t, 0, sizeof *t);
 }
+
+#ifdef BL_TRAIN_HAVE_PISSA
+#include "method/pissa.h"
+#include <stdlib.h>
+
+balora_status bl_train_pissa_init(bl_adapter *a, int niter, uint64_t seed) {
+    if (a->cfg.init != BL_LORA_INIT_PISSA || !a->set)
+        return bl_fail(BALORA_STATUS_INTERNAL, "PiSSA: the adapter was not created for PiSSA");
+    bl_rng rng;
+    bl_rng_seed(&rng, seed ^ 0x5851f42d4c957f2dULL);
+    for (int i = 0; i < a->n; i++) {
+        bl_lora *m = &a->mods[i];
+        bl_linear *L = &a->set->lin[a->lin_index[i]];
+        balora_status st = bl_pissa_init(L->W, L->out, L->in, false, m->r, m->scale, niter, 0, &rng, m->A, m->B);
+        if (st) return bl_fail_prefix(st, "PiSSA init of %s", L->name);
+        if (!m->A0 || !m->B0) return bl_fail(BALORA_STATUS_INTERNAL, "PiSSA: %s has no initial factors (keep_initial)", L->name);
+        memcpy(m->A0, m->A, (size_t)(m->r * m->in) * sizeof(float));
+        memcpy(m->B0, m->B, (size_t)(m->out * m->r) * sizeof(float));
+    }
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
+                                            const char *const *keys, const char *const *vals) {
+    /* a shallow copy of the adapter whose modules hold the converted factors */
+    bl_adapter conv = *a;
+    int64_t total = 0;
+    for (int i = 0; i < a->n; i++) total += 2 * a->mods[i].r * (a->mods[i].in + a->mods[i].out);
+    bl_lora *mods = bl_calloc((size_t)a->n + 1, sizeof *mods);
+    float *buf = bl_malloc((size_t)total * sizeof(float));
+    if (!mods || !buf) { free(mods); free(buf); return BALORA_STATUS_NOMEM; }
+    balora_status st = BALORA_STATUS_OK;
+    float *p = buf;
+    for (int i = 0; i < a->n && !st; i++) {
+        const bl_lora *m = &a->mods[i];
+        mods[i] = *m;
+        mods[i].r = 2 * m->r;
+        mods[i].A = p; p += 2 * m->r * m->in;   /* [2r, in] */
+        mods[i].B = p; p += m->out * 2 * m->r;  /* [out, 2r] */
+        mods[i].A0 = mods[i].B0 = NULL;
+        st = bl_pissa_to_lora(m->out, m->in, m->r, m->A, m->B, m->A0, m->B0, mods[i].A, mods[i].B);
+    }
+    conv.mods = mods;
+    conv.cfg.r = 2 * a->cfg.r;
+    conv.cfg.alpha = bl_pissa_lora_alpha(a->cfg.alpha, a->cfg.rslora);
+    conv.cfg.init = BL_LORA_INIT_DEFAULT;
+    if (!st) st = bl_lora_save(&conv, dir, n_meta, keys, vals);
+    free(buf);
+    free(mods);
+    return st;
+}
+#endif
 #endif
 
 #ifdef BL_TRAIN_HAVE_TOK

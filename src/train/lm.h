@@ -22,6 +22,7 @@ typedef struct bl_train_lm {
     float **w, **g;      /* [n] */
     int64_t *numel;      /* [n] */
     bool *decay;         /* [n] */
+    bool pissa;          /* PiSSA-initialised: saves convert to a plain LoRA on the original W */
     int n_meta;
     const char *meta_keys[4], *meta_vals[4]; /* written into adapter_model.safetensors */
     bl_arena arena;
@@ -31,6 +32,19 @@ typedef struct bl_train_lm {
 /* Wraps a loaded model whose adapter is attached; plans a run for max_B x max_T tokens. */
 balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64_t max_B, int64_t max_T);
 void bl_train_lm_free(bl_train_lm *t);
+
+#if __has_include("method/pissa.h")
+#define BL_TRAIN_HAVE_PISSA 1
+/* PiSSA initialisation of an attached adapter created with init BL_LORA_INIT_PISSA and
+ * keep_initial: A, B from the top-r SVD of each adapted W (exact: niter < 0; randomized with
+ * niter power iterations, seeded), W replaced by W_res, A0/B0 = the initial factors.
+ * Afterwards set t->pissa (bl_train_lm_init) and t->teacher_mode = BL_ADAPTER_INITIAL. */
+balora_status bl_train_pissa_init(bl_adapter *a, int niter, uint64_t seed);
+/* Writes the adapter as PEFT's path_initial_model_for_weight_conversion does: a plain LoRA on the
+ * ORIGINAL weights with A' = [A ; A0], B' = [B , -B0], r' = 2r, alpha' (METHOD.md section 2). */
+balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
+                                            const char *const *keys, const char *const *vals);
+#endif
 #endif
 
 #if __has_include("tok/tok.h")
