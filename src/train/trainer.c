@@ -56,7 +56,7 @@ typedef struct trainer {
     int64_t perm_epoch;   /* epoch whose order is in perm */
     bl_arena arena;
     int64_t *perm;        /* [n] order of the current epoch */
-    float *dlogits;       /* [B, T, V] */
+    float *dlogits;       /* [B, T, V]; NULL without an extra loss: the gradient overwrites the logits in place */
     float *teacher;       /* [B, T, V] or NULL */
     bl_train_batch batch;
 } trainer;
@@ -223,16 +223,17 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
         BL_TRY(m->forward(m->self, b, false, true, &tr->rng, &logits));
         double sum;
         int64_t cnt;
-        BL_TRY(bl_causal_ce(logits, b->labels, b->B, b->T, V, scale, tr->dlogits, &sum, &cnt));
+        float *dl = tr->dlogits ? tr->dlogits : logits;
+        BL_TRY(bl_causal_ce(logits, b->labels, b->B, b->T, V, scale, dl, &sum, &cnt));
         task_sum += sum;
         if (tr->extra) {
             double el = 0.0, terms[BL_MAX_EXTRA] = {0};
             float w = step_trained > 0 ? (float)((double)cnt / (double)step_trained) : 0.0f;
-            BL_TRY(tr->extra->fn(tr->extra->self, b, logits, tr->teacher, V, step, tr->total, w, tr->dlogits, &el, terms));
+            BL_TRY(tr->extra->fn(tr->extra->self, b, logits, tr->teacher, V, step, tr->total, w, dl, &el, terms));
             extra_loss += w * el;
             for (int i = 0; i < n_terms; i++) extra_vals[i] += w * terms[i];
         }
-        BL_TRY(m->backward(m->self, b, tr->dlogits));
+        BL_TRY(m->backward(m->self, b, dl));
         p->tokens += b->n_tokens;
     }
     p->grad_norm = bl_clip_grad_norm(&tr->opt, c->max_grad_norm);
@@ -278,7 +279,7 @@ static balora_status train(trainer *tr, bl_train_result *res) {
     bool teacher = tr->extra && tr->extra->needs_teacher;
     for (int pass = 0; pass < 2; pass++) {
         tr->perm = bl_arena_take(&tr->arena, (size_t)d->n * sizeof(int64_t));
-        tr->dlogits = bl_arena_take(&tr->arena, (size_t)(B * T * V) * sizeof(float));
+        tr->dlogits = tr->extra ? bl_arena_take(&tr->arena, (size_t)(B * T * V) * sizeof(float)) : NULL;
         tr->teacher = teacher ? bl_arena_take(&tr->arena, (size_t)(B * T * V) * sizeof(float)) : NULL;
         if (pass == 0) BL_TRY(bl_arena_alloc(&tr->arena));
     }

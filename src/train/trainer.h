@@ -29,7 +29,8 @@ typedef struct bl_train_model {
      * valid until the next forward. teacher: the frozen reference model (adapter off /
      * PiSSA's initial factors), no backward follows. training: dropout on, drawing from rng. */
     balora_status (*forward)(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits);
-    /* Backward of the last student forward: adds d(loss)/d(param) for dlogits [B, T, V] into g. */
+    /* Backward of the last student forward: adds d(loss)/d(param) for dlogits [B, T, V] into g.
+     * dlogits may be the logits buffer returned by forward (overwritten in place). */
     balora_status (*backward)(void *self, const bl_train_batch *b, const float *dlogits);
     /* Writes the trainable tensors as an adapter folder (PEFT format for LoRA). May be NULL. */
     balora_status (*save)(void *self, const char *dir);
