@@ -103,6 +103,9 @@ static void print_text(const cJSON *o) {
             if (cJSON_IsString(kv)) fputs(kv->valuestring, stdout); else print_compact(kv);
             putchar('\n');
         }
+    } else if (!strcmp(kind, "llama2c")) {
+        printf("llama2.c checkpoint: %s\nheader:\n", path);
+        print_config(cJSON_GetObjectItem(o, "config"));
     } else {
         printf("safetensors file: %s\nmetadata: ", path);
         print_compact(cJSON_GetObjectItem(o, "metadata"));
@@ -117,7 +120,7 @@ int cmd_inspect(int argc, char **argv) {
     cli_opt opts[] = {{"json", CLI_OPT_FLAG, &json, "print machine-readable JSON"}};
     const char *pos[1];
     int n_pos = 0;
-    int rc = cli_parse(argc, argv, "PATH [--json]   (model folder, adapter folder, .safetensors or .gguf file)", opts, 1, pos, 1, &n_pos);
+    int rc = cli_parse(argc, argv, "PATH [--json]   (model folder, adapter folder, .safetensors, .gguf or llama2.c .bin file)", opts, 1, pos, 1, &n_pos);
     if (rc) return rc == 1 ? 0 : rc;
     if (n_pos != 1) { fprintf(stderr, "balora inspect: error: give one PATH (see balora inspect --help)\n"); return 2; }
     cJSON *o;

@@ -46,7 +46,18 @@ has out "replaced 1 tensor(s)"
 expect 0 "inspect merged gpt2_cls keeps BF16" -- "$CLI" inspect "$TMP/cls" --json
 json_is 'sorted(set(t["dtype"] for t in j["tensors"]))' "['BF16']"
 
+# tokenizer and generation files are copied unchanged
+mkdir -p "$TMP/withtok"; cp "$G/gpt2/config.json" "$G/gpt2/model.safetensors" "$G/gpt2/generation_config.json" "$TMP/withtok/"
+printf '{"version": "1.0", "model": {"type": "BPE"}}' > "$TMP/withtok/tokenizer.json"
+printf 'a b\n' > "$TMP/withtok/merges.txt"
+expect 0 "merge copies tokenizer files" -- "$CLI" merge --model "$TMP/withtok" --adapter "$G/gpt2/lora" --out "$TMP/withtok_m"
+for f in tokenizer.json merges.txt generation_config.json config.json; do
+  if cmp -s "$TMP/withtok/$f" "$TMP/withtok_m/$f"; then ok "$f copied"; else bad "$f not copied unchanged"; fi
+done
+
 # convert llama2.c -> HF, then adapter -> GGUF
+expect 0 "inspect llama2.c" -- "$CLI" inspect "$SHARED/models/stories260K/stories260K.bin"
+has out "total parameters: 260,032"
 expect 0 "convert llama2c" -- "$CLI" convert --from llama2c "$SHARED/models/stories260K/stories260K.bin" --out "$TMP/stories"
 expect 0 "inspect converted" -- "$CLI" inspect "$TMP/stories" --json
 json_is 'j["config"]["architectures"], j["config"]["tie_word_embeddings"], j["config"]["rms_norm_eps"], len(j["tensors"])' "(['LlamaForCausalLM'], True, 1e-05, 47)"

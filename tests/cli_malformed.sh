@@ -97,6 +97,7 @@ grep -q "NOT consistent" "$TMP/out" && echo "ok: inspect printed the report" || 
 # 6. truncated llama2.c checkpoint and a garbage header
 head -c 5000 "$SHARED/models/stories260K/stories260K.bin" > "$TMP/trunc.bin"
 fails_clearly "truncated llama2.c" "$TMP/trunc.bin" "truncated" -- "$CLI" convert --from llama2c "$TMP/trunc.bin" --out "$TMP/o8"
+fails_clearly "inspect truncated llama2.c" "$TMP/trunc.bin" "truncated" -- "$CLI" inspect "$TMP/trunc.bin"
 head -c 12 /dev/zero > "$TMP/zero.bin"
 fails_clearly "12-byte llama2.c" "$TMP/zero.bin" -- "$CLI" convert --from llama2c "$TMP/zero.bin" --out "$TMP/o9"
 printf '\x40\x00\x00\x00\xac\x00\x00\x00\x05\x00\x00\x00\x07\x00\x00\x00\x04\x00\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00' > "$TMP/heads.bin"

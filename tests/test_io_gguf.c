@@ -125,7 +125,11 @@ static void export_and_check(const char *golden, const char *arch, int n_head, i
     bl_gguf_close(&g);
 }
 
-static void write_file(const char *path, const void *data, size_t n) { CHECK_OK(bl_file_write_atomic(path, data, n)); }
+/* Plain write (no fsync: the truncation loop writes hundreds of files). */
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(data, 1, n, f) == n && fclose(f) == 0, "cannot write %s", path);
+}
 
 /* Reader robustness: every truncation fails cleanly; corruptions are named. */
 static void check_reader_errors(void) {
@@ -219,6 +223,18 @@ static void check_alpha_pattern_and_refusals(void) {
         t_allclose("layer 1 v lora_b (alpha_pattern folded)", G1, B1, 128, 0, 1e-7);
     }
     bl_st_close(&a);
+    bl_gguf_close(&g);
+
+    /* lora_alpha 0: PEFT's scale is 0 but llama.cpp uses 1 when alpha is 0, so B must be zeroed */
+    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+    const char *zero = "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":0,\"target_modules\":[\"v_proj\"]}";
+    write_file(p, zero, strlen(zero));
+    CHECK_OK(bl_gguf_export_lora(dir, out, &opt, NULL));
+    CHECK_OK(bl_gguf_open(&g, out));
+    b0 = bl_gguf_find_tensor(&g, "blk.0.attn_v.weight.lora_b");
+    int nonzero = 0;
+    for (int i = 0; b0 && i < 128; i++) { float v; memcpy(&v, (const char *)b0->data + 4 * i, 4); nonzero += v != 0; }
+    CHECK(b0 && nonzero == 0, "alpha 0: lora_b zeroed (%d non-zero)", nonzero);
     bl_gguf_close(&g);
 
     char ad[1024];

@@ -112,6 +112,16 @@ static void check_files(const char *shared) {
               cJSON_GetArrayItem(cJSON_GetObjectItem(t0, "ne"), 0)->valuedouble == 4, "ne innermost first");
         cJSON_Delete(o);
     }
+    snprintf(p, sizeof p, "%s/models/stories260K/stories260K.bin", shared);
+    CHECK_OK(bl_inspect_path(p, &o));
+    if (o) {
+        const cJSON *cfg = cJSON_GetObjectItem(o, "config");
+        CHECK(!strcmp(cJSON_GetObjectItem(o, "kind")->valuestring, "llama2c") && num(cfg, "dim") == 64 && num(cfg, "n_kv_heads") == 4 &&
+              cJSON_IsTrue(cJSON_GetObjectItem(cfg, "shared_classifier")), "llama2c header");
+        /* file size = 28-byte header + 4 * (parameters + freq_cis 512 x 8) */
+        CHECK(num(o, "total_params") == (1056540.0 - 28) / 4 - 512 * 8, "llama2c params %g", num(o, "total_params"));
+        cJSON_Delete(o);
+    }
     CHECK_FAILS(bl_inspect_path("/nonexistent/thing", &o), BALORA_STATUS_IO, "no such file");
     CHECK_FAILS(bl_inspect_path(t_tmpdir(), &o), BALORA_STATUS_IO, "neither a model folder");
 }

@@ -27,7 +27,8 @@ static void put_safetensors(const char *name, const char *hdr, size_t data_len) 
 
 static void check_json_and_headers(void) {
     cJSON *j;
-    const char *p = put("bad_utf8.json", "{\"model_type\": \"ll\xff\xfe\"}", 24);
+    static const char bad_utf8[] = "{\"model_type\": \"ll\xff\xfe\"}";
+    const char *p = put("bad_utf8.json", bad_utf8, sizeof bad_utf8 - 1);
     CHECK_FAILS(bl_json_load(p, &j), BALORA_STATUS_FORMAT, "not valid UTF-8 at byte 18");
     CHECK(strstr(balora_last_error(), p) != NULL, "names the file");
     p = put("bad.json", "{\"a\": [1, 2,,]}", 15);

@@ -260,6 +260,42 @@ static void check_sharded(void) {
     free(d1); free(d2);
 }
 
+/* An embedding LoRA (lora_embedding_A [r, vocab], lora_embedding_B [dim, r]): E += s (B A)^T. */
+static void check_embedding(void) {
+    char llama[1024], dir[1024], out[1024], p[1200];
+    snprintf(llama, sizeof llama, "%s/golden/llama", g_shared);
+    snprintf(dir, sizeof dir, "%s/emb", t_tmpdir());
+    snprintf(out, sizeof out, "%s/emb_out", t_tmpdir());
+    CHECK_OK(bl_mkdir_p(dir));
+    const char *cfg = "{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":6,\"target_modules\":[\"embed_tokens\"]}";
+    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+    CHECK_OK(bl_file_write_atomic(p, cfg, strlen(cfg)));
+    static float A[2 * 256], B[64 * 2];
+    fill(A, 2 * 256, 0.4f);
+    fill(B, 64 * 2, 0.6f);
+    bl_st_writer w;
+    bl_st_writer_init(&w);
+    CHECK_OK(bl_st_writer_add(&w, "base_model.model.model.embed_tokens.lora_embedding_A", BL_DTYPE_F32, 2, (int64_t[]){2, 256}, A));
+    CHECK_OK(bl_st_writer_add(&w, "base_model.model.model.embed_tokens.lora_embedding_B", BL_DTYPE_F32, 2, (int64_t[]){64, 2}, B));
+    snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
+    CHECK_OK(bl_st_writer_save(&w, p));
+    bl_st_writer_free(&w);
+    bl_merge_options f32 = {.out_dtype = BL_DTYPE_F32};
+    CHECK_OK(bl_merge_adapter(llama, dir, out, &f32, NULL));
+    bl_hf_folder base, merged;
+    CHECK_OK(bl_hf_open(&base, llama));
+    CHECK_OK(bl_hf_open(&merged, out));
+    static float E[256 * 64], M[256 * 64], want[256 * 64];
+    CHECK_OK(bl_hf_read_f32(&base, "model.embed_tokens.weight", NULL, 2, (int64_t[]){256, 64}, E));
+    CHECK_OK(bl_hf_read_f32(&merged, "model.embed_tokens.weight", NULL, 2, (int64_t[]){256, 64}, M));
+    for (int v = 0; v < 256; v++)
+        for (int d = 0; d < 64; d++)
+            want[v * 64 + d] = (float)(E[v * 64 + d] + 3.0 * ((double)B[d * 2] * A[v] + (double)B[d * 2 + 1] * A[256 + v]));
+    t_allclose("embedding merged", M, want, 256 * 64, 1e-6, 1e-6);
+    bl_hf_close(&base);
+    bl_hf_close(&merged);
+}
+
 int main(void) {
     g_shared = t_require_shared();
     /* float32 output: exact up to float32 rounding of W + s B A */
@@ -270,5 +306,6 @@ int main(void) {
     check_golden_merge("gpt2_all", BL_DTYPE_F16, 1e-6, 1.0 / 1024);
     check_sharded();
     check_patterns_and_errors();
+    check_embedding();
     return t_finish();
 }

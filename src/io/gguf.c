@@ -439,8 +439,10 @@ static balora_status fill_pair(const bl_peft_adapter *ad, double alpha_gguf, flo
     int64_t r = p->r, out = p->b->shape[0];
     BL_TRY(bl_st_tensor_to_f32(&ad->file, p->a, o->a));
     BL_TRY(bl_st_tensor_to_f32(&ad->file, p->b, scratch));
-    /* llama.cpp scales by alpha_gguf / r; fold any other per-module scale (alpha_pattern) into B */
-    double fold = p->scale / (alpha_gguf / (double)r);
+    /* llama.cpp scales by alpha_gguf / r (by 1 when alpha is 0); fold any other per-module scale
+     * (alpha_pattern, or lora_alpha 0) into B */
+    double llama_scale = alpha_gguf != 0 ? alpha_gguf / (double)r : 1.0;
+    double fold = p->scale / llama_scale;
     if (fabs(fold - 1.0) > 1e-12) for (int64_t i = 0; i < out * r; i++) scratch[i] = (float)(scratch[i] * fold);
     if (o->rope_heads) bl_rope_rows_to_interleaved(scratch, o->b, o->rope_heads, out / o->rope_heads, r);
     else memcpy(o->b, scratch, (size_t)(out * r) * sizeof *scratch);

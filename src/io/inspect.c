@@ -2,6 +2,7 @@
 #include "io/inspect.h"
 #include "io/gguf.h"
 #include "io/hf.h"
+#include "io/llama2c.h"
 #include "io/peft_files.h"
 #include <ctype.h>
 #include <inttypes.h>
@@ -233,6 +234,45 @@ static balora_status inspect_gguf(const char *path, cJSON **out) {
     return BALORA_STATUS_OK;
 }
 
+/* A llama2.c checkpoint: its header as a config and its arrays as tensors (HF names after
+ * `balora convert --from llama2c`). */
+static void add_plain_tensor(cJSON *o, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    cJSON *ts = cJSON_GetObjectItem(o, "tensors"), *e = cJSON_CreateObject(), *sh;
+    int64_t dims[3] = {d0, d1, d2}, n = 1;
+    cJSON_AddStringToObject(e, "name", name);
+    cJSON_AddStringToObject(e, "dtype", "F32");
+    sh = cJSON_AddArrayToObject(e, "shape");
+    for (int i = 0; i < ndim; i++) { cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)dims[i])); n *= dims[i]; }
+    cJSON_AddNumberToObject(e, "params", (double)n);
+    cJSON_AddItemToArray(ts, e);
+    add_to_groups(cJSON_GetObjectItem(o, "groups"), name, (double)n);
+    cJSON *total = cJSON_GetObjectItem(o, "total_params");
+    cJSON_SetNumberValue(total, total->valuedouble + (double)n);
+}
+
+static balora_status inspect_llama2c(const char *path, cJSON **out) {
+    bl_llama2c m;
+    BL_TRY(bl_llama2c_open(&m, path));
+    const bl_llama2c_config *c = &m.cfg;
+    int64_t L = c->n_layers, d = c->dim, kv = d / c->n_heads * c->n_kv_heads, h = c->hidden_dim;
+    cJSON *o = new_description("llama2c", path), *cfg = cJSON_AddObjectToObject(o, "config");
+    const struct { const char *k; int64_t v; } f[] = {{"dim", d}, {"hidden_dim", h}, {"n_layers", L}, {"n_heads", c->n_heads},
+        {"n_kv_heads", c->n_kv_heads}, {"vocab_size", c->vocab_size}, {"seq_len", c->seq_len}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) cJSON_AddNumberToObject(cfg, f[i].k, (double)f[i].v);
+    cJSON_AddBoolToObject(cfg, "shared_classifier", c->shared_classifier);
+    add_tensor_sections(o);
+    add_plain_tensor(o, "token_embedding", 2, c->vocab_size, d, 0);
+    const struct { const char *name; int64_t a, b; } per_layer[] = {{"rms_att", d, 0}, {"wq", d, d}, {"wk", kv, d}, {"wv", kv, d},
+        {"wo", d, d}, {"rms_ffn", d, 0}, {"w1", h, d}, {"w2", d, h}, {"w3", h, d}};
+    for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++)
+        add_plain_tensor(o, per_layer[i].name, per_layer[i].b ? 3 : 2, L, per_layer[i].a, per_layer[i].b);
+    add_plain_tensor(o, "rms_final", 1, d, 0, 0);
+    if (!c->shared_classifier) add_plain_tensor(o, "wcls", 2, c->vocab_size, d, 0);
+    bl_llama2c_close(&m);
+    *out = o;
+    return BALORA_STATUS_OK;
+}
+
 static bool has_gguf_magic(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return false;
@@ -255,5 +295,6 @@ balora_status bl_inspect_path(const char *path, cJSON **out) {
     if (!bl_file_exists(path)) return bl_fail(BALORA_STATUS_IO, "%s: no such file or directory", path);
     size_t n = strlen(path);
     if ((n > 5 && strcmp(path + n - 5, ".gguf") == 0) || has_gguf_magic(path)) return inspect_gguf(path, out);
+    if (n > 4 && strcmp(path + n - 4, ".bin") == 0) return inspect_llama2c(path, out);
     return inspect_safetensors(path, out);
 }

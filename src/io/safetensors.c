@@ -1,6 +1,8 @@
 /* safetensors reader and writer. */
 #include "io/safetensors.h"
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -275,25 +277,37 @@ balora_status bl_st_writer_save(bl_st_writer *w, const char *path) {
     cJSON_Delete(hdr);
     if (!js) { free(order); return bl_fail(BALORA_STATUS_NOMEM, "%s: cannot build header", path); }
     size_t hl = strlen(js), padded = (hl + 7) & ~(size_t)7;
-    size_t total = 8 + padded + off;
-    unsigned char *buf = bl_malloc(total);
-    if (!buf) { free(js); free(order); return BALORA_STATUS_NOMEM; }
-    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-    memcpy(buf + 8, js, hl);
-    memset(buf + 8 + hl, ' ', padded - hl);
-    free(js);
-    unsigned char *p = buf + 8 + padded;
-    for (int k = 0; k < w->n; k++) {
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    /* stream to path.tmp.<pid>, fsync, rename: no second copy of the data in memory */
+    char tmp[4200];
+    balora_status st = BALORA_STATUS_OK;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
+        st = bl_fail(BALORA_STATUS_INVALID, "%s: path too long", path);
+    FILE *f = st ? NULL : fopen(tmp, "wb");
+    if (!st && !f) st = bl_fail(BALORA_STATUS_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    bool ok = f && fwrite(len8, 1, 8, f) == 8 && fwrite(js, 1, hl, f) == hl;
+    for (size_t i = hl; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
+    for (int k = 0; ok && k < w->n; k++) {
         int i = order[k];
         size_t numel = 1;
         for (int d = 0; d < w->items[i].ndim; d++) numel *= (size_t)w->items[i].shape[d];
         size_t nb = numel * bl_dtype_size(w->items[i].dtype);
-        if (nb) memcpy(p, w->items[i].data, nb);
-        p += nb;
+        ok = nb == 0 || fwrite(w->items[i].data, 1, nb, f) == nb;
     }
+    if (f) {
+        ok = ok && fflush(f) == 0 && (fsync(fileno(f)) == 0 || errno == EINVAL);
+        int e = errno;
+        ok = fclose(f) == 0 && ok;
+        if (!ok) { unlink(tmp); st = bl_fail(BALORA_STATUS_IO, "%s: write failed: %s", path, strerror(e)); }
+        else if (rename(tmp, path) != 0) {
+            e = errno;
+            unlink(tmp);
+            st = bl_fail(BALORA_STATUS_IO, "%s: rename from %s failed: %s", path, tmp, strerror(e));
+        }
+    }
+    free(js);
     free(order);
-    balora_status st = bl_file_write_atomic(path, buf, total);
-    free(buf);
     return st;
 }
 
