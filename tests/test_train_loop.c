@@ -227,6 +227,16 @@ static void test_training(void) {
     CHECK_OK(run(&d, &c2, 0.0f, NULL, &acc));
     long bad = t_allclose("accumulated vs one batch", acc.W, one.W, 16 * 8, 1e-5, 1e-4);
     CHECK(bad == 0 && fabs(one.first - acc.first) < 1e-6 * one.first, "first loss %.9g vs %.9g", one.first, acc.first);
+    /* with a remainder: 40 examples as 4 x 3 micro-batches per step = steps of 12, 12, 12 and 4 examples,
+     * the same partition as batches of 12 (the last step has 1 micro-batch) */
+    run_out one2 = {0}, acc2 = {0};
+    c1.batch_size = 12; c1.grad_accum = 1; c1.max_steps = 0; c1.epochs = 1;
+    c2.batch_size = 4; c2.grad_accum = 3; c2.max_steps = 0; c2.epochs = 1;
+    CHECK_OK(run(&d, &c1, 0.0f, NULL, &one2));
+    CHECK_OK(run(&d, &c2, 0.0f, NULL, &acc2));
+    CHECK(one2.steps == 4 && acc2.steps == 4, "steps %lld %lld", (long long)one2.steps, (long long)acc2.steps);
+    bad = t_allclose("accumulated with a remainder step vs one batch", acc2.W, one2.W, 16 * 8, 1e-5, 1e-4);
+    CHECK(bad == 0 && fabs(one2.last - acc2.last) < 1e-6 * one2.last, "last loss %.9g vs %.9g", one2.last, acc2.last);
 
     /* kill at step 7 (checkpoints every 3, keep 2), resume from latest: bit-identical */
     char out_full[512], out_kill[512], log_full[512], log_kill[512];
