@@ -201,6 +201,15 @@ static void test_pissa(const char *model_dir, const char *data) {
 }
 #endif
 
+static int count_csv_rows(const char *path) {
+    char *s; size_t n;
+    if (bl_file_read(path, &s, &n)) return -1;
+    int k = 0;
+    for (size_t i = 0; i < n; i++) k += s[i] == '\n';
+    free(s);
+    return k;
+}
+
 static int sh(const char *cmd) {
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
@@ -275,6 +284,25 @@ int main(void) {
         free(lg);
     }
 #endif
+
+    /* every decoder family of ../shared/golden trains through the CLI (targets auto) */
+    const char *sd = t_shared_dir();
+    const char *fams[4] = {"gpt2", "llama", "mistral", "qwen2"};
+    for (int i = 0; sd && i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s train --model %s/golden/%s --data %s --data-format tokens --out %s/g_%s --max-steps 3 --batch-size 2 "
+                 "--lr 0.01 --threads 2 --log %s/g_%s.csv 2>%s/g_%s.err", cli, sd, fams[i], data, tmp, fams[i], tmp, fams[i], tmp, fams[i]);
+        CHECK(sh(cmd) == 0, "training %s: %s", fams[i], cmd);
+        snprintf(p, sizeof p, "%s/g_%s/adapter_config.json", tmp, fams[i]);
+        char *cj; size_t cn;
+        if (!bl_file_read(p, &cj, &cn)) {
+            bool gpt2 = i == 0;
+            CHECK(strstr(cj, gpt2 ? "\"fan_in_fan_out\":\ttrue" : "\"fan_in_fan_out\":\tfalse") &&
+                  strstr(cj, gpt2 ? "[\"c_attn\"]" : "[\"q_proj\", \"v_proj\"]"), "%s adapter config: %s", fams[i], cj);
+            free(cj);
+        } else CHECK(false, "%s: no adapter_config.json", fams[i]);
+        snprintf(p, sizeof p, "%s/g_%s.csv", tmp, fams[i]);
+        CHECK(count_csv_rows(p) == 4, "%s: header + 3 rows in the csv log", fams[i]);
+    }
 
     /* CLI errors */
     snprintf(p, sizeof p, "%s/bad.jsonl", tmp);
