@@ -218,6 +218,7 @@ static int sh(const char *cmd) {
 int main(void) {
     const char *tmp = t_tmpdir();
     char model[512], data[512], cmd[4096];
+    char *lg; size_t ln;
     snprintf(model, sizeof model, "%s/tiny-llama", tmp);
     snprintf(data, sizeof data, "%s/train.jsonl", tmp);
     write_model(model);
@@ -273,7 +274,6 @@ int main(void) {
     snprintf(fb, sizeof fb, "%s/bpart", tmp);
     CHECK(same_adapter(fa, fb), "BA-LoRA stop + resume gives the uninterrupted adapter bit for bit");
     snprintf(p, sizeof p, "%s/bfull.jsonl", tmp);
-    char *lg; size_t ln;
     if (!bl_file_read(p, &lg, &ln)) {
         CHECK(strstr(lg, "\"l_cr\":") && strstr(lg, "\"l_svdr\":") && strstr(lg, "\"lambda2\":"), "BA-LoRA terms in the log");
         free(lg);
@@ -302,6 +302,31 @@ int main(void) {
         } else CHECK(false, "%s: no adapter_config.json", fams[i]);
         snprintf(p, sizeof p, "%s/g_%s.csv", tmp, fams[i]);
         CHECK(count_csv_rows(p) == 4, "%s: header + 3 rows in the csv log", fams[i]);
+    }
+
+    /* --config (YAML) sets options; a terminal gets one updating line (\r), a pipe plain lines.
+     * args.c keeps config strings for the life of the process: no leak check for these runs. */
+    snprintf(p, sizeof p, "%s/train.yaml", tmp);
+    FILE *yf = fopen(p, "w");
+    fprintf(yf, "rank: 3\nalpha: 6\ntargets: k_proj\nmax_steps: 2\ndata-format: tokens\nbatch_size: 2\n");
+    fclose(yf);
+    snprintf(cmd, sizeof cmd, "ASAN_OPTIONS=detect_leaks=0 script -qec '%s train --model %s --data %s --out %s/cfg --config %s/train.yaml --threads 1' /dev/null > %s/tty.out 2>&1",
+             cli, model, data, tmp, tmp, tmp);
+    CHECK(sh(cmd) == 0, "run with --config under a pseudo-terminal: %s", cmd);
+    snprintf(p, sizeof p, "%s/cfg/adapter_config.json", tmp);
+    if (!bl_file_read(p, &lg, &ln)) {
+        CHECK(strstr(lg, "\"r\":\t3") && strstr(lg, "\"lora_alpha\":\t6") && strstr(lg, "[\"k_proj\"]"), "config applied: %s", lg);
+        free(lg);
+    } else CHECK(false, "no adapter from the --config run");
+    snprintf(p, sizeof p, "%s/tty.out", tmp);
+    if (!bl_file_read(p, &lg, &ln)) {
+        CHECK(strstr(lg, "\rstep 1/2") && strstr(lg, "\rstep 2/2"), "terminal: updating line with \\r: %s", lg);
+        free(lg);
+    }
+    snprintf(p, sizeof p, "%s/full.err", tmp);
+    if (!bl_file_read(p, &lg, &ln)) {
+        CHECK(!strchr(lg, '\r') && strstr(lg, "\nstep 2/12 (16%) | epoch 0.50 | loss "), "pipe: plain lines");
+        free(lg);
     }
 
     /* CLI errors */
