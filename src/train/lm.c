@@ -1,0 +1,142 @@
+/* Glue between the trainer and the engine / tokenizers (see lm.h). */
+#include "train/lm.h"
+#include <string.h>
+
+#ifdef BL_TRAIN_HAVE_ENGINE
+static balora_status lm_forward(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits) {
+    bl_train_lm *t = self;
+    bl_batch bb = {.B = b->B, .T = b->T, .input_ids = b->ids, .attention_mask = b->mask};
+    t->run.train = training && !teacher;
+    if (rng) t->run.rng = *rng;
+    BL_TRY(bl_model_forward(&t->run, &bb, teacher ? t->teacher_mode : BL_ADAPTER_ON));
+    if (rng) *rng = t->run.rng;
+    *logits = t->run.logits;
+    return BALORA_STATUS_OK;
+}
+
+static balora_status lm_backward(void *self, const bl_train_batch *b, const float *dlogits) {
+    bl_train_lm *t = self;
+    (void)b;
+    return bl_model_backward(&t->run, dlogits);
+}
+
+static balora_status lm_save(void *self, const char *dir) {
+    bl_train_lm *t = self;
+#ifdef BL_TRAIN_HAVE_PISSA
+    if (t->pissa) return bl_train_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
+#endif
+    return bl_lora_save(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
+}
+
+balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64_t max_B, int64_t max_T) {
+    memset(t, 0, sizeof *t);
+    t->model = m; t->adapter = a;
+    t->teacher_mode = BL_ADAPTER_OFF;
+    if (m->cfg.head != BL_HEAD_CAUSAL_LM)
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: training a %s with the causal-LM trainer; hint: sequence classification is trained elsewhere",
+                       m->source, m->cfg.architecture);
+    int n = bl_lora_trainables(a, NULL, 0);
+    if (n <= 0) return bl_fail(BALORA_STATUS_INVALID, "%s: the adapter has no trainable tensors; hint: check --targets", m->source);
+    for (int pass = 0; pass < 2; pass++) {
+        t->tp = bl_arena_take(&t->arena, (size_t)n * sizeof *t->tp);
+        t->names = bl_arena_take(&t->arena, (size_t)n * sizeof *t->names);
+        t->w = bl_arena_take(&t->arena, (size_t)n * sizeof *t->w);
+        t->g = bl_arena_take(&t->arena, (size_t)n * sizeof *t->g);
+        t->numel = bl_arena_take(&t->arena, (size_t)n * sizeof *t->numel);
+        t->decay = bl_arena_take(&t->arena, (size_t)n * sizeof *t->decay);
+        if (pass == 0) BL_TRY(bl_arena_alloc(&t->arena));
+    }
+    t->n = bl_lora_trainables(a, t->tp, n);
+    for (int i = 0; i < t->n; i++) {
+        t->names[i] = t->tp[i].name;
+        t->w[i] = t->tp[i].data;
+        t->g[i] = t->tp[i].grad;
+        t->numel[i] = t->tp[i].numel;
+        t->decay[i] = true; /* transformers decays every LoRA factor (only biases and norms are exempt) */
+        if (!t->w[i] || !t->g[i]) return bl_fail(BALORA_STATUS_INTERNAL, "adapter tensor '%s' has no data or gradient", t->names[i]);
+    }
+    BL_TRY(bl_run_init(&t->run, m, max_B, max_T));
+    t->iface = (bl_train_model){.self = t, .vocab = m->cfg.vocab_size, .n_params = t->n, .names = t->names, .w = t->w,
+                                .g = t->g, .numel = t->numel, .decay = t->decay, .forward = lm_forward,
+                                .backward = lm_backward, .save = lm_save};
+    return BALORA_STATUS_OK;
+}
+
+void bl_train_lm_free(bl_train_lm *t) {
+    bl_run_free(&t->run);
+    bl_arena_free(&t->arena);
+    memset(t, 0, sizeof *t);
+}
+
+#ifdef BL_TRAIN_HAVE_PISSA
+#include "method/pissa.h"
+#include <stdlib.h>
+
+balora_status bl_train_pissa_init(bl_adapter *a, int niter, uint64_t seed) {
+    if (a->cfg.init != BL_LORA_INIT_PISSA || !a->set)
+        return bl_fail(BALORA_STATUS_INTERNAL, "PiSSA: the adapter was not created for PiSSA");
+    bl_rng rng;
+    bl_rng_seed(&rng, seed ^ 0x5851f42d4c957f2dULL);
+    for (int i = 0; i < a->n; i++) {
+        bl_lora *m = &a->mods[i];
+        bl_linear *L = &a->set->lin[a->lin_index[i]];
+        balora_status st = bl_pissa_init(L->W, L->out, L->in, false, m->r, m->scale, niter, 0, &rng, m->A, m->B);
+        if (st) return bl_fail_prefix(st, "PiSSA init of %s", L->name);
+        if (!m->A0 || !m->B0) return bl_fail(BALORA_STATUS_INTERNAL, "PiSSA: %s has no initial factors (keep_initial)", L->name);
+        memcpy(m->A0, m->A, (size_t)(m->r * m->in) * sizeof(float));
+        memcpy(m->B0, m->B, (size_t)(m->out * m->r) * sizeof(float));
+    }
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
+                                            const char *const *keys, const char *const *vals) {
+    /* a shallow copy of the adapter whose modules hold the converted factors */
+    bl_adapter conv = *a;
+    int64_t total = 0;
+    for (int i = 0; i < a->n; i++) total += 2 * a->mods[i].r * (a->mods[i].in + a->mods[i].out);
+    bl_lora *mods = bl_calloc((size_t)a->n + 1, sizeof *mods);
+    float *buf = bl_malloc((size_t)total * sizeof(float));
+    if (!mods || !buf) { free(mods); free(buf); return BALORA_STATUS_NOMEM; }
+    balora_status st = BALORA_STATUS_OK;
+    float *p = buf;
+    for (int i = 0; i < a->n && !st; i++) {
+        const bl_lora *m = &a->mods[i];
+        mods[i] = *m;
+        mods[i].r = 2 * m->r;
+        mods[i].A = p; p += 2 * m->r * m->in;   /* [2r, in] */
+        mods[i].B = p; p += m->out * 2 * m->r;  /* [out, 2r] */
+        mods[i].A0 = mods[i].B0 = NULL;
+        st = bl_pissa_to_lora(m->out, m->in, m->r, m->A, m->B, m->A0, m->B0, mods[i].A, mods[i].B);
+    }
+    conv.mods = mods;
+    conv.cfg.r = 2 * a->cfg.r;
+    conv.cfg.alpha = bl_pissa_lora_alpha(a->cfg.alpha, a->cfg.rslora);
+    conv.cfg.init = BL_LORA_INIT_DEFAULT;
+    if (!st) st = bl_lora_save(&conv, dir, n_meta, keys, vals);
+    free(buf);
+    free(mods);
+    return st;
+}
+#endif
+#endif
+
+#ifdef BL_TRAIN_HAVE_TOK
+static balora_status tok_encode(void *self, const char *text, size_t len, bool special, int32_t *ids, int64_t cap, int64_t *n) {
+    bl_train_tok *t = self;
+    BL_TRY(bl_tok_encode(t->tok, text, len, special, &t->enc));
+    *n = (int64_t)t->enc.n;
+    if (*n <= cap) memcpy(ids, t->enc.ids, t->enc.n * sizeof(int32_t));
+    return BALORA_STATUS_OK;
+}
+
+void bl_train_tok_init(bl_train_tok *t, bl_tok *tok, int32_t eos_id) {
+    memset(t, 0, sizeof *t);
+    t->tok = tok;
+    t->iface.self = t;
+    t->iface.encode = tok_encode;
+    t->iface.eos_id = eos_id >= 0 ? eos_id : bl_tok_special(tok, BL_TOK_EOS);
+}
+
+void bl_train_tok_free(bl_train_tok *t) { bl_tok_enc_free(&t->enc); memset(t, 0, sizeof *t); }
+#endif

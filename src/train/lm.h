@@ -1,0 +1,63 @@
+/* The trainer's view (bl_train_model) of a causal LM from src/model with an adapter from
+ * src/adapters attached, and the tokenizer seam (bl_data_tokenizer) over src/tok.
+ * Available once the engine (model/model.h, adapters/lora.h) and tokenizers (tok/tok.h) are
+ * in the tree; BL_TRAIN_HAVE_ENGINE / BL_TRAIN_HAVE_TOK say whether they are. */
+#ifndef BL_TRAIN_LM_H
+#define BL_TRAIN_LM_H
+#include "train/trainer.h"
+
+#if __has_include("model/model.h") && __has_include("adapters/lora.h")
+#define BL_TRAIN_HAVE_ENGINE 1
+#include "adapters/lora.h"
+#include "model/model.h"
+
+typedef struct bl_train_lm {
+    bl_model *model;
+    bl_adapter *adapter;
+    bl_adapter_mode teacher_mode; /* BL_ADAPTER_OFF (LoRA) or BL_ADAPTER_INITIAL (PiSSA) */
+    bl_run run;
+    int n;
+    bl_param *tp;        /* [n] trainables (bl_lora_trainables) */
+    const char **names;  /* [n] */
+    float **w, **g;      /* [n] */
+    int64_t *numel;      /* [n] */
+    bool *decay;         /* [n] */
+    bool pissa;          /* PiSSA-initialised: saves convert to a plain LoRA on the original W */
+    int n_meta;
+    const char *meta_keys[4], *meta_vals[4]; /* written into adapter_model.safetensors */
+    bl_arena arena;
+    bl_train_model iface;
+} bl_train_lm;
+
+/* Wraps a loaded model whose adapter is attached; plans a run for max_B x max_T tokens. */
+balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64_t max_B, int64_t max_T);
+void bl_train_lm_free(bl_train_lm *t);
+
+#if __has_include("method/pissa.h")
+#define BL_TRAIN_HAVE_PISSA 1
+/* PiSSA initialisation of an attached adapter created with init BL_LORA_INIT_PISSA and
+ * keep_initial: A, B from the top-r SVD of each adapted W (exact: niter < 0; randomized with
+ * niter power iterations, seeded), W replaced by W_res, A0/B0 = the initial factors.
+ * Afterwards set t->pissa (bl_train_lm_init) and t->teacher_mode = BL_ADAPTER_INITIAL. */
+balora_status bl_train_pissa_init(bl_adapter *a, int niter, uint64_t seed);
+/* Writes the adapter as PEFT's path_initial_model_for_weight_conversion does: a plain LoRA on the
+ * ORIGINAL weights with A' = [A ; A0], B' = [B , -B0], r' = 2r, alpha' (METHOD.md section 2). */
+balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
+                                            const char *const *keys, const char *const *vals);
+#endif
+#endif
+
+#if __has_include("tok/tok.h")
+#define BL_TRAIN_HAVE_TOK 1
+#include "tok/tok.h"
+typedef struct bl_train_tok {
+    bl_tok *tok;
+    bl_tok_enc enc;
+    bl_data_tokenizer iface;
+} bl_train_tok;
+/* eos_id < 0: the tokenizer's EOS. */
+void bl_train_tok_init(bl_train_tok *t, bl_tok *tok, int32_t eos_id);
+void bl_train_tok_free(bl_train_tok *t);
+#endif
+
+#endif

@@ -1,0 +1,104 @@
+/* The training loop: epochs or max steps, gradient accumulation, clipping, LR schedule,
+ * progress and metrics, checkpoints and resume. Same seed + data + thread count ->
+ * bit-identical trainable tensors, with or without a kill-and-resume in the middle.
+ *
+ * One optimizer step = grad_accum micro-batches of batch_size examples. The loss of a step is
+ * the mean cross-entropy over every trained token of its micro-batches (transformers >= 4.46
+ * with num_items_in_batch): each micro-batch's gradient is weighted by its share of the step's
+ * trained tokens, so accumulation matches one big batch exactly (up to float rounding). The
+ * last step of an epoch takes the micro-batches that are left (fewer than grad_accum). */
+#ifndef BL_TRAIN_TRAINER_H
+#define BL_TRAIN_TRAINER_H
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "train/optim.h"
+#include "train/progress.h"
+
+/* The model as the trainer sees it: the engine's run API plugs in here. */
+typedef struct bl_train_model {
+    void *self;
+    int64_t vocab;
+    /* trainable tensors (the adapter): parameter and gradient arrays owned by the model */
+    int n_params;
+    const char *const *names; /* [n_params] keys (as in adapter_model.safetensors) */
+    float *const *w;          /* [n_params] */
+    float *const *g;          /* [n_params] */
+    const int64_t *numel;     /* [n_params] */
+    const bool *decay;        /* [n_params] or NULL = all */
+    /* Forward on b (b->B <= the batch size, b->T <= max_len). *logits ([B, T, V]) stays
+     * valid until the next forward. teacher: the frozen reference model (adapter off /
+     * PiSSA's initial factors), no backward follows. training: dropout on, drawing from rng. */
+    balora_status (*forward)(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits);
+    /* Backward of the last student forward: adds d(loss)/d(param) for dlogits [B, T, V] into g.
+     * dlogits may be the logits buffer returned by forward (overwritten in place). */
+    balora_status (*backward)(void *self, const bl_train_batch *b, const float *dlogits);
+    /* Writes the trainable tensors as an adapter folder (PEFT format for LoRA). May be NULL. */
+    balora_status (*save)(void *self, const char *dir);
+} bl_train_model;
+
+/* An extra loss on the logits (BA-LoRA's terms plug in here). Called once per micro-batch
+ * after the task loss, before backward. */
+typedef struct bl_extra_loss {
+    void *self;
+    int n_terms;                     /* <= BL_MAX_EXTRA - 1 values logged each step */
+    const char *const *term_names;   /* [n_terms] */
+    bool needs_teacher;              /* the trainer runs a teacher forward first */
+    /* logits, teacher: [B, T, V] (teacher NULL unless needs_teacher); b->labels unshifted.
+     * step: 0-based optimizer step, total: planned steps (for lambda schedules).
+     * Must add scale * d(extra)/d(logits) into dlogits, set *loss to the extra loss of this
+     * micro-batch (already weighted by its lambdas) and terms[0..n_terms) to the values to log. */
+    balora_status (*fn)(void *self, const bl_train_batch *b, const float *logits, const float *teacher, int64_t V,
+                        int64_t step, int64_t total, float scale, float *dlogits, double *loss, double *terms);
+} bl_extra_loss;
+
+typedef struct bl_train_cfg {
+    bl_adamw_cfg adam;
+    bl_schedule schedule;
+    double warmup_ratio;      /* used when warmup_steps == 0 */
+    int64_t warmup_steps;
+    double max_grad_norm;     /* 1.0 (transformers' default); 0 = no clipping */
+    int64_t batch_size;       /* examples per micro-batch */
+    int64_t grad_accum;       /* micro-batches per optimizer step */
+    int64_t epochs;           /* used when max_steps == 0 */
+    int64_t max_steps;        /* > 0: stop after this many steps (cycling through epochs) */
+    uint64_t seed;            /* data order and dropout */
+    bool no_shuffle;
+    bool pad_to_max;          /* [B, max_len] batches instead of padding to the longest */
+    int32_t pad_id;
+    int64_t max_len;
+    const char *out_dir;      /* checkpoints go to out_dir/checkpoint-STEP; NULL = none */
+    int64_t save_every;       /* 0 = no checkpoints */
+    int save_keep;            /* keep the last N checkpoints (0 = all) */
+    const char *resume;       /* NULL, a checkpoint folder, or "latest" (in out_dir) */
+    const char *log_path;     /* metrics log (.jsonl or .csv); NULL = none */
+    const char *config_json;  /* recorded as config.json in each checkpoint; may be NULL */
+    bl_progress_fn progress;
+    void *progress_user;
+    int64_t stop_after;       /* tests: stop after this step as if the process were killed (0 = off) */
+} bl_train_cfg;
+void bl_train_cfg_default(bl_train_cfg *c);
+
+typedef struct bl_train_result {
+    int64_t steps;            /* optimizer steps done in total (including before a resume) */
+    int64_t resumed_from;     /* 0 or the checkpoint's step */
+    double first_loss, last_loss; /* of the first and last step run in this process */
+    double seconds;
+    int64_t tokens;
+} bl_train_result;
+
+/* The planned number of optimizer steps for n examples. */
+int64_t bl_train_total_steps(const bl_train_cfg *c, int64_t n_examples);
+
+/* Runs the loop. extra may be NULL. */
+balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model, const bl_dataset *data,
+                           const bl_extra_loss *extra, bl_train_result *res);
+
+/* Cross-entropy with the causal shift (position t predicts labels[t + 1]; -100 ignored) over
+ * logits [B, T, V], through the engine's bl_xent: the summed loss in *sum, the trained count in
+ * *count. If dlogits ([B, T, V]) is non-NULL, writes scale * d(sum)/d(logits) into it (every
+ * element: untrained rows get 0). Deterministic for a given thread count. */
+balora_status bl_causal_ce(const float *logits, const int64_t *labels, int64_t B, int64_t T, int64_t V,
+                           float scale, float *dlogits, double *sum, int64_t *count);
+
+
+#endif
