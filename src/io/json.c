@@ -6,6 +6,10 @@
 
 balora_status bl_json_parse(const char *what, const char *text, size_t len, cJSON **out) {
     const char *end = NULL;
+    size_t bad = 0;
+    *out = NULL;
+    if (!bl_utf8_valid(text, len, &bad))
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: not valid UTF-8 at byte %zu (JSON text must be UTF-8)", what, bad);
     *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!*out) {
         size_t off = end && end >= text ? (size_t)(end - text) : 0;

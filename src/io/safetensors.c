@@ -2,6 +2,7 @@
 #include "io/safetensors.h"
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,9 @@ balora_status bl_st_open(bl_st_file *f, const char *path) {
     if (n_hdr > 100000000ULL) FAIL("%s: header length %" PRIu64 " exceeds 100,000,000 bytes (not a safetensors file?)", path, n_hdr);
     if (8 + n_hdr > f->len) FAIL("%s: header length %" PRIu64 " runs past the end of the %zu-byte file (truncated?)", path, n_hdr, f->len);
     if (n_hdr < 2 || f->buf[8] != '{') FAIL("%s: header does not start with '{'", path);
+    size_t bad_at = 0;
+    if (!bl_utf8_valid(f->buf + 8, (size_t)n_hdr, &bad_at))
+        FAIL("%s: header is not valid UTF-8 (byte %zu of the header)", path, bad_at);
     hdr = cJSON_ParseWithLength(f->buf + 8, (size_t)n_hdr);
     if (!hdr || !cJSON_IsObject(hdr)) FAIL("%s: header is not valid JSON", path);
     size_t buf_start = 8 + (size_t)n_hdr, buf_len = f->len - buf_start;
@@ -98,7 +102,11 @@ balora_status bl_st_open(bl_st_file *f, const char *path) {
             k++;
         }
         if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2) FAIL("%s: tensor '%s': 'data_offsets' must be [begin, end]", path, name);
-        double b = cJSON_GetArrayItem(off, 0)->valuedouble, en = cJSON_GetArrayItem(off, 1)->valuedouble;
+        const cJSON *ob = cJSON_GetArrayItem(off, 0), *oe = cJSON_GetArrayItem(off, 1);
+        if (!cJSON_IsNumber(ob) || !cJSON_IsNumber(oe) || !(fabs(ob->valuedouble) <= 9.0e15) || !(fabs(oe->valuedouble) <= 9.0e15) ||
+            ob->valuedouble != (double)(int64_t)ob->valuedouble || oe->valuedouble != (double)(int64_t)oe->valuedouble)
+            FAIL("%s: tensor '%s': 'data_offsets' must be two integers", path, name);
+        double b = ob->valuedouble, en = oe->valuedouble;
         if (!(b >= 0 && en >= b && en <= (double)buf_len))
             FAIL("%s: tensor '%s': data_offsets [%.0f, %.0f] outside the %zu-byte data buffer (truncated file?)", path, name, b, en, buf_len);
         t->nbytes = (size_t)(en - b);

@@ -1,0 +1,92 @@
+/* balora convert: llama2.c checkpoint -> Hugging Face LLaMA folder; PEFT LoRA adapter -> llama.cpp GGUF. */
+#include "args.h"
+#include "cli.h"
+#include "io/gguf.h"
+#include "io/json.h"
+#include "io/llama2c.h"
+#include <string.h>
+
+/* --base DIR: head counts (and the architecture when --arch is absent) from its config.json. */
+static balora_status read_base_config(const char *dir, const char **arch, int64_t *n_head, int64_t *n_head_kv) {
+    char path[4200];
+    BL_TRY(bl_path_join(path, sizeof path, dir, "config.json"));
+    cJSON *cfg;
+    BL_TRY(bl_json_load(path, &cfg));
+    const char *mt = NULL;
+    balora_status st = bl_json_str(cfg, path, "model_type", true, &mt);
+    if (!st && !*arch) {
+        if (!strcmp(mt, "llama") || !strcmp(mt, "mistral")) *arch = "llama";
+        else if (!strcmp(mt, "gpt2")) *arch = "gpt2";
+        else st = bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: model_type '%s' has no GGUF LoRA export (llama, mistral or gpt2)", path, mt);
+    }
+    if (!st && *arch && !strcmp(*arch, "llama")) {
+        int64_t h = *n_head > 0 ? *n_head : 0, kv = 0;
+        if (h == 0) st = bl_json_int(cfg, path, "num_attention_heads", true, &h);
+        kv = h;
+        if (!st) st = bl_json_int(cfg, path, "num_key_value_heads", false, &kv);
+        if (!st) { if (*n_head <= 0) *n_head = h; if (*n_head_kv <= 0) *n_head_kv = kv; }
+    }
+    if (*arch && strcmp(*arch, "llama") && strcmp(*arch, "gpt2"))
+        st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--arch '%s': expected llama or gpt2", *arch);
+    cJSON_Delete(cfg);
+    return st;
+}
+
+static int convert_to_gguf(const char *adapter, const char *arch, const char *base, int64_t n_head, int64_t n_head_kv,
+                           const char *dtype, const char *out) {
+    if (!adapter || !out) {
+        fprintf(stderr, "balora convert: error: --to gguf needs --adapter ADAPTER_DIR and --out FILE.gguf\n");
+        return 2;
+    }
+    uint32_t type;
+    if (!dtype || !strcmp(dtype, "f32")) type = BL_GGML_F32;
+    else if (!strcmp(dtype, "f16")) type = BL_GGML_F16;
+    else { fprintf(stderr, "balora convert: error: --dtype '%s': expected f32 or f16\n", dtype); return 2; }
+    if (base) {
+        balora_status st = read_base_config(base, &arch, &n_head, &n_head_kv);
+        if (st) return cli_fail(st);
+    }
+    if (!arch) { fprintf(stderr, "balora convert: error: --to gguf needs --arch llama|gpt2 (or --base MODEL_DIR)\n"); return 2; }
+    bl_gguf_lora_options opt = {.arch = arch, .n_head = n_head, .n_head_kv = n_head_kv, .type = type};
+    int n = 0;
+    balora_status st = bl_gguf_export_lora(adapter, out, &opt, &n);
+    if (st) return cli_fail(st);
+    printf("wrote %s: llama.cpp LoRA adapter for '%s', %d tensors (%s)\n", out, arch, n, type == BL_GGML_F16 ? "F16" : "F32");
+    return 0;
+}
+
+int cmd_convert(int argc, char **argv) {
+    const char *from = NULL, *to = NULL, *out = NULL, *adapter = NULL, *arch = NULL, *base = NULL, *dtype = NULL;
+    int64_t n_head = 0, n_head_kv = 0;
+    cli_opt opts[] = {
+        {"from", CLI_OPT_STR, &from, "input format of the positional FILE: llama2c"},
+        {"to", CLI_OPT_STR, &to, "output format: gguf (a llama.cpp LoRA adapter from --adapter)"},
+        {"out", CLI_OPT_STR, &out, "output folder (--from llama2c) or .gguf file (--to gguf)"},
+        {"adapter", CLI_OPT_STR, &adapter, "PEFT LoRA adapter folder (--to gguf)"},
+        {"arch", CLI_OPT_STR, &arch, "base architecture for --to gguf: llama (also Mistral-style) or gpt2"},
+        {"base", CLI_OPT_STR, &base, "base model folder: its config.json gives the head counts (and --arch)"},
+        {"n-head", CLI_OPT_INT, &n_head, "attention heads of the base (llama q_proj/k_proj; 0 = from --base)"},
+        {"n-head-kv", CLI_OPT_INT, &n_head_kv, "key-value heads of the base (0 = from --base, else --n-head)"},
+        {"dtype", CLI_OPT_STR, &dtype, "GGUF tensor type: f32 or f16 (default: f32)"},
+    };
+    const char *pos[1];
+    int n_pos = 0;
+    int rc = cli_parse(argc, argv, "--from llama2c FILE.bin --out DIR | --to gguf --adapter ADAPTER_DIR --arch llama|gpt2 --out FILE.gguf",
+                       opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, &n_pos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (n_head < 0 || n_head_kv < 0) { fprintf(stderr, "balora convert: error: --n-head and --n-head-kv must be positive\n"); return 2; }
+    if (to && !strcmp(to, "gguf") && !from) {
+        if (n_pos) { fprintf(stderr, "balora convert: error: unexpected argument '%s' with --to gguf\n", pos[0]); return 2; }
+        return convert_to_gguf(adapter, arch, base, n_head, n_head_kv, dtype, out);
+    }
+    if (from && !strcmp(from, "llama2c") && !to) {
+        if (n_pos != 1 || !out) { fprintf(stderr, "balora convert: error: --from llama2c needs FILE.bin and --out DIR\n"); return 2; }
+        balora_status st = bl_llama2c_to_hf(pos[0], out);
+        if (st) return cli_fail(st);
+        printf("wrote %s/config.json and %s/model.safetensors (LlamaForCausalLM, F32) from %s\n", out, out, pos[0]);
+        return 0;
+    }
+    fprintf(stderr, "balora convert: error: use --from llama2c FILE.bin --out DIR, or --to gguf --adapter DIR --arch llama|gpt2 "
+                    "--out FILE.gguf (see balora convert --help)\n");
+    return 2;
+}

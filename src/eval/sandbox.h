@@ -1,0 +1,72 @@
+/* Running untrusted Python (HumanEval / MBPP completions) in a sandbox. Generated code never runs
+ * in the balora process: each program runs in a child process (fork + exec python3), in a fresh
+ * temporary working directory that is removed afterwards, with
+ *   - stdin from /dev/null, stdout+stderr captured through a pipe up to a size cap;
+ *   - a wall-clock timeout after which the whole process group is killed (SIGKILL);
+ *   - setrlimit: CPU seconds, address space, processes, file size, open files, no core dumps;
+ *   - a scrubbed environment (PATH=/usr/bin:/bin, HOME and TMPDIR = the work directory, LANG)
+ *     and `python3 -I -B` (isolated mode: no PYTHON* variables, no user site, no .pyc written);
+ *   - isolation, the strongest this process may set up (bl_sandbox_isolation() says which):
+ *       BL_SANDBOX_ISO_FULL (root): new network namespace (no network: only a down loopback),
+ *         new PID namespace (every process of the program dies with it), new IPC and mount
+ *         namespaces with the whole file system read-only except the work directory, and the
+ *         program runs as user nobody (so it cannot undo any of it; the process limit counts);
+ *       BL_SANDBOX_ISO_USERNS (not root, unprivileged user namespaces allowed): new user and
+ *         network namespaces (no network), the rest as below;
+ *       BL_SANDBOX_ISO_RLIMITS (neither): rlimits, process-group kill and scrubbed environment only;
+ *         the program can reach the network and write wherever the user can. Run balora as root
+ *         (e.g. in a container) or enable unprivileged user namespaces for real isolation.
+ * Functions return a non-OK status only when the sandbox itself cannot work (no temporary
+ * directory, no fork); a program that fails, crashes, hangs or is killed is a result, not an error. */
+#ifndef BL_EVAL_SANDBOX_H
+#define BL_EVAL_SANDBOX_H
+#include "core/bl.h"
+
+typedef enum bl_sandbox_iso {
+    BL_SANDBOX_ISO_RLIMITS = 0,
+    BL_SANDBOX_ISO_USERNS = 1,
+    BL_SANDBOX_ISO_FULL = 2
+} bl_sandbox_iso;
+
+typedef struct bl_sandbox_opts {
+    const char *python;       /* NULL: $BALORA_PYTHON, else /usr/bin/python3, else python3 on $PATH */
+    double timeout_s;         /* wall clock per program (default 10) */
+    int64_t mem_bytes;        /* RLIMIT_AS (default 1 GiB) */
+    int64_t max_procs;        /* RLIMIT_NPROC (default 16; counts for the unprivileged user) */
+    int64_t max_file_bytes;   /* RLIMIT_FSIZE (default 16 MiB) */
+    size_t max_output;        /* bytes of stdout+stderr kept (default 16 KiB); the rest is read and dropped */
+    const char *tmp_parent;   /* where work directories are made (default $TMPDIR, else /tmp) */
+    int jobs;                 /* programs run at once by bl_sandbox_run_many (default 1) */
+} bl_sandbox_opts;
+
+/* Defaults as documented above. */
+void bl_sandbox_opts_default(bl_sandbox_opts *o);
+
+typedef struct bl_sandbox_result {
+    bool passed;              /* exited with status 0, in time */
+    int exit_code;            /* -1 if killed by a signal */
+    int signal;               /* the signal that ended it, else 0 */
+    bool timed_out;           /* killed at the wall-clock limit */
+    bool output_truncated;
+    double wall_s;
+    char *output;             /* stdout+stderr (first max_output bytes), NUL-terminated, malloc'd */
+    size_t output_len;
+} bl_sandbox_result;
+
+/* The isolation level runs get on this machine (probed once). */
+bl_sandbox_iso bl_sandbox_isolation(void);
+const char *bl_sandbox_iso_name(bl_sandbox_iso iso);
+/* The python interpreter runs use (resolved path), or fails (IO) with a hint when none is found. */
+balora_status bl_sandbox_python(const bl_sandbox_opts *o, const char **path);
+
+/* Runs one program (Python source text). */
+balora_status bl_sandbox_run(const char *program, const bl_sandbox_opts *o, bl_sandbox_result *r);
+/* Runs n programs, up to o->jobs at once; results[i] for programs[i]. */
+balora_status bl_sandbox_run_many(const char *const *programs, int64_t n, const bl_sandbox_opts *o,
+                                  bl_sandbox_result *results);
+void bl_sandbox_result_free(bl_sandbox_result *r);
+
+/* Checks that the interpreter starts and prints in the sandbox; fails (IO) with its output if not. */
+balora_status bl_sandbox_selftest(const bl_sandbox_opts *o);
+
+#endif

@@ -1,0 +1,83 @@
+/* A PEFT LoRA adapter folder read at the file level (FORMATS.md): adapter_config.json and
+ * adapter_model.safetensors, its tensors grouped into A/B pairs per module and full tensors
+ * (modules_to_save). Used by inspect, merge and the GGUF export; no model engine needed.
+ *
+ *   bl_peft_adapter a;
+ *   BL_TRY(bl_peft_open(&a, dir));       // parses; tolerates incomplete pairs (inspect shows them)
+ *   st = bl_peft_validate(&a);           // strict: complete pairs, ranks, shapes, no DoRA
+ *   ... a.pairs[i].module, .a, .b, .scale ...
+ *   bl_peft_close(&a);
+ */
+#ifndef BL_PEFT_FILES_H
+#define BL_PEFT_FILES_H
+#include "io/json.h"
+#include "io/safetensors.h"
+
+#define BL_PEFT_PREFIX "base_model.model."
+
+typedef struct bl_peft_config {
+    char path[4200];           /* .../adapter_config.json */
+    cJSON *json;               /* owned */
+    const char *peft_type;     /* "LORA" */
+    const char *task_type;     /* may be NULL */
+    int64_t r;
+    double lora_alpha;
+    bool use_rslora, use_dora, fan_in_fan_out;
+    const cJSON *target_modules;   /* string or list; NULL if absent */
+    const cJSON *modules_to_save;  /* list or NULL */
+    const cJSON *rank_pattern;     /* object or NULL */
+    const cJSON *alpha_pattern;    /* object or NULL */
+    const cJSON *init_lora_weights;/* bool or string or NULL */
+} bl_peft_config;
+
+/* One adapted module: delta W = scale * B A ([out, r] x [r, in]).
+ * For an embedding (lora_embedding_A [r, vocab], lora_embedding_B [dim, r]) the delta is
+ * (B A)^T, added to the embedding matrix [vocab, dim]. */
+typedef struct bl_peft_pair {
+    char *module;              /* module path without "base_model.model.", e.g. "model.layers.0.self_attn.q_proj" */
+    const bl_st_tensor *a, *b; /* NULL when missing (bl_peft_validate reports it) */
+    bool embedding;
+    int64_t r;                 /* rows of A (0 if A is missing) */
+    double alpha;              /* after alpha_pattern */
+    double scale;              /* alpha / r, or alpha / sqrt(r) with use_rslora */
+} bl_peft_pair;
+
+/* A full tensor saved with the adapter (modules_to_save, or trained biases). */
+typedef struct bl_peft_full {
+    char *base_name;           /* e.g. "score.weight" ("base_model.model." and ".modules_to_save.default" removed) */
+    const bl_st_tensor *t;
+} bl_peft_full;
+
+typedef struct bl_peft_adapter {
+    char dir[4096];
+    char weights_path[4200];
+    bl_peft_config cfg;
+    bl_st_file file;
+    int n_pairs;
+    bl_peft_pair *pairs;       /* sorted by module */
+    int n_full;
+    bl_peft_full *full;
+    int n_magnitude;           /* DoRA lora_magnitude_vector tensors */
+    int n_unknown;             /* keys that are neither of the above */
+    const char *first_unknown; /* points into file */
+    int64_t trainable_params;  /* every tensor in the adapter file */
+} bl_peft_adapter;
+
+/* Reads adapter_config.json (peft_type must be LORA; r > 0; lora_alpha a number) and
+ * adapter_model.safetensors; groups the keys. Errors name the file and the field. */
+balora_status bl_peft_config_load(bl_peft_config *c, const char *dir);
+void bl_peft_config_free(bl_peft_config *c);
+balora_status bl_peft_open(bl_peft_adapter *a, const char *dir);
+void bl_peft_close(bl_peft_adapter *a);
+
+/* Strict checks: no DoRA, no unknown keys, every pair complete, A [r, in] and B [out, r]
+ * with r matching the config's r (or rank_pattern). The first problem is the error. */
+balora_status bl_peft_validate(const bl_peft_adapter *a);
+
+/* The rank and alpha PEFT uses for `module` (rank_pattern / alpha_pattern keys are regular
+ * expressions matched against the end of the module path, as PEFT does: "(.*\.)?KEY$"). */
+balora_status bl_peft_module_rank_alpha(const bl_peft_config *c, const char *module, int64_t *r, double *alpha);
+/* alpha / r, or alpha / sqrt(r) with rsLoRA. */
+double bl_peft_scale(const bl_peft_config *c, int64_t r, double alpha);
+
+#endif

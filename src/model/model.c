@@ -1,0 +1,347 @@
+/* Decoder models: the tensor layout (one arena for every weight), loading from HF folders and
+ * llama2.c checkpoints, random initialisation, full fine-tuning grads. */
+#include "model/model.h"
+#include "io/hf.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ layout */
+
+/* Builds params/linears/blocks with pointers carved from m->weights. Called twice: planning
+ * (arena base NULL, arrays NULL: only counts) and for real. */
+typedef struct builder {
+    bl_model *m;
+    bl_arena *a;
+    int n_params, n_lin;
+    bool real;
+} builder;
+
+static int add_param(builder *b, const char *name, int ndim, int64_t d0, int64_t d1, bool transposed, float **out) {
+    int64_t numel = ndim == 1 ? d0 : d0 * d1;
+    float *data = bl_arena_take(b->a, (size_t)numel * sizeof(float));
+    int idx = b->n_params++;
+    if (b->real) {
+        bl_param *p = &b->m->mods.params[idx];
+        memset(p, 0, sizeof *p);
+        snprintf(p->name, sizeof p->name, "%s", name);
+        p->ndim = ndim;
+        p->shape[0] = d0;
+        p->shape[1] = ndim == 2 ? d1 : 0;
+        p->numel = numel;
+        p->transposed = transposed;
+        p->data = data;
+    }
+    if (out) *out = data;
+    return idx;
+}
+
+static bl_linear *add_linear(builder *b, const char *module, int layer, int64_t in, int64_t out, bool bias, bool conv1d) {
+    char name[192];
+    int li = b->n_lin++;
+    bl_linear *L = b->real ? &b->m->mods.lin[li] : NULL;
+    float *W = NULL, *bb = NULL;
+    snprintf(name, sizeof name, "%s.weight", module);
+    int wp = add_param(b, name, 2, out, in, conv1d, &W);
+    int bp = -1;
+    if (bias) {
+        snprintf(name, sizeof name, "%s.bias", module);
+        bp = add_param(b, name, 1, out, 0, false, &bb);
+    }
+    if (!L) return NULL;
+    memset(L, 0, sizeof *L);
+    snprintf(L->name, sizeof L->name, "%s", module);
+    const char *dot = strrchr(L->name, '.');
+    L->leaf = dot ? dot + 1 : L->name;
+    L->layer = layer;
+    L->in = in;
+    L->out = out;
+    L->conv1d = conv1d;
+    L->W = W;
+    L->b = bb;
+    L->w_param = wp;
+    L->b_param = bp;
+    return L;
+}
+
+static void build(builder *b) {
+    bl_model *m = b->m;
+    const bl_config *c = &m->cfg;
+    int64_t C = c->hidden, F = c->intermediate, V = c->vocab_size;
+    int64_t Dq = c->n_head * c->head_dim, Dkv = c->n_kv_head * c->head_dim;
+    char nm[192];
+    bool gpt2 = c->family == BL_FAMILY_GPT2;
+    m->p_wpe = m->p_lnf_b = m->p_score = -1;
+    if (gpt2) {
+        m->p_wte = add_param(b, "transformer.wte.weight", 2, V, C, false, &m->wte);
+        m->p_wpe = add_param(b, "transformer.wpe.weight", 2, c->max_pos, C, false, &m->wpe);
+    } else {
+        m->p_wte = add_param(b, "model.embed_tokens.weight", 2, V, C, false, &m->wte);
+        m->wpe = NULL;
+    }
+    for (int l = 0; l < c->n_layer; l++) {
+        bl_block tmp, *k = b->real ? &m->blocks[l] : &tmp;
+        memset(k, 0, sizeof *k);
+        k->p_ln1_b = k->p_ln2_b = -1;
+        if (gpt2) {
+            snprintf(nm, sizeof nm, "transformer.h.%d.ln_1.weight", l); k->p_ln1_w = add_param(b, nm, 1, C, 0, false, &k->ln1_w);
+            snprintf(nm, sizeof nm, "transformer.h.%d.ln_1.bias", l);   k->p_ln1_b = add_param(b, nm, 1, C, 0, false, &k->ln1_b);
+            snprintf(nm, sizeof nm, "transformer.h.%d.attn.c_attn", l); k->qkv = add_linear(b, nm, l, C, 3 * C, true, true);
+            snprintf(nm, sizeof nm, "transformer.h.%d.attn.c_proj", l); k->o = add_linear(b, nm, l, C, C, true, true);
+            snprintf(nm, sizeof nm, "transformer.h.%d.ln_2.weight", l); k->p_ln2_w = add_param(b, nm, 1, C, 0, false, &k->ln2_w);
+            snprintf(nm, sizeof nm, "transformer.h.%d.ln_2.bias", l);   k->p_ln2_b = add_param(b, nm, 1, C, 0, false, &k->ln2_b);
+            snprintf(nm, sizeof nm, "transformer.h.%d.mlp.c_fc", l);    k->fc = add_linear(b, nm, l, C, F, true, true);
+            snprintf(nm, sizeof nm, "transformer.h.%d.mlp.c_proj", l);  k->proj = add_linear(b, nm, l, F, C, true, true);
+        } else {
+            snprintf(nm, sizeof nm, "model.layers.%d.input_layernorm.weight", l);
+            k->p_ln1_w = add_param(b, nm, 1, C, 0, false, &k->ln1_w);
+            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.q_proj", l); k->q = add_linear(b, nm, l, C, Dq, c->qkv_bias, false);
+            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.k_proj", l); k->k = add_linear(b, nm, l, C, Dkv, c->qkv_bias, false);
+            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.v_proj", l); k->v = add_linear(b, nm, l, C, Dkv, c->qkv_bias, false);
+            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.o_proj", l); k->o = add_linear(b, nm, l, Dq, C, c->o_bias, false);
+            snprintf(nm, sizeof nm, "model.layers.%d.post_attention_layernorm.weight", l);
+            k->p_ln2_w = add_param(b, nm, 1, C, 0, false, &k->ln2_w);
+            snprintf(nm, sizeof nm, "model.layers.%d.mlp.gate_proj", l); k->gate = add_linear(b, nm, l, C, F, c->mlp_bias, false);
+            snprintf(nm, sizeof nm, "model.layers.%d.mlp.up_proj", l);   k->up = add_linear(b, nm, l, C, F, c->mlp_bias, false);
+            snprintf(nm, sizeof nm, "model.layers.%d.mlp.down_proj", l); k->down = add_linear(b, nm, l, F, C, c->mlp_bias, false);
+        }
+    }
+    if (gpt2) {
+        m->p_lnf_w = add_param(b, "transformer.ln_f.weight", 1, C, 0, false, &m->lnf_w);
+        m->p_lnf_b = add_param(b, "transformer.ln_f.bias", 1, C, 0, false, &m->lnf_b);
+    } else {
+        m->p_lnf_w = add_param(b, "model.norm.weight", 1, C, 0, false, &m->lnf_w);
+        m->lnf_b = NULL;
+    }
+    m->p_lm_head = -1;
+    m->lm_head = NULL;
+    if (c->head == BL_HEAD_CAUSAL_LM) {
+        if (c->tie_word_embeddings) { m->lm_head = m->wte; m->p_lm_head = m->p_wte; }
+        else m->p_lm_head = add_param(b, "lm_head.weight", 2, V, C, false, &m->lm_head);
+    } else {
+        float *dummy;
+        m->p_score = add_param(b, "score.weight", 2, c->num_labels, C, false, &dummy);
+    }
+}
+
+static balora_status layout(bl_model *m) {
+    builder b = {.m = m, .a = &m->weights};
+    build(&b); /* plan */
+    int64_t L = m->cfg.n_layer;
+    m->mods.params = bl_calloc((size_t)b.n_params, sizeof(bl_param));
+    m->mods.lin = bl_calloc((size_t)b.n_lin, sizeof(bl_linear));
+    m->blocks = bl_calloc((size_t)L, sizeof(bl_block));
+    if (!m->mods.params || !m->mods.lin || !m->blocks) return BALORA_STATUS_NOMEM;
+    BL_TRY(bl_arena_alloc(&m->weights));
+    builder r = {.m = m, .a = &m->weights, .real = true};
+    build(&r);
+    m->mods.n_params = r.n_params;
+    m->mods.n_lin = r.n_lin;
+    m->mods.model_type = m->cfg.model_type;
+    m->mods.task_type = m->cfg.head == BL_HEAD_SEQ_CLS ? "SEQ_CLS" : "CAUSAL_LM";
+    if (m->cfg.head == BL_HEAD_SEQ_CLS) { m->mods.heads[0] = "score"; m->mods.heads[1] = NULL; }
+    else m->mods.heads[0] = NULL;
+    return BALORA_STATUS_OK;
+}
+
+void bl_model_free(bl_model *m) {
+    if (!m) return;
+    bl_arena_free(&m->weights);
+    bl_arena_free(&m->grads);
+    free(m->mods.params);
+    free(m->mods.lin);
+    free(m->blocks);
+    memset(m, 0, sizeof *m);
+}
+
+static balora_status check_size(const bl_config *c, const char *src) {
+    /* OpenBLAS is LP64: every matrix dimension must fit an int; keep sizes sane. */
+    int64_t lim = (int64_t)1 << 30;
+    if (c->hidden > lim / 8 || c->intermediate > lim / 8 || c->vocab_size > lim / 8 || c->n_layer > 4096 ||
+        c->max_pos > lim / 8 || c->n_head * c->head_dim > lim / 8)
+        return bl_fail(BALORA_STATUS_INVALID, "%s: model dimensions out of range", src);
+    return BALORA_STATUS_OK;
+}
+
+/* ------------------------------------------------------------------ HF folders */
+
+balora_status bl_model_load(bl_model *m, const char *dir) {
+    memset(m, 0, sizeof *m);
+    bl_hf_folder h;
+    BL_TRY(bl_hf_open(&h, dir));
+    balora_status st = bl_config_parse(&m->cfg, h.config, h.config_path);
+    if (!st) st = check_size(&m->cfg, h.config_path);
+    if (!st) st = layout(m);
+    snprintf(m->source, sizeof m->source, "%s", dir);
+    const char *prefix = m->cfg.family == BL_FAMILY_GPT2 ? "transformer." : "model.";
+    float *tmp = NULL;
+    if (!st) {
+        int64_t mx = 0;
+        for (int i = 0; i < m->mods.n_params; i++)
+            if (m->mods.params[i].transposed && m->mods.params[i].numel > mx) mx = m->mods.params[i].numel;
+        if (mx && !(tmp = bl_malloc((size_t)mx * sizeof(float)))) st = BALORA_STATUS_NOMEM;
+    }
+    for (int i = 0; !st && i < m->mods.n_params; i++) {
+        bl_param *p = &m->mods.params[i];
+        /* names outside the base model ("lm_head.weight", "score.weight") have no prefix */
+        bool top = !strncmp(p->name, "lm_head.", 8) || !strncmp(p->name, "score.", 6);
+        if (p->transposed) { /* Conv1D: checkpoint [in, out] */
+            int64_t shp[2] = {p->shape[1], p->shape[0]};
+            st = bl_hf_read_f32(&h, p->name, top ? NULL : prefix, 2, shp, tmp);
+            if (!st)
+                for (int64_t r = 0; r < shp[0]; r++)
+                    for (int64_t c = 0; c < shp[1]; c++) p->data[c * shp[0] + r] = tmp[r * shp[1] + c];
+        } else {
+            st = bl_hf_read_f32(&h, p->name, top ? NULL : prefix, p->ndim, p->shape, p->data);
+        }
+    }
+    free(tmp);
+    bl_hf_close(&h);
+    if (st) {
+        bl_fail_prefix(st, "loading model %s: ", dir);
+        bl_model_free(m);
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------------ random */
+
+balora_status bl_model_init_random(bl_model *m, const bl_config *c, uint64_t seed, float std) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    if (c->n_head <= 0 || c->n_kv_head <= 0 || c->n_head % c->n_kv_head || c->head_dim <= 0 || c->n_layer <= 0 ||
+        c->hidden <= 0 || c->vocab_size <= 0 || c->intermediate <= 0 || c->max_pos <= 0)
+        return bl_fail(BALORA_STATUS_INVALID, "random model: inconsistent config");
+    BL_TRY(check_size(c, "random model"));
+    balora_status st = layout(m);
+    if (st) { bl_model_free(m); return st; }
+    snprintf(m->source, sizeof m->source, "random(seed=%llu)", (unsigned long long)seed);
+    bl_rng r;
+    bl_rng_seed(&r, seed);
+    for (int i = 0; i < m->mods.n_params; i++) {
+        bl_param *p = &m->mods.params[i];
+        bool is_bias = strstr(p->name, ".bias") != NULL;
+        bool is_norm = p->ndim == 1 && !is_bias;
+        for (int64_t k = 0; k < p->numel; k++)
+            p->data[k] = is_bias ? 0.0f : is_norm ? 1.0f : std * bl_rng_normal(&r);
+    }
+    return BALORA_STATUS_OK;
+}
+
+/* ------------------------------------------------------------------ llama2.c */
+
+balora_status bl_model_load_llama2c(bl_model *m, const char *path) {
+    memset(m, 0, sizeof *m);
+    char *buf = NULL;
+    size_t len = 0;
+    BL_TRY(bl_file_read(path, &buf, &len));
+    balora_status st = BALORA_STATUS_OK;
+    int32_t hd[7];
+    if (len < sizeof hd) {
+        free(buf);
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: %zu bytes is shorter than the 28-byte llama2.c header", path, len);
+    }
+    memcpy(hd, buf, sizeof hd);
+    int64_t dim = hd[0], hidden = hd[1], L = hd[2], H = hd[3], Hkv = hd[4], V = hd[5], T = hd[6];
+    bool shared = V > 0;
+    if (V < 0) V = -V;
+    if (dim <= 0 || hidden <= 0 || L <= 0 || H <= 0 || Hkv <= 0 || V <= 0 || T <= 0 || dim % H || H % Hkv ||
+        (dim / H) % 2 || dim > 65536 || hidden > 262144 || L > 1024 || V > 4000000 || T > 1000000) {
+        free(buf);
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: implausible llama2.c header (dim %lld, hidden_dim %lld, n_layers %lld, "
+                       "n_heads %lld, n_kv_heads %lld, vocab_size %lld, seq_len %lld)", path, (long long)dim,
+                       (long long)hidden, (long long)L, (long long)H, (long long)Hkv, (long long)hd[5], (long long)T);
+    }
+    int64_t hs = dim / H, kvd = Hkv * hs;
+    int64_t nfloat = V * dim + L * dim + L * dim * dim + 2 * L * kvd * dim + L * dim * dim + L * dim +
+                     3 * L * hidden * dim + dim + T * hs + (shared ? 0 : V * dim);
+    if (len != sizeof hd + (size_t)nfloat * sizeof(float)) {
+        free(buf);
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: file has %zu bytes but the header (dim %lld, %lld layers, vocab %lld, %s "
+                       "classifier) implies %zu; hint: truncated or not a llama2.c float32 checkpoint", path, len,
+                       (long long)dim, (long long)L, (long long)V, shared ? "shared" : "separate",
+                       sizeof hd + (size_t)nfloat * sizeof(float));
+    }
+    bl_config *c = &m->cfg;
+    bl_config_defaults(c, BL_FAMILY_LLAMA);
+    c->vocab_size = V; c->hidden = dim; c->n_layer = L; c->n_head = H; c->n_kv_head = Hkv; c->head_dim = hs;
+    c->intermediate = hidden; c->max_pos = T; c->norm_eps = 1e-5; c->rope_theta = 10000.0;
+    c->tie_word_embeddings = shared; c->bos_token_id = 1; c->eos_token_id = 2;
+    if ((st = layout(m))) { free(buf); bl_model_free(m); return st; }
+    snprintf(m->source, sizeof m->source, "%s", path);
+    const float *f = (const float *)(buf + sizeof hd);
+#define TAKE(dst, n) do { memcpy((dst), f, (size_t)(n) * sizeof(float)); f += (n); } while (0)
+    TAKE(m->wte, V * dim);
+    for (int l = 0; l < L; l++) TAKE(m->blocks[l].ln1_w, dim);
+    /* wq / wk: llama2.c rotates interleaved pairs (2i, 2i+1); HF rotates halves (i, i + hs/2).
+     * Row h*hs + c*hs/2 + i of the HF weight is row h*hs + 2i + c of the llama2.c weight. */
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t nh = pass == 0 ? H : Hkv, rows = nh * hs;
+        for (int l = 0; l < L; l++) {
+            float *W = pass == 0 ? m->blocks[l].q->W : m->blocks[l].k->W;
+            for (int64_t h = 0; h < nh; h++)
+                for (int64_t half = 0; half < 2; half++)
+                    for (int64_t i = 0; i < hs / 2; i++)
+                        memcpy(W + (h * hs + half * hs / 2 + i) * dim, f + (h * hs + 2 * i + half) * dim, (size_t)dim * sizeof(float));
+            f += rows * dim;
+        }
+    }
+    for (int l = 0; l < L; l++) TAKE(m->blocks[l].v->W, kvd * dim);
+    for (int l = 0; l < L; l++) TAKE(m->blocks[l].o->W, dim * dim);
+    for (int l = 0; l < L; l++) TAKE(m->blocks[l].ln2_w, dim);
+    for (int l = 0; l < L; l++) TAKE(m->blocks[l].gate->W, hidden * dim);
+    for (int l = 0; l < L; l++) TAKE(m->blocks[l].down->W, dim * hidden);
+    for (int l = 0; l < L; l++) TAKE(m->blocks[l].up->W, hidden * dim);
+    TAKE(m->lnf_w, dim);
+    f += T * hs; /* freq_cis_real and freq_cis_imag [seq_len, hs/2] each */
+    if (!shared) TAKE(m->lm_head, V * dim);
+#undef TAKE
+    free(buf);
+    return BALORA_STATUS_OK;
+}
+
+/* ------------------------------------------------------------------ grads, queries */
+
+balora_status bl_model_set_full_ft(bl_model *m, bool on) {
+    if (on) {
+        if (!m->grads.base) {
+            for (int i = 0; i < m->mods.n_params; i++) bl_arena_take(&m->grads, (size_t)m->mods.params[i].numel * sizeof(float));
+            BL_TRY(bl_arena_alloc(&m->grads));
+        }
+        m->grads.used = 0;
+        for (int i = 0; i < m->mods.n_params; i++)
+            m->mods.params[i].grad = bl_arena_take(&m->grads, (size_t)m->mods.params[i].numel * sizeof(float));
+    } else {
+        for (int i = 0; i < m->mods.n_params; i++) m->mods.params[i].grad = NULL;
+    }
+    for (int i = 0; i < m->mods.n_lin; i++) {
+        bl_linear *L = &m->mods.lin[i];
+        L->gW = on ? m->mods.params[L->w_param].grad : NULL;
+        L->gb = on && L->b_param >= 0 ? m->mods.params[L->b_param].grad : NULL;
+    }
+    m->full_ft = on;
+    return BALORA_STATUS_OK;
+}
+
+void bl_model_zero_grads(bl_model *m) {
+    if (m->grads.base) memset(m->grads.base, 0, m->grads.size);
+}
+
+int64_t bl_model_n_params(const bl_model *m) {
+    int64_t n = 0;
+    for (int i = 0; i < m->mods.n_params; i++) n += m->mods.params[i].numel;
+    return n;
+}
+
+bl_linear *bl_modules_find(bl_module_set *s, const char *name) {
+    for (int i = 0; i < s->n_lin; i++)
+        if (!strcmp(s->lin[i].name, name)) return &s->lin[i];
+    return NULL;
+}
+
+bl_param *bl_modules_param(bl_module_set *s, const char *name) {
+    for (int i = 0; i < s->n_params; i++)
+        if (!strcmp(s->params[i].name, name)) return &s->params[i];
+    return NULL;
+}

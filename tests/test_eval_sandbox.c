@@ -1,0 +1,202 @@
+/* The Python sandbox: results and output capture, timeouts, memory and process limits, output
+ * cap, scrubbed environment, no network, nothing written outside the work directory, the work
+ * directory removed, stray processes killed, several programs at once. */
+#include "harness.h"
+#include "eval/sandbox.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int count_entries(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) if (!strncmp(e->d_name, prefix, strlen(prefix))) n++;
+    closedir(d);
+    return n;
+}
+
+/* Is any process running whose command line contains `needle`? */
+static bool process_with(const char *needle) {
+    DIR *d = opendir("/proc");
+    if (!d) return false;
+    struct dirent *e;
+    bool found = false;
+    while (!found && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[300], buf[4096];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) continue;
+        for (ssize_t i = 0; i < n; i++) if (!buf[i]) buf[i] = ' ';
+        buf[n] = 0;
+        if (strstr(buf, needle)) found = true;
+    }
+    closedir(d);
+    return found;
+}
+
+static bl_sandbox_result run(const char *prog, const bl_sandbox_opts *o) {
+    bl_sandbox_result r;
+    balora_status st = bl_sandbox_run(prog, o, &r);
+    CHECK(st == BALORA_STATUS_OK, "sandbox run failed: %s", balora_last_error());
+    if (st) { memset(&r, 0, sizeof r); r.output = calloc(1, 1); }
+    return r;
+}
+
+int main(void) {
+    const char *py;
+    if (bl_sandbox_python(NULL, &py) != BALORA_STATUS_OK) { printf("SKIP: %s\n", balora_last_error()); return 77; }
+    bl_sandbox_iso iso = bl_sandbox_isolation();
+    printf("python %s, isolation: %s\n", py, bl_sandbox_iso_name(iso));
+
+    char parent[512];
+    snprintf(parent, sizeof parent, "%s/work", t_tmpdir());
+    CHECK_OK(bl_mkdir_p(parent));
+    bl_sandbox_opts o;
+    bl_sandbox_opts_default(&o);
+    o.tmp_parent = parent;
+    o.timeout_s = 5;
+    CHECK_OK(bl_sandbox_selftest(&o));
+
+    /* A passing and a failing program. */
+    bl_sandbox_result r = run("print('hello', 6*7)\n", &o);
+    CHECK(r.passed && r.exit_code == 0 && strstr(r.output, "hello 42"), "pass: exit %d output %s", r.exit_code, r.output);
+    bl_sandbox_result_free(&r);
+    r = run("def f(x):\n    return x + 1\nassert f(1) == 3, 'wrong'\n", &o);
+    CHECK(!r.passed && r.exit_code == 1 && strstr(r.output, "AssertionError"), "fail: exit %d output %s", r.exit_code, r.output);
+    bl_sandbox_result_free(&r);
+    r = run("def broken(:\n", &o);
+    CHECK(!r.passed && strstr(r.output, "SyntaxError"), "syntax error: %s", r.output);
+    bl_sandbox_result_free(&r);
+
+    /* stdin is /dev/null; the environment is scrubbed. */
+    setenv("BALORA_TEST_SECRET", "s3cr3t", 1);
+    r = run("import sys, os\nprint(repr(sys.stdin.read()))\nprint(sorted(os.environ.items()))\nprint('cwd', os.getcwd())\n", &o);
+    CHECK(r.passed && strstr(r.output, "''\n") && !strstr(r.output, "s3cr3t") && strstr(r.output, "('PATH', '/usr/bin:/bin')"),
+          "stdin/env: %s", r.output);
+    CHECK(strstr(r.output, iso == BL_SANDBOX_ISO_FULL ? "cwd /tmp\n" : "balora-sbx-") != NULL, "runs in its work dir: %s", r.output);
+    bl_sandbox_result_free(&r);
+
+    /* A program that loops forever is stopped at the wall-clock limit. */
+    o.timeout_s = 1;
+    double t0 = bl_time_now();
+    r = run("while True:\n    pass\n", &o);
+    CHECK(!r.passed && r.timed_out && bl_time_now() - t0 < 4, "infinite loop: timed_out %d after %.2f s", r.timed_out, bl_time_now() - t0);
+    bl_sandbox_result_free(&r);
+    /* ... and one that sleeps (no CPU time) too. */
+    r = run("import time\ntime.sleep(60)\n", &o);
+    CHECK(!r.passed && r.timed_out && r.wall_s < 4, "sleep: timed_out %d wall %.2f", r.timed_out, r.wall_s);
+    bl_sandbox_result_free(&r);
+    o.timeout_s = 5;
+
+    /* Allocation without bound hits the address-space limit and fails. */
+    o.mem_bytes = (int64_t)256 << 20;
+    r = run("x = []\nwhile True:\n    x.append(bytearray(10**7))\n", &o);
+    CHECK(!r.passed && !r.timed_out && (strstr(r.output, "MemoryError") || r.signal), "unbounded allocation: exit %d signal %d output %.200s",
+          r.exit_code, r.signal, r.output);
+    bl_sandbox_result_free(&r);
+    o.mem_bytes = (int64_t)1 << 30;
+
+    /* Output beyond the cap is dropped (and read, so the program is not blocked). */
+    o.max_output = 1000;
+    r = run("import sys\nsys.stdout.write('x' * 1000000)\n", &o);
+    CHECK(r.passed && r.output_len == 1000 && r.output_truncated, "output cap: %zu bytes, truncated %d", r.output_len, r.output_truncated);
+    bl_sandbox_result_free(&r);
+    o.max_output = 16 << 10;
+
+    /* Files: the work directory is writable and removed afterwards; nothing is written outside. */
+    char outside[600], prog[2048];
+    snprintf(outside, sizeof outside, "%s/outside.txt", t_tmpdir());
+    snprintf(prog, sizeof prog,
+             "import os\nopen('inside.txt', 'w').write('ok')\nos.mkdir('sub')\nopen('sub/f', 'w').write('x')\nos.chmod('sub', 0)\n"
+             "for p in [%s%s%s, '/tmp/balora-sandbox-escape-%d', '/var/tmp/balora-sandbox-escape-%d', '/dev/shm/balora-sandbox-escape-%d']:\n"
+             "    try:\n        open(p, 'w').write('escaped')\n        print('WROTE', p)\n"
+             "    except OSError as e:\n        print('blocked', p, e.errno)\n",
+             "'", outside, "'", (int)getpid(), (int)getpid(), (int)getpid());
+    r = run(prog, &o);
+    CHECK(r.passed, "file program: %s", r.output);
+    CHECK(count_entries(parent, "balora-sbx-") == 0, "work directories left behind in %s", parent);
+    if (iso == BL_SANDBOX_ISO_FULL) {
+        /* (/tmp is the work directory itself under full isolation: writing there is allowed.) */
+        CHECK(!strstr(r.output, "WROTE /var") && !strstr(r.output, "WROTE /dev") && strstr(r.output, "blocked /tmp/balora-test-"),
+              "wrote outside its directory: %s", r.output);
+        CHECK(!bl_file_exists(outside), "%s exists", outside);
+        char p2[200];
+        const char *dirs[3] = {"/tmp", "/var/tmp", "/dev/shm"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(p2, sizeof p2, "%s/balora-sandbox-escape-%d", dirs[i], (int)getpid());
+            CHECK(!bl_file_exists(p2), "%s exists", p2);
+            unlink(p2);
+        }
+    } else {
+        printf("note: isolation below 'full': writes outside the work directory are not prevented here\n");
+        unlink(outside);
+    }
+    bl_sandbox_result_free(&r);
+
+    /* No network (only a loopback interface, which is down). */
+    if (iso != BL_SANDBOX_ISO_RLIMITS) {
+        r = run("import socket\nprint('ifaces', [n for _, n in socket.if_nameindex()])\n"
+                "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=2)\n    print('CONNECTED')\n"
+                "except OSError as e:\n    print('no network', e.errno)\n", &o);
+        CHECK(r.passed && strstr(r.output, "ifaces ['lo']") && strstr(r.output, "no network"), "network: %s", r.output);
+        bl_sandbox_result_free(&r);
+    }
+
+    /* A program that leaves a process behind (even in a new session) does not outlive its run. */
+    char marker[64];
+    snprintf(marker, sizeof marker, "97.%d", (int)getpid());
+    snprintf(prog, sizeof prog,
+             "import os, subprocess\nsubprocess.Popen(['sleep', '%s'])\n"
+             "if os.fork() == 0:\n    os.setsid()\n    os.execvp('sleep', ['sleep', '%s1'])\nprint('parent done')\n",
+             marker, marker);
+    r = run(prog, &o);
+    CHECK(r.passed, "stray processes program: %s", r.output);
+    usleep(200000);
+    if (iso == BL_SANDBOX_ISO_FULL) CHECK(!process_with(marker), "a process of the program survived its run");
+    else if (process_with(marker)) printf("note: without a PID namespace a setsid() child can survive\n");
+    bl_sandbox_result_free(&r);
+
+    /* The process limit (counts for user nobody under full isolation). */
+    if (iso == BL_SANDBOX_ISO_FULL) {
+        o.max_procs = 8;
+        r = run("import os, time\nok = 0\nfor i in range(40):\n    try:\n        if os.fork() == 0:\n            time.sleep(2)\n            os._exit(0)\n"
+                "        ok += 1\n    except OSError:\n        pass\nprint('forked', ok)\n", &o);
+        int forked = -1;
+        const char *f = strstr(r.output, "forked ");
+        if (f) forked = atoi(f + 7);
+        CHECK(forked >= 0 && forked < 40, "process limit: forked %d of 40 (%s)", forked, r.output);
+        bl_sandbox_result_free(&r);
+        o.max_procs = 16;
+    }
+
+    /* Several programs at once: each result belongs to its program. */
+    const char *progs[6];
+    char texts[6][64];
+    for (int i = 0; i < 6; i++) { snprintf(texts[i], sizeof texts[i], "import sys\nprint('p%d')\nsys.exit(%d)\n", i, i); progs[i] = texts[i]; }
+    bl_sandbox_result rs[6];
+    o.jobs = 3;
+    CHECK_OK(bl_sandbox_run_many(progs, 6, &o, rs));
+    for (int i = 0; i < 6; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "p%d\n", i);
+        CHECK(rs[i].exit_code == i && rs[i].passed == (i == 0) && !strcmp(rs[i].output, want), "program %d: exit %d output %s", i, rs[i].exit_code, rs[i].output);
+        bl_sandbox_result_free(&rs[i]);
+    }
+    CHECK(count_entries(parent, "balora-sbx-") == 0, "work directories left behind");
+
+    /* Bad settings are refused. */
+    o.timeout_s = 0;
+    CHECK_FAILS(bl_sandbox_run("pass\n", &o, &r), BALORA_STATUS_INVALID, "must be positive");
+    o.timeout_s = 5;
+    o.python = "/nonexistent/python3";
+    CHECK_FAILS(bl_sandbox_run("pass\n", &o, &r), BALORA_STATUS_IO, "not executable");
+    return t_finish();
+}
