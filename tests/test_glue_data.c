@@ -28,7 +28,7 @@ static void real_glue(const char *shared) {
     bl_dataset d;
     /* SST-2 train */
     snprintf(p, sizeof p, "%s/data/glue/SST-2/train.tsv", shared);
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_SST2, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
     CHECK(d.n == 60614, "sst2 train n=%lld", (long long)d.n);
     CHECK(d.has_labels && !d.regression && d.n_labels == 2 && !d.text_b, "sst2 train shape");
     CHECK(!strcmp(d.text_a[0], "when are bears bears and "), "first '%s'", d.text_a[0]);
@@ -52,7 +52,7 @@ static void real_glue(const char *shared) {
 
     /* SST-2 dev + imbalance + max_train + noise together */
     snprintf(p, sizeof p, "%s/data/glue/SST-2/dev.tsv", shared);
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_SST2, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
     CHECK(d.n == 872 && count_label(&d, 0) == 428 && count_label(&d, 1) == 444, "sst2 dev n=%lld", (long long)d.n);
     CHECK(!strcmp(d.text_a[0], "it 's a charming and often affecting journey . "), "dev first");
     int64_t n_first_dev_rows[3] = {d.row[0], d.row[1], d.row[2]};
@@ -70,7 +70,7 @@ static void real_glue(const char *shared) {
     CHECK(ordered, "imbalance keeps the file order");
     bl_dataset_free(&d);
 
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_SST2, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
     k = BL_DATA_KNOBS_DEFAULT;
     k.imbalance = 2; k.max_train = 300; k.label_noise = 0.1; k.seed = 11;
     CHECK_OK(bl_data_apply_knobs(&d, &k));
@@ -90,11 +90,11 @@ static void real_glue(const char *shared) {
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "class_counts")) == 2, "meta json counts");
     cJSON_Delete(meta);
     bl_dataset_free(&d);
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_SST2, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
     CHECK_OK(bl_data_apply_knobs(&d, &k));
     CHECK(d.n == 300 && !memcmp(lab_a, d.label, sizeof lab_a), "same seed, same noisy labels");
     bl_dataset_free(&d);
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_SST2, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
     k.seed = 12;
     CHECK_OK(bl_data_apply_knobs(&d, &k));
     CHECK(memcmp(lab_a, d.label, sizeof lab_a) != 0, "another seed, other flips");
@@ -102,7 +102,7 @@ static void real_glue(const char *shared) {
 
     /* STS-B train and dev: regression */
     snprintf(p, sizeof p, "%s/data/glue/STS-B/train.tsv", shared);
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_STSB, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_STSB, p, NULL));
     CHECK(d.n == 5749 && d.regression && d.n_labels == 1 && d.text_b, "stsb train n=%lld", (long long)d.n);
     CHECK(!strcmp(d.text_a[0], "A plane is taking off.") && !strcmp(d.text_b[0], "An air plane is taking off.") && d.score[0] == 5.0f,
           "stsb first");
@@ -116,7 +116,7 @@ static void real_glue(const char *shared) {
     CHECK_FAILS(bl_data_apply_knobs(&d, &k), BALORA_STATUS_INVALID, "regression");
     bl_dataset_free(&d);
     snprintf(p, sizeof p, "%s/data/glue/STS-B/dev.tsv", shared);
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_STSB, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_STSB, p, NULL));
     sum = 0;
     for (int64_t i = 0; i < d.n; i++) sum += d.score[i];
     CHECK(d.n == 1500 && fabs(sum - 3545.8613) < 1e-2 && d.score[1] == 4.75f, "stsb dev n=%lld sum %.4f", (long long)d.n, sum);
@@ -124,34 +124,34 @@ static void real_glue(const char *shared) {
 
     /* QNLI dev: label names */
     snprintf(p, sizeof p, "%s/data/glue/QNLI/dev.tsv", shared);
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_QNLI, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_QNLI, p, NULL));
     CHECK(d.n == 5463 && count_label(&d, 0) == 2702 && count_label(&d, 1) == 2761, "qnli dev n=%lld", (long long)d.n);
     CHECK(!strcmp(d.label_names[0], "entailment") && !strcmp(d.label_names[1], "not_entailment"), "qnli names");
     CHECK(!strcmp(d.text_a[0], "What came into force after the new constitution was herald?") && d.label[0] == 0 &&
           d.label[1] == 1 && !strcmp(d.text_a[d.n - 1], "Who discovered this and where did they come from?"), "qnli rows");
     bl_dataset_free(&d);
     /* the wrong task for a file: clear error */
-    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_RTE, p, NULL), BALORA_STATUS_FORMAT, "no column 'sentence1'");
-    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_SST2, p, NULL), BALORA_STATUS_FORMAT, "not one of the 2 labels");
+    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_RTE, p, NULL), BALORA_STATUS_FORMAT, "no column 'sentence1'");
+    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL), BALORA_STATUS_FORMAT, "not one of the 2 labels");
 
     /* Adversarial GLUE */
     snprintf(p, sizeof p, "%s/data/advglue/dev_ann.json", shared);
     struct { bl_glue_task t; int64_t n, c0, c1, c2; } adv[] = {
-        {BL_GLUE_SST2, 148, 72, 76, 0}, {BL_GLUE_QQP, 78, 46, 32, 0}, {BL_GLUE_MNLI, 121, 32, 39, 50},
-        {BL_GLUE_MNLI_MM, 162, 60, 45, 57}, {BL_GLUE_QNLI, 148, 74, 74, 0}, {BL_GLUE_RTE, 81, 35, 46, 0}};
+        {BL_GLUE_TASK_SST2, 148, 72, 76, 0}, {BL_GLUE_TASK_QQP, 78, 46, 32, 0}, {BL_GLUE_TASK_MNLI, 121, 32, 39, 50},
+        {BL_GLUE_TASK_MNLI_MM, 162, 60, 45, 57}, {BL_GLUE_TASK_QNLI, 148, 74, 74, 0}, {BL_GLUE_TASK_RTE, 81, 35, 46, 0}};
     for (size_t i = 0; i < sizeof adv / sizeof adv[0]; i++) {
         CHECK_OK(bl_advglue_load(&d, adv[i].t, p));
         CHECK(d.n == adv[i].n && count_label(&d, 0) == adv[i].c0 && count_label(&d, 1) == adv[i].c1 &&
               count_label(&d, 2) == adv[i].c2, "advglue %s: n=%lld", bl_glue_task_get(adv[i].t)->name, (long long)d.n);
         CHECK(d.row[0] == 0 && d.row[d.n - 1] == adv[i].n - 1, "advglue idx");
-        CHECK((d.text_b != NULL) == (adv[i].t != BL_GLUE_SST2), "advglue pair");
+        CHECK((d.text_b != NULL) == (adv[i].t != BL_GLUE_TASK_SST2), "advglue pair");
         bl_dataset_free(&d);
     }
-    CHECK_OK(bl_advglue_load(&d, BL_GLUE_MNLI, p));
+    CHECK_OK(bl_advglue_load(&d, BL_GLUE_TASK_MNLI, p));
     CHECK(!strncmp(d.text_b[0], "We have plenty of space in the landfill .", 40) && d.label[0] == 2, "advglue mnli first");
     CHECK(!strncmp(d.text_a[0], "well that would be a help", 25), "advglue mnli premise");
     bl_dataset_free(&d);
-    CHECK_FAILS(bl_advglue_load(&d, BL_GLUE_COLA, p), BALORA_STATUS_UNSUPPORTED, "no task 'cola'");
+    CHECK_FAILS(bl_advglue_load(&d, BL_GLUE_TASK_COLA, p), BALORA_STATUS_UNSUPPORTED, "no task 'cola'");
 }
 
 static void glue_layouts(void) {
@@ -159,12 +159,12 @@ static void glue_layouts(void) {
     /* CoLA: no header in train/dev; test has a header and no labels */
     const char *p = write_file("cola_train.tsv", "gj04\t1\t\tOur friends won't buy this analysis.\r\n"
                                                  "gj04\t0\t*\tThey drank the pub.\n\n");
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_COLA, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_COLA, p, NULL));
     CHECK(d.n == 2 && d.label[0] == 1 && d.label[1] == 0 && !strcmp(d.text_a[0], "Our friends won't buy this analysis.") &&
           !strcmp(d.text_a[1], "They drank the pub."), "cola train");
     bl_dataset_free(&d);
     p = write_file("cola_test.tsv", "index\tsentence\n0\tBill whistled past the house.\n");
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_COLA, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_COLA, p, NULL));
     CHECK(d.n == 1 && !d.has_labels && d.label[0] == -1 && !strcmp(d.text_a[0], "Bill whistled past the house."), "cola test");
     bl_dataset_free(&d);
     /* MNLI dev with gold_label at the end, label1..5 before it */
@@ -173,48 +173,48 @@ static void glue_layouts(void) {
                    "0\t1\t1n\tgov\tx\tx\tx\tx\tThe new rights are nice enough\tEveryone really likes the newest benefits \tneutral\tentailment\tneutral\tneutral\tneutral\tneutral\n"
                    "1\t2\t2c\tgov\tx\tx\tx\tx\tThis site includes \"a list\"\tThe Government Executive \"is\" bad\tcontradiction\tc\tc\tc\tc\tcontradiction\n"
                    "2\t3\t3e\tgov\tx\tx\tx\tx\tuh i don't know\tI like him\tentailment\te\te\te\te\tentailment\n");
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_MNLI, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_MNLI, p, NULL));
     CHECK(d.n == 3 && d.label[0] == 1 && d.label[1] == 2 && d.label[2] == 0 && !strcmp(d.text_a[1], "This site includes \"a list\"") &&
           !strcmp(d.text_b[0], "Everyone really likes the newest benefits "), "mnli dev");
     bl_dataset_free(&d);
     p = write_file("mnli_test.tsv", "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\n"
                                     "0\t1\t1\tgov\tx\tx\tx\tx\tHello there\tGeneral\n");
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_MNLI_MM, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_MNLI_MM, p, NULL));
     CHECK(d.n == 1 && !d.has_labels && !strcmp(d.text_b[0], "General"), "mnli test");
     bl_dataset_free(&d);
     /* MRPC with a UTF-8 BOM */
     p = write_file("mrpc.tsv", "\xEF\xBB\xBFQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t702876\t702977\tAmrozi accused\tReferring to him\n"
                                "0\t2108705\t2108831\tYucaipa owned\tYucaipa bought\n");
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_MRPC, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_MRPC, p, NULL));
     CHECK(d.n == 2 && d.label[0] == 1 && d.label[1] == 0 && !strcmp(d.text_b[1], "Yucaipa bought"), "mrpc");
     bl_dataset_free(&d);
     /* QQP with a malformed row: strict fails with the line, skip counts it */
     p = write_file("qqp.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t1\t2\tHow?\tWhy?\t0\n2\t3\t4\tbroken row\n"
                               "3\t5\t6\tWhat?\tWhen?\t1\n");
-    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_QQP, p, NULL), BALORA_STATUS_FORMAT, "line 3: 4 fields, expected at least 6");
+    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_QQP, p, NULL), BALORA_STATUS_FORMAT, "line 3: 4 fields, expected at least 6");
     bl_glue_opts o = {.skip_bad_rows = true};
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_QQP, p, &o));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_QQP, p, &o));
     CHECK(d.n == 2 && d.meta.n_skipped == 1 && d.label[1] == 1 && d.row[1] == 4, "qqp skip");
     bl_dataset_free(&d);
     /* RTE / WNLI */
     p = write_file("rte.tsv", "index\tsentence1\tsentence2\tlabel\n0\tA\tB\tnot_entailment\n1\tC\tD\tentailment\n");
-    CHECK_OK(bl_glue_load(&d, BL_GLUE_RTE, p, NULL));
+    CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_RTE, p, NULL));
     CHECK(d.n == 2 && d.label[0] == 1 && d.label[1] == 0, "rte");
     bl_dataset_free(&d);
-    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_WNLI, p, NULL), BALORA_STATUS_FORMAT, "label 'not_entailment' is not one of");
+    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_WNLI, p, NULL), BALORA_STATUS_FORMAT, "label 'not_entailment' is not one of");
     p = write_file("stsb_bad.tsv", "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
                                    "0\tg\tf\ty\to\ts\ts\tA\tB\tfive\n");
-    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_STSB, p, NULL), BALORA_STATUS_FORMAT, "score 'five' is not a number");
+    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_STSB, p, NULL), BALORA_STATUS_FORMAT, "score 'five' is not a number");
     p = write_file("bad_utf8.tsv", "sentence\tlabel\nok\t1\nbad \xC3\x28 text\t0\n");
-    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_SST2, p, NULL), BALORA_STATUS_FORMAT, "line 3: invalid UTF-8");
+    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL), BALORA_STATUS_FORMAT, "line 3: invalid UTF-8");
     p = write_file("empty.tsv", "sentence\tlabel\n");
-    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_SST2, p, NULL), BALORA_STATUS_FORMAT, "no examples");
-    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_SST2, "/nonexistent/x.tsv", NULL), BALORA_STATUS_IO, "x.tsv");
+    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL), BALORA_STATUS_FORMAT, "no examples");
+    CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_SST2, "/nonexistent/x.tsv", NULL), BALORA_STATUS_IO, "x.tsv");
     bl_glue_task t;
     CHECK_OK(bl_glue_task_parse("STS-B", &t));
-    CHECK(t == BL_GLUE_STSB, "parse sts-b");
+    CHECK(t == BL_GLUE_TASK_STSB, "parse sts-b");
     CHECK_OK(bl_glue_task_parse("mnli_mismatched", &t));
-    CHECK(t == BL_GLUE_MNLI_MM, "parse mnli-mm");
+    CHECK(t == BL_GLUE_TASK_MNLI_MM, "parse mnli-mm");
     CHECK_FAILS(bl_glue_task_parse("squad", &t), BALORA_STATUS_INVALID, "unknown");
 }
 

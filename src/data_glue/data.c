@@ -11,35 +11,21 @@
 
 /* ---------------------------------------------------------------- tasks */
 
-static const bl_glue_task_info TASKS[BL_GLUE_COUNT] = {
-    [BL_GLUE_COLA] = {"cola", false, false, 2, {"0", "1"}, "sentence", NULL, "label", NULL, NULL, "mcc"},
-    [BL_GLUE_SST2] = {"sst2", false, false, 2, {"0", "1"}, "sentence", NULL, "label", "sentence", NULL, "accuracy"},
-    [BL_GLUE_MRPC] = {"mrpc", true, false, 2, {"0", "1"}, "#1 String", "#2 String", "Quality", NULL, NULL, "f1"},
-    [BL_GLUE_QQP] = {"qqp", true, false, 2, {"0", "1"}, "question1", "question2", "is_duplicate", "question1", "question2", "f1"},
-    [BL_GLUE_STSB] = {"stsb", true, true, 1, {NULL}, "sentence1", "sentence2", "score", NULL, NULL, "pearson"},
-    [BL_GLUE_MNLI] = {"mnli", true, false, 3, {"entailment", "neutral", "contradiction"}, "sentence1", "sentence2", "gold_label", "premise", "hypothesis", "accuracy"},
-    [BL_GLUE_MNLI_MM] = {"mnli-mm", true, false, 3, {"entailment", "neutral", "contradiction"}, "sentence1", "sentence2", "gold_label", "premise", "hypothesis", "accuracy"},
-    [BL_GLUE_QNLI] = {"qnli", true, false, 2, {"entailment", "not_entailment"}, "question", "sentence", "label", "question", "sentence", "accuracy"},
-    [BL_GLUE_RTE] = {"rte", true, false, 2, {"entailment", "not_entailment"}, "sentence1", "sentence2", "label", "sentence1", "sentence2", "accuracy"},
-    [BL_GLUE_WNLI] = {"wnli", true, false, 2, {"0", "1"}, "sentence1", "sentence2", "label", NULL, NULL, "accuracy"},
+static const bl_glue_task_info TASKS[BL_GLUE_TASK_COUNT] = {
+    [BL_GLUE_TASK_COLA] = {"cola", false, false, 2, {"0", "1"}, "sentence", NULL, "label", NULL, NULL, "mcc"},
+    [BL_GLUE_TASK_SST2] = {"sst2", false, false, 2, {"0", "1"}, "sentence", NULL, "label", "sentence", NULL, "accuracy"},
+    [BL_GLUE_TASK_MRPC] = {"mrpc", true, false, 2, {"0", "1"}, "#1 String", "#2 String", "Quality", NULL, NULL, "f1"},
+    [BL_GLUE_TASK_QQP] = {"qqp", true, false, 2, {"0", "1"}, "question1", "question2", "is_duplicate", "question1", "question2", "f1"},
+    [BL_GLUE_TASK_STSB] = {"stsb", true, true, 1, {NULL}, "sentence1", "sentence2", "score", NULL, NULL, "pearson"},
+    [BL_GLUE_TASK_MNLI] = {"mnli", true, false, 3, {"entailment", "neutral", "contradiction"}, "sentence1", "sentence2", "gold_label", "premise", "hypothesis", "accuracy"},
+    [BL_GLUE_TASK_MNLI_MM] = {"mnli-mm", true, false, 3, {"entailment", "neutral", "contradiction"}, "sentence1", "sentence2", "gold_label", "premise", "hypothesis", "accuracy"},
+    [BL_GLUE_TASK_QNLI] = {"qnli", true, false, 2, {"entailment", "not_entailment"}, "question", "sentence", "label", "question", "sentence", "accuracy"},
+    [BL_GLUE_TASK_RTE] = {"rte", true, false, 2, {"entailment", "not_entailment"}, "sentence1", "sentence2", "label", "sentence1", "sentence2", "accuracy"},
+    [BL_GLUE_TASK_WNLI] = {"wnli", true, false, 2, {"0", "1"}, "sentence1", "sentence2", "label", NULL, NULL, "accuracy"},
 };
 
 const bl_glue_task_info *bl_glue_task_get(bl_glue_task t) {
-    return (t > BL_TASK_GENERIC && t < BL_GLUE_COUNT) ? &TASKS[t] : NULL;
-}
-
-balora_status bl_glue_task_parse(const char *name, bl_glue_task *out) {
-    static const struct { const char *s; bl_glue_task t; } alias[] = {
-        {"cola", BL_GLUE_COLA}, {"sst2", BL_GLUE_SST2}, {"sst-2", BL_GLUE_SST2}, {"mrpc", BL_GLUE_MRPC},
-        {"qqp", BL_GLUE_QQP}, {"stsb", BL_GLUE_STSB}, {"sts-b", BL_GLUE_STSB}, {"mnli", BL_GLUE_MNLI},
-        {"mnli-m", BL_GLUE_MNLI}, {"mnli_matched", BL_GLUE_MNLI}, {"mnli-mm", BL_GLUE_MNLI_MM},
-        {"mnli_mismatched", BL_GLUE_MNLI_MM}, {"qnli", BL_GLUE_QNLI}, {"rte", BL_GLUE_RTE}, {"wnli", BL_GLUE_WNLI},
-    };
-    if (!name) return bl_fail(BALORA_STATUS_INVALID, "GLUE task: no name given");
-    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
-        if (!strcasecmp(name, alias[i].s)) { *out = alias[i].t; return BALORA_STATUS_OK; }
-    return bl_fail(BALORA_STATUS_INVALID, "GLUE task '%s' is unknown; hint: one of cola, sst2, mrpc, qqp, stsb, "
-                   "mnli, mnli-mm, qnli, rte, wnli", name);
+    return ((unsigned)t < BL_GLUE_TASK_COUNT && t != BL_GLUE_TASK_GENERIC) ? &TASKS[t] : NULL;
 }
 
 /* ---------------------------------------------------------------- storage */
@@ -379,7 +365,7 @@ balora_status bl_glue_load(bl_dataset *d, bl_glue_task task, const char *path, c
     int64_t line = 1;
     int ia, ib = -1, il;
     bool cola_header = !strncmp(start, "index", 5) && (start[5] == '\t' || start[5] == '\n' || start[5] == '\r');
-    if (task == BL_GLUE_COLA && !cola_header) {
+    if (task == BL_GLUE_TASK_COLA && !cola_header) {
         /* CoLA train/dev: no header; source, label, original judgement, sentence */
         ia = 3; il = 1;
     } else {
@@ -585,7 +571,7 @@ balora_status bl_data_load(bl_dataset *d, const bl_data_spec *spec, const char *
     size_t len;
     BL_TRY(read_text(path, &buf, &len, &start));
     d->text = buf;
-    d->task = BL_TASK_GENERIC;
+    d->task = BL_GLUE_TASK_GENERIC;
     d->regression = s.regression;
     meta_init(d, path, fmt, "generic");
     char *end = buf + len;

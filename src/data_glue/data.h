@@ -8,7 +8,7 @@
  * the dataset. Typical use:
  *
  *     bl_dataset tr;
- *     BL_TRY(bl_glue_load(&tr, BL_GLUE_SST2, "glue/SST-2/train.tsv", NULL));
+ *     BL_TRY(bl_glue_load(&tr, BL_GLUE_TASK_SST2, "glue/SST-2/train.tsv", NULL));
  *     bl_data_knobs k = BL_DATA_KNOBS_DEFAULT; k.label_noise = 0.2; k.seed = 42;
  *     BL_TRY(bl_data_apply_knobs(&tr, &k));         // tr.meta.n_noisy = exact flipped count
  *     cJSON *meta; BL_TRY(bl_data_meta_json(&tr, &meta));  // into the run's metadata
@@ -21,18 +21,14 @@
 #ifndef BL_DATA_GLUE_H
 #define BL_DATA_GLUE_H
 #include "core/bl.h"
+#include "eval/metrics.h"
 #include <cjson/cJSON.h>
 
 #define BL_DATA_MAX_LABELS 128
 #define BL_DATA_LABEL_NAME 64
 
-typedef enum bl_glue_task {
-    BL_TASK_GENERIC = 0, /* not a GLUE task: columns named by a bl_data_spec */
-    BL_GLUE_COLA, BL_GLUE_SST2, BL_GLUE_MRPC, BL_GLUE_QQP, BL_GLUE_STSB,
-    BL_GLUE_MNLI, BL_GLUE_MNLI_MM, BL_GLUE_QNLI, BL_GLUE_RTE, BL_GLUE_WNLI,
-    BL_GLUE_COUNT
-} bl_glue_task;
-
+/* GLUE tasks: bl_glue_task, bl_glue_task_parse and bl_glue_task_name come from src/eval/metrics.h
+ * (one task list for loading and scoring). BL_GLUE_TASK_GENERIC = not a GLUE file. */
 typedef struct bl_glue_task_info {
     const char *name;        /* "cola", "sst2", ..., "mnli", "mnli-mm" (Adversarial GLUE's key) */
     bool pair;               /* two texts per example */
@@ -46,10 +42,7 @@ typedef struct bl_glue_task_info {
     const char *metric;      /* the GLUE headline metric: "mcc", "accuracy", "f1", "pearson" */
 } bl_glue_task_info;
 
-/* Accepts "cola", "sst2"/"sst-2", "mrpc", "qqp", "stsb"/"sts-b", "mnli"/"mnli-m"/"mnli_matched",
- * "mnli-mm"/"mnli_mismatched", "qnli", "rte", "wnli" (case-insensitive). */
-balora_status bl_glue_task_parse(const char *name, bl_glue_task *out);
-const bl_glue_task_info *bl_glue_task_get(bl_glue_task t); /* NULL for BL_TASK_GENERIC */
+const bl_glue_task_info *bl_glue_task_get(bl_glue_task t); /* NULL for BL_GLUE_TASK_GENERIC */
 
 /* What was loaded and what the knobs did (all counts exact). */
 typedef struct bl_data_meta {
@@ -84,7 +77,7 @@ typedef struct bl_dataset {
     bool regression;
     int n_labels;             /* classes (1 for regression) */
     char label_names[BL_DATA_MAX_LABELS][BL_DATA_LABEL_NAME];
-    bl_glue_task task;
+    bl_glue_task task;        /* BL_GLUE_TASK_GENERIC for generic files */
     bl_data_meta meta;
     /* storage */
     char *text;               /* the strings (the file buffer edited in place, or a pool) */
