@@ -10,6 +10,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "method/reg.h"
+#include "adapters/lora.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,79 @@ static void run_balora(const char *shared, const char *arch) {
     bl_st_close(&io);
 }
 
+/* The adapter library (src/adapters) on the encoder's module set: bl_lora_load of the PEFT folder,
+ * logits and every trainable's gradient; save and reload; bl_lora_init target matching. */
+static void run_library(const char *shared, const char *arch) {
+    char dir[1024], p[1200];
+    snprintf(dir, sizeof dir, "%s/golden/%s", shared, arch);
+    snprintf(p, sizeof p, "%s/io.safetensors", dir);
+    bl_st_file io;
+    CHECK_OK(bl_st_open(&io, p));
+    int64_t ids[32], mask[32], labels[2];
+    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "input_ids"), ids));
+    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "attention_mask"), mask));
+    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "labels"), labels));
+    bl_encoder m;
+    CHECK_OK(bl_enc_load(&m, dir, NULL));
+    int64_t NL = m.cfg.num_labels;
+    bl_adapter ad;
+    snprintf(p, sizeof p, "%s/lora", dir);
+    CHECK_OK(bl_lora_load(&ad, &m.mods, p, false));
+    bl_enc_run r;
+    CHECK_OK(bl_enc_run_init(&r, &m, 2, 16));
+    bl_enc_batch b = {2, 16, ids, mask, NULL};
+    CHECK_OK(bl_enc_forward(&r, &b, BL_ADAPTER_ON));
+    float want[8], on[8];
+    CHECK_OK(bl_st_read_f32(&io, "logits_lora", 2, (int64_t[]){2, NL}, want));
+    char what[300];
+    snprintf(what, sizeof what, "%s bl_lora_load logits_lora", arch);
+    CHECK(t_allclose(what, r.logits, want, 2 * NL, T_GOLDEN_ATOL, T_GOLDEN_RTOL) == 0, "%s", what);
+    memcpy(on, r.logits, sizeof(float) * (size_t)(2 * NL));
+    double loss;
+    CHECK_OK(bl_enc_loss(&r, labels, NULL, &loss, r.dlogits));
+    bl_lora_zero_grads(&ad);
+    CHECK_OK(bl_enc_backward(&r, r.dlogits));
+    bl_param tr[64];
+    int n = bl_lora_trainables(&ad, tr, 64);
+    snprintf(p, sizeof p, "%s/lora/grads.safetensors", dir);
+    bl_st_file g;
+    CHECK_OK(bl_st_open(&g, p));
+    CHECK(n == g.n, "%s: %d trainables, %d golden gradients", arch, n, g.n);
+    for (int i = 0; i < n && i < 64; i++) {
+        float *w = malloc(sizeof(float) * (size_t)tr[i].numel);
+        CHECK_OK(bl_st_read_f32(&g, tr[i].name, tr[i].ndim, tr[i].shape, w));
+        snprintf(what, sizeof what, "%.20s library %.200s", arch, tr[i].name);
+        CHECK(t_allclose(what, tr[i].grad, w, tr[i].numel, T_GOLDEN_ATOL, T_GOLDEN_RTOL) == 0, "%s", what);
+        free(w);
+    }
+    bl_st_close(&g);
+    /* save, reload into a fresh model: same logits */
+    snprintf(p, sizeof p, "%s/%s_adapter", t_tmpdir(), arch);
+    CHECK_OK(bl_lora_save(&ad, p, 0, NULL, NULL));
+    bl_enc_run_free(&r);
+    bl_lora_free(&ad);
+    bl_enc_free(&m);
+    CHECK_OK(bl_enc_load(&m, dir, NULL));
+    CHECK_OK(bl_lora_load(&ad, &m.mods, p, false));
+    CHECK_OK(bl_enc_run_init(&r, &m, 2, 16));
+    CHECK_OK(bl_enc_forward(&r, &b, BL_ADAPTER_ON));
+    snprintf(what, sizeof what, "%s saved adapter reloaded", arch);
+    CHECK(t_allclose(what, r.logits, on, 2 * NL, 0, 0) == 0, "%s", what);
+    bl_enc_run_free(&r);
+    bl_lora_free(&ad);
+    /* bl_lora_init: "dense" matches attention.output.dense, intermediate.dense, output.dense and the pooler */
+    bl_lora_config lc;
+    bl_lora_config_default(&lc);
+    CHECK_OK(bl_lora_config_set_targets(&lc, m.cfg.arch == BL_ENC_DEBERTA_V2 ? "query_proj,value_proj,dense" : "query,value,dense"));
+    CHECK_OK(bl_lora_init(&ad, &m.mods, &lc, 1));
+    int64_t want_n = 5 * m.cfg.n_layer + (m.pooler ? 1 : 0);
+    CHECK(ad.n == want_n, "%s: bl_lora_init adapted %d modules, want %lld", arch, ad.n, (long long)want_n);
+    CHECK(ad.n_heads == (m.cfg.arch == BL_ENC_ROBERTA ? 4 : 2), "%s: %d head tensors in modules_to_save", arch, ad.n_heads);
+    bl_lora_free(&ad);
+    bl_enc_free(&m);
+    bl_st_close(&io);
+}
+
 int main(void) {
     balora_threads_set(1); /* tiny matrices: threads cost more than they give on a shared machine */
     const char *shared = t_require_shared();
@@ -274,5 +348,8 @@ int main(void) {
     run_arch(shared, "deberta_v3");
     run_balora(shared, "bert");
     run_balora(shared, "deberta_v3");
+    run_library(shared, "bert");
+    run_library(shared, "roberta");
+    run_library(shared, "deberta_v3");
     return t_finish();
 }
