@@ -507,3 +507,72 @@ balora_status bl_enc_heads_trainable(bl_encoder *m) {
     m->mods.attach_gen++;
     return BALORA_STATUS_OK;
 }
+
+/* ====================================================================== save */
+
+static const char *act_name(bl_enc_act a) {
+    return a == BL_ENC_ACT_GELU ? "gelu" : a == BL_ENC_ACT_GELU_TANH ? "gelu_new" : a == BL_ENC_ACT_RELU ? "relu" : "tanh";
+}
+
+balora_status bl_enc_config_json(const bl_enc_config *c, cJSON **out) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return bl_fail(BALORA_STATUS_NOMEM, "encoder config: out of memory");
+    cJSON *a = cJSON_AddArrayToObject(j, "architectures");
+    cJSON_AddItemToArray(a, cJSON_CreateString(c->architecture));
+    cJSON_AddStringToObject(j, "model_type", c->model_type);
+    cJSON_AddNumberToObject(j, "vocab_size", (double)c->vocab_size);
+    cJSON_AddNumberToObject(j, "hidden_size", (double)c->hidden);
+    cJSON_AddNumberToObject(j, "num_hidden_layers", (double)c->n_layer);
+    cJSON_AddNumberToObject(j, "num_attention_heads", (double)c->n_head);
+    cJSON_AddNumberToObject(j, "intermediate_size", (double)c->intermediate);
+    cJSON_AddNumberToObject(j, "max_position_embeddings", (double)c->max_pos);
+    cJSON_AddNumberToObject(j, "type_vocab_size", (double)c->type_vocab);
+    cJSON_AddNumberToObject(j, "layer_norm_eps", c->ln_eps);
+    cJSON_AddStringToObject(j, "hidden_act", act_name(c->act));
+    cJSON_AddNumberToObject(j, "pad_token_id", (double)c->pad_id);
+    cJSON_AddNumberToObject(j, "initializer_range", c->init_range);
+    cJSON_AddNumberToObject(j, "hidden_dropout_prob", 0);
+    cJSON_AddNumberToObject(j, "attention_probs_dropout_prob", 0);
+    cJSON_AddNumberToObject(j, "num_labels", (double)c->num_labels);
+    cJSON_AddStringToObject(j, "problem_type", c->regression ? "regression" : "single_label_classification");
+    if (c->arch != BL_ENC_DEBERTA_V2) cJSON_AddStringToObject(j, "position_embedding_type", "absolute");
+    if (c->arch == BL_ENC_DEBERTA_V2) {
+        cJSON_AddBoolToObject(j, "relative_attention", c->relative_attention);
+        cJSON_AddNumberToObject(j, "position_buckets", (double)c->position_buckets);
+        cJSON_AddNumberToObject(j, "max_relative_positions", (double)c->max_rel_pos);
+        cJSON *p = cJSON_AddArrayToObject(j, "pos_att_type");
+        if (c->p2c) cJSON_AddItemToArray(p, cJSON_CreateString("p2c"));
+        if (c->c2p) cJSON_AddItemToArray(p, cJSON_CreateString("c2p"));
+        cJSON_AddBoolToObject(j, "share_att_key", true);
+        cJSON_AddStringToObject(j, "norm_rel_ebd", c->norm_rel_ebd ? "layer_norm" : "none");
+        cJSON_AddBoolToObject(j, "position_biased_input", c->position_biased_input);
+        cJSON_AddNumberToObject(j, "pooler_hidden_size", (double)c->hidden);
+        cJSON_AddStringToObject(j, "pooler_hidden_act", act_name(c->pooler_act));
+        cJSON_AddNumberToObject(j, "pooler_dropout", 0);
+    }
+    *out = j;
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_enc_save(const bl_encoder *m, const char *dir, bool trained_heads) {
+    BL_TRY(bl_mkdir_p(dir));
+    char path[4200];
+    cJSON *j;
+    BL_TRY(bl_enc_config_json(&m->cfg, &j));
+    balora_status st = bl_path_join(path, sizeof path, dir, "config.json");
+    if (!st) st = bl_json_save(j, path);
+    cJSON_Delete(j);
+    if (st) return st;
+    bl_st_writer w;
+    bl_st_writer_init(&w);
+    for (int i = 0; i < m->mods.n_params && !st; i++) {
+        const bl_param *p = &m->mods.params[i];
+        const float *data = trained_heads && p->train_data ? p->train_data : p->data;
+        st = bl_st_writer_add(&w, p->name, BL_DTYPE_F32, p->ndim, p->shape, data);
+    }
+    if (!st) st = bl_st_writer_meta(&w, "format", "pt");
+    if (!st) st = bl_path_join(path, sizeof path, dir, "model.safetensors");
+    if (!st) st = bl_st_writer_save(&w, path);
+    bl_st_writer_free(&w);
+    return st;
+}

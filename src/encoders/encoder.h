@@ -121,6 +121,12 @@ balora_status bl_enc_init_random(bl_encoder *m, const bl_enc_config *c, uint64_t
 /* A small config of an architecture (tests): callers then adjust fields. */
 void bl_enc_config_defaults(bl_enc_config *c, bl_enc_arch arch);
 void bl_enc_free(bl_encoder *m);
+/* config.json for a config (the fields bl_enc_config_parse reads; caller owns the object). */
+balora_status bl_enc_config_json(const bl_enc_config *c, cJSON **out);
+/* Writes dir/config.json and dir/model.safetensors (float32, HF names) so that bl_enc_load and
+ * transformers load it. trained_heads: write the heads' modules_to_save copies (train_data)
+ * instead of their base values (a merged or fully fine-tuned classifier). */
+balora_status bl_enc_save(const bl_encoder *m, const char *dir, bool trained_heads);
 /* Full fine-tuning: a gradient for every base tensor (allocated once). */
 balora_status bl_enc_set_full_ft(bl_encoder *m, bool on);
 void bl_enc_zero_grads(bl_encoder *m); /* base grads (full FT) and head grads */
