@@ -9,13 +9,17 @@
  *   - isolation, the strongest this process may set up (bl_sandbox_isolation() says which):
  *       BL_SANDBOX_ISO_FULL (root): new network namespace (no network: only a down loopback),
  *         new PID namespace (every process of the program dies with it), new IPC and mount
- *         namespaces with the whole file system read-only except the work directory, and the
- *         program runs as user nobody (so it cannot undo any of it; the process limit counts);
- *       BL_SANDBOX_ISO_USERNS (not root, unprivileged user namespaces allowed): new user and
- *         network namespaces (no network), the rest as below;
- *       BL_SANDBOX_ISO_RLIMITS (neither): rlimits, process-group kill and scrubbed environment only;
- *         the program can reach the network and write wherever the user can. Run balora as root
- *         (e.g. in a container) or enable unprivileged user namespaces for real isolation.
+ *         namespaces with the whole file system read-only except the work directory (seen as
+ *         /tmp), and the program runs as user nobody (so it cannot undo any of it; the process
+ *         limit counts);
+ *       BL_SANDBOX_ISO_USERNS (not root; unprivileged user namespaces allowed): the same in a new
+ *         user namespace, without the change of user;
+ *       BL_SANDBOX_ISO_USERNET (user namespaces, but no mount changes allowed): new user, network
+ *         and PID namespaces; files stay writable wherever the user may write;
+ *       BL_SANDBOX_ISO_RLIMITS (none of these): rlimits, process-group kill and scrubbed
+ *         environment only; the program can reach the network and write wherever the user can,
+ *         and a child that calls setsid() can outlive the run. Run balora as root (e.g. in a
+ *         container) or enable unprivileged user namespaces for real isolation.
  * Functions return a non-OK status only when the sandbox itself cannot work (no temporary
  * directory, no fork); a program that fails, crashes, hangs or is killed is a result, not an error. */
 #ifndef BL_EVAL_SANDBOX_H
@@ -24,8 +28,9 @@
 
 typedef enum bl_sandbox_iso {
     BL_SANDBOX_ISO_RLIMITS = 0,
-    BL_SANDBOX_ISO_USERNS = 1,
-    BL_SANDBOX_ISO_FULL = 2
+    BL_SANDBOX_ISO_USERNET = 1,
+    BL_SANDBOX_ISO_USERNS = 2,
+    BL_SANDBOX_ISO_FULL = 3
 } bl_sandbox_iso;
 
 typedef struct bl_sandbox_opts {
@@ -54,7 +59,7 @@ typedef struct bl_sandbox_result {
 } bl_sandbox_result;
 
 /* The isolation level runs get on this machine (probed once): the strongest that works, at most
- * the cap ($BALORA_SANDBOX_ISOLATION = full | userns | rlimits, or bl_sandbox_set_isolation). */
+ * the cap ($BALORA_SANDBOX_ISOLATION = full | userns | usernet | rlimits, or bl_sandbox_set_isolation). */
 bl_sandbox_iso bl_sandbox_isolation(void);
 /* Caps the isolation level (probed again at the next run). Not thread-safe: call before running. */
 void bl_sandbox_set_isolation(bl_sandbox_iso max);
