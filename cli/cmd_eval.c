@@ -25,7 +25,7 @@
 typedef struct eval_args {
     const char *bench, *task, *data, *completions, *predictions, *out, *ks, *glue_task, *label_column, *python;
     const char *ood_data, *ood_predictions, *ood_glue_task, *prompts_out, *glue_average;
-    const char *judge, *judge_prompts, *judge_prompts_out, *judgments;
+    const char *judge, *judge_prompts, *judge_prompts_out, *judgments, *metrics;
     const char *model, *adapter;
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
@@ -214,6 +214,8 @@ static balora_status seqcls_score(const eval_args *a, bl_glue_task task, const c
     if (!st && a->limit > 0 && a->limit < n) n = a->limit;
     if (!st) st = bl_glue_score(task, pred, gold, n, 0, r);
     free(gold); free(pred);
+    unsigned mask;
+    if (!st && a->metrics && !(st = bl_glue_metrics_parse(a->metrics, &mask))) st = bl_glue_set_metrics(r, mask);
     return st;
 }
 
@@ -435,6 +437,7 @@ int cmd_eval(int argc, char **argv) {
         {"predictions", CLI_OPT_STR, &a.predictions, "seq-cls: one prediction per line (or GLUE's index<TAB>prediction)"},
         {"glue-task", CLI_OPT_STR, &a.glue_task, "seq-cls: cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli, generic"},
         {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 1-based number; JSON: the field)"},
+        {"metrics", CLI_OPT_STR, &a.metrics, "seq-cls: metrics the score averages (accuracy,f1,mcc,pearson,spearman; default: the GLUE task's)"},
         {"ood-data", CLI_OPT_STR, &a.ood_data, "seq-cls: an out-of-domain file (same label space), reported beside --data"},
         {"ood-predictions", CLI_OPT_STR, &a.ood_predictions, "seq-cls: predictions for --ood-data"},
         {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},

@@ -58,6 +58,8 @@ awk '{print 1 - $1}' "$T/sst2.txt" > "$T/sst2_inv.txt"
 check "sst2 gold accuracy 1" "'$PY' -c \"import json,sys; r=json.load(open('$T/sst.json')); sys.exit(0 if r['accuracy']==1 and r['n']==872 else 1)\""
 "$CLI" eval --task seq-cls --glue-task sst2 --data "$D/glue/SST-2/dev.tsv" --predictions "$T/sst2_inv.txt" --out "$T/sst.json" > /dev/null
 check "sst2 inverted accuracy 0, mcc -1" "'$PY' -c \"import json,sys; r=json.load(open('$T/sst.json')); sys.exit(0 if r['accuracy']==0 and abs(r['mcc']+1)<1e-12 else 1)\""
+"$CLI" eval --task seq-cls --glue-task sst2 --data "$D/glue/SST-2/dev.tsv" --predictions "$T/sst2_inv.txt" --metrics accuracy,mcc --out "$T/sst.json" > /dev/null
+check "--metrics accuracy,mcc: score -0.5" "'$PY' -c \"import json,sys; r=json.load(open('$T/sst.json')); sys.exit(0 if abs(r['score']+0.5)<1e-12 and r['task_metrics']==['accuracy','mcc'] else 1)\""
 tail -n +2 "$D/glue/STS-B/dev.tsv" | cut -f10 > "$T/stsb.txt"
 "$CLI" eval --task seq-cls --glue-task stsb --data "$D/glue/STS-B/dev.tsv" --predictions "$T/stsb.txt" --out "$T/sts.json" > /dev/null
 check "stsb gold pearson 1" "'$PY' -c \"import json,sys; r=json.load(open('$T/sts.json')); sys.exit(0 if abs(r['pearson']-1)<1e-12 and abs(r['spearman']-1)<1e-12 else 1)\""
