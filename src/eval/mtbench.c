@@ -1,6 +1,7 @@
 /* MT-Bench single-answer grading protocol (see mtbench.h). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "eval/mtbench.h"
+#include "eval/jsonl.h"
 #include "io/json.h"
 #include <math.h>
 #include <pcre2.h>
@@ -8,32 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static balora_status read_lines(const char *path, balora_status (*fn)(void *, const char *, int64_t, const cJSON *), void *ctx) {
-    char *text; size_t len;
-    BL_TRY(bl_file_read(path, &text, &len));
-    balora_status st = BALORA_STATUS_OK;
-    int64_t lineno = 0;
-    for (char *p = text; *p && !st;) {
-        char *e = strchr(p, '\n');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        lineno++;
-        size_t m = n;
-        while (m && (p[m - 1] == '\r' || p[m - 1] == ' ')) m--;
-        if (m) {
-            char what[600];
-            snprintf(what, sizeof what, "%s: line %lld", path, (long long)lineno);
-            cJSON *o;
-            if (!(st = bl_json_parse(what, p, m, &o))) {
-                st = cJSON_IsObject(o) ? fn(ctx, path, lineno, o) : bl_fail(BALORA_STATUS_FORMAT, "%s is not a JSON object", what);
-                cJSON_Delete(o);
-            }
-        }
-        p = e ? e + 1 : p + n;
-    }
-    free(text);
-    return st;
-}
 
 static char *id_text(const cJSON *v) {
     char b[64];
@@ -93,7 +68,7 @@ void bl_mt_set_free(bl_mt_set *s) {
 balora_status bl_mt_questions_load(const char *path, bl_mt_set *out) {
     memset(out, 0, sizeof *out);
     q_ctx c = {out, 0};
-    balora_status st = read_lines(path, q_line, &c);
+    balora_status st = bl_jsonl_read(path, q_line, &c);
     if (!st && out->n == 0) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no questions", path);
     if (st) bl_mt_set_free(out);
     return st;
@@ -124,7 +99,7 @@ static balora_status a_line(void *vctx, const char *path, int64_t line, const cJ
 }
 
 balora_status bl_mt_answers_load(const char *path, bl_mt_set *s) {
-    BL_TRY(read_lines(path, a_line, s));
+    BL_TRY(bl_jsonl_read(path, a_line, s));
     for (int64_t i = 0; i < s->n; i++)
         if (!s->q[i].answers[0]) return bl_fail(BALORA_STATUS_FORMAT, "%s: no answer for question %s", path, s->q[i].id);
     return BALORA_STATUS_OK;
@@ -191,7 +166,7 @@ static balora_status tmpl_line(void *vctx, const char *path, int64_t line, const
 
 balora_status bl_mt_templates_load(const char *path, bl_mt_templates *t) {
     memset(t, 0, sizeof *t);
-    balora_status st = read_lines(path, tmpl_line, t);
+    balora_status st = bl_jsonl_read(path, tmpl_line, t);
     for (int k = 0; k < BL_MT_KIND_COUNT && !st; k++)
         if (!t->prompt[k]) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no single-answer template of kind %d; hint: the file needs the lines single-v1, "
                                         "single-math-v1, single-v1-multi-turn and single-math-v1-multi-turn", path, k);
@@ -300,7 +275,7 @@ static balora_status j_line(void *vctx, const char *path, int64_t line, const cJ
 balora_status bl_mt_score_judgments(const bl_mt_set *s, const char *path, bl_mt_report *r) {
     memset(r, 0, sizeof *r);
     j_ctx c = {.s = s, .r = r};
-    BL_TRY(read_lines(path, j_line, &c));
+    BL_TRY(bl_jsonl_read(path, j_line, &c));
     r->mean = r->n ? c.sum / (double)r->n : NAN;
     for (int t = 0; t < 2; t++) r->turn_mean[t] = r->turn_n[t] ? c.turn_sum[t] / (double)r->turn_n[t] : NAN;
     for (int i = 0; i < r->n_cats; i++) r->cat_mean[i] = c.cat_sum[i] / (double)r->cat_n[i];
