@@ -319,38 +319,32 @@ balora_status bl_eval_score(const bl_bench_set *s, const bl_completions *c, cons
         free(progs);
         free(res);
     } else {
-        for (int64_t j = 0; j < ns; j++) {
+        /* the answer is extracted once; the first sample's is kept for the report */
+        for (int64_t j = 0; j < ns && !st; j++) {
             const char *text = c->c[which[j]].text;
             const bl_bench_problem *p = &s->p[c->c[which[j]].problem];
+            char *answer;
             if (s->bench == BL_BENCH_GSM8K) {
+                char buf[128];
                 double v;
-                ok[j] = bl_gsm8k_extract(text, &v, NULL, 0) && bl_gsm8k_equal(v, p->ref_value);
+                ok[j] = bl_gsm8k_extract(text, &v, buf, sizeof buf) && bl_gsm8k_equal(v, p->ref_value);
+                answer = bl_strdup(buf);
             } else {
                 char *a = bl_math_extract(text);
                 ok[j] = a && bl_math_equiv(a, p->reference);
-                free(a);
+                answer = a ? a : bl_strdup("");
             }
+            if (!answer) { st = BALORA_STATUS_NOMEM; break; }
+            bl_eval_outcome *o = &r->out[c->c[which[j]].problem];
+            if (!o->answer) o->answer = answer; else free(answer);
         }
     }
-    /* per-problem outcomes */
+    /* per-problem outcomes (samples in file order: the first one is the problem's "correct") */
     for (int64_t j = 0; j < ns && !st; j++) {
         bl_eval_outcome *o = &r->out[c->c[which[j]].problem];
-        bool first = o->n_samples == 0;
+        if (o->n_samples == 0) o->correct = ok[j];
         o->n_samples++;
         o->n_correct += ok[j];
-        if (first) {
-            o->correct = ok[j];
-            if (s->bench == BL_BENCH_GSM8K) {
-                char buf[128] = "";
-                double v;
-                bl_gsm8k_extract(c->c[which[j]].text, &v, buf, sizeof buf);
-                o->answer = bl_strdup(buf);
-            } else if (s->bench == BL_BENCH_MATH) {
-                char *a = bl_math_extract(c->c[which[j]].text);
-                o->answer = a ? a : bl_strdup("");
-            }
-            if (!bl_bench_is_code(s->bench) && !o->answer) st = BALORA_STATUS_NOMEM;
-        }
     }
     free(ok); free(which);
     if (st) { bl_eval_report_free(r); return st; }
