@@ -25,7 +25,7 @@
 typedef struct eval_args {
     const char *bench, *task, *data, *completions, *predictions, *out, *ks, *glue_task, *label_column, *python;
     const char *ood_data, *ood_predictions, *ood_glue_task, *prompts_out, *glue_average;
-    const char *judge, *judge_prompts, *judge_prompts_out, *judgments, *metrics;
+    const char *judge, *judge_prompts, *judge_prompts_out, *judgments, *metrics, *template;
     const char *model, *adapter;
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
@@ -100,7 +100,17 @@ static int write_report(cJSON *j, const char *path) {
 
 /* --prompts-out: the problems' prompts as JSON lines {"index", "task_id", "prompt"}, to generate
  * completions with any system and score them with --completions. */
+/* The Alpaca prompt the paper's NLG fine-tuning uses (METHOD.md 4): the model answers after "### Response:". */
+static const char k_alpaca[] = "Below is an instruction that describes a task. Write a response that appropriately completes "
+                               "the request.\n\n### Instruction:\n%s\n\n### Response:";
+
 static int write_prompts(const eval_args *a, bl_bench bench) {
+    bool alpaca = false;
+    if (a->template && !strcmp(a->template, "alpaca")) alpaca = true;
+    else if (a->template && strcmp(a->template, "none") != 0) {
+        fprintf(stderr, "balora eval: error: --template must be alpaca or none, got '%s'\n", a->template);
+        return 2;
+    }
     bl_bench_set s;
     balora_status st = bl_bench_load(bench, a->data, &s);
     if (st) return cli_fail(st);
@@ -113,11 +123,16 @@ static int write_prompts(const eval_args *a, bl_bench bench) {
         if (o) {
             cJSON_AddNumberToObject(o, "index", (double)i);
             cJSON_AddStringToObject(o, "task_id", s.p[i].id);
-            cJSON_AddStringToObject(o, "prompt", s.p[i].prompt);
+            if (alpaca) {
+                size_t n = sizeof k_alpaca + strlen(s.p[i].prompt);
+                char *p = bl_malloc(n);
+                if (p) { snprintf(p, n, k_alpaca, s.p[i].prompt); cJSON_AddStringToObject(o, "prompt", p); free(p); }
+                else st = BALORA_STATUS_NOMEM;
+            } else cJSON_AddStringToObject(o, "prompt", s.p[i].prompt);
             line = cJSON_PrintUnformatted(o);
             cJSON_Delete(o);
         }
-        if (!line || fprintf(f, "%s\n", line) < 0) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
+        if (!st && (!line || fprintf(f, "%s\n", line) < 0)) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
         free(line);
     }
     if (fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
@@ -443,6 +458,7 @@ int cmd_eval(int argc, char **argv) {
         {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},
         {"glue-average", CLI_OPT_STR, &a.glue_average, "comma-separated seq-cls reports (--out files): print and write the GLUE average"},
         {"prompts-out", CLI_OPT_STR, &a.prompts_out, "write the problems' prompts as JSONL {index, task_id, prompt} and stop"},
+        {"template", CLI_OPT_STR, &a.template, "--prompts-out: none, or alpaca (the paper's instruction format)"},
         {"limit", CLI_OPT_INT, &a.limit, "score only the first N problems (0 = all)"},
         {"out", CLI_OPT_STR, &a.out, "write the JSON report (metrics and every per-problem outcome) here"},
         {"k", CLI_OPT_STR, &a.ks, "pass@k values for code benchmarks, comma-separated (pass@1 always)"},

@@ -99,6 +99,9 @@ check "mtbench judgments averaged" "[ $? -eq 0 ] && '$PY' -c \"import json,sys; 
 "$CLI" eval --bench mtbench --data "$T/q.jsonl" --completions "$T/a.jsonl" --judge /nonexistent 2> "$T/err.txt"
 check "mtbench --judge: not available yet" "[ $? -eq 1 ] && grep -q 'not available in this build yet' '$T/err.txt'"
 
+"$CLI" eval --bench gsm8k --data "$D/gsm8k/test.jsonl" --prompts-out "$T/prompts.jsonl" --limit 2 --template alpaca > /dev/null
+check "prompts-out alpaca" "'$PY' -c \"import json,sys; r=[json.loads(l) for l in open('$T/prompts.jsonl')]; p=r[1]['prompt']; sys.exit(0 if len(r)==2 and p.startswith('Below is an instruction') and 'A robe takes 2 bolts' in p and p.endswith('### Response:') else 1)\""
+
 # The model hook fails clearly; usage errors exit 2; bad files exit 1 naming the line.
 "$CLI" eval --bench gsm8k --data "$D/gsm8k/test.jsonl" --model /nonexistent 2> "$T/err.txt"
 check "--model: exit 1, not available yet" "[ $? -eq 1 ] && grep -q 'not available in this build yet' '$T/err.txt'"
