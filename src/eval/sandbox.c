@@ -189,7 +189,7 @@ typedef struct slot {
     char dir[PATH_MAX];
     bl_sandbox_result *r;
     size_t cap;               /* bytes kept */
-    bool active, relayed;     /* relayed: the child relays pid 1's status (FULL isolation) */
+    bool active, relayed;     /* relayed: the child relays the status of pid 1 of a PID namespace */
 } slot;
 
 typedef struct run_ctx {
@@ -327,7 +327,7 @@ static balora_status slot_finish(slot *s, bool timed_out) {
     if (s->pid_fd >= 0) { close(s->pid_fd); s->pid_fd = -1; }
     if (WIFEXITED(st)) {
         r->exit_code = WEXITSTATUS(st);
-        /* FULL isolation relays the death of pid 1 by a signal as exit status 128 + signal. */
+        /* With a PID namespace the child relays the death of pid 1 by a signal as status 128 + signal. */
         if (s->relayed && r->exit_code > 128 && r->exit_code <= 128 + 64) { r->signal = r->exit_code - 128; r->exit_code = -1; }
     } else { r->exit_code = -1; r->signal = WTERMSIG(st); }
     r->passed = !timed_out && r->exit_code == 0;
