@@ -161,8 +161,9 @@ int main(void) {
 
     /* Output beyond the cap is dropped (and read, so the program is not blocked). */
     o.max_output = 1000;
-    r = run("import sys\nsys.stdout.write('x' * 1000000)\n", &o);
-    CHECK(r.passed && r.output_len == 1000 && r.output_truncated, "output cap: %zu bytes, truncated %d", r.output_len, r.output_truncated);
+    r = run("import sys\nsys.stdout.write('x' * 1000000)\nsys.stdout.flush()\nassert False, 'the end'\n", &o);
+    CHECK(!r.passed && r.output_len == 1000 && r.output_truncated && strstr(r.output, "AssertionError: the end"),
+          "output cap: %zu bytes, truncated %d, the traceback kept: %s", r.output_len, r.output_truncated, r.output + (r.output_len > 80 ? r.output_len - 80 : 0));
     bl_sandbox_result_free(&r);
     o.max_output = 16 << 10;
 

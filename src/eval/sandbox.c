@@ -298,12 +298,18 @@ static void slot_read(slot *s) {
     char buf[4096];
     while (s->out_fd >= 0) {
         ssize_t n = read(s->out_fd, buf, sizeof buf);
-        if (n > 0) {
+        if (n > 0) { /* keep the last `cap` bytes: a traceback is at the end */
             bl_sandbox_result *r = s->r;
-            size_t keep = r->output_len < s->cap ? s->cap - r->output_len : 0;
-            if ((size_t)n > keep) r->output_truncated = true;
-            size_t k = (size_t)n < keep ? (size_t)n : keep;
-            memcpy(r->output + r->output_len, buf, k);
+            size_t k = (size_t)n, cap = s->cap;
+            const char *src = buf;
+            if (k > cap) { src += k - cap; k = cap; r->output_truncated = true; }
+            if (r->output_len + k > cap) {
+                size_t drop = r->output_len + k - cap;
+                memmove(r->output, r->output + drop, r->output_len - drop);
+                r->output_len -= drop;
+                r->output_truncated = true;
+            }
+            memcpy(r->output + r->output_len, src, k);
             r->output_len += k;
             r->output[r->output_len] = 0;
             continue;

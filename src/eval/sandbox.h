@@ -1,7 +1,7 @@
 /* Running untrusted Python (HumanEval / MBPP completions) in a sandbox. Generated code never runs
  * in the balora process: each program runs in a child process (fork + exec python3), in a fresh
  * temporary working directory that is removed afterwards, with
- *   - stdin from /dev/null, stdout+stderr captured through a pipe up to a size cap;
+ *   - stdin from /dev/null, stdout+stderr captured through a pipe (the last max_output bytes);
  *   - a wall-clock timeout after which the whole process group is killed (SIGKILL);
  *   - setrlimit: CPU seconds, address space, processes, file size, open files, no core dumps;
  *   - a scrubbed environment (PATH=/usr/bin:/bin, HOME and TMPDIR = the work directory, LANG)
@@ -39,7 +39,7 @@ typedef struct bl_sandbox_opts {
     int64_t mem_bytes;        /* RLIMIT_AS (default 1 GiB) */
     int64_t max_procs;        /* RLIMIT_NPROC (default 32; counted per user: under full isolation all sandboxed programs run as nobody and share it) */
     int64_t max_file_bytes;   /* RLIMIT_FSIZE (default 16 MiB) */
-    size_t max_output;        /* bytes of stdout+stderr kept (default 16 KiB); the rest is read and dropped */
+    size_t max_output;        /* bytes of stdout+stderr kept, the last ones (default 16 KiB); earlier ones are dropped */
     const char *tmp_parent;   /* where work directories are made (default $TMPDIR, else /tmp) */
     int jobs;                 /* programs run at once by bl_sandbox_run_many (default 1) */
 } bl_sandbox_opts;
@@ -54,7 +54,7 @@ typedef struct bl_sandbox_result {
     bool timed_out;           /* killed at the wall-clock limit */
     bool output_truncated;
     double wall_s;
-    char *output;             /* stdout+stderr (first max_output bytes), NUL-terminated, malloc'd */
+    char *output;             /* stdout+stderr (the last max_output bytes), NUL-terminated, malloc'd */
     size_t output_len;
 } bl_sandbox_result;
 
