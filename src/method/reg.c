@@ -202,6 +202,10 @@ balora_status bl_reg_ws_init(bl_reg_ws *ws, bl_reg_task task, int64_t max_rows, 
         if ((int64_t)q + 1 > lwork) lwork = (int64_t)q + 1;
         if (8 * mn > liwork) liwork = 8 * mn;
     }
+    if (lwork > INT32_MAX || liwork > INT32_MAX || (need_svd && max_rows * ncols > INT32_MAX))
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "BA-LoRA workspace: %lld rows x %lld columns exceed LAPACK's 32-bit "
+                       "sizes for the SVD term; hint: use fewer positions per batch (B*T)", (long long)max_rows,
+                       (long long)ncols);
     ws->n_lwork = lwork;
     ws->n_iwork = liwork;
 
@@ -209,7 +213,6 @@ balora_status bl_reg_ws_init(bl_reg_ws *ws, bl_reg_task task, int64_t max_rows, 
     for (int pass = 0; pass < 2; pass++) {
         ws->rows = bl_arena_take(a, (size_t)max_rows * sizeof(int64_t));
         ws->row_val = bl_arena_take(a, (size_t)max_rows * sizeof(double));
-        ws->row_aux = bl_arena_take(a, (size_t)max_rows * sizeof(double));
         ws->row_buf = bl_arena_take(a, (size_t)ws->nthreads * ROWBUF * (size_t)ncols * sizeof(double));
         ws->topk_idx = bl_arena_take(a, (size_t)ws->nthreads * (size_t)(ws->max_k + 1) * sizeof(int64_t));
         ws->eig = bl_arena_take(a, (size_t)mn * sizeof(double));

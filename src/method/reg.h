@@ -92,8 +92,7 @@ typedef struct bl_reg_ws {
     bl_arena arena;
     int64_t *rows;             /* [max_rows] masked row indices */
     double *row_val;           /* [max_rows] per-row partial values */
-    double *row_aux;           /* [max_rows] per-row second values (teacher entropy) */
-    double *row_buf;           /* [nthreads, 2, ncols] per-thread row scratch */
+    double *row_buf;           /* [nthreads, 4, ncols] per-thread row scratch */
     int64_t *topk_idx;         /* [nthreads, max_k] top-K entropy scratch */
     /* SVD term: Gram route */
     int64_t chunk;             /* columns per block */
