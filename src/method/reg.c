@@ -278,6 +278,12 @@ static inline void add_one(rout g, int64_t i, double v) {
     if (g.f) g.f[i] += (float)v; else g.d[i] += v;
 }
 
+/* Threads for a region: the current setting, at most what the workspace has scratch for. */
+static inline int nthr(const bl_reg_ws *ws) {
+    int n = omp_get_max_threads();
+    return n < ws->nthreads ? n : ws->nthreads;
+}
+
 /* ---------------------------------------------------------------- shapes and masks */
 
 static balora_status check_shape(const bl_reg_ws *ws, const char *what, int64_t rows, int64_t cols) {
@@ -355,7 +361,7 @@ static balora_status nlg_cr(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
     BL_TRY(build_rows(ws, what, B, T, V, labels, &M));
     const double inv_tau = 1.0 / tau, gscale = tau / (double)M;
     const bool want_grad = !rout_null(grad) && weight != 0;
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(M * V))
     for (int64_t i = 0; i < M; i++) {
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V; /* [V] teacher */
         double *y = x + V;                                                             /* [V] student, then grad */
@@ -416,7 +422,7 @@ static balora_status nlg_dr(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
                        "max_k to bl_reg_ws_init", what, (long long)K, (long long)ws->max_k);
     const double inv_m = 1.0 / (double)M;
     const bool want_grad = !rout_null(grad) && weight != 0;
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(M * V))
     for (int64_t i = 0; i < M; i++) {
         const int tid = omp_get_thread_num();
         double *y = ws->row_buf + (size_t)tid * ROWBUF * (size_t)V; /* [V] logits */
@@ -465,7 +471,7 @@ static balora_status nlg_ce(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, rin 
     BL_TRY(build_rows(ws, what, B, T, V, labels, &M));
     const double inv_m = 1.0 / (double)M;
     const bool want_grad = !rout_null(grad) && weight != 0;
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(M * V))
     for (int64_t i = 0; i < M; i++) {
         double *y = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V; /* [V] logits */
         double *q = y + V;                                                             /* [V] softmax, then grad */
@@ -493,7 +499,7 @@ static balora_status teacher_conf(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V
     BL_TRY(build_rows(ws, what, B, T, V, labels, &M));
     if (V == 1) { *conf = 1; return BALORA_STATUS_OK; }
     const double inv_tau = 1.0 / tau, logv = log((double)V);
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(M * V))
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(M * V))
     for (int64_t i = 0; i < M; i++) {
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V; /* [V] logits */
         double *p = x + V;                                                             /* [V] softmax */
@@ -676,7 +682,7 @@ static balora_status nlu_cr(bl_reg_ws *ws, int64_t N, int64_t C, rin z, rin zp, 
     BL_TRY(build_rows(ws, what, N, 1, C, NULL, &M));
     const double scale = 2.0 / ((double)N * (double)C);
     const bool want_grad = !rout_null(grad) && weight != 0;
-#pragma omp parallel for schedule(static) num_threads(ws->nthreads) if (PAR(N * C))
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(N * C))
     for (int64_t i = 0; i < N; i++) {
         double *x = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)C; /* [C] teacher */
         double *y = x + C;                                                        /* [C] student */
