@@ -200,4 +200,61 @@ const tjsUni = new Tokenizer(uniJson, {});
 const uniTexts = ['the cat', 'thecat', 'abc', 'a bc', 'the  cat sat', 'xyz', 'qq', '12 1 2', 'é日本', '日本 cat', 'cat.', 'ab, c', '', ' ', 'the</s>cat', 'ﬁ', 'Ｃat'];
 w('unigram_inputs.jsonl', uniTexts.map((t) => JSON.stringify(t)));
 w('unigram.ids', uniTexts.map((t) => tjsUni.encode(t).ids.join(' ')));
+// ---------------------------------------------------------------- pipeline variants (tokenizers.js)
+// tokenizer.json "heads" (everything but model.vocab / model.merges, which the test fills in from
+// ../shared) exercising the Split regexes of LLaMA-3 and Qwen2, ignore_merges, NFC, lstrip/rstrip
+// added tokens, Metaspace (prepend_scheme first), RobertaProcessing, Whitespace/Digits, StripAccents.
+fs.mkdirSync(path.join(out, 'variants'), { recursive: true });
+const l3re = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const qwre = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const at = (id, content, o = {}) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true, ...o });
+const bpeModel = (o = {}) => ({ type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ...o });
+const blNoRe = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false };
+const variants = [
+  { name: 'gpt2_llama3', base: 'gpt2', head: { added_tokens: [at(50256, '<|endoftext|>'), at(50257, '<mask>', { lstrip: true }), at(50258, '[END]', { rstrip: true })],
+    normalizer: null, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: l3re }, behavior: 'Isolated', invert: false }, blNoRe] },
+    post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<|endoftext|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<|endoftext|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|endoftext|>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<|endoftext|>': { id: '<|endoftext|>', ids: [50256], tokens: ['<|endoftext|>'] } } },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }, model: bpeModel({ ignore_merges: true }) },
+    extra: ['Hello <mask> world<mask>', 'x [END]   y', 'a<mask>b [END]', "I'M HE'S 12345678 x\r\n\n  y"] },
+  { name: 'gpt2_qwen2', base: 'gpt2', head: { added_tokens: [at(50256, '<|endoftext|>')], normalizer: { type: 'NFC' },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: qwre }, behavior: 'Isolated', invert: false }, blNoRe] },
+    post_processor: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false }, decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+    model: bpeModel() }, extra: ['e\u0301 composed by NFC', '1234567890'] },
+  { name: 'gpt2_roberta', base: 'gpt2', head: { added_tokens: [at(50256, '<|endoftext|>')], normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'RobertaProcessing', sep: ['<|endoftext|>', 50256], cls: ['<|endoftext|>', 50256], trim_offsets: true, add_prefix_space: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }, model: bpeModel() }, extra: [] },
+  { name: 'llama2_metaspace', base: 'llama2', head: { added_tokens: lj.added_tokens, normalizer: null,
+    pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false },
+    post_processor: lj.post_processor, decoder: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false },
+    model: { ...lj.model, vocab: undefined, merges: undefined } }, extra: [] },
+  { name: 'bert_nfd_digits', base: 'bert', head: { added_tokens: bertJson.added_tokens,
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'StripAccents' }, { type: 'Lowercase' }] },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Whitespace' }, { type: 'Digits', individual_digits: true }] },
+    post_processor: { type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] }, decoder: bertJson.decoder,
+    model: { ...bertJson.model, vocab: undefined } }, extra: [] },
+];
+const bases = { gpt2: { vocab: enc, merges: bpe }, llama2: { vocab: lj.model.vocab, merges: lj.model.merges }, bert: { vocab: bvocab } };
+for (const v of variants) {
+  const head = { version: '1.0', truncation: null, padding: null, ...v.head };
+  head.model = JSON.parse(JSON.stringify(head.model));
+  fs.writeFileSync(path.join(out, 'variants', v.name + '.json'), JSON.stringify(head, null, 1) + '\n');
+  const full = JSON.parse(JSON.stringify(head));
+  Object.assign(full.model, bases[v.base]);
+  const tk = new Tokenizer(full, {});
+  const vt = [...texts, ...v.extra];
+  // tokenizers.js's Whitespace uses JS's ASCII-only \w and its StripAccents drops every mark (HF: \w of
+  // Oniguruma, Unicode; only Mn): for that variant keep the lines that are ASCII after NFD and Mn removal
+  // (the test checks the others by hand).
+  if (v.name === 'bert_nfd_digits') {
+    vt.splice(0, vt.length, ...vt.filter((t) => /^[\x00-\x7f]*$/.test(t.normalize('NFD').replace(/\p{Mn}/gu, ''))));
+    w(`variants/${v.name}.inputs.jsonl`, vt.map((t) => JSON.stringify(t))); // instead of inputs.jsonl + extra
+  } else w(`variants/${v.name}.extra.jsonl`, v.extra.map((t) => JSON.stringify(t))); // the inputs are inputs.jsonl + these
+  w(`variants/${v.name}.ids`, vt.map((t) => tk.encode(t).ids.join(' ')));
+  // no pairs where no template is involved: tokenizers.js's ByteLevel post-processor drops the pair's second text
+  if (v.name !== 'gpt2_qwen2') w(`variants/${v.name}.pair.ids`, pairs.map(([a, b]) => { const e = tk.encode(a, { text_pair: b, return_token_type_ids: true }); return e.ids.join(' ') + '\t' + (e.token_type_ids || []).join(' '); }));
+}
+
 console.log(`wrote ${texts.length} texts, ${pairs.length} pairs, ${uniTexts.length} unigram texts to ${out}`);

@@ -99,7 +99,18 @@ static bool is_word_char(uint32_t c) {
     return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) || (k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO);
 }
 
-static bool is_digit_char(uint32_t c) { return utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_ND; }
+/* Rust's char::is_numeric (what HF's Digits pre-tokenizer tests): categories Nd, Nl, No. */
+static bool is_digit_char(uint32_t c) {
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO;
+}
+
+/* \w of Oniguruma on UTF-8 (HF's Whitespace pre-tokenizer is the regex \w+|[^\w\s]+):
+ * letters, marks, decimal digits, connector punctuation. */
+static bool is_onig_word(uint32_t c) {
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_ME) || k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_PC;
+}
 
 /* Full lower-case mapping of one code point (Rust char::to_lowercase): simple mapping except U+0130. */
 static int lower_put(uint32_t c, char *out) {
@@ -559,14 +570,12 @@ static balora_status pre_apply(bl_tok *t, const tpre *p, bool at_start) {
                 size_t a = i;
                 uint32_t c = tok_utf8_next(s, n, &i);
                 if (is_ws(c)) continue;
-                bool w = is_word_char(c) || utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MN ||
-                         utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MC;
+                bool w = is_onig_word(c);
                 size_t e = i;
                 while (e < n) {
                     size_t k2 = e;
                     uint32_t d = tok_utf8_next(s, n, &k2);
-                    bool dw = is_word_char(d) || utf8proc_category((utf8proc_int32_t)d) == UTF8PROC_CATEGORY_MN ||
-                              utf8proc_category((utf8proc_int32_t)d) == UTF8PROC_CATEGORY_MC;
+                    bool dw = is_onig_word(d);
                     if (is_ws(d) || dw != w) break;
                     e = k2;
                 }

@@ -327,7 +327,7 @@ static void tpl_roberta(ttpl *p, int32_t cls, int32_t sep) {
     tpl_special(&p->single[0], cls, 0); tpl_seq(&p->single[1], 0, 0); tpl_special(&p->single[2], sep, 0);
     p->n_pair = 6;
     tpl_special(&p->pair[0], cls, 0); tpl_seq(&p->pair[1], 0, 0); tpl_special(&p->pair[2], sep, 0);
-    tpl_special(&p->pair[3], sep, 0); tpl_seq(&p->pair[4], 1, 0); tpl_special(&p->pair[5], sep, 0);
+    tpl_special(&p->pair[3], sep, 1); tpl_seq(&p->pair[4], 1, 1); tpl_special(&p->pair[5], sep, 1);
 }
 
 /* ------------------------------------------------------------------ tokenizer.json components */
