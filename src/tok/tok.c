@@ -1409,7 +1409,7 @@ void bl_tok_free(bl_tok *t) {
     free(t->str); free(t->len); free(t->pool);
     free(t->vmap.slot);
     free(t->in_model);
-    free(t->merges.key); free(t->merges.rank); free(t->merges.merged);
+    free(t->merges.e);
     free(t->cont_prefix); free(t->eow_suffix);
     free(t->score);
     if (t->norm) { tok_norm_free(t->norm); free(t->norm); }

@@ -92,7 +92,8 @@ typedef struct tadded {
 /* string -> id, open addressing; keys are the token strings of the tokenizer (t->str[id]). */
 typedef struct idmap { int32_t *slot; size_t mask; } idmap;
 /* (left id, right id) -> (rank, merged id) */
-typedef struct pairmap { uint64_t *key; int32_t *rank, *merged; size_t mask; } pairmap;
+typedef struct pairent { uint64_t key; int32_t rank, merged; } pairent;
+typedef struct pairmap { pairent *e; size_t mask; } pairmap; /* one cache line holds 4 entries */
 
 /* Word cache: recent words (byte strings) -> ids. Cleared when full. */
 typedef struct tcache {

@@ -86,12 +86,11 @@ static balora_status idmap_build(bl_tok *t, const uint8_t *in_model) {
 balora_status tok_pairmap_init(pairmap *m, size_t n) {
     size_t cap = 1024;
     while (cap < n * 2 + 2) cap *= 2;
-    m->key = bl_malloc(cap * sizeof *m->key);
-    m->rank = bl_malloc(cap * sizeof *m->rank);
-    m->merged = bl_malloc(cap * sizeof *m->merged);
-    if (!m->key || !m->rank || !m->merged) return BALORA_STATUS_NOMEM;
+    free(m->e);
+    m->e = bl_malloc(cap * sizeof *m->e);
+    if (!m->e) return BALORA_STATUS_NOMEM;
     m->mask = cap - 1;
-    for (size_t k = 0; k < cap; k++) m->key[k] = UINT64_MAX;
+    for (size_t k = 0; k < cap; k++) m->e[k].key = UINT64_MAX;
     return BALORA_STATUS_OK;
 }
 
@@ -100,17 +99,18 @@ static uint64_t mix64(uint64_t x) { x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x 
 balora_status pairmap_put(pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t merged) {
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     for (size_t k = mix64(key) & m->mask;; k = (k + 1) & m->mask) {
-        if (m->key[k] == key) return BALORA_STATUS_OK; /* first (lowest-rank) merge wins, as in HF */
-        if (m->key[k] == UINT64_MAX) { m->key[k] = key; m->rank[k] = rank; m->merged[k] = merged; return BALORA_STATUS_OK; }
+        if (m->e[k].key == key) return BALORA_STATUS_OK; /* first (lowest-rank) merge wins, as in HF */
+        if (m->e[k].key == UINT64_MAX) { m->e[k] = (pairent){key, rank, merged}; return BALORA_STATUS_OK; }
     }
 }
 
 bool pairmap_get(const pairmap *m, int32_t a, int32_t b, int32_t *rank, int32_t *merged) {
-    if (!m->key) return false;
+    if (!m->e) return false;
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     for (size_t k = mix64(key) & m->mask;; k = (k + 1) & m->mask) {
-        if (m->key[k] == key) { *rank = m->rank[k]; *merged = m->merged[k]; return true; }
-        if (m->key[k] == UINT64_MAX) return false;
+        const pairent *x = &m->e[k];
+        if (x->key == key) { *rank = x->rank; *merged = x->merged; return true; }
+        if (x->key == UINT64_MAX) return false;
     }
 }
 
