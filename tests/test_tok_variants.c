@@ -140,6 +140,50 @@ int main(void) {
             bl_tok_free(t);
         }
     }
+    /* Precompiled normalizer (SentencePiece charsmap): a hand-built darts-clone double array with the
+       single key "A" -> "a" (units: root offset 1; unit 64 = label 'A' | has_leaf | offset 1; unit 65 =
+       leaf value 0 = offset of "a" in the string pool). "Abc A" must encode like "abc a". */
+    {
+        static uint8_t blob[4 + 66 * 4 + 2];
+        uint32_t units[66] = {0};
+        units[0] = 1u << 10;
+        units[64] = 0x41u | (1u << 8) | (1u << 10);
+        units[65] = 1u << 31;
+        uint32_t tsize = sizeof units;
+        memcpy(blob, &tsize, 4);
+        memcpy(blob + 4, units, sizeof units);
+        blob[4 + sizeof units] = 'a';
+        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        char enc[512];
+        size_t o = 0, nb = sizeof blob;
+        for (size_t i = 0; i < nb; i += 3) {
+            uint32_t v = (uint32_t)blob[i] << 16 | (i + 1 < nb ? (uint32_t)blob[i + 1] << 8 : 0) | (i + 2 < nb ? blob[i + 2] : 0);
+            enc[o++] = b64[v >> 18 & 63]; enc[o++] = b64[v >> 12 & 63];
+            enc[o++] = i + 1 < nb ? b64[v >> 6 & 63] : '=';
+            enc[o++] = i + 2 < nb ? b64[v & 63] : '=';
+        }
+        enc[o] = 0;
+        cJSON *u = read_json(tt_data("unigram/tokenizer.json"));
+        cJSON *nz = cJSON_CreateObject();
+        cJSON_AddStringToObject(nz, "type", "Precompiled");
+        cJSON_AddStringToObject(nz, "precompiled_charsmap", enc);
+        cJSON_ReplaceItemInObject(u, "normalizer", nz);
+        char *json = cJSON_PrintUnformatted(u);
+        cJSON_Delete(u);
+        bl_tok *t;
+        CHECK_OK(bl_tok_load_json(&t, "precompiled", json, strlen(json)));
+        free(json);
+        if (t) {
+            bl_tok_enc e1 = {0}, e2 = {0};
+            CHECK_OK(bl_tok_encode(t, "Abc A", 5, false, &e1));
+            CHECK_OK(bl_tok_encode(t, "abc a", 5, false, &e2));
+            CHECK(e1.n == e2.n && e1.n > 0 && !memcmp(e1.ids, e2.ids, e1.n * sizeof *e1.ids), "precompiled: %zu vs %zu ids", e1.n, e2.n);
+            CHECK_OK(bl_tok_encode(t, "B", 1, false, &e1));   /* no mapping: unchanged (unknown -> unk) */
+            CHECK(e1.n == 2 && e1.ids[1] == 0, "B: n=%zu", e1.n);
+            bl_tok_enc_free(&e1); bl_tok_enc_free(&e2);
+            bl_tok_free(t);
+        }
+    }
     cJSON_Delete(gpt2_vocab); cJSON_Delete(gpt2_merges); cJSON_Delete(llama_vocab); cJSON_Delete(llama_merges); cJSON_Delete(bert_vocab);
     return t_finish();
 }

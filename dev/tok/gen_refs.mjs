@@ -230,11 +230,11 @@ const variants = [
     pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false },
     post_processor: lj.post_processor, decoder: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false },
     model: { ...lj.model, vocab: undefined, merges: undefined } }, extra: [] },
-  { name: 'bert_nfd_digits', base: 'bert', head: { added_tokens: bertJson.added_tokens,
+  { name: 'bert_nfd_digits', base: 'bert', head: { added_tokens: [...bertJson.added_tokens, at(30522, 'yes sir', { normalized: true, special: false }), at(30523, 'HELLO', { special: false })],
     normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'StripAccents' }, { type: 'Lowercase' }] },
     pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Whitespace' }, { type: 'Digits', individual_digits: true }] },
     post_processor: { type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] }, decoder: bertJson.decoder,
-    model: { ...bertJson.model, vocab: undefined } }, extra: [] },
+    model: { ...bertJson.model, vocab: undefined } }, extra: ['YES SIR, now', 'yes sir', 'HELLO hello Hello', 'Yes Sír!', 'noyes sirs'] },
 ];
 const bases = { gpt2: { vocab: enc, merges: bpe }, llama2: { vocab: lj.model.vocab, merges: lj.model.merges }, bert: { vocab: bvocab } };
 for (const v of variants) {

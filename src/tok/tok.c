@@ -954,17 +954,13 @@ static balora_status unigram_word(bl_tok *t, const char *w, size_t n) {
 
 /* ------------------------------------------------------------------ one text (no post-processing) */
 
-static balora_status encode_segment(bl_tok *t, const char *s, size_t n, bool at_start) {
+/* Pre-tokenizer and model over one piece of normalized text. */
+static balora_status model_piece(bl_tok *t, const char *s, size_t n, bool at_start) {
     if (n == 0) return BALORA_STATUS_OK;
-    tbuf *x = &t->s_norm;
-    x->n = 0;
-    BL_TRY(tbuf_put(x, s, n));
-    if (t->norm) BL_TRY(normalize(t, t->norm, x));
-    if (x->n == 0) return BALORA_STATUS_OK;
     t->s_pre.n = 0;
     t->sp_a.n = 0;
-    BL_TRY(tbuf_put(&t->s_pre, x->p, x->n));
-    BL_TRY(tspans_push(&t->sp_a, 0, x->n));
+    BL_TRY(tbuf_put(&t->s_pre, s, n));
+    BL_TRY(tspans_push(&t->sp_a, 0, n));
     if (t->pre) BL_TRY(pre_one(t, t->pre, at_start));
     for (size_t k = 0; k < t->sp_a.n; k++) {
         const char *w = t->s_pre.p + t->sp_a.v[k].off;
@@ -978,15 +974,42 @@ static balora_status encode_segment(bl_tok *t, const char *s, size_t n, bool at_
     return BALORA_STATUS_OK;
 }
 
+static int added_at(const bl_tok *t, const char *text, size_t len, size_t i, bool normalized);
+static bool ascii_ws(char c);
+
+/* A segment of the text between non-normalized added tokens: normalize it, then split it at the
+ * added tokens with normalized=true (matched on the normalized text, as HF does). */
+static balora_status encode_segment(bl_tok *t, const char *s, size_t n, bool at_start) {
+    if (n == 0) return BALORA_STATUS_OK;
+    tbuf *x = &t->s_norm; /* not touched by the pre-tokenizers and models */
+    x->n = 0;
+    BL_TRY(tbuf_put(x, s, n));
+    if (t->norm) BL_TRY(normalize(t, t->norm, x));
+    if (!t->has_norm_added) return model_piece(t, x->p, x->n, at_start);
+    size_t seg = 0, i = 0;
+    while (i < x->n) {
+        int k = t->added_first_norm[(unsigned char)x->p[i]] ? added_at(t, x->p, x->n, i, true) : -1;
+        if (k < 0) { i++; continue; }
+        const tadded *a = &t->added[k];
+        size_t ms = i, me = i + a->len;
+        if (a->lstrip) while (ms > seg && ascii_ws(x->p[ms - 1])) ms--;
+        if (a->rstrip) while (me < x->n && ascii_ws(x->p[me])) me++;
+        BL_TRY(model_piece(t, x->p + seg, ms - seg, at_start && seg == 0));
+        BL_TRY(ids_push(t, a->id, a->special ? 1 : 0));
+        seg = i = me;
+    }
+    return model_piece(t, x->p + seg, x->n - seg, at_start && seg == 0);
+}
+
 static bool ascii_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 /* The added token that starts at text[i] (longest), or -1. */
-static int added_at(const bl_tok *t, const char *text, size_t len, size_t i) {
+static int added_at(const bl_tok *t, const char *text, size_t len, size_t i, bool normalized) {
     int best = -1;
     size_t best_len = 0;
     for (int k = 0; k < t->n_added; k++) {
         const tadded *a = &t->added[k];
-        if (a->len <= best_len || a->len > len - i || a->content[0] != text[i]) continue;
+        if (a->normalized != normalized || a->len <= best_len || a->len > len - i || a->content[0] != text[i]) continue;
         if (memcmp(a->content, text + i, a->len) != 0) continue;
         if (a->single_word) {
             if (i > 0) {
@@ -1012,7 +1035,7 @@ static balora_status encode_text(bl_tok *t, const char *text, size_t len) {
         return bl_fail(BALORA_STATUS_INVALID, "tokenizer: the text is not valid UTF-8 at byte %zu (0x%02X); hint: convert the input to UTF-8", bad, (unsigned char)text[bad]);
     size_t seg = 0, i = 0;
     while (i < len) {
-        int k = t->added_first[(unsigned char)text[i]] ? added_at(t, text, len, i) : -1;
+        int k = t->added_first[(unsigned char)text[i]] ? added_at(t, text, len, i, false) : -1;
         if (k < 0) { i++; continue; }
         const tadded *a = &t->added[k];
         size_t ms = i, me = i + a->len;

@@ -131,7 +131,9 @@ struct bl_tok {
     tnorm *norm; tpre *pre; tdec *dec;
     ttpl tpl;
     tadded *added; int n_added;
-    uint8_t added_first[256];     /* 1 for bytes that start an added token */
+    uint8_t added_first[256];     /* 1 for bytes that start an added token with normalized=false */
+    uint8_t added_first_norm[256];/* ... with normalized=true (matched after normalization) */
+    bool has_norm_added;
     int32_t role[BL_TOK_N_ROLES];
     uint8_t *is_special;          /* [n_vocab] */
     /* scratch */

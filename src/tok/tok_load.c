@@ -201,7 +201,8 @@ static balora_status finish_common(bl_tok *t, const char *what, const uint8_t *i
     }
     for (int k = 0; k < t->n_added; k++) {
         if (t->added[k].special) t->is_special[t->added[k].id] = 1;
-        t->added_first[(unsigned char)t->added[k].content[0]] = 1;
+        if (t->added[k].normalized) { t->added_first_norm[(unsigned char)t->added[k].content[0]] = 1; t->has_norm_added = true; }
+        else t->added_first[(unsigned char)t->added[k].content[0]] = 1;
     }
     if (t->model == BL_TOK_MODEL_BPE && t->byte_level) {
         int missing = 0;
