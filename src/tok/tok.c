@@ -775,6 +775,7 @@ static int32_t vocab_affix(bl_tok *t, const char *pre, const char *s, size_t n, 
 
 static balora_status bpe_word(bl_tok *t, const char *w, size_t n) {
     if (n == 0) return BALORA_STATUS_OK;
+    if (n > (size_t)INT32_MAX / 4) return bl_fail(BALORA_STATUS_INVALID, "tokenizer: a single word of %zu bytes is too long (at most %d)", n, INT32_MAX / 4);
     uint64_t h = 0;
     if (n <= TOK_CACHE_MAX_WORD) {
         h = hash_bytes(w, n);
@@ -881,6 +882,7 @@ static balora_status wordpiece_word(bl_tok *t, const char *w, size_t n) {
 
 static balora_status unigram_word(bl_tok *t, const char *w, size_t n) {
     if (n == 0) return BALORA_STATUS_OK;
+    if (n > (size_t)INT32_MAX / 4) return bl_fail(BALORA_STATUS_INVALID, "tokenizer: a single word of %zu bytes is too long (at most %d)", n, INT32_MAX / 4);
     if (n + 1 > t->v_cap) {
         size_t cap = (n + 1) * 2;
         double *s = bl_realloc(t->v_score, cap * sizeof *s);

@@ -856,6 +856,8 @@ static balora_status load_json_root(bl_tok *t, const cJSON *root, const char *fi
     return BALORA_STATUS_OK;
 }
 
+static void spm_template(bl_tok *t, const cJSON *cfg);
+
 static balora_status finish_json(bl_tok *t, const char *file, const cJSON *cfg) {
     uint8_t *in_model = bl_calloc((size_t)t->n_vocab + 1, 1);
     if (!in_model) return BALORA_STATUS_NOMEM;
@@ -865,6 +867,12 @@ static balora_status finish_json(bl_tok *t, const char *file, const cJSON *cfg) 
     BL_TRY(st);
     roles_from_config(t, cfg);
     default_roles(t);
+    /* transformers' LlamaTokenizerFast / GemmaTokenizerFast rebuild the post-processor from
+       add_bos_token / add_eos_token of tokenizer_config.json: do the same */
+    const char *cls = cfg ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "tokenizer_class")) : NULL;
+    if (cls && (strstr(cls, "Llama") || strstr(cls, "Gemma")) &&
+        (cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(cfg, "add_bos_token")) || cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(cfg, "add_eos_token"))))
+        spm_template(t, cfg);
     return BALORA_STATUS_OK;
 }
 
