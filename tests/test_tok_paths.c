@@ -176,6 +176,24 @@ int main(void) {
         cJSON_Delete(root);
         compare_dir(dir, "bert tokenizer.json", "inputs.jsonl", "bert.ids", true, (size_t)-1);
         compare_dir(dir, "bert tokenizer.json (no special)", "inputs.jsonl", "bert_nospecial.ids", false, (size_t)-1);
+        /* clean_up_tokenization_spaces: true (BERT's default) joins "i ' m" to "i'm" as transformers does;
+           false leaves only the WordPiece decoder's own per-token cleanup (" ." -> ".") */
+        for (int clean = 0; clean < 2; clean++) {
+            snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+            const char *cfg = clean ? "{\"clean_up_tokenization_spaces\": true}" : "{\"clean_up_tokenization_spaces\": false}";
+            put_file(path, cfg, strlen(cfg));
+            bl_tok *t;
+            CHECK_OK(bl_tok_load(&t, dir));
+            if (!t) continue;
+            bl_tok_enc e = {0};
+            char *txt;
+            CHECK_OK(bl_tok_encode(t, "I'm here.", 9, true, &e));
+            CHECK_OK(bl_tok_decode(t, e.ids, e.n, true, &txt, NULL));
+            CHECK(!strcmp(txt, clean ? "i'm here." : "i ' m here."), "cleanup %d: '%s'", clean, txt);
+            free(txt);
+            bl_tok_enc_free(&e);
+            bl_tok_free(t);
+        }
     }
 
     /* ---- LLaMA-2: tokenizer.model from tokenizer.json ---- */

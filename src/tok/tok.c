@@ -1370,8 +1370,10 @@ balora_status bl_tok_decode(bl_tok *t, const int32_t *ids, size_t n, bool skip_s
         if (!t->dec && k) BL_TRY(tbuf_put(o, " ", 1));
         BL_TRY(tbuf_put(o, t->s_pre.p + t->sp_a.v[k].off, t->sp_a.v[k].len));
     }
-    /* transformers' decode also cleans up the joined text (clean_up_tokenization_spaces, on for BERT) */
-    if (t->dec && t->dec->kind == TD_WORDPIECE && t->dec->cleanup) BL_TRY(wp_cleanup(o, &t->s_tmp));
+    /* transformers' decode also cleans up the joined text when clean_up_tokenization_spaces is set in
+       tokenizer_config.json (default: only with a WordPiece decoder that cleans up, as for BERT) */
+    bool clean = t->cleanup_spaces >= 0 ? t->cleanup_spaces == 1 : (t->dec && t->dec->kind == TD_WORDPIECE && t->dec->cleanup);
+    if (clean) BL_TRY(wp_cleanup(o, &t->s_tmp));
     return finish_text(o, text, len);
 }
 

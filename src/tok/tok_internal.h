@@ -135,6 +135,7 @@ struct bl_tok {
     uint8_t added_first_norm[256];/* ... with normalized=true (matched after normalization) */
     bool has_norm_added;
     int32_t role[BL_TOK_N_ROLES];
+    int cleanup_spaces;           /* tokenizer_config.json clean_up_tokenization_spaces: -1 absent, 0, 1 */
     uint8_t *is_special;          /* [n_vocab] */
     /* scratch */
     tbuf s_norm, s_tmp, s_pre, s_pre2, s_word;

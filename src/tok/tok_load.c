@@ -268,6 +268,8 @@ static const char *cfg_token_name(const cJSON *cfg, const char *key) {
 
 static void roles_from_config(bl_tok *t, const cJSON *cfg) {
     if (!cfg) return;
+    const cJSON *cu = cJSON_GetObjectItemCaseSensitive(cfg, "clean_up_tokenization_spaces");
+    if (cJSON_IsBool(cu)) t->cleanup_spaces = cJSON_IsTrue(cu) ? 1 : 0;
     static const char *const keys[BL_TOK_N_ROLES] = {"bos_token", "eos_token", "pad_token", "unk_token", "cls_token", "sep_token", "mask_token"};
     for (int r = 0; r < BL_TOK_N_ROLES; r++) {
         const char *name = cfg_token_name(cfg, keys[r]);
@@ -304,6 +306,7 @@ static bl_tok *tok_new(void) {
     bl_tok *t = bl_calloc(1, sizeof *t);
     if (!t) return NULL;
     t->unk_id = -1;
+    t->cleanup_spaces = -1;
     t->max_input_chars = 100;
     for (int r = 0; r < BL_TOK_N_ROLES; r++) t->role[r] = -1;
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
