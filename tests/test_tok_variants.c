@@ -104,6 +104,20 @@ static void run_variant(const char *name, const char *base) {
     CHECK(bad == 0, "%s: %d pairs differ", name, bad);
     bl_tok_enc_free(&e);
     free(pin); free(pref); free(b1); free(b2);
+    /* the Split regexes stay linear on long runs (a backtracking \\s*[\\r\\n]+ must not turn quadratic) */
+    size_t big = 1u << 17;
+    char *s = malloc(big);
+    const char *fill[4] = {" ", "a", " \n", "1"};
+    for (int f = 0; f < 4; f++) {
+        size_t fl = strlen(fill[f]);
+        for (size_t i = 0; i < big; i++) s[i] = fill[f][i % fl];
+        double t0 = bl_time_now();
+        CHECK_OK(bl_tok_encode(t, s, big, false, &e));
+        double dt = bl_time_now() - t0;
+        CHECK(dt < 10.0, "%s: 128 KiB of '%s' took %.2f s", name, fill[f], dt);
+    }
+    bl_tok_enc_free(&e);
+    free(s);
     bl_tok_free(t);
 }
 
