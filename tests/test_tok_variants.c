@@ -129,6 +129,7 @@ int main(void) {
     run_variant("gpt2_roberta", "gpt2");
     run_variant("llama2_metaspace", "llama2");
     run_variant("bert_nfd_digits", "bert");
+    run_variant("bert_split_invert", "bert");
     /* hand-checked against HF's semantics where tokenizers.js differs (see gen_refs.mjs): Whitespace's \w
        is Unicode (ß is a letter; ² is not a word character but Digits isolates it, being numeric);
        StripAccents removes only Mn. Expected ids from a greedy WordPiece over vocab.txt:

@@ -235,6 +235,9 @@ const variants = [
     pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Whitespace' }, { type: 'Digits', individual_digits: true }] },
     post_processor: { type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] }, decoder: bertJson.decoder,
     model: { ...bertJson.model, vocab: undefined } }, extra: ['YES SIR, now', 'yes sir', 'HELLO hello Hello', 'Yes Sír!', 'noyes sirs'] },
+  { name: 'bert_split_invert', base: 'bert', head: { added_tokens: bertJson.added_tokens, normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'Split', pattern: { Regex: '\\p{L}+|\\p{N}+|[^\\s\\p{L}\\p{N}]+' }, behavior: 'Removed', invert: true },
+    post_processor: bertJson.post_processor, decoder: bertJson.decoder, model: { ...bertJson.model, vocab: undefined } }, extra: ['abc!!def??12x', 'a.b,c'] },
 ];
 const bases = { gpt2: { vocab: enc, merges: bpe }, llama2: { vocab: lj.model.vocab, merges: lj.model.merges }, bert: { vocab: bvocab } };
 for (const v of variants) {

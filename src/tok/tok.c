@@ -429,9 +429,10 @@ static balora_status split_runs(bl_tok *t, const char *s, const tmark *m, size_t
     return BALORA_STATUS_OK;
 }
 
-static balora_status marks_push(tmarks *m, size_t a, size_t b, bool match) {
+/* Appends the run [a, b); merges it into the previous run when `merge` and both are adjacent and alike. */
+static balora_status marks_add(tmarks *m, size_t a, size_t b, bool match, bool merge) {
     if (a == b) return BALORA_STATUS_OK;
-    if (m->n && m->v[m->n - 1].match == match && m->v[m->n - 1].b == a && !match) { m->v[m->n - 1].b = b; return BALORA_STATUS_OK; }
+    if (merge && m->n && m->v[m->n - 1].match == match && m->v[m->n - 1].b == a) { m->v[m->n - 1].b = b; return BALORA_STATUS_OK; }
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 64;
         tmark *v = bl_realloc(m->v, cap * sizeof *v);
@@ -441,7 +442,6 @@ static balora_status marks_push(tmarks *m, size_t a, size_t b, bool match) {
     m->v[m->n++] = (tmark){a, b, match};
     return BALORA_STATUS_OK;
 }
-
 static balora_status regex_marks(bl_tok *t, pcre2_code *re, const char *s, size_t n, bool invert, tmarks *m) {
     m->n = 0;
     size_t i = 0, last = 0;
@@ -456,11 +456,12 @@ static balora_status regex_marks(bl_tok *t, pcre2_code *re, const char *s, size_
             i = a + (size_t)utf8_len_lead((unsigned char)s[a]);
             continue;
         }
-        BL_TRY(marks_push(m, last, a, invert));
-        BL_TRY(marks_push(m, a, b, !invert));
+        /* every gap and every match is its own run (HF keeps adjacent matches apart, also with invert) */
+        BL_TRY(marks_add(m, last, a, invert, false));
+        BL_TRY(marks_add(m, a, b, !invert, false));
         last = i = b;
     }
-    BL_TRY(marks_push(m, last, n, invert));
+    BL_TRY(marks_add(m, last, n, invert, false));
     return BALORA_STATUS_OK;
 }
 
@@ -483,19 +484,7 @@ static balora_status class_marks(const char *s, size_t n, char_class k, bool eac
         size_t a = i;
         uint32_t c = tok_utf8_next(s, n, &i);
         bool in = in_class(k, c);
-        if (in && each) {
-            if (m->n == m->cap) {
-                size_t cap = m->cap ? m->cap * 2 : 64;
-                tmark *v = bl_realloc(m->v, cap * sizeof *v);
-                if (!v) return BALORA_STATUS_NOMEM;
-                m->v = v; m->cap = cap;
-            }
-            m->v[m->n++] = (tmark){a, i, true};
-        } else if (in && m->n && m->v[m->n - 1].match && m->v[m->n - 1].b == a) {
-            m->v[m->n - 1].b = i;
-        } else {
-            BL_TRY(marks_push(m, a, i, in));
-        }
+        BL_TRY(marks_add(m, a, i, in, !(in && each))); /* class runs merge unless each char stands alone */
     }
     return BALORA_STATUS_OK;
 }
@@ -1314,12 +1303,10 @@ static balora_status dec_apply(bl_tok *t, const tdec *d) {
         break;
     }
     case TD_BPE_SUFFIX: {
-        size_t sl = strlen(d->a);
         for (size_t k = 0; k < nt; k++) {
             w->n = 0;
             BL_TRY(tbuf_reserve(w, 1));
             BL_TRY(str_replace_all(w, t->s_pre.p + t->sp_a.v[k].off, t->sp_a.v[k].len, d->a, k + 1 < nt ? " " : ""));
-            (void)sl;
             BL_TRY(dec_emit(t, w->p, w->n));
         }
         break;

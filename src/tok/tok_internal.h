@@ -153,7 +153,6 @@ struct bl_tok {
 /* tok_load.c */
 balora_status tok_vocab_add(bl_tok *t, int32_t id, const char *s, size_t len);
 balora_status tok_vocab_reserve(bl_tok *t, int32_t n);
-balora_status tok_finish(bl_tok *t, const char *what);
 /* While loading, t->str[] holds pool offsets + 1; seal turns them into pointers and builds the map
  * over every id, unseal turns them back (the pool may still grow). */
 balora_status tok_vocab_seal(bl_tok *t);

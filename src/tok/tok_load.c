@@ -137,7 +137,7 @@ balora_status tok_vocab_reserve(bl_tok *t, int32_t n) {
     return BALORA_STATUS_OK;
 }
 
-/* Strings are kept in t->pool as offsets while loading (the pool moves); tok_finish fixes pointers. */
+/* Strings are kept in t->pool as offsets while loading (the pool moves); finish_common makes them pointers. */
 balora_status tok_vocab_add(bl_tok *t, int32_t id, const char *s, size_t len) {
     if (id < 0 || id > 100000000) return bl_fail(BALORA_STATUS_FORMAT, "tokenizer: token id %d is out of range", id);
     BL_TRY(tok_vocab_reserve(t, id + 1));
@@ -1081,5 +1081,3 @@ loaded:
     *out = t;
     return BALORA_STATUS_OK;
 }
-
-balora_status tok_finish(bl_tok *t, const char *what) { return finish_common(t, what, NULL); }
