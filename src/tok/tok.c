@@ -1276,13 +1276,12 @@ static balora_status dec_apply(bl_tok *t, const tdec *d) {
         }
         break;
     }
-    case TD_METASPACE:
+    case TD_METASPACE: /* HF: every replacement char of the first token is dropped (unless prepend never) */
         for (size_t k = 0; k < nt; k++) {
             w->n = 0;
             BL_TRY(tbuf_reserve(w, 1));
-            BL_TRY(str_replace_all(w, t->s_pre.p + t->sp_a.v[k].off, t->sp_a.v[k].len, d->repl, " "));
-            size_t skip = (k == 0 && d->prepend != 0 && w->n && w->p[0] == ' ') ? 1 : 0;
-            BL_TRY(dec_emit(t, w->p + skip, w->n - skip));
+            BL_TRY(str_replace_all(w, t->s_pre.p + t->sp_a.v[k].off, t->sp_a.v[k].len, d->repl, k == 0 && d->prepend != 0 ? "" : " "));
+            BL_TRY(dec_emit(t, w->p, w->n));
         }
         break;
     case TD_WORDPIECE: {
