@@ -91,6 +91,20 @@ int main(void) {
         bl_tok_enc_free(&e);
         bl_tok_free(t);
     }
+    /* without an unk_token, HF's BPE drops characters it cannot represent (no error) */
+    {
+        const char *nounk = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}";
+        CHECK_OK(bl_tok_load_json(&t, "nounk", nounk, strlen(nounk)));
+        if (t) {
+            bl_tok_enc e = {0};
+            CHECK_OK(bl_tok_encode(t, "axb", 3, true, &e));
+            CHECK(e.n == 1 && e.ids[0] == 2, "dropped x, then a and b merge as in HF: n=%zu", e.n);
+            CHECK_OK(bl_tok_encode(t, "xyz", 3, true, &e));
+            CHECK(e.n == 0, "all dropped: n=%zu", e.n);
+            bl_tok_enc_free(&e);
+            bl_tok_free(t);
+        }
+    }
 
     /* ---- folders ---- */
     bl_tok *x = NULL;

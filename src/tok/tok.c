@@ -791,11 +791,8 @@ static balora_status bpe_word(bl_tok *t, const char *w, size_t n) {
     if (t->byte_level) {
         for (size_t i = 0; i < n; i++) {
             int32_t id = t->byte_id[(unsigned char)w[i]];
-            if (id < 0) {
-                if (t->unk_id < 0) return bl_fail(BALORA_STATUS_FORMAT, "tokenizer: byte 0x%02X has no token in the byte-level vocabulary and there is no unk_token; hint: the vocabulary is incomplete", (unsigned char)w[i]);
-                id = t->unk_id;
-            }
-            t->w_id[m++] = id;
+            if (id < 0) id = t->unk_id; /* HF: unk, or dropped when the model has no unk_token */
+            if (id >= 0) t->w_id[m++] = id;
         }
     } else {
         size_t i = 0;
@@ -815,12 +812,13 @@ static balora_status bpe_word(bl_tok *t, const char *w, size_t n) {
                     continue;
                 }
             }
-            if (t->unk_id < 0) return bl_fail(BALORA_STATUS_INVALID, "tokenizer: the character '%.*s' is not in the vocabulary and the BPE model has no unk_token", (int)(i - a), w + a);
+            if (t->unk_id < 0) continue; /* HF drops a character it cannot represent when there is no unk_token */
             if (t->fuse_unk && prev_unk) continue;
             t->w_id[m++] = t->unk_id;
             prev_unk = true;
         }
     }
+    if (m == 0) return BALORA_STATUS_OK;
     for (int32_t i = 0; i < m; i++) { t->w_prev[i] = i - 1; t->w_next[i] = i + 1 < m ? i + 1 : -1; }
     size_t nh = 0;
     for (int32_t i = 0; i + 1 < m; i++) bpe_try_pair(t, &nh, i);
