@@ -156,6 +156,14 @@ static balora_status norm_unicode(bl_tok *t, tbuf *x, int options, bool strip_mn
     }
 }
 
+/* pcre2_match on valid UTF-8; when the JIT runs out of its stack (very long runs), the interpreter,
+ * which uses the heap, takes over. */
+static int re_match(pcre2_code *re, const char *s, size_t n, size_t from, pcre2_match_data *md) {
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, md, NULL);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, NULL);
+    return rc;
+}
+
 /* Replace every occurrence of a in x by b. */
 static balora_status norm_replace(bl_tok *t, tbuf *x, const tnorm *n) {
     tbuf *o = &t->s_tmp;
@@ -165,7 +173,7 @@ static balora_status norm_replace(bl_tok *t, tbuf *x, const tnorm *n) {
     if (n->re) {
         size_t i = 0;
         while (i <= x->n) {
-            int rc = pcre2_match(n->re, (PCRE2_SPTR)x->p, x->n, i, PCRE2_NO_UTF_CHECK, t->md, NULL);
+            int rc = re_match(n->re, x->p, x->n, i, t->md);
             if (rc < 0) break;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
             if (ov[1] == ov[0]) { /* empty match: copy one character and go on */
@@ -446,7 +454,7 @@ static balora_status regex_marks(bl_tok *t, pcre2_code *re, const char *s, size_
     m->n = 0;
     size_t i = 0, last = 0;
     while (i <= n) {
-        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, i, PCRE2_NO_UTF_CHECK, t->md, NULL);
+        int rc = re_match(re, s, n, i, t->md);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) return bl_fail(BALORA_STATUS_INVALID, "tokenizer: regex matching failed (PCRE2 error %d); hint: the pattern may need too much backtracking", rc);
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
