@@ -146,16 +146,16 @@ int cmd_train(int argc, char **argv) {
     bl_train_cfg tc;
     bl_train_cfg_default(&tc);
     balora_status st = bl_schedule_parse(schedule, &tc.schedule);
-    bl_data_cfg dc;
-    bl_data_cfg_default(&dc);
-    if (!st) st = bl_data_format_parse(data_format, &dc.format);
+    bl_train_data_cfg dc;
+    bl_train_data_cfg_default(&dc);
+    if (!st) st = bl_train_data_format_parse(data_format, &dc.format);
     if (st) { cli_fail(st); return 2; }
 
     bl_model m = {0};
     bl_adapter ad = {0};
     bl_train_lm lm = {0};
-    bl_dataset ds = {0};
-    const bl_data_tokenizer *tokp = NULL;
+    bl_train_data ds = {0};
+    const bl_train_tokenizer *tokp = NULL;
 #ifdef BL_TRAIN_HAVE_TOK
     bl_tok *tok = NULL;
     bl_train_tok tt = {0};
@@ -216,7 +216,7 @@ int cmd_train(int argc, char **argv) {
         dc.max_len = m.cfg.max_pos;
     }
     dc.vocab_size = m.cfg.vocab_size;
-    if (dc.format != BL_DATA_TOKENS) {
+    if (dc.format != BL_TRAIN_DATA_TOKENS) {
 #ifdef BL_TRAIN_HAVE_TOK
         const char *tdir = tokenizer ? tokenizer : (ends_with(model_dir, ".bin") ? NULL : model_dir);
         if (!tdir) { st = bl_fail(BALORA_STATUS_INVALID, "%s: a llama2.c checkpoint has no tokenizer; hint: give --tokenizer or use --data-format tokens", model_dir); goto done; }
@@ -229,7 +229,7 @@ int cmd_train(int argc, char **argv) {
         goto done;
 #endif
     }
-    if ((st = bl_dataset_load(&ds, data, &dc, tokp))) goto done;
+    if ((st = bl_train_data_load(&ds, data, &dc, tokp))) goto done;
     bl_log(BL_INFO, "data: %s: %lld examples, %lld trained tokens, longest %lld tokens", data, (long long)ds.n,
            (long long)ds.total_trained, (long long)ds.max_len);
 
@@ -296,7 +296,7 @@ done:
 #endif
     free(cfg_json);
     bl_train_lm_free(&lm);
-    bl_dataset_free(&ds);
+    bl_train_data_free(&ds);
 #ifdef BL_TRAIN_HAVE_TOK
     bl_train_tok_free(&tt);
     if (tok) bl_tok_free(tok);

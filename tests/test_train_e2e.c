@@ -85,7 +85,7 @@ static int64_t train_lib(const char *model_dir, const char *data, uint64_t seed,
     bl_model m = {0};
     bl_adapter ad = {0};
     bl_train_lm lm = {0};
-    bl_dataset ds = {0};
+    bl_train_data ds = {0};
     int64_t total = 0;
     CHECK_OK(bl_model_load(&m, model_dir));
     bl_lora_config lc;
@@ -93,10 +93,10 @@ static int64_t train_lib(const char *model_dir, const char *data, uint64_t seed,
     lc.r = 4; lc.alpha = 8; lc.dropout = 0.05;
     CHECK_OK(bl_lora_config_set_targets(&lc, "all-linear"));
     CHECK_OK(bl_lora_init(&ad, &m.mods, &lc, seed));
-    bl_data_cfg dc;
-    bl_data_cfg_default(&dc);
-    dc.format = BL_DATA_TOKENS; dc.vocab_size = m.cfg.vocab_size; dc.max_len = 32;
-    CHECK_OK(bl_dataset_load(&ds, data, &dc, NULL));
+    bl_train_data_cfg dc;
+    bl_train_data_cfg_default(&dc);
+    dc.format = BL_TRAIN_DATA_TOKENS; dc.vocab_size = m.cfg.vocab_size; dc.max_len = 32;
+    CHECK_OK(bl_train_data_load(&ds, data, &dc, NULL));
     CHECK_OK(bl_train_lm_init(&lm, &m, &ad, 4, ds.max_len));
     bl_train_cfg tc;
     bl_train_cfg_default(&tc);
@@ -109,7 +109,7 @@ static int64_t train_lib(const char *model_dir, const char *data, uint64_t seed,
     int64_t off = 0;
     for (int i = 0; i < lm.n; i++) { memcpy(*out + off, lm.w[i], sizeof(float) * (size_t)lm.numel[i]); off += lm.numel[i]; }
     bl_train_lm_free(&lm);
-    bl_dataset_free(&ds);
+    bl_train_data_free(&ds);
     bl_lora_free(&ad);
     bl_model_free(&m);
     return total;
@@ -166,11 +166,11 @@ static void test_pissa(const char *model_dir, const char *data) {
     for (int i = 0; i < 2 * 8 * V; i++) diff += fabs(teach[i] - orig[i]);
     CHECK(diff > 1e-3, "W_res alone differs from the original model (%g)", diff);
     /* train a few steps, BA-LoRA-style teacher = INITIAL */
-    bl_dataset ds;
-    bl_data_cfg dc;
-    bl_data_cfg_default(&dc);
-    dc.format = BL_DATA_TOKENS; dc.vocab_size = V; dc.max_len = 32;
-    CHECK_OK(bl_dataset_load(&ds, data, &dc, NULL));
+    bl_train_data ds;
+    bl_train_data_cfg dc;
+    bl_train_data_cfg_default(&dc);
+    dc.format = BL_TRAIN_DATA_TOKENS; dc.vocab_size = V; dc.max_len = 32;
+    CHECK_OK(bl_train_data_load(&ds, data, &dc, NULL));
     bl_train_lm lm;
     CHECK_OK(bl_train_lm_init(&lm, &m, &ad, 4, ds.max_len));
     lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL;
@@ -193,7 +193,7 @@ static void test_pissa(const char *model_dir, const char *data) {
     logits_of(&m2, BL_ADAPTER_ON, teach);
     t_allclose("converted PiSSA adapter on the original weights = trained model", teach, got, 2 * 8 * V, 1e-4, 1e-3);
     bl_train_lm_free(&lm);
-    bl_dataset_free(&ds);
+    bl_train_data_free(&ds);
     bl_lora_free(&ad2);
     bl_model_free(&m2);
     bl_lora_free(&ad);

@@ -1,5 +1,5 @@
 /* The trainer's view (bl_train_model) of a causal LM from src/model with an adapter from
- * src/adapters attached, and the tokenizer seam (bl_data_tokenizer) over src/tok.
+ * src/adapters attached, and the tokenizer seam (bl_train_tokenizer) over src/tok.
  * Available once the engine (model/model.h, adapters/lora.h) and tokenizers (tok/tok.h) are
  * in the tree; BL_TRAIN_HAVE_ENGINE / BL_TRAIN_HAVE_TOK say whether they are. */
 #ifndef BL_TRAIN_LM_H
@@ -53,7 +53,7 @@ balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir
 typedef struct bl_train_tok {
     bl_tok *tok;
     bl_tok_enc enc;
-    bl_data_tokenizer iface;
+    bl_train_tokenizer iface;
 } bl_train_tok;
 /* eos_id < 0: the tokenizer's EOS. */
 void bl_train_tok_init(bl_train_tok *t, bl_tok *tok, int32_t eos_id);
