@@ -20,7 +20,8 @@ int main(void) {
 
 enum { V = 32, C = 16, L = 2, H = 2, HKV = 1, HD = C / H, F = 32 };
 
-static void write_model(const char *dir) {
+/* A LLaMA-architecture HF folder with random weights; vocab tokens (tied = false). */
+static void write_model_v(const char *dir, int vocab) {
     char path[600];
     bl_mkdir_p(dir);
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -29,22 +30,23 @@ static void write_model(const char *dir) {
                " \"intermediate_size\": %d, \"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"num_key_value_heads\": %d,"
                " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-6, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\","
                " \"tie_word_embeddings\": false, \"bos_token_id\": 1, \"eos_token_id\": 2, \"torch_dtype\": \"float32\"}\n",
-            V, C, F, L, H, HKV);
+            vocab, C, F, L, H, HKV);
     fclose(f);
     bl_rng r;
     bl_rng_seed(&r, 1234);
-    static float buf[64][V * F > C * C ? V * F : C * C];
+    float *buf[64];
     int k = 0;
     bl_st_writer w;
     bl_st_writer_init(&w);
     char names[64][96];
 #define ADD(fmt, layer, rows, cols, std, one) do { \
         snprintf(names[k], sizeof names[k], fmt, layer); \
+        buf[k] = malloc(sizeof(float) * (size_t)((rows) * (cols))); \
         for (int i_ = 0; i_ < (rows) * (cols); i_++) buf[k][i_] = (one) ? 1.0f : (std) * bl_rng_normal(&r); \
         int64_t sh_[2] = {rows, cols}; \
         CHECK_OK(bl_st_writer_add(&w, names[k], BL_DTYPE_F32, (cols) > 1 ? 2 : 1, sh_, buf[k])); \
         k++; } while (0)
-    ADD("model.embed_tokens.weight%.0d", 0, V, C, 1.0f, 0);
+    ADD("model.embed_tokens.weight%.0d", 0, vocab, C, 1.0f, 0);
     for (int l = 0; l < L; l++) {
         ADD("model.layers.%d.input_layernorm.weight", l, C, 1, 0, 1);
         ADD("model.layers.%d.post_attention_layernorm.weight", l, C, 1, 0, 1);
@@ -57,13 +59,15 @@ static void write_model(const char *dir) {
         ADD("model.layers.%d.mlp.down_proj.weight", l, C, F, 0.18f, 0);
     }
     ADD("model.norm.weight%.0d", 0, C, 1, 0, 1);
-    ADD("lm_head.weight%.0d", 0, V, C, 0.25f, 0);
+    ADD("lm_head.weight%.0d", 0, vocab, C, 0.25f, 0);
 #undef ADD
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     CHECK_OK(bl_st_writer_meta(&w, "format", "pt"));
     CHECK_OK(bl_st_writer_save(&w, path));
     bl_st_writer_free(&w);
+    for (int i = 0; i < k; i++) free(buf[i]);
 }
+static void write_model(const char *dir) { write_model_v(dir, V); }
 
 /* x_{t+1} = (5 x_t + 3) mod V: learnable from the current token alone */
 static void write_data(const char *path, int n) {
@@ -328,6 +332,37 @@ int main(void) {
         CHECK(!strchr(lg, '\r') && strstr(lg, "\nstep 2/12 (16%) | epoch 0.50 | loss "), "pipe: plain lines");
         free(lg);
     }
+
+#ifdef BL_TRAIN_HAVE_TOK
+    /* Alpaca JSONL through the LLaMA-2 tokenizer on a model with its 32000-token vocabulary */
+    if (sd) {
+        char big[600];
+        snprintf(big, sizeof big, "%s/llama32k", tmp);
+        write_model_v(big, 32000);
+        snprintf(p, sizeof p, "%s/math.jsonl", tmp);
+        FILE *mf = fopen(p, "w");
+        fprintf(mf, "{\"query\": \"What is 2 + 3?\", \"response\": \"2 + 3 = 5. The answer is: 5\"}\n"
+                    "{\"query\": \"Tom has 4 apples and eats one. How many are left?\", \"response\": \"4 - 1 = 3. The answer is: 3\"}\n");
+        fclose(mf);
+        snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --tokenizer %s/tokenizers/llama2 --out %s/math --max-steps 2 --batch-size 2 "
+                 "--threads 2 2>%s/math.err", cli, big, p, sd, tmp, tmp);
+        CHECK(sh(cmd) == 0, "Alpaca JSONL with the LLaMA-2 tokenizer: %s", cmd);
+        snprintf(p, sizeof p, "%s/math.err", tmp);
+        if (!bl_file_read(p, &lg, &ln)) {
+            CHECK(strstr(lg, "2 examples") && strstr(lg, "step 2/2"), "log: %s", lg);
+            free(lg);
+        }
+        /* a tokenizer whose ids exceed the model's vocabulary: clear error */
+        snprintf(cmd, sizeof cmd, "%s train --model %s --data %s/math.jsonl --tokenizer %s/tokenizers/gpt2 --out %s/bad2 2>%s/bad2.err",
+                 cli, model, tmp, sd, tmp, tmp);
+        CHECK(sh(cmd) == 1, "GPT-2 tokenizer on a 32-token model fails");
+        snprintf(p, sizeof p, "%s/bad2.err", tmp);
+        if (!bl_file_read(p, &lg, &ln)) {
+            CHECK(strstr(lg, "math.jsonl:1: the tokenizer produced id") && strstr(lg, "vocabulary of 32"), "message: %s", lg);
+            free(lg);
+        }
+    }
+#endif
 
     /* CLI errors */
     snprintf(p, sizeof p, "%s/bad.jsonl", tmp);
