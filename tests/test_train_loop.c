@@ -306,6 +306,23 @@ static void test_training(void) {
     cb = ck; cb.resume = "latest"; cb.out_dir = out_full; cb.log_path = NULL;
     CHECK_OK(run(&d, &cb, 0.1f, &x2, &junk));
     CHECK(junk.progress_calls == 0 && memcmp(junk.W, full.W, sizeof junk.W) == 0, "resume at the end");
+    /* a checkpoint of another adapter shape, and a truncated one: clear errors naming the file */
+    {
+        bl_mock_model other;
+        CHECK_OK(bl_mock_init(&other, 16, 4, 4, d.max_len, 0.0f, 11)); /* D = 4 instead of 8 */
+        bl_train_cfg co = ck;
+        co.resume = ckdir; co.out_dir = out_kill; co.log_path = NULL; co.progress = NULL;
+        bl_train_result rr;
+        CHECK_FAILS(bl_train_run(&co, &other.iface, &d, &x2, &rr), BALORA_STATUS_FORMAT, "param.W");
+        bl_mock_free(&other);
+        char st_path[800], *buf; size_t n2;
+        snprintf(st_path, sizeof st_path, "%s/" BL_CHECKPOINT_STATE, ckdir);
+        CHECK_OK(bl_file_read(st_path, &buf, &n2));
+        CHECK_OK(bl_file_write_atomic(st_path, buf, n2 / 2));
+        free(buf);
+        cb = ck; cb.resume = ckdir;
+        CHECK_FAILS(run(&d, &cb, 0.1f, &x2, &junk), BALORA_STATUS_FORMAT, "trainer_state.safetensors");
+    }
 
     /* bad options */
     cb = c; cb.batch_size = 0;
