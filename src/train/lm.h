@@ -13,7 +13,7 @@
 
 typedef struct bl_train_lm {
     bl_model *model;
-    bl_adapter *adapter;
+    bl_adapter *adapter;     /* NULL for full fine-tuning */
     bl_adapter_mode teacher_mode; /* BL_ADAPTER_OFF (LoRA) or BL_ADAPTER_INITIAL (PiSSA) */
     bl_run run;
     int n;
@@ -32,6 +32,15 @@ typedef struct bl_train_lm {
 /* Wraps a loaded model whose adapter is attached; plans a run for max_B x max_T tokens. */
 balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64_t max_B, int64_t max_T);
 void bl_train_lm_free(bl_train_lm *t);
+
+/* Full fine-tuning: every base tensor of m is trainable (gradients allocated by
+ * bl_model_set_full_ft). Weight decay as transformers: not on biases and norm weights.
+ * Saves write a model folder (bl_train_save_model). No teacher (BA-LoRA needs an adapter). */
+balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T);
+/* A Hugging Face model folder from the model in memory: model.safetensors (F32, the checkpoint's
+ * tensor names, GPT-2 Conv1D weights transposed back to [in, out]) and config.json plus the
+ * tokenizer / generation files copied from the folder the model was loaded from. */
+balora_status bl_train_save_model(const bl_model *m, const char *dir);
 
 #if __has_include("method/pissa.h")
 #define BL_TRAIN_HAVE_PISSA 1
