@@ -324,6 +324,10 @@ static void test_training(void) {
         CHECK_FAILS(run(&d, &cb, 0.1f, &x2, &junk), BALORA_STATUS_FORMAT, "trainer_state.safetensors");
     }
 
+    /* a fresh run into a folder with another run's checkpoints */
+    cb = cf;
+    CHECK_FAILS(run(&d, &cb, 0.1f, &x2, &junk), BALORA_STATUS_INVALID, "already holds checkpoints");
+
     /* bad options */
     cb = c; cb.batch_size = 0;
     CHECK_FAILS(run(&d, &cb, 0, NULL, &junk), BALORA_STATUS_INVALID, "--batch-size 0");

@@ -296,6 +296,15 @@ static balora_status train(trainer *tr, bl_train_result *res) {
     res->resumed_from = start;
     res->steps = start;
     if (c->out_dir) BL_TRY(bl_mkdir_p(c->out_dir));
+    if (!c->resume && c->save_every > 0) {
+        /* a fresh run must not mix its checkpoints with an older run's (pruning keeps the highest steps) */
+        int64_t old[4];
+        int n_old;
+        BL_TRY(bl_checkpoint_list(c->out_dir, old, 4, &n_old));
+        if (n_old > 0)
+            return bl_fail(BALORA_STATUS_INVALID, "%s already holds checkpoints (checkpoint-%lld, ...) of another run; hint: --resume latest "
+                           "to continue it, or use another --out", c->out_dir, (long long)old[0]);
+    }
 
     bl_metrics_log log = {0};
     int n_extra = tr->extra ? tr->extra->n_terms : 0;
