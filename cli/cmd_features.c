@@ -7,6 +7,7 @@
 #include "data_glue/data.h"
 #include "data_glue/seqcls.h"
 #include "encoders/encoder.h"
+#include "encoders/predict.h"
 #include "io/safetensors.h"
 #include <math.h>
 #include <stdlib.h>
@@ -115,8 +116,7 @@ int cmd_features(int argc, char **argv) {
         k.max_train = max_examples;
         if ((st = bl_data_apply_knobs(&d, &k))) goto fail;
     }
-    if (m.cfg.arch == BL_ENC_BERT && max_len > m.cfg.max_pos) max_len = m.cfg.max_pos;
-    if (m.cfg.arch == BL_ENC_ROBERTA && max_len > m.cfg.max_pos - m.cfg.pad_id - 1) max_len = m.cfg.max_pos - m.cfg.pad_id - 1;
+    if (max_len > bl_enc_max_tokens(&m)) max_len = bl_enc_max_tokens(&m);
     bl_seqcls_opts so = BL_SEQCLS_OPTS_DEFAULT;
     so.max_len = max_len;
     so.pad_id = m.cfg.pad_id;
