@@ -107,6 +107,22 @@ int main(void) {
     CHECK(n == 148 && gold[0] == 1 && gold[147] == 0, "advglue sst2: n %lld", (long long)n);
     free(pred); free(gold);
     po.advglue = false;
+    /* merge the adapter into the base (src/adapters), save the encoder: the merged folder predicts
+     * what the adapter did */
+    char mgdir[700];
+    snprintf(mgdir, sizeof mgdir, "%s/merged", t_tmpdir());
+    CHECK_OK(bl_lora_merge_into_base(&ad));
+    bl_lora_free(&ad);
+    CHECK_OK(bl_enc_save(&m, mgdir, false));
+    snprintf(p, sizeof p, "%s/vocab.txt", mdir);
+    char mv[800];
+    snprintf(mv, sizeof mv, "%s/vocab.txt", mgdir);
+    head_copy(p, mv, 1 << 30);
+    CHECK_OK(bl_enc_predict_file(mgdir, NULL, BL_GLUE_TASK_SST2, sst, &po, &pred, &gold, &n));
+    match = 1;
+    for (int64_t i = 0; i < n; i++) match &= pred[i] == ref[i];
+    CHECK(n == 200 && match, "merged model == base + adapter");
+    free(pred); free(gold);
     /* wrong label space: a 2-output model on MNLI (3 labels) */
     snprintf(p, sizeof p, "%s/data/glue/QNLI/dev.tsv", shared);
     CHECK_FAILS(bl_enc_predict_file(mdir, NULL, BL_GLUE_TASK_MNLI, p, &po, &pred, &gold, &n), BALORA_STATUS_FORMAT,
