@@ -81,7 +81,7 @@ int cmd_features(int argc, char **argv) {
     balora_status st = BALORA_STATUS_OK;
     bl_encoder m;
     bl_adapter ad;
-    bl_cls_dataset d;
+    bl_glue_set d;
     bl_seqcls_set s;
     bl_enc_run r;
     bl_tok *tok = NULL;
@@ -181,7 +181,7 @@ done:
     free(feat); free(ids); free(mask); free(types); free(labels); free(scores); free(rows); free(idx); free(acc);
     bl_enc_run_free(&r);
     bl_seqcls_free(&s);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     if (tok) bl_tok_free(tok);
     bl_lora_free(&ad);
     bl_enc_free(&m);

@@ -28,7 +28,7 @@ static bool file_has(const char *path, const char *needle) {
 }
 
 /* Expected features computed through the API: layer < 0 = pooled; else first token or mean. */
-static void expect_features(bl_encoder *m, bl_tok *tok, bl_cls_dataset *d, int64_t layer, bool mean, float *want) {
+static void expect_features(bl_encoder *m, bl_tok *tok, bl_glue_set *d, int64_t layer, bool mean, float *want) {
     bl_seqcls_set s;
     bl_seqcls_opts o = BL_SEQCLS_OPTS_DEFAULT;
     o.max_len = 32;
@@ -84,7 +84,7 @@ int main(void) {
     /* SST-2 dev, the first 20 rows, three kinds of features */
     char sst[900];
     snprintf(sst, sizeof sst, "%s/data/glue/SST-2/dev.tsv", shared);
-    bl_cls_dataset d;
+    bl_glue_set d;
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, sst, NULL));
     bl_data_knobs k = BL_DATA_KNOBS_DEFAULT;
     k.max_train = 20;
@@ -139,7 +139,7 @@ int main(void) {
     snprintf(args, sizeof args, "--model '%s' --data '%s' --task qnli --out '%s'", mdir, sst, outp);
     CHECK(run_cli(args, errp) == 1 && file_has(errp, "no column 'question'"), "wrong task layout");
     free(want); free(got);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     bl_tok_free(tok);
     bl_enc_free(&m);
     return t_finish();

@@ -69,7 +69,7 @@ int main(void) {
     /* reference: the in-memory model, adapter on */
     bl_tok *tok;
     CHECK_OK(bl_tok_load(&tok, mdir));
-    bl_cls_dataset d;
+    bl_glue_set d;
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, sst, NULL));
     double *ref = malloc(sizeof(double) * (size_t)d.n), *ref_off = malloc(sizeof(double) * (size_t)d.n);
     float *logits = malloc(sizeof(float) * (size_t)(2 * d.n));
@@ -141,7 +141,7 @@ int main(void) {
     CHECK(n == 100 && finite && gold[0] == 5.0 && gold[1] == 4.75, "stsb predictions n %lld", (long long)n);
     free(pred); free(gold);
     free(ref); free(ref1); free(ref_off); free(logits);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     bl_tok_free(tok);
     bl_lora_free(&ad);
     bl_enc_free(&m);

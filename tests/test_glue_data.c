@@ -17,7 +17,7 @@ static const char *write_file(const char *name, const char *text) {
     return p;
 }
 
-static int64_t count_label(const bl_cls_dataset *d, int c) {
+static int64_t count_label(const bl_glue_set *d, int c) {
     int64_t n = 0;
     for (int64_t i = 0; i < d->n; i++) n += d->label[i] == c;
     return n;
@@ -25,7 +25,7 @@ static int64_t count_label(const bl_cls_dataset *d, int c) {
 
 static void real_glue(const char *shared) {
     char p[1024];
-    bl_cls_dataset d;
+    bl_glue_set d;
     /* SST-2 train */
     snprintf(p, sizeof p, "%s/data/glue/SST-2/train.tsv", shared);
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
@@ -48,7 +48,7 @@ static void real_glue(const char *shared) {
           (long long)d.meta.n_noisy, (long long)flipped);
     CHECK(d.meta.count[0] + d.meta.count[1] == 60614, "counts after noise");
     CHECK_FAILS(bl_data_apply_knobs(&d, &k), BALORA_STATUS_INVALID, "applied already");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
 
     /* SST-2 dev + imbalance + max_train + noise together */
     snprintf(p, sizeof p, "%s/data/glue/SST-2/dev.tsv", shared);
@@ -68,7 +68,7 @@ static void real_glue(const char *shared) {
     bool ordered = true;
     for (int64_t i = 1; i < d.n; i++) ordered &= d.row[i] > d.row[i - 1];
     CHECK(ordered, "imbalance keeps the file order");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
 
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
     k = BL_DATA_KNOBS_DEFAULT;
@@ -89,16 +89,16 @@ static void real_glue(const char *shared) {
     CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(meta, "seed")), "11"), "meta json seed");
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "class_counts")) == 2, "meta json counts");
     cJSON_Delete(meta);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
     CHECK_OK(bl_data_apply_knobs(&d, &k));
     CHECK(d.n == 300 && !memcmp(lab_a, d.label, sizeof lab_a), "same seed, same noisy labels");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
     k.seed = 12;
     CHECK_OK(bl_data_apply_knobs(&d, &k));
     CHECK(memcmp(lab_a, d.label, sizeof lab_a) != 0, "another seed, other flips");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
 
     /* STS-B train and dev: regression */
     snprintf(p, sizeof p, "%s/data/glue/STS-B/train.tsv", shared);
@@ -114,13 +114,13 @@ static void real_glue(const char *shared) {
     k = BL_DATA_KNOBS_DEFAULT;
     k.label_noise = 0.1;
     CHECK_FAILS(bl_data_apply_knobs(&d, &k), BALORA_STATUS_INVALID, "regression");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     snprintf(p, sizeof p, "%s/data/glue/STS-B/dev.tsv", shared);
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_STSB, p, NULL));
     sum = 0;
     for (int64_t i = 0; i < d.n; i++) sum += d.score[i];
     CHECK(d.n == 1500 && fabs(sum - 3545.8613) < 1e-2 && d.score[1] == 4.75f, "stsb dev n=%lld sum %.4f", (long long)d.n, sum);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
 
     /* QNLI dev: label names */
     snprintf(p, sizeof p, "%s/data/glue/QNLI/dev.tsv", shared);
@@ -129,7 +129,7 @@ static void real_glue(const char *shared) {
     CHECK(!strcmp(d.label_names[0], "entailment") && !strcmp(d.label_names[1], "not_entailment"), "qnli names");
     CHECK(!strcmp(d.text_a[0], "What came into force after the new constitution was herald?") && d.label[0] == 0 &&
           d.label[1] == 1 && !strcmp(d.text_a[d.n - 1], "Who discovered this and where did they come from?"), "qnli rows");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     /* the wrong task for a file: clear error */
     CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_RTE, p, NULL), BALORA_STATUS_FORMAT, "no column 'sentence1'");
     CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL), BALORA_STATUS_FORMAT, "not one of the 2 labels");
@@ -145,28 +145,28 @@ static void real_glue(const char *shared) {
               count_label(&d, 2) == adv[i].c2, "advglue %s: n=%lld", bl_glue_task_get(adv[i].t)->name, (long long)d.n);
         CHECK(d.row[0] == 0 && d.row[d.n - 1] == adv[i].n - 1, "advglue idx");
         CHECK((d.text_b != NULL) == (adv[i].t != BL_GLUE_TASK_SST2), "advglue pair");
-        bl_cls_dataset_free(&d);
+        bl_glue_set_free(&d);
     }
     CHECK_OK(bl_advglue_load(&d, BL_GLUE_TASK_MNLI, p));
     CHECK(!strncmp(d.text_b[0], "We have plenty of space in the landfill .", 40) && d.label[0] == 2, "advglue mnli first");
     CHECK(!strncmp(d.text_a[0], "well that would be a help", 25), "advglue mnli premise");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     CHECK_FAILS(bl_advglue_load(&d, BL_GLUE_TASK_COLA, p), BALORA_STATUS_UNSUPPORTED, "no task 'cola'");
 }
 
 static void glue_layouts(void) {
-    bl_cls_dataset d;
+    bl_glue_set d;
     /* CoLA: no header in train/dev; test has a header and no labels */
     const char *p = write_file("cola_train.tsv", "gj04\t1\t\tOur friends won't buy this analysis.\r\n"
                                                  "gj04\t0\t*\tThey drank the pub.\n\n");
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_COLA, p, NULL));
     CHECK(d.n == 2 && d.label[0] == 1 && d.label[1] == 0 && !strcmp(d.text_a[0], "Our friends won't buy this analysis.") &&
           !strcmp(d.text_a[1], "They drank the pub."), "cola train");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     p = write_file("cola_test.tsv", "index\tsentence\n0\tBill whistled past the house.\n");
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_COLA, p, NULL));
     CHECK(d.n == 1 && !d.has_labels && d.label[0] == -1 && !strcmp(d.text_a[0], "Bill whistled past the house."), "cola test");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     /* MNLI dev with gold_label at the end, label1..5 before it */
     p = write_file("mnli_dev.tsv",
                    "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\tlabel1\tlabel2\tlabel3\tlabel4\tlabel5\tgold_label\n"
@@ -176,18 +176,18 @@ static void glue_layouts(void) {
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_MNLI, p, NULL));
     CHECK(d.n == 3 && d.label[0] == 1 && d.label[1] == 2 && d.label[2] == 0 && !strcmp(d.text_a[1], "This site includes \"a list\"") &&
           !strcmp(d.text_b[0], "Everyone really likes the newest benefits "), "mnli dev");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     p = write_file("mnli_test.tsv", "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\n"
                                     "0\t1\t1\tgov\tx\tx\tx\tx\tHello there\tGeneral\n");
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_MNLI_MM, p, NULL));
     CHECK(d.n == 1 && !d.has_labels && !strcmp(d.text_b[0], "General"), "mnli test");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     /* MRPC with a UTF-8 BOM */
     p = write_file("mrpc.tsv", "\xEF\xBB\xBFQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t702876\t702977\tAmrozi accused\tReferring to him\n"
                                "0\t2108705\t2108831\tYucaipa owned\tYucaipa bought\n");
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_MRPC, p, NULL));
     CHECK(d.n == 2 && d.label[0] == 1 && d.label[1] == 0 && !strcmp(d.text_b[1], "Yucaipa bought"), "mrpc");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     /* QQP with a malformed row: strict fails with the line, skip counts it */
     p = write_file("qqp.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t1\t2\tHow?\tWhy?\t0\n2\t3\t4\tbroken row\n"
                               "3\t5\t6\tWhat?\tWhen?\t1\n");
@@ -195,12 +195,12 @@ static void glue_layouts(void) {
     bl_glue_opts o = {.skip_bad_rows = true};
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_QQP, p, &o));
     CHECK(d.n == 2 && d.meta.n_skipped == 1 && d.label[1] == 1 && d.row[1] == 4, "qqp skip");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     /* RTE / WNLI */
     p = write_file("rte.tsv", "index\tsentence1\tsentence2\tlabel\n0\tA\tB\tnot_entailment\n1\tC\tD\tentailment\n");
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_RTE, p, NULL));
     CHECK(d.n == 2 && d.label[0] == 1 && d.label[1] == 0, "rte");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     CHECK_FAILS(bl_glue_load(&d, BL_GLUE_TASK_WNLI, p, NULL), BALORA_STATUS_FORMAT, "label 'not_entailment' is not one of");
     p = write_file("stsb_bad.tsv", "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
                                    "0\tg\tf\ty\to\ts\ts\tA\tB\tfive\n");
@@ -219,7 +219,7 @@ static void glue_layouts(void) {
 }
 
 static void generic(void) {
-    bl_cls_dataset d;
+    bl_glue_set d;
     bl_data_spec s = BL_DATA_SPEC_DEFAULT;
     /* CSV with quoting: commas, doubled quotes, a newline inside a field, CRLF */
     const char *p = write_file("g.csv", "id,text,label\r\n1,\"hello, world\",pos\r\n2,\"she said \"\"hi\"\"\",neg\r\n"
@@ -232,15 +232,15 @@ static void generic(void) {
     CHECK(d.label[0] == 2 && d.label[1] == 0 && d.label[3] == 1, "csv labels");
     CHECK(d.row[3] == 6, "csv row of the 4th record %lld", (long long)d.row[3]);
     char map[256];
-    CHECK_OK(bl_cls_dataset_label_map(&d, map, sizeof map));
+    CHECK_OK(bl_glue_set_label_map(&d, map, sizeof map));
     CHECK(!strcmp(map, "neg,neutral,pos"), "map %s", map);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     /* the dev set with the train set's map, labels as names or ids */
     p = write_file("g_dev.csv", "text,label\na,pos\nb,0\n");
     s.labels = map;
     CHECK_OK(bl_data_load(&d, &s, p));
     CHECK(d.n == 2 && d.label[0] == 2 && d.label[1] == 0 && d.n_labels == 3, "dev with map");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     p = write_file("g_dev2.csv", "text,label\na,positive\n");
     CHECK_FAILS(bl_data_load(&d, &s, p), BALORA_STATUS_FORMAT, "label 'positive' is not one of the 3 labels (neg, neutral, pos)");
     s.labels = NULL;
@@ -258,7 +258,7 @@ static void generic(void) {
     s.header = false; s.text_col = "0"; s.text_pair_col = "1"; s.label_col = "2";
     CHECK_OK(bl_data_load(&d, &s, p));
     CHECK(d.n == 2 && d.n_labels == 3 && d.label[1] == 2 && !strcmp(d.text_b[1], "b2") && !strcmp(d.label_names[2], "2"), "tsv by index");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     s.text_col = "first";
     CHECK_FAILS(bl_data_load(&d, &s, p), BALORA_STATUS_INVALID, "0-based index");
     /* JSONL: escapes, pair, numeric and text labels, regression */
@@ -269,18 +269,18 @@ static void generic(void) {
     CHECK_OK(bl_data_load(&d, &s, p));
     CHECK(d.n == 2 && !strcmp(d.text_a[0], "caf\xC3\xA9 \"q\"") && !strcmp(d.text_b[0], "x\ty") && d.label[0] == 1 &&
           d.label[1] == 0 && d.row[1] == 3, "jsonl");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     s.regression = true;
     CHECK_OK(bl_data_load(&d, &s, p));
     CHECK(d.regression && d.score[0] == 1.0f && d.score[1] == 0.0f && d.n_labels == 1, "jsonl regression");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     p = write_file("g_bad.jsonl", "{\"premise\": \"a\", \"hyp\": \"b\", \"y\": 1}\n{\"premise\": \"a\", \"y\": 1}\n");
     s.regression = false;
     CHECK_FAILS(bl_data_load(&d, &s, p), BALORA_STATUS_FORMAT, "line 2: missing required field 'hyp'");
     s.skip_bad_rows = true;
     CHECK_OK(bl_data_load(&d, &s, p));
     CHECK(d.n == 1 && d.meta.n_skipped == 1, "jsonl skip");
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     p = write_file("g_bad2.jsonl", "[1, 2]\n");
     s.skip_bad_rows = false;
     CHECK_FAILS(bl_data_load(&d, &s, p), BALORA_STATUS_FORMAT, "must be a JSON object");
@@ -304,7 +304,7 @@ static void generic(void) {
     int64_t fl = 0;
     for (int64_t i = 0; i < d.n; i++) fl += d.label[i] != d.label_clean[i];
     CHECK(d.meta.n_noisy == 3 && fl == 3, "llround(2.5) = 3 flips, got %lld", (long long)fl);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
 }
 
 int main(void) {

@@ -33,7 +33,7 @@ int main(void) {
     int32_t CLS = bl_tok_special(tok, BL_TOK_CLS), SEP = bl_tok_special(tok, BL_TOK_SEP);
     CHECK(CLS == 101 && SEP == 102, "bert specials %d %d", CLS, SEP);
     /* QNLI dev: pairs, truncated to 24 tokens */
-    bl_cls_dataset d;
+    bl_glue_set d;
     snprintf(p, sizeof p, "%s/data/glue/QNLI/dev.tsv", shared);
     /* keep the test small: the first 64 rows */
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_QNLI, p, NULL));
@@ -83,7 +83,7 @@ int main(void) {
     idx[2] = 64;
     CHECK_FAILS(bl_seqcls_batch(&s, idx, 3, ids, mask, types, labels, tg, &T), BALORA_STATUS_INVALID, "example 64 of 64");
     bl_seqcls_free(&s);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     /* STS-B dev: regression targets; single-text SST-2 with a tiny max_len keeps [CLS] ... [SEP] */
     snprintf(p, sizeof p, "%s/data/glue/SST-2/dev.tsv", shared);
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_SST2, p, NULL));
@@ -101,7 +101,7 @@ int main(void) {
     }
     CHECK(bad == 0, "%d SST-2 rows not [CLS] first-4-tokens [SEP]", bad);
     bl_seqcls_free(&s);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     snprintf(p, sizeof p, "%s/data/glue/STS-B/dev.tsv", shared);
     CHECK_OK(bl_glue_load(&d, BL_GLUE_TASK_STSB, p, NULL));
     k.max_train = 8;
@@ -113,7 +113,7 @@ int main(void) {
     bl_seqcls_set s2;
     CHECK_FAILS(bl_seqcls_encode(&s2, &d, tok, &o), BALORA_STATUS_INVALID, "no room next to the 3 special tokens");
     bl_seqcls_free(&s);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     bl_tok_enc_free(&ea);
     bl_tok_enc_free(&eb);
     bl_tok_free(tok);

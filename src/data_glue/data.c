@@ -37,7 +37,7 @@ typedef struct raw_labels {
     uint8_t *kind;    /* [cap] 0 missing, 1 string, 2 number */
 } raw_labels;
 
-static balora_status dataset_alloc(bl_cls_dataset *d, int64_t cap, bool pair, raw_labels *rl, void **rl_block) {
+static balora_status dataset_alloc(bl_glue_set *d, int64_t cap, bool pair, raw_labels *rl, void **rl_block) {
     if (cap < 1) cap = 1;
     bl_arena a = {0};
     for (int pass = 0; pass < 2; pass++) {
@@ -61,14 +61,14 @@ static balora_status dataset_alloc(bl_cls_dataset *d, int64_t cap, bool pair, ra
     return BALORA_STATUS_OK;
 }
 
-void bl_cls_dataset_free(bl_cls_dataset *d) {
+void bl_glue_set_free(bl_glue_set *d) {
     if (!d) return;
     free(d->block);
     free(d->text);
     memset(d, 0, sizeof *d);
 }
 
-static void meta_init(bl_cls_dataset *d, const char *path, const char *format, const char *task) {
+static void meta_init(bl_glue_set *d, const char *path, const char *format, const char *task) {
     snprintf(d->meta.source, sizeof d->meta.source, "%s", path);
     snprintf(d->meta.format, sizeof d->meta.format, "%s", format);
     snprintf(d->meta.task, sizeof d->meta.task, "%s", task);
@@ -168,7 +168,7 @@ static bool parse_int(const char *s, long long *out) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-static balora_status set_label_names_csv(bl_cls_dataset *d, const char *csv, const char *path) {
+static balora_status set_label_names_csv(bl_glue_set *d, const char *csv, const char *path) {
     d->n_labels = 0;
     const char *p = csv;
     for (;;) {
@@ -193,7 +193,7 @@ static balora_status set_label_names_csv(bl_cls_dataset *d, const char *csv, con
 
 /* Fills d->label / d->score / has_labels from the raw labels. names_known: d->label_names and
  * d->n_labels are set already (GLUE or spec->labels). */
-static balora_status resolve_labels(bl_cls_dataset *d, const raw_labels *rl, bool names_known, const char *path) {
+static balora_status resolve_labels(bl_glue_set *d, const raw_labels *rl, bool names_known, const char *path) {
     int64_t n = d->n, n_have = 0;
     for (int64_t i = 0; i < n; i++) if (rl->kind[i]) n_have++;
     for (int64_t i = 0; i < n; i++) { d->label[i] = -1; d->score[i] = NAN; }
@@ -314,7 +314,7 @@ typedef struct delim_job {
     bool skip_bad;
 } delim_job;
 
-static balora_status delim_rows(bl_cls_dataset *d, raw_labels *rl, const delim_job *j, char *p, char *end,
+static balora_status delim_rows(bl_glue_set *d, raw_labels *rl, const delim_job *j, char *p, char *end,
                                 int64_t line, int ia, int ib, int il) {
     char *fields[MAX_FIELDS];
     int need = ia;
@@ -344,7 +344,7 @@ static balora_status delim_rows(bl_cls_dataset *d, raw_labels *rl, const delim_j
     return BALORA_STATUS_OK;
 }
 
-balora_status bl_glue_load(bl_cls_dataset *d, bl_glue_task task, const char *path, const bl_glue_opts *opts) {
+balora_status bl_glue_load(bl_glue_set *d, bl_glue_task task, const char *path, const bl_glue_opts *opts) {
     memset(d, 0, sizeof *d);
     const bl_glue_task_info *ti = bl_glue_task_get(task);
     if (!ti) return bl_fail(BALORA_STATUS_INVALID, "%s: bl_glue_load needs a GLUE task", path);
@@ -391,13 +391,13 @@ balora_status bl_glue_load(bl_cls_dataset *d, bl_glue_task task, const char *pat
     return BALORA_STATUS_OK;
 fail:
     free(rlb);
-    bl_cls_dataset_free(d);
+    bl_glue_set_free(d);
     return st;
 }
 
 /* ---------------------------------------------------------------- Adversarial GLUE */
 
-balora_status bl_advglue_load(bl_cls_dataset *d, bl_glue_task task, const char *path) {
+balora_status bl_advglue_load(bl_glue_set *d, bl_glue_task task, const char *path) {
     memset(d, 0, sizeof *d);
     const bl_glue_task_info *ti = bl_glue_task_get(task);
     if (!ti || !ti->adv_a)
@@ -457,7 +457,7 @@ balora_status bl_advglue_load(bl_cls_dataset *d, bl_glue_task task, const char *
 done:
     free(rlb);
     cJSON_Delete(root);
-    if (st) bl_cls_dataset_free(d);
+    if (st) bl_glue_set_free(d);
     return st;
 }
 
@@ -489,7 +489,7 @@ static balora_status col_index(char **hf, int nf, bool header, const char *name,
     return BALORA_STATUS_OK;
 }
 
-static balora_status load_jsonl(bl_cls_dataset *d, raw_labels *rl, const bl_data_spec *s, char *p, char *end, const char *path) {
+static balora_status load_jsonl(bl_glue_set *d, raw_labels *rl, const bl_data_spec *s, char *p, char *end, const char *path) {
     int64_t line = 0, n = 0;
     while (p < end) {
         line++;
@@ -547,7 +547,7 @@ static balora_status load_jsonl(bl_cls_dataset *d, raw_labels *rl, const bl_data
     return BALORA_STATUS_OK;
 }
 
-balora_status bl_data_load(bl_cls_dataset *d, const bl_data_spec *spec, const char *path) {
+balora_status bl_data_load(bl_glue_set *d, const bl_data_spec *spec, const char *path) {
     memset(d, 0, sizeof *d);
     bl_data_spec s = spec ? *spec : BL_DATA_SPEC_DEFAULT;
     if (!s.text_col || !*s.text_col) s.text_col = "text";
@@ -607,11 +607,11 @@ balora_status bl_data_load(bl_cls_dataset *d, const bl_data_spec *spec, const ch
     return BALORA_STATUS_OK;
 fail:
     free(rlb);
-    bl_cls_dataset_free(d);
+    bl_glue_set_free(d);
     return st;
 }
 
-balora_status bl_cls_dataset_label_map(const bl_cls_dataset *d, char *out, size_t cap) {
+balora_status bl_glue_set_label_map(const bl_glue_set *d, char *out, size_t cap) {
     size_t o = 0;
     if (cap) out[0] = 0;
     for (int c = 0; c < d->n_labels; c++) {
@@ -624,7 +624,7 @@ balora_status bl_cls_dataset_label_map(const bl_cls_dataset *d, char *out, size_
 
 /* ---------------------------------------------------------------- knobs */
 
-static void keep_rows(bl_cls_dataset *d, const uint8_t *keep) {
+static void keep_rows(bl_glue_set *d, const uint8_t *keep) {
     int64_t w = 0;
     for (int64_t i = 0; i < d->n; i++) {
         if (!keep[i]) continue;
@@ -639,7 +639,7 @@ static void keep_rows(bl_cls_dataset *d, const uint8_t *keep) {
     d->n = w;
 }
 
-balora_status bl_data_apply_knobs(bl_cls_dataset *d, const bl_data_knobs *k) {
+balora_status bl_data_apply_knobs(bl_glue_set *d, const bl_data_knobs *k) {
     const char *src = d->meta.source;
     if (d->meta.knobs_applied) return bl_fail(BALORA_STATUS_INVALID, "%s: data knobs were applied already", src);
     bool cls_knobs = k->label_noise != 0 || k->imbalance != 0;
@@ -726,7 +726,7 @@ out:
     return st;
 }
 
-balora_status bl_data_meta_json(const bl_cls_dataset *d, cJSON **out) {
+balora_status bl_data_meta_json(const bl_glue_set *d, cJSON **out) {
     const bl_data_meta *m = &d->meta;
     cJSON *o = cJSON_CreateObject();
     if (!o) return bl_fail(BALORA_STATUS_NOMEM, "data metadata: out of memory");

@@ -2,18 +2,18 @@
  * label maps, and the data knobs of the controlled experiments (label noise, class imbalance,
  * training-set size), with what was done recorded in a metadata struct.
  *
- * A bl_cls_dataset holds n examples: text_a[i] (always), text_b[i] (pair tasks; NULL array for
+ * A bl_glue_set holds n examples: text_a[i] (always), text_b[i] (pair tasks; NULL array for
  * single-sentence data), and a target: label[i] (class id, -1 when the file has no labels) or
  * score[i] (regression, NAN when unlabelled). Strings are NUL-terminated UTF-8 and live as long as
  * the dataset. Typical use:
  *
- *     bl_cls_dataset tr;
+ *     bl_glue_set tr;
  *     BL_TRY(bl_glue_load(&tr, BL_GLUE_TASK_SST2, "glue/SST-2/train.tsv", NULL));
  *     bl_data_knobs k = BL_DATA_KNOBS_DEFAULT; k.label_noise = 0.2; k.seed = 42;
  *     BL_TRY(bl_data_apply_knobs(&tr, &k));         // tr.meta.n_noisy = exact flipped count
  *     cJSON *meta; BL_TRY(bl_data_meta_json(&tr, &meta));  // into the run's metadata
  *     ...
- *     bl_cls_dataset_free(&tr);
+ *     bl_glue_set_free(&tr);
  *
  * Label ids of GLUE follow the Hugging Face `glue` datasets (and Adversarial GLUE):
  *   CoLA/SST-2/MRPC/QQP/WNLI 0/1 as in the files; MNLI entailment=0, neutral=1, contradiction=2;
@@ -65,7 +65,7 @@ typedef struct bl_data_meta {
     int64_t count[BL_DATA_MAX_LABELS];      /* per-class counts now (after noise) */
 } bl_data_meta;
 
-typedef struct bl_cls_dataset {
+typedef struct bl_glue_set {
     int64_t n;                /* examples */
     const char **text_a;      /* [n] */
     const char **text_b;      /* [n], or NULL for single-sentence data */
@@ -82,7 +82,7 @@ typedef struct bl_cls_dataset {
     /* storage */
     char *text;               /* the strings (the file buffer edited in place, or a pool) */
     void *block;              /* the arrays above, one allocation */
-} bl_cls_dataset;
+} bl_glue_set;
 
 /* Options of the GLUE loader (NULL = defaults: strict). */
 typedef struct bl_glue_opts {
@@ -93,10 +93,10 @@ typedef struct bl_glue_opts {
  * without the label column. Columns are found by the header names of the task (CoLA's train/dev
  * have no header: label column 1, sentence column 3). Fields are tab-separated without quoting,
  * as the GLUE files are written. */
-balora_status bl_glue_load(bl_cls_dataset *d, bl_glue_task task, const char *path, const bl_glue_opts *opts);
+balora_status bl_glue_load(bl_glue_set *d, bl_glue_task task, const char *path, const bl_glue_opts *opts);
 
 /* One task of Adversarial GLUE's dev_ann.json (sst2, qqp, mnli, mnli-mm, qnli, rte). */
-balora_status bl_advglue_load(bl_cls_dataset *d, bl_glue_task task, const char *path);
+balora_status bl_advglue_load(bl_glue_set *d, bl_glue_task task, const char *path);
 
 /* Generic files: which columns hold what. */
 typedef struct bl_data_spec {
@@ -110,16 +110,16 @@ typedef struct bl_data_spec {
     /* Label map: comma-separated names in id order ("negative,positive"). Labels in the file may be
      * these names or integer ids. NULL: integer labels 0..K-1 if every label is an integer, else the
      * distinct names sorted (byte order), as transformers' run_glue sorts them. Load the dev set with
-     * the train set's map (bl_cls_dataset_label_map). */
+     * the train set's map (bl_glue_set_label_map). */
     const char *labels;
     bool skip_bad_rows;
 } bl_data_spec;
 #define BL_DATA_SPEC_DEFAULT ((bl_data_spec){ .text_col = "text", .label_col = "label", .header = true })
 
-balora_status bl_data_load(bl_cls_dataset *d, const bl_data_spec *spec, const char *path);
+balora_status bl_data_load(bl_glue_set *d, const bl_data_spec *spec, const char *path);
 
 /* The dataset's label map as "name0,name1,..." (for bl_data_spec.labels of the dev set). */
-balora_status bl_cls_dataset_label_map(const bl_cls_dataset *d, char *out, size_t cap);
+balora_status bl_glue_set_label_map(const bl_glue_set *d, char *out, size_t cap);
 
 /* Data knobs, applied in this order: imbalance, max_train, label noise. */
 typedef struct bl_data_knobs {
@@ -134,12 +134,12 @@ typedef struct bl_data_knobs {
 #define BL_DATA_KNOBS_DEFAULT ((bl_data_knobs){ .label_noise = 0, .imbalance = 0, .imbalance_major = 0, .max_train = 0, .seed = 0 })
 
 /* Applies the knobs once (a second call fails). Requires labels. */
-balora_status bl_data_apply_knobs(bl_cls_dataset *d, const bl_data_knobs *k);
+balora_status bl_data_apply_knobs(bl_glue_set *d, const bl_data_knobs *k);
 
 /* The metadata as a JSON object (caller owns it): source, format, task, n, n_file, n_skipped,
  * label_names, counts before and after, and every knob with its exact effect. */
-balora_status bl_data_meta_json(const bl_cls_dataset *d, cJSON **out);
+balora_status bl_data_meta_json(const bl_glue_set *d, cJSON **out);
 
-void bl_cls_dataset_free(bl_cls_dataset *d);
+void bl_glue_set_free(bl_glue_set *d);
 
 #endif

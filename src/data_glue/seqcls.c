@@ -33,7 +33,7 @@ static int64_t n_content(const bl_tok_enc *e) {
     return n;
 }
 
-balora_status bl_seqcls_encode(bl_seqcls_set *s, const bl_cls_dataset *d, bl_tok *tok, const bl_seqcls_opts *o) {
+balora_status bl_seqcls_encode(bl_seqcls_set *s, const bl_glue_set *d, bl_tok *tok, const bl_seqcls_opts *o) {
     memset(s, 0, sizeof *s);
     bl_seqcls_opts opt = o ? *o : BL_SEQCLS_OPTS_DEFAULT;
     if (opt.max_len < 2 || opt.max_len > 1000000)

@@ -1,4 +1,4 @@
-/* Tokenised sequence-classification examples: a bl_cls_dataset (data.h) through a tokenizer
+/* Tokenised sequence-classification examples: a bl_glue_set (data.h) through a tokenizer
  * (src/tok/tok.h) into padded batches for the encoders (src/encoders/encoder.h) or a GPT-2
  * classifier. As transformers' run_glue does: tokenizer(text_a, text_b, truncation=True,
  * max_length=L) with the tokenizer's post-processor ([CLS] a [SEP] b [SEP], <s> a </s></s> b </s>,
@@ -41,7 +41,7 @@ typedef struct bl_seqcls_set {
     void *block;
 } bl_seqcls_set;
 
-balora_status bl_seqcls_encode(bl_seqcls_set *s, const bl_cls_dataset *d, bl_tok *tok, const bl_seqcls_opts *o);
+balora_status bl_seqcls_encode(bl_seqcls_set *s, const bl_glue_set *d, bl_tok *tok, const bl_seqcls_opts *o);
 /* Gathers examples idx[0..B) into a right-padded batch of T = their longest length:
  * ids, mask, types [B, T] (int64, rows T apart; buffers hold at least B * s->max_len),
  * labels [B] (may be NULL), targets [B] (may be NULL). *T receives the batch length. */

@@ -68,7 +68,7 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     balora_status st = BALORA_STATUS_OK;
     bl_encoder m;
     bl_adapter ad;
-    bl_cls_dataset tr, dv;
+    bl_glue_set tr, dv;
     bl_seqcls_set s;
     bl_enc_run r;
     bl_adamw opt;
@@ -201,7 +201,7 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
         else {
             bl_data_spec sp = c->spec ? *c->spec : BL_DATA_SPEC_DEFAULT;
             char map[BL_DATA_MAX_LABELS * BL_DATA_LABEL_NAME];
-            if (!tr.regression && !(st = bl_cls_dataset_label_map(&tr, map, sizeof map))) sp.labels = map;
+            if (!tr.regression && !(st = bl_glue_set_label_map(&tr, map, sizeof map))) sp.labels = map;
             if (!st) st = bl_data_load(&dv, &sp, c->dev);
         }
         if (st) goto done;
@@ -287,8 +287,8 @@ done:
     bl_adamw_free(&opt);
     bl_enc_run_free(&r);
     bl_seqcls_free(&s);
-    bl_cls_dataset_free(&dv);
-    bl_cls_dataset_free(&tr);
+    bl_glue_set_free(&dv);
+    bl_glue_set_free(&tr);
     if (tok) bl_tok_free(tok);
     bl_lora_free(&ad);
     bl_enc_free(&m);

@@ -13,7 +13,7 @@ int64_t bl_enc_max_tokens(const bl_encoder *m) {
     return INT64_MAX;
 }
 
-balora_status bl_enc_predict(bl_encoder *m, bl_tok *tok, const bl_cls_dataset *d, bl_adapter_mode mode, int64_t max_len,
+balora_status bl_enc_predict(bl_encoder *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
                              int64_t batch, double *pred, float *logits) {
     if (batch < 1) return bl_fail(BALORA_STATUS_INVALID, "predict: batch %lld", (long long)batch);
     if (max_len > bl_enc_max_tokens(m)) max_len = bl_enc_max_tokens(m);
@@ -56,7 +56,7 @@ balora_status bl_enc_predict_file(const char *model, const char *adapter, bl_glu
     *n = 0;
     bl_encoder m;
     bl_adapter ad;
-    bl_cls_dataset d;
+    bl_glue_set d;
     bl_tok *tok = NULL;
     memset(&ad, 0, sizeof ad);
     memset(&d, 0, sizeof d);
@@ -92,7 +92,7 @@ balora_status bl_enc_predict_file(const char *model, const char *adapter, bl_glu
         *pred = *gold = NULL;
     }
     if (tok) bl_tok_free(tok);
-    bl_cls_dataset_free(&d);
+    bl_glue_set_free(&d);
     bl_lora_free(&ad);
     bl_enc_free(&m);
     return st;

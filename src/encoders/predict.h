@@ -19,7 +19,7 @@ int64_t bl_enc_max_tokens(const bl_encoder *m);
 /* Runs m over every example of d (tokenised by tok, cut to max_len tokens, `batch` examples per
  * forward): pred[i] = argmax class id (classification) or the score (regression); logits
  * [n, num_labels] (may be NULL). mode: BL_ADAPTER_ON with an adapter attached, else OFF. */
-balora_status bl_enc_predict(bl_encoder *m, bl_tok *tok, const bl_cls_dataset *d, bl_adapter_mode mode, int64_t max_len,
+balora_status bl_enc_predict(bl_encoder *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
                              int64_t batch, double *pred, float *logits);
 
 typedef struct bl_enc_predict_opts {
