@@ -50,13 +50,17 @@ static int probe(fixture *f, bl_enc_run *r, const char *what, float *x, const fl
     return bad;
 }
 
-static void run(bl_enc_arch arch, bool regression, float dropout) {
+/* variant 1 (deberta-v2): c2p only, relative embeddings not normalised, absolute positions added
+ * to the input, token types; (bert): gelu_new and a 3-way token-type vocabulary. */
+static void run(bl_enc_arch arch, bool regression, float dropout, int variant) {
     fixture *f = calloc(1, sizeof *f);
     bl_enc_config c;
     bl_enc_config_defaults(&c, arch);
     c.vocab_size = 40; c.hidden = 16; c.n_head = 2; c.intermediate = 24; c.n_layer = 2;
     c.max_pos = 20; c.init_range = 0.3; c.num_labels = regression ? 1 : 3; c.regression = regression;
     if (arch == BL_ENC_DEBERTA_V2) { c.position_buckets = 4; c.att_span = 4; c.max_rel_pos = 16; }
+    if (variant == 1 && arch == BL_ENC_DEBERTA_V2) { c.p2c = false; c.norm_rel_ebd = false; c.position_biased_input = true; c.type_vocab = 2; }
+    if (variant == 1 && arch == BL_ENC_BERT) { c.act = BL_ENC_ACT_GELU_TANH; c.type_vocab = 3; }
     const char *an = arch == BL_ENC_BERT ? "bert" : arch == BL_ENC_ROBERTA ? "roberta" : "deberta-v2";
     CHECK_OK(bl_enc_init_random(&f->m, &c, 11));
     bl_encoder *m = &f->m;
@@ -172,12 +176,14 @@ static void run(bl_enc_arch arch, bool regression, float dropout) {
 
 int main(void) {
     balora_threads_set(1); /* tiny matrices: threads cost more than they give on a shared machine */
-    run(BL_ENC_BERT, false, 0);
-    run(BL_ENC_ROBERTA, false, 0);
-    run(BL_ENC_DEBERTA_V2, false, 0);
-    run(BL_ENC_BERT, true, 0);
-    run(BL_ENC_DEBERTA_V2, true, 0);
-    run(BL_ENC_BERT, false, 0.3f);
-    run(BL_ENC_DEBERTA_V2, false, 0.3f);
+    run(BL_ENC_BERT, false, 0, 0);
+    run(BL_ENC_ROBERTA, false, 0, 0);
+    run(BL_ENC_DEBERTA_V2, false, 0, 0);
+    run(BL_ENC_BERT, true, 0, 0);
+    run(BL_ENC_DEBERTA_V2, true, 0, 0);
+    run(BL_ENC_BERT, false, 0.3f, 0);
+    run(BL_ENC_DEBERTA_V2, false, 0.3f, 0);
+    run(BL_ENC_DEBERTA_V2, false, 0, 1);
+    run(BL_ENC_BERT, false, 0, 1);
     return t_finish();
 }
