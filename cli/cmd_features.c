@@ -31,7 +31,7 @@ int cmd_features(int argc, char **argv) {
     const char *text_col = "text", *pair_col = NULL, *label_col = "label", *labels_map = NULL, *format = NULL;
     const char *tokdir = NULL;
     int64_t layer = -1, max_len = 128, batch = 32, max_examples = 0, threads = 0, num_labels = 0;
-    bool advglue = false, no_labels = false, regression = false;
+    bool advglue = false, no_labels = false, regression = false, skip_bad = false;
     cli_opt opts[] = {
         {"model", CLI_OPT_STR, &model, "Hugging Face encoder folder (bert, roberta, deberta-v2)"},
         {"adapter", CLI_OPT_STR, &adapter, "PEFT LoRA adapter folder"},
@@ -53,6 +53,7 @@ int cmd_features(int argc, char **argv) {
         {"max-len", CLI_OPT_INT, &max_len, "tokens per example, special tokens included (longer ones are cut)"},
         {"batch", CLI_OPT_INT, &batch, "examples per forward pass"},
         {"max-examples", CLI_OPT_INT, &max_examples, "only the first N examples (0 = all)"},
+        {"skip-bad-rows", CLI_OPT_FLAG, &skip_bad, "skip (and count) malformed rows instead of failing"},
         {"threads", CLI_OPT_INT, &threads, "threads (0 = all cores)"},
     };
     int rc = cli_parse(argc, argv, USAGE, opts, (int)(sizeof opts / sizeof *opts), NULL, 0, NULL);
@@ -103,11 +104,12 @@ int cmd_features(int argc, char **argv) {
     if (task && strcmp(task, "generic")) {
         bl_glue_task t;
         if ((st = bl_glue_task_parse(task, &t))) goto fail;
-        st = advglue ? bl_advglue_load(&d, t, data) : bl_glue_load(&d, t, data, NULL);
+        bl_glue_opts go = {.skip_bad_rows = skip_bad};
+        st = advglue ? bl_advglue_load(&d, t, data) : bl_glue_load(&d, t, data, &go);
     } else {
         bl_data_spec sp = BL_DATA_SPEC_DEFAULT;
         sp.format = format; sp.text_col = text_col; sp.text_pair_col = pair_col; sp.label_col = label_col;
-        sp.labels = labels_map; sp.no_labels = no_labels; sp.regression = regression;
+        sp.labels = labels_map; sp.no_labels = no_labels; sp.regression = regression; sp.skip_bad_rows = skip_bad;
         st = bl_data_load(&d, &sp, data);
     }
     if (st) goto fail;

@@ -88,7 +88,8 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
 
     /* data */
     const bl_glue_task_info *ti = bl_glue_task_get(c->task);
-    if (ti) st = bl_glue_load(&tr, c->task, c->train, NULL);
+    bl_glue_opts go = {.skip_bad_rows = c->skip_bad_rows};
+    if (ti) st = bl_glue_load(&tr, c->task, c->train, &go);
     else st = bl_data_load(&tr, c->spec, c->train);
     if (st) goto done;
     if (!tr.has_labels) { st = bl_fail(BALORA_STATUS_INVALID, "%s: the training file has no labels", c->train); goto done; }
@@ -197,7 +198,7 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     }
     /* dev */
     if (c->dev) {
-        if (ti) st = bl_glue_load(&dv, c->task, c->dev, NULL);
+        if (ti) st = bl_glue_load(&dv, c->task, c->dev, &go);
         else {
             bl_data_spec sp = c->spec ? *c->spec : BL_DATA_SPEC_DEFAULT;
             char map[BL_DATA_MAX_LABELS * BL_DATA_LABEL_NAME];

@@ -31,6 +31,7 @@ typedef struct bl_seqcls_ft_cfg {
     bl_glue_task task;         /* a GLUE layout, or BL_GLUE_TASK_GENERIC with spec */
     const bl_data_spec *spec;  /* generic files (NULL: text/label defaults) */
     const char *train, *dev;   /* dev may be NULL */
+    bool skip_bad_rows;        /* GLUE TSVs: skip (and count) malformed rows instead of failing */
     const char *out_dir;       /* NULL: nothing written */
     bl_data_knobs knobs;       /* label noise, imbalance, max_train (training set only) */
     const char *method;        /* "lora" (default), "pissa", "ba-lora" (PiSSA + the NLU terms), "full" */

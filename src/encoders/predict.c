@@ -68,7 +68,8 @@ balora_status bl_enc_predict_file(const char *model, const char *adapter, bl_glu
     if (adapter) st = bl_lora_load(&ad, &m.mods, adapter, false);
     if (!st) st = bl_tok_load(&tok, opt.tokenizer ? opt.tokenizer : model);
     if (!st) {
-        if (ti) st = opt.advglue ? bl_advglue_load(&d, task, data) : bl_glue_load(&d, task, data, NULL);
+        bl_glue_opts go = {.skip_bad_rows = opt.skip_bad_rows};
+        if (ti) st = opt.advglue ? bl_advglue_load(&d, task, data) : bl_glue_load(&d, task, data, &go);
         else st = bl_data_load(&d, opt.spec, data);
     }
     if (!st && !ti && d.regression != m.cfg.regression)

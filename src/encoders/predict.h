@@ -27,6 +27,7 @@ typedef struct bl_enc_predict_opts {
     int64_t batch;            /* default 32 */
     const char *tokenizer;    /* NULL: the model folder */
     bool advglue;             /* data is Adversarial GLUE's dev_ann.json (task names the subset) */
+    bool skip_bad_rows;       /* GLUE TSVs: skip (and count) malformed rows instead of failing */
     const bl_data_spec *spec; /* task BL_GLUE_TASK_GENERIC: the columns (NULL = text/label defaults) */
 } bl_enc_predict_opts;
 #define BL_ENC_PREDICT_DEFAULT ((bl_enc_predict_opts){ .max_len = 128, .batch = 32 })
