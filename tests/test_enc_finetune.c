@@ -6,6 +6,7 @@
 #include "harness.h"
 #include "encoders/finetune.h"
 #include "encoders/predict.h"
+#include "io/safetensors.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,44 @@ int main(void) {
             cJSON_Delete(j);
         }
     }
+    /* gradient accumulation: 2 micro-batches of 16 = one batch of 32 (same adapter up to rounding) */
+    char outs[2][800];
+    double losses[2][2];
+    for (int v = 0; v < 2; v++) {
+        bl_seqcls_ft_cfg fc;
+        bl_seqcls_ft_default(&fc);
+        fc.model = mdir; fc.task = BL_GLUE_TASK_SST2; fc.train = train; fc.dev = NULL;
+        fc.lora.r = 4; fc.lora.alpha = 8;
+        fc.adam.lr = 5e-3; fc.epochs = 2; fc.max_len = 16;
+        fc.batch = v ? 16 : 32;
+        fc.grad_accum = v ? 2 : 1;
+        snprintf(outs[v], sizeof outs[v], "%s/accum_%d", tmp, v);
+        fc.out_dir = outs[v];
+        bl_seqcls_ft_result res;
+        CHECK_OK(bl_seqcls_finetune(&fc, &res));
+        CHECK(res.steps == 16, "accumulation: %lld steps (want 16)", (long long)res.steps);
+        losses[v][0] = res.first_loss;
+        losses[v][1] = res.last_loss;
+    }
+    CHECK(fabs(losses[0][0] - losses[1][0]) < 1e-5 && fabs(losses[0][1] - losses[1][1]) < 1e-4,
+          "accumulated step losses %.6f %.6f == one-batch %.6f %.6f", losses[1][0], losses[1][1], losses[0][0], losses[0][1]);
+    bl_st_file fa, fb;
+    snprintf(p, sizeof p, "%s/adapter/adapter_model.safetensors", outs[0]);
+    CHECK_OK(bl_st_open(&fa, p));
+    snprintf(p, sizeof p, "%s/adapter/adapter_model.safetensors", outs[1]);
+    CHECK_OK(bl_st_open(&fb, p));
+    int bad = 0;
+    for (int t = 0; t < fa.n && fa.n == fb.n; t++) {
+        const bl_st_tensor *ta = &fa.tensors[t];
+        float *x = malloc(sizeof(float) * (size_t)ta->numel), *y = malloc(sizeof(float) * (size_t)ta->numel);
+        CHECK_OK(bl_st_tensor_to_f32(&fa, ta, x));
+        CHECK_OK(bl_st_read_f32(&fb, ta->name, ta->ndim, ta->shape, y));
+        bad += t_allclose(ta->name, y, x, ta->numel, 1e-4, 1e-3) != 0;
+        free(x); free(y);
+    }
+    CHECK(fa.n == fb.n && fa.n > 0 && bad == 0, "accumulated adapter == one-batch adapter (%d tensors differ)", bad);
+    bl_st_close(&fa);
+    bl_st_close(&fb);
     /* bad settings */
     bl_seqcls_ft_cfg fc;
     bl_seqcls_ft_default(&fc);

@@ -23,6 +23,7 @@ void bl_seqcls_ft_default(bl_seqcls_ft_cfg *c) {
     c->warmup_ratio = 0.06;
     c->max_grad_norm = 1.0;
     c->batch = 32;
+    c->grad_accum = 1;
     c->epochs = 3;
     c->max_len = 128;
     c->seed = 42;
@@ -146,7 +147,9 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     if (s.n_truncated) bl_log(BL_INFO, "%s: %lld of %lld examples cut to %lld tokens", c->train, (long long)s.n_truncated,
                               (long long)s.n, (long long)max_len);
     int64_t B = c->batch < tr.n ? c->batch : tr.n, NL = m.cfg.num_labels;
-    int64_t per_epoch = (tr.n + B - 1) / B;
+    int64_t accum = c->grad_accum > 0 ? c->grad_accum : 1;
+    int64_t micro = (tr.n + B - 1) / B;                 /* micro-batches per epoch */
+    int64_t per_epoch = (micro + accum - 1) / accum;     /* optimizer steps per epoch */
     int64_t total = c->max_steps > 0 ? c->max_steps : c->epochs * per_epoch;
     int64_t warm = bl_warmup_steps(total, 0, c->warmup_ratio);
     perm = bl_malloc(sizeof(int64_t) * (size_t)tr.n);                       /* [n] */
@@ -162,29 +165,37 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     double win = 0;
     int64_t win_n = 0;
     for (int64_t step = 0; step < total; step++) {
-        int64_t epoch = step / per_epoch, k = step % per_epoch;
-        if (k == 0) shuffle(perm, tr.n, c->seed, epoch);
-        int64_t nb = tr.n - k * B < B ? tr.n - k * B : B, T;
-        if ((st = bl_seqcls_batch(&s, perm + k * B, nb, ids, mask, types, labels, targets, &T))) goto done;
-        bl_enc_batch eb = {nb, T, ids, mask, m.cfg.type_vocab >= 2 ? types : NULL};
-        bl_rng_seed(&r.rng, c->seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(step + 1)));
-        if (meth == FT_BALORA) {
-            /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
-            if ((st = bl_enc_forward(&r, &eb, BL_ADAPTER_INITIAL))) goto done;
-            memcpy(z_pt, r.logits, sizeof(float) * (size_t)(nb * NL));
-        }
-        if ((st = bl_enc_forward(&r, &eb, BL_ADAPTER_ON))) goto done;
-        double loss;
-        if ((st = bl_enc_loss(&r, labels, targets, &loss, r.dlogits))) goto done;
-        if (meth == FT_BALORA) {
-            bl_reg_out ro;
-            if ((st = bl_reg_apply(&ws, &c->reg, step, total, nb, 1, NL, r.logits, z_pt, NULL, r.dlogits, &ro))) goto done;
-        }
+        int64_t epoch = step / per_epoch, k0 = (step % per_epoch) * accum;
+        if (k0 == 0) shuffle(perm, tr.n, c->seed, epoch);
+        int64_t k1 = k0 + accum < micro ? k0 + accum : micro; /* micro-batches [k0, k1) of this step */
+        int64_t step_n = (k1 * B < tr.n ? k1 * B : tr.n) - k0 * B;
+        double step_loss = 0;
         bl_adamw_zero_grad(&opt);
-        if ((st = bl_enc_backward(&r, r.dlogits))) goto done;
+        for (int64_t k = k0; k < k1; k++) {
+            int64_t nb = tr.n - k * B < B ? tr.n - k * B : B, T;
+            float wgt = (float)nb / (float)step_n; /* the step's loss is the mean over its examples */
+            if ((st = bl_seqcls_batch(&s, perm + k * B, nb, ids, mask, types, labels, targets, &T))) goto done;
+            bl_enc_batch eb = {nb, T, ids, mask, m.cfg.type_vocab >= 2 ? types : NULL};
+            bl_rng_seed(&r.rng, c->seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(step * accum + (k - k0) + 1)));
+            if (meth == FT_BALORA) {
+                /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
+                if ((st = bl_enc_forward(&r, &eb, BL_ADAPTER_INITIAL))) goto done;
+                memcpy(z_pt, r.logits, sizeof(float) * (size_t)(nb * NL));
+            }
+            if ((st = bl_enc_forward(&r, &eb, BL_ADAPTER_ON))) goto done;
+            double loss;
+            if ((st = bl_enc_loss(&r, labels, targets, &loss, r.dlogits))) goto done;
+            if (meth == FT_BALORA) {
+                bl_reg_out ro;
+                if ((st = bl_reg_apply(&ws, &c->reg, step, total, nb, 1, NL, r.logits, z_pt, NULL, r.dlogits, &ro))) goto done;
+            }
+            if (wgt != 1.0f) bl_scale(r.dlogits, wgt, nb * NL);
+            if ((st = bl_enc_backward(&r, r.dlogits))) goto done;
+            step_loss += wgt * loss;
+        }
         bl_clip_grad_norm(&opt, c->max_grad_norm);
         bl_adamw_step(&opt, c->adam.lr * bl_schedule_factor(c->schedule, step, warm, total));
-        win += loss;
+        win += step_loss;
         win_n++;
         int64_t le = c->log_every > 0 ? c->log_every : 10;
         if (win_n == le || step == total - 1) {

@@ -42,7 +42,9 @@ typedef struct bl_seqcls_ft_cfg {
     bl_schedule schedule;      /* default linear */
     double warmup_ratio;       /* default 0.06 */
     double max_grad_norm;      /* default 1.0 (0 = off) */
-    int64_t batch;             /* default 32 */
+    int64_t batch;             /* examples per micro-batch (default 32) */
+    int64_t grad_accum;        /* micro-batches per optimizer step (default 1); the step's loss is the mean
+                                  over its examples, so accumulation matches one big batch (CE / MSE) */
     int64_t epochs;            /* default 3 (used when max_steps == 0) */
     int64_t max_steps;         /* > 0: stop after this many steps */
     int64_t max_len;           /* tokens per example (default 128) */
