@@ -1,11 +1,12 @@
 /* balora features: the pooled representation of every example of a data file, from an encoder
- * (bert, roberta, deberta-v2) with an optional adapter, written as safetensors for the t-SNE and
- * other analyses of the lab. */
+ * (bert, roberta, deberta-v2) or a decoder classifier (GPT2ForSequenceClassification, ...) with an
+ * optional adapter, written as safetensors for the t-SNE and other analyses of the lab. */
 #include "adapters/lora.h"
 #include "args.h"
 #include "cli.h"
 #include "data_glue/data.h"
 #include "data_glue/seqcls.h"
+#include "encoders/clsmodel.h"
 #include "encoders/encoder.h"
 #include "encoders/predict.h"
 #include "io/safetensors.h"
@@ -19,7 +20,8 @@ static const char *USAGE =
     "Runs the encoder over every example of FILE and writes, per example, the hidden state of layer L\n"
     "(0 = embeddings, 1..n_layer = after that layer; at the first token with --pooling cls, the mean over\n"
     "real tokens with --pooling mean) or, with L = -1 (default), the vector the classifier reads (BERT's\n"
-    "pooler output, RoBERTa's classifier.dense + tanh, DeBERTa's ContextPooler).\n"
+    "pooler output, RoBERTa's classifier.dense + tanh, DeBERTa's ContextPooler; for a decoder classifier the\n"
+    "final-norm state of the pooled last real token, which hidden layers also use unless --pooling mean).\n"
     "FILE: a GLUE TSV with --task (cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli), Adversarial\n"
     "GLUE's dev_ann.json with --advglue and --task, or CSV/TSV/JSONL with --text-col [--text-pair-col]\n"
     "[--label-col]. The tokenizer is read from --tokenizer (default: the model folder).\n"
@@ -80,26 +82,23 @@ int cmd_features(int argc, char **argv) {
     if (threads > 0) balora_threads_set((int)threads);
 
     balora_status st = BALORA_STATUS_OK;
-    bl_encoder m;
+    bl_clsm *m = calloc(1, sizeof *m);
+    if (!m) return cli_fail(bl_fail(BALORA_STATUS_NOMEM, "out of memory"));
     bl_adapter ad;
     bl_glue_set d;
     bl_seqcls_set s;
-    bl_enc_run r;
     bl_tok *tok = NULL;
-    memset(&m, 0, sizeof m); memset(&ad, 0, sizeof ad); memset(&d, 0, sizeof d); memset(&s, 0, sizeof s); memset(&r, 0, sizeof r);
+    memset(&ad, 0, sizeof ad); memset(&d, 0, sizeof d); memset(&s, 0, sizeof s);
     float *feat = NULL;
     int64_t *ids = NULL, *mask = NULL, *types = NULL, *labels = NULL, *rows = NULL, *idx = NULL;
     float *scores = NULL;
-    double *acc = NULL;
-    bl_enc_load_opts lo = BL_ENC_LOAD_DEFAULT;
-    lo.num_labels = num_labels;
-    if ((st = bl_enc_load(&m, model, &lo))) goto fail;
-    if (layer > m.cfg.n_layer) {
+    if ((st = bl_clsm_load(m, model, num_labels, false, 0))) goto fail;
+    if (layer > m->n_layer) {
         st = bl_fail(BALORA_STATUS_INVALID, "--layer %lld: the model has %lld layers (0 = embeddings .. %lld, -1 = pooled)",
-                     (long long)layer, (long long)m.cfg.n_layer, (long long)m.cfg.n_layer);
+                     (long long)layer, (long long)m->n_layer, (long long)m->n_layer);
         goto fail;
     }
-    if (adapter && (st = bl_lora_load(&ad, &m.mods, adapter, false))) goto fail;
+    if (adapter && (st = bl_lora_load(&ad, m->mods, adapter, false))) goto fail;
     if ((st = bl_tok_load(&tok, tokdir ? tokdir : model))) goto fail;
     if (task && strcmp(task, "generic")) {
         bl_glue_task t;
@@ -118,13 +117,13 @@ int cmd_features(int argc, char **argv) {
         k.max_train = max_examples;
         if ((st = bl_data_apply_knobs(&d, &k))) goto fail;
     }
-    if (max_len > bl_enc_max_tokens(&m)) max_len = bl_enc_max_tokens(&m);
+    if (max_len > m->max_tokens) max_len = m->max_tokens;
     bl_seqcls_opts so = BL_SEQCLS_OPTS_DEFAULT;
     so.max_len = max_len;
-    so.pad_id = m.cfg.pad_id;
+    so.pad_id = m->pad_id;
     if ((st = bl_seqcls_encode(&s, &d, tok, &so))) goto fail;
     if (s.n_truncated) bl_log(BL_INFO, "%lld of %lld examples cut to %lld tokens", (long long)s.n_truncated, (long long)s.n, (long long)max_len);
-    int64_t n = s.n, C = m.cfg.hidden, B = batch < n ? batch : n;
+    int64_t n = s.n, C = m->hidden, B = batch < n ? batch : n;
     feat = malloc(sizeof(float) * (size_t)(n * C));                 /* [n, C] */
     ids = malloc(sizeof(int64_t) * (size_t)(B * max_len));          /* [B, max_len] */
     mask = malloc(sizeof(int64_t) * (size_t)(B * max_len));
@@ -133,26 +132,15 @@ int cmd_features(int argc, char **argv) {
     scores = malloc(sizeof(float) * (size_t)n);
     rows = malloc(sizeof(int64_t) * (size_t)n);
     idx = malloc(sizeof(int64_t) * (size_t)B);
-    acc = malloc(sizeof(double) * (size_t)C);                        /* [C] mean pooling */
-    if (!feat || !ids || !mask || !types || !labels || !scores || !rows || !idx || !acc) { st = bl_fail(BALORA_STATUS_NOMEM, "out of memory"); goto fail; }
-    if ((st = bl_enc_run_init(&r, &m, B, max_len))) goto fail;
+    if (!feat || !ids || !mask || !types || !labels || !scores || !rows || !idx) { st = bl_fail(BALORA_STATUS_NOMEM, "out of memory"); goto fail; }
+    if ((st = bl_clsm_run_init(m, B, max_len))) goto fail;
     for (int64_t s0 = 0; s0 < n; s0 += B) {
         int64_t nb = n - s0 < B ? n - s0 : B, T;
         for (int64_t i = 0; i < nb; i++) idx[i] = s0 + i;
         if ((st = bl_seqcls_batch(&s, idx, nb, ids, mask, types, labels + s0, scores + s0, &T))) goto fail;
-        bl_enc_batch eb = {nb, T, ids, mask, m.cfg.type_vocab >= 2 ? types : NULL};
-        if ((st = bl_enc_forward(&r, &eb, adapter ? BL_ADAPTER_ON : BL_ADAPTER_OFF))) goto fail;
-        for (int64_t i = 0; i < nb; i++) {
-            float *f = feat + (s0 + i) * C;
-            if (layer < 0) { memcpy(f, r.pooled + i * C, sizeof(float) * (size_t)C); continue; }
-            const float *h = bl_enc_layer_hidden(&r, layer) + i * T * C; /* [T, C] */
-            if (!mean) { memcpy(f, h, sizeof(float) * (size_t)C); continue; }
-            int64_t cnt = 0;
-            for (int64_t c = 0; c < C; c++) acc[c] = 0;
-            for (int64_t t = 0; t < T; t++)
-                if (mask[i * T + t]) { cnt++; for (int64_t c = 0; c < C; c++) acc[c] += h[t * C + c]; }
-            for (int64_t c = 0; c < C; c++) f[c] = (float)(acc[c] / (double)cnt);
-        }
+        if ((st = bl_clsm_forward(m, nb, T, ids, mask, types, adapter ? BL_ADAPTER_ON : BL_ADAPTER_OFF))) goto fail;
+        for (int64_t i = 0; i < nb; i++)
+            if ((st = bl_clsm_features(m, i, layer, mean, mask, feat + (s0 + i) * C))) goto fail;
     }
     for (int64_t i = 0; i < n; i++) rows[i] = d.row[i];
     bl_st_writer w;
@@ -180,12 +168,12 @@ int cmd_features(int argc, char **argv) {
 fail:
     rc = cli_fail(st);
 done:
-    free(feat); free(ids); free(mask); free(types); free(labels); free(scores); free(rows); free(idx); free(acc);
-    bl_enc_run_free(&r);
+    free(feat); free(ids); free(mask); free(types); free(labels); free(scores); free(rows); free(idx);
     bl_seqcls_free(&s);
     bl_glue_set_free(&d);
     if (tok) bl_tok_free(tok);
     bl_lora_free(&ad);
-    bl_enc_free(&m);
+    bl_clsm_free(m);
+    free(m);
     return rc;
 }

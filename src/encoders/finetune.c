@@ -33,8 +33,8 @@ void bl_seqcls_ft_default(bl_seqcls_ft_cfg *c) {
 typedef enum ft_method { FT_LORA = 0, FT_PISSA, FT_BALORA, FT_FULL } ft_method;
 
 /* Rewrites targets for DeBERTa's names (query -> query_proj, ...) so one default fits all. */
-static void map_targets(bl_lora_config *lc, const bl_encoder *m) {
-    if (m->cfg.arch != BL_ENC_DEBERTA_V2 || lc->target_regex[0]) return;
+static void map_targets(bl_lora_config *lc, const bl_clsm *m) {
+    if (m->decoder || m->enc->cfg.arch != BL_ENC_DEBERTA_V2 || lc->target_regex[0]) return;
     for (int i = 0; i < lc->n_targets; i++)
         if (!strcmp(lc->targets[i], "query") || !strcmp(lc->targets[i], "key") || !strcmp(lc->targets[i], "value")) {
             size_t n = strlen(lc->targets[i]);
@@ -67,16 +67,16 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
                        (long long)c->max_steps, c->adam.lr);
     double t0 = bl_time_now();
     balora_status st = BALORA_STATUS_OK;
-    bl_encoder m;
+    bl_clsm *cm = bl_calloc(1, sizeof *cm);
+    if (!cm) return BALORA_STATUS_NOMEM;
     bl_adapter ad;
     bl_glue_set tr, dv;
     bl_seqcls_set s;
-    bl_enc_run r;
     bl_adamw opt;
     bl_reg_ws ws;
     bl_tok *tok = NULL;
-    memset(&m, 0, sizeof m); memset(&ad, 0, sizeof ad); memset(&tr, 0, sizeof tr); memset(&dv, 0, sizeof dv);
-    memset(&s, 0, sizeof s); memset(&r, 0, sizeof r); memset(&opt, 0, sizeof opt); memset(&ws, 0, sizeof ws);
+    memset(&ad, 0, sizeof ad); memset(&tr, 0, sizeof tr); memset(&dv, 0, sizeof dv);
+    memset(&s, 0, sizeof s); memset(&opt, 0, sizeof opt); memset(&ws, 0, sizeof ws);
     bl_param *tp = NULL;
     const char **names = NULL;
     float **w = NULL, **g = NULL;
@@ -97,25 +97,22 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     if ((st = bl_data_apply_knobs(&tr, &c->knobs))) goto done;
     res->n_train = tr.n;
     /* model */
-    bl_enc_load_opts lo = BL_ENC_LOAD_DEFAULT;
-    lo.seed = c->seed;
-    lo.regression = tr.regression;
-    lo.num_labels = tr.regression ? 1 : (c->num_labels > 0 ? c->num_labels : tr.n_labels);
-    if ((st = bl_enc_load(&m, c->model, &lo))) goto done;
+    if ((st = bl_clsm_load(cm, c->model, tr.regression ? 1 : (c->num_labels > 0 ? c->num_labels : tr.n_labels), tr.regression,
+                           c->seed))) goto done;
     if ((st = bl_tok_load(&tok, c->tokenizer ? c->tokenizer : c->model))) goto done;
     /* adapter or full fine-tuning */
     int n_tp = 0;
     if (meth == FT_FULL) {
-        if ((st = bl_enc_set_full_ft(&m, true))) goto done;
-        n_tp = m.mods.n_params;
+        if ((st = bl_clsm_set_full_ft(cm, true))) goto done;
+        n_tp = cm->mods->n_params;
         tp = bl_calloc((size_t)n_tp, sizeof *tp);
         if (!tp) { st = BALORA_STATUS_NOMEM; goto done; }
-        for (int i = 0; i < n_tp; i++) tp[i] = m.mods.params[i];
+        for (int i = 0; i < n_tp; i++) tp[i] = cm->mods->params[i];
     } else {
         bl_lora_config lc = c->lora;
-        map_targets(&lc, &m);
+        map_targets(&lc, cm);
         if (meth != FT_LORA) { lc.init = BL_LORA_INIT_PISSA; lc.pissa_niter = c->pissa_niter; lc.keep_initial = true; }
-        if ((st = bl_lora_init(&ad, &m.mods, &lc, c->seed))) goto done;
+        if ((st = bl_lora_init(&ad, cm->mods, &lc, c->seed))) goto done;
         if (meth != FT_LORA && (st = bl_train_pissa_init(&ad, c->pissa_niter, c->seed))) goto done;
         n_tp = bl_lora_trainables(&ad, NULL, 0);
         tp = bl_calloc((size_t)n_tp, sizeof *tp);
@@ -139,14 +136,14 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     }
     if ((st = bl_adamw_init(&opt, &c->adam, n_tp, names, w, g, numel, decay))) goto done;
     /* tokens */
-    int64_t max_len = c->max_len < bl_enc_max_tokens(&m) ? c->max_len : bl_enc_max_tokens(&m);
+    int64_t max_len = c->max_len < cm->max_tokens ? c->max_len : cm->max_tokens;
     bl_seqcls_opts so = BL_SEQCLS_OPTS_DEFAULT;
     so.max_len = max_len;
-    so.pad_id = m.cfg.pad_id;
+    so.pad_id = cm->pad_id;
     if ((st = bl_seqcls_encode(&s, &tr, tok, &so))) goto done;
     if (s.n_truncated) bl_log(BL_INFO, "%s: %lld of %lld examples cut to %lld tokens", c->train, (long long)s.n_truncated,
                               (long long)s.n, (long long)max_len);
-    int64_t B = c->batch < tr.n ? c->batch : tr.n, NL = m.cfg.num_labels;
+    int64_t B = c->batch < tr.n ? c->batch : tr.n, NL = cm->num_labels;
     int64_t accum = c->grad_accum > 0 ? c->grad_accum : 1;
     int64_t micro = (tr.n + B - 1) / B;                 /* micro-batches per epoch */
     int64_t per_epoch = (micro + accum - 1) / accum;     /* optimizer steps per epoch */
@@ -158,8 +155,8 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     targets = bl_malloc(sizeof(float) * (size_t)B);                         /* [B] */
     z_pt = bl_malloc(sizeof(float) * (size_t)(B * NL));                     /* [B, NL] teacher logits */
     if (!perm || !buf || !labels || !targets || !z_pt) { st = BALORA_STATUS_NOMEM; goto done; }
-    if ((st = bl_enc_run_init(&r, &m, B, max_len))) goto done;
-    r.train = true;
+    if ((st = bl_clsm_run_init(cm, B, max_len))) goto done;
+    cm->train = true;
     if (meth == FT_BALORA && (st = bl_reg_ws_init(&ws, BL_REG_TASK_NLU, B, NL, 0))) goto done;
     int64_t *ids = buf, *mask = buf + B * max_len, *types = mask + B * max_len;
     double win = 0;
@@ -175,22 +172,21 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
             int64_t nb = tr.n - k * B < B ? tr.n - k * B : B, T;
             float wgt = (float)nb / (float)step_n; /* the step's loss is the mean over its examples */
             if ((st = bl_seqcls_batch(&s, perm + k * B, nb, ids, mask, types, labels, targets, &T))) goto done;
-            bl_enc_batch eb = {nb, T, ids, mask, m.cfg.type_vocab >= 2 ? types : NULL};
-            bl_rng_seed(&r.rng, c->seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(step * accum + (k - k0) + 1)));
+            bl_rng_seed(cm->rng, c->seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(step * accum + (k - k0) + 1)));
             if (meth == FT_BALORA) {
                 /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
-                if ((st = bl_enc_forward(&r, &eb, BL_ADAPTER_INITIAL))) goto done;
-                memcpy(z_pt, r.logits, sizeof(float) * (size_t)(nb * NL));
+                if ((st = bl_clsm_forward(cm, nb, T, ids, mask, types, BL_ADAPTER_INITIAL))) goto done;
+                memcpy(z_pt, cm->logits, sizeof(float) * (size_t)(nb * NL));
             }
-            if ((st = bl_enc_forward(&r, &eb, BL_ADAPTER_ON))) goto done;
+            if ((st = bl_clsm_forward(cm, nb, T, ids, mask, types, BL_ADAPTER_ON))) goto done;
             double loss;
-            if ((st = bl_enc_loss(&r, labels, targets, &loss, r.dlogits))) goto done;
+            if ((st = bl_clsm_loss(cm, labels, targets, &loss))) goto done;
             if (meth == FT_BALORA) {
                 bl_reg_out ro;
-                if ((st = bl_reg_apply(&ws, &c->reg, step, total, nb, 1, NL, r.logits, z_pt, NULL, r.dlogits, &ro))) goto done;
+                if ((st = bl_reg_apply(&ws, &c->reg, step, total, nb, 1, NL, cm->logits, z_pt, NULL, cm->dlogits, &ro))) goto done;
             }
-            if (wgt != 1.0f) bl_scale(r.dlogits, wgt, nb * NL);
-            if ((st = bl_enc_backward(&r, r.dlogits))) goto done;
+            if (wgt != 1.0f) bl_scale(cm->dlogits, wgt, nb * NL);
+            if ((st = bl_clsm_backward(cm))) goto done;
             step_loss += wgt * loss;
         }
         bl_clip_grad_norm(&opt, c->max_grad_norm);
@@ -221,8 +217,7 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
             pred = bl_malloc(sizeof(double) * (size_t)dv.n);
             gold = bl_malloc(sizeof(double) * (size_t)dv.n);
             if (!pred || !gold) { st = BALORA_STATUS_NOMEM; goto done; }
-            bl_enc_run_free(&r);
-            if ((st = bl_enc_predict(&m, tok, &dv, BL_ADAPTER_ON, max_len, B, pred, NULL))) goto done;
+            if ((st = bl_clsm_predict(cm, tok, &dv, BL_ADAPTER_ON, max_len, B, pred, NULL))) goto done;
             for (int64_t i = 0; i < dv.n; i++) gold[i] = dv.regression ? dv.score[i] : dv.label[i];
             int32_t ncls = dv.regression ? 0 : (int32_t)(NL > 1 ? NL : 2);
             if (ncls <= 4) {
@@ -256,7 +251,7 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
         char path[4200];
         if (meth == FT_FULL) {
             if ((st = bl_path_join(path, sizeof path, c->out_dir, "model"))) goto done;
-            if ((st = bl_enc_save(&m, path, true))) goto done;
+            if ((st = bl_clsm_save(cm, path))) goto done;
         } else {
             if ((st = bl_path_join(path, sizeof path, c->out_dir, "adapter"))) goto done;
             if (meth == FT_LORA) st = bl_lora_save(&ad, path, 8, keys, vals);
@@ -297,12 +292,12 @@ done:
     free(tp); free(names); free(w); free(g); free(numel); free(decay);
     bl_reg_ws_free(&ws);
     bl_adamw_free(&opt);
-    bl_enc_run_free(&r);
     bl_seqcls_free(&s);
     bl_glue_set_free(&dv);
     bl_glue_set_free(&tr);
     if (tok) bl_tok_free(tok);
     bl_lora_free(&ad);
-    bl_enc_free(&m);
+    bl_clsm_free(cm);
+    free(cm);
     return st;
 }

@@ -1,4 +1,5 @@
-/* Sequence-classification fine-tuning of an encoder, end to end: GLUE / generic data with the data
+/* Sequence-classification fine-tuning of an encoder (or of a decoder *ForSequenceClassification
+ * checkpoint such as GPT2ForSequenceClassification, through clsmodel.h), end to end: GLUE / generic data with the data
  * knobs, tokenisation, LoRA / PiSSA / BA-LoRA adapters (or full fine-tuning) with the head as
  * modules_to_save, AdamW with warmup + schedule and gradient clipping (src/train/optim.h), then the
  * dev-set GLUE metrics (src/eval/metrics.h) and the outputs:
@@ -20,6 +21,7 @@
 #define BL_ENC_FINETUNE_H
 #include "adapters/lora.h"
 #include "data_glue/data.h"
+#include "encoders/clsmodel.h"
 #include "encoders/encoder.h"
 #include "eval/metrics.h"
 #include "method/reg.h"

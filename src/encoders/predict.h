@@ -1,5 +1,6 @@
-/* Predictions of encoder classifiers over data files: what `balora eval --task seq-cls --model DIR`
- * and the GLUE-X style out-of-domain evaluation need, in one call.
+/* Predictions of sequence classifiers (encoders, and decoders with a classification head such as
+ * GPT2ForSequenceClassification, through clsmodel.h) over data files: what
+ * `balora eval --task seq-cls --model DIR` and the GLUE-X style out-of-domain evaluation need.
  *
  *     double *pred, *gold; int64_t n;
  *     BL_TRY(bl_enc_predict_file(model_dir, adapter_dir_or_NULL, BL_GLUE_TASK_SST2, "dev.tsv", NULL, &pred, &gold, &n));
@@ -9,6 +10,7 @@
 #ifndef BL_ENC_PREDICT_H
 #define BL_ENC_PREDICT_H
 #include "data_glue/data.h"
+#include "encoders/clsmodel.h"
 #include "encoders/encoder.h"
 #include "tok/tok.h"
 
@@ -22,6 +24,10 @@ int64_t bl_enc_max_tokens(const bl_encoder *m);
 balora_status bl_enc_predict(bl_encoder *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
                              int64_t batch, double *pred, float *logits);
 
+/* The same for either kind of classifier (m->train is ignored: no dropout). Reinitialises m's run. */
+balora_status bl_clsm_predict(bl_clsm *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
+                              int64_t batch, double *pred, float *logits);
+
 typedef struct bl_enc_predict_opts {
     int64_t max_len;          /* default 128 (clamped to bl_enc_max_tokens) */
     int64_t batch;            /* default 32 */
@@ -32,7 +38,8 @@ typedef struct bl_enc_predict_opts {
 } bl_enc_predict_opts;
 #define BL_ENC_PREDICT_DEFAULT ((bl_enc_predict_opts){ .max_len = 128, .batch = 32 })
 
-/* Loads the model (+ adapter, + tokenizer) and the data file of `task` and predicts every example.
+/* Loads the model (encoder or decoder classifier; + adapter, + tokenizer) and the data file of `task`
+ * and predicts every example.
  * *pred, *gold: malloc'd [n] (class ids as doubles, or scores; gold NAN where the file has no label). */
 balora_status bl_enc_predict_file(const char *model, const char *adapter, bl_glue_task task, const char *data,
                                   const bl_enc_predict_opts *o, double **pred, double **gold, int64_t *n);
