@@ -286,6 +286,38 @@ nomem:
     return BALORA_STATUS_NOMEM;
 }
 
+balora_status bl_gen_run_all(bl_model *m, bl_tok *tok, const bl_gen_opts *o, int64_t n, const int64_t *const *prompts,
+                             const int64_t *lens, int64_t batch, bl_gen_done_fn done, void *user,
+                             bl_gen_stream_fn stream, void *stream_user) {
+    if (n < 1) return bl_fail(BALORA_STATUS_INVALID, "generation: no prompts");
+    if (batch < 1) return bl_fail(BALORA_STATUS_INVALID, "generation: batch size %lld must be >= 1", (long long)batch);
+    int64_t mp = 1, B = batch < n ? batch : n;
+    for (int64_t i = 0; i < n; i++) {
+        if (lens[i] < 1)
+            return bl_fail(BALORA_STATUS_INVALID, "prompt %lld has no tokens; hint: a prompt needs at least one token", (long long)i);
+        if (lens[i] > mp) mp = lens[i];
+    }
+    bl_generator g;
+    BL_TRY(bl_gen_init(&g, m, tok, o, B, mp));
+    bl_gen_out *out = bl_calloc((size_t)B, sizeof *out);
+    int64_t *index = bl_calloc((size_t)B, sizeof *index);
+    balora_status st = out && index ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    for (int64_t i0 = 0; i0 < n && !st; i0 += B) {
+        int64_t nb = n - i0 < B ? n - i0 : B;
+        for (int64_t b = 0; b < nb; b++) index[b] = i0 + b;
+        st = bl_gen_batch(&g, nb, prompts + i0, lens + i0, index, out, stream, stream_user);
+        if (st) break;
+        for (int64_t b = 0; b < nb; b++) {
+            if (!st && done) st = done(user, i0 + b, &out[b]);
+            bl_gen_out_free(&out[b]);
+        }
+    }
+    free(out);
+    free(index);
+    bl_gen_free(&g);
+    return st;
+}
+
 /* ------------------------------------------------------------------ loading */
 
 balora_status bl_gen_model_load(bl_gen_model *g, const char *model, const char *adapter, const char *tokenizer, bool need_tok) {
@@ -403,4 +435,114 @@ balora_status bl_eval_perplexity(bl_model *m, bl_adapter_mode mode, const int64_
     *ppl = exp(nll / (double)count);
     *n_scored = count;
     return BALORA_STATUS_OK;
+}
+
+/* ------------------------------------------------------------------ benchmarks */
+
+void bl_bench_gen_opts_default(bl_bench_gen_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->max_new_tokens = 512;
+    o->batch = 8;
+    o->samples = 1;
+    o->top_p = 1.0;
+}
+
+typedef struct bench_ctx {
+    const bl_bench_set *s;
+    int64_t samples, n_total;
+    bl_completions *out;
+    double t0;
+    int64_t tokens;
+} bench_ctx;
+
+static balora_status bench_done(void *user, int64_t i, const bl_gen_out *o) {
+    bench_ctx *c = user;
+    bl_completion *x = &c->out->c[c->out->n];
+    x->problem = i / c->samples;
+    x->text = bl_strdup(o->text ? o->text : "");
+    if (!x->text) return BALORA_STATUS_NOMEM;
+    c->out->n++;
+    c->tokens += o->n_new;
+    if (c->out->n % 8 == 0 || c->out->n == c->n_total)
+        bl_log(BL_INFO, "generated %lld / %lld completions (%.1f tokens/s)", (long long)c->out->n, (long long)c->n_total,
+               (double)c->tokens / (bl_time_now() - c->t0 + 1e-9));
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_bench_generate(const bl_bench_set *s, const bl_bench_gen_opts *bo, bl_completions *out) {
+    memset(out, 0, sizeof *out);
+    if (bo->samples < 1 || bo->samples > 1000)
+        return bl_fail(BALORA_STATUS_INVALID, "samples per problem %lld must be in [1, 1000]", (long long)bo->samples);
+    if (bo->samples > 1 && bo->temperature <= 0)
+        return bl_fail(BALORA_STATUS_INVALID, "%lld samples per problem with greedy decoding would all be equal; hint: set a temperature > 0",
+                       (long long)bo->samples);
+    int64_t np = bo->limit > 0 && bo->limit < s->n ? bo->limit : s->n;
+    if (np < 1) return bl_fail(BALORA_STATUS_INVALID, "no problems to generate for");
+    bl_gen_opts o;
+    bl_gen_opts_default(&o);
+    o.max_new_tokens = bo->max_new_tokens;
+    o.temperature = bo->temperature;
+    o.top_p = bo->top_p;
+    o.seed = bo->seed;
+    static const char *const math_stop[] = {"### Instruction", NULL};
+    static const char *const he_stop[] = {"\nclass", "\ndef", "\n#", "\nif", "\nprint", NULL};
+    static const char *const mbpp_stop[] = {"\nclass", "\nassert", "\n\"\"\"", "\nprint", "\nif", "\n```", NULL};
+    const char *const *stops = s->bench == BL_BENCH_HUMANEVAL ? he_stop : s->bench == BL_BENCH_MBPP ? mbpp_stop : math_stop;
+    for (int i = 0; stops[i]; i++) o.stop[o.n_stop++] = stops[i];
+    BL_TRY(bl_gen_opts_check(&o));
+    bl_gen_model gm;
+    BL_TRY(bl_gen_model_load(&gm, bo->model, bo->adapter, bo->tokenizer, true));
+    bl_gen_model_eos(&gm, &o);
+    int64_t n = np * bo->samples;
+    int64_t **ids = bl_calloc((size_t)n, sizeof *ids), *lens = bl_calloc((size_t)n, sizeof *lens);
+    out->c = bl_calloc((size_t)n, sizeof *out->c);
+    balora_status st = ids && lens && out->c ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    bool alpaca = s->bench == BL_BENCH_GSM8K || s->bench == BL_BENCH_MATH;
+    for (int64_t i = 0; i < np && !st; i++) {
+        char *text = bl_gen_format_prompt(s->p[i].prompt, alpaca);
+        if (!text) { st = BALORA_STATUS_NOMEM; break; }
+        st = bl_gen_encode(gm.tok, text, &ids[i * bo->samples], &lens[i * bo->samples]);
+        free(text);
+        if (st) { bl_fail_prefix(st, "problem %s: ", s->p[i].id); break; }
+        for (int64_t k = 1; k < bo->samples; k++) {
+            ids[i * bo->samples + k] = ids[i * bo->samples]; /* shared, freed once */
+            lens[i * bo->samples + k] = lens[i * bo->samples];
+        }
+    }
+    if (!st) {
+        bench_ctx c = {.s = s, .samples = bo->samples, .n_total = n, .out = out, .t0 = bl_time_now()};
+        st = bl_gen_run_all(&gm.m, gm.tok, &o, n, (const int64_t *const *)ids, lens, bo->batch, bench_done, &c, NULL, NULL);
+    }
+    for (int64_t i = 0; ids && i < np; i++) free(ids[i * bo->samples]);
+    free(ids);
+    free(lens);
+    bl_gen_model_free(&gm);
+    if (st) bl_completions_free(out);
+    return st;
+}
+
+balora_status bl_eval_ppl_file(const char *model, const char *adapter, const char *tokenizer, const char *path,
+                               int64_t window, int64_t stride, double *ppl, int64_t *n_scored) {
+    bl_gen_model gm;
+    BL_TRY(bl_gen_model_load(&gm, model, adapter, tokenizer, true));
+    char *text = NULL;
+    size_t len = 0;
+    int64_t *ids = NULL, n = 0;
+    balora_status st = bl_file_read(path, &text, &len);
+    if (!st) {
+        size_t bad;
+        if (!bl_utf8_valid(text, len, &bad))
+            st = bl_fail(BALORA_STATUS_FORMAT, "%s: not valid UTF-8 (byte offset %zu); hint: convert the file to UTF-8", path, bad);
+    }
+    if (!st) st = bl_gen_encode(gm.tok, text, &ids, &n);
+    int64_t W = window > 0 ? window : gm.m.cfg.max_pos < 1024 ? gm.m.cfg.max_pos : 1024;
+    if (gm.m.cfg.family == BL_FAMILY_GPT2 && W > gm.m.cfg.max_pos && !st)
+        st = bl_fail(BALORA_STATUS_INVALID, "--window %lld exceeds the model's n_positions %lld", (long long)W, (long long)gm.m.cfg.max_pos);
+    int64_t S = stride > 0 ? stride : (W / 2 > 0 ? W / 2 : 1);
+    if (!st && n < 2) st = bl_fail(BALORA_STATUS_INVALID, "%s: the text has %lld token(s); perplexity needs at least 2", path, (long long)n);
+    if (!st) st = bl_eval_perplexity(&gm.m, BL_ADAPTER_ON, ids, n, W, S, ppl, n_scored);
+    free(text);
+    free(ids);
+    bl_gen_model_free(&gm);
+    return st;
 }

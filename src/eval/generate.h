@@ -94,6 +94,15 @@ balora_status bl_gen_batch(bl_generator *g, int64_t B, const int64_t *const *pro
 /* One draw from logits [V] as described above. probs [V] and idx [V] are scratch. */
 int64_t bl_gen_sample(const float *logits, int64_t V, const bl_gen_opts *o, bl_rng *rng, double *probs, int32_t *idx);
 
+/* ---- many prompts ---- */
+/* Called for each prompt once generated (out is freed after the call). */
+typedef balora_status (*bl_gen_done_fn)(void *user, int64_t i, const bl_gen_out *out);
+/* Generates for n prompts in consecutive batches of up to `batch` with one session planned for the
+ * longest prompt; done() receives each result in prompt order (index i seeds its sampler). */
+balora_status bl_gen_run_all(bl_model *m, bl_tok *tok, const bl_gen_opts *o, int64_t n, const int64_t *const *prompts,
+                             const int64_t *lens, int64_t batch, bl_gen_done_fn done, void *user,
+                             bl_gen_stream_fn stream, void *stream_user);
+
 /* ---- the model a command generates with ---- */
 typedef struct bl_gen_model {
     bl_model m;
@@ -120,5 +129,29 @@ char *bl_gen_format_prompt(const char *text, bool alpaca);
  * tokens scored). stride in [1, max_len]. *n_scored = tokens scored (n - 1). */
 balora_status bl_eval_perplexity(bl_model *m, bl_adapter_mode mode, const int64_t *ids, int64_t n, int64_t max_len,
                                  int64_t stride, double *ppl, int64_t *n_scored);
+
+/* ---- model-backed benchmarks (balora eval --model) ---- */
+#include "eval/bench.h"
+typedef struct bl_bench_gen_opts {
+    const char *model, *adapter, *tokenizer; /* as bl_gen_model_load */
+    int64_t limit;             /* first N problems (0 = all) */
+    int64_t max_new_tokens;    /* default 512 */
+    int64_t batch;             /* prompts decoded together (default 8) */
+    int64_t samples;           /* completions per problem (pass@k; default 1) */
+    double temperature, top_p; /* default 0 (greedy), 1; samples > 1 needs temperature > 0 */
+    uint64_t seed;
+} bl_bench_gen_opts;
+void bl_bench_gen_opts_default(bl_bench_gen_opts *o);
+/* Generates completions for the first `limit` problems of s: GSM8K and MATH prompts in the Alpaca
+ * template (METHOD.md section 4), HumanEval / MBPP prompts as the loaders give them; stop strings:
+ * "### Instruction" (gsm8k, math), Codex's "\nclass", "\ndef", "\n#", "\nif", "\nprint"
+ * (humaneval), bigcode's "\nclass", "\nassert", "\n\"\"\"", "\nprint", "\nif", "\n```" (mbpp); plus EOS.
+ * *out is shaped as bl_completions_load would read it. */
+balora_status bl_bench_generate(const bl_bench_set *s, const bl_bench_gen_opts *o, bl_completions *out);
+
+/* Perplexity of a model (+ adapter) on a UTF-8 text file, tokenised whole (with the tokenizer's
+ * BOS, as the HF guide's tokenizer call): window 0 = min(model positions, 1024), stride 0 = window/2. */
+balora_status bl_eval_ppl_file(const char *model, const char *adapter, const char *tokenizer, const char *path,
+                               int64_t window, int64_t stride, double *ppl, int64_t *n_scored);
 
 #endif
