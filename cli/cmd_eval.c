@@ -59,6 +59,11 @@ static balora_status eval_model_completions(const eval_args *a, const bl_bench_s
     o.samples = a->samples; o.temperature = a->temperature; o.top_p = a->top_p;
     if (a->seed < 0) return bl_fail(BALORA_STATUS_INVALID, "--seed must be >= 0");
     o.seed = (uint64_t)a->seed;
+    if (a->template) {
+        if (strcmp(a->template, "alpaca") && strcmp(a->template, "none"))
+            return bl_fail(BALORA_STATUS_INVALID, "--template must be alpaca or none, got '%s'", a->template);
+        o.alpaca = !strcmp(a->template, "alpaca");
+    }
     return bl_bench_generate(s, &o, out);
 }
 static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_tokens) {
@@ -470,7 +475,7 @@ int cmd_eval(int argc, char **argv) {
         {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},
         {"glue-average", CLI_OPT_STR, &a.glue_average, "comma-separated seq-cls reports (--out files): print and write the GLUE average"},
         {"prompts-out", CLI_OPT_STR, &a.prompts_out, "write the problems' prompts as JSONL {index, task_id, prompt} and stop"},
-        {"template", CLI_OPT_STR, &a.template, "--prompts-out: none, or alpaca (the paper's instruction format)"},
+        {"template", CLI_OPT_STR, &a.template, "--prompts-out / --model: none, or alpaca (the paper's instruction format; --model default: alpaca for gsm8k and math)"},
         {"limit", CLI_OPT_INT, &a.limit, "score only the first N problems (0 = all)"},
         {"out", CLI_OPT_STR, &a.out, "write the JSON report (metrics and every per-problem outcome) here"},
         {"k", CLI_OPT_STR, &a.ks, "pass@k values for code benchmarks, comma-separated (pass@1 always)"},

@@ -445,6 +445,7 @@ void bl_bench_gen_opts_default(bl_bench_gen_opts *o) {
     o->batch = 8;
     o->samples = 1;
     o->top_p = 1.0;
+    o->alpaca = -1;
 }
 
 typedef struct bench_ctx {
@@ -497,7 +498,7 @@ balora_status bl_bench_generate(const bl_bench_set *s, const bl_bench_gen_opts *
     int64_t **ids = bl_calloc((size_t)n, sizeof *ids), *lens = bl_calloc((size_t)n, sizeof *lens);
     out->c = bl_calloc((size_t)n, sizeof *out->c);
     balora_status st = ids && lens && out->c ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
-    bool alpaca = s->bench == BL_BENCH_GSM8K || s->bench == BL_BENCH_MATH;
+    bool alpaca = bo->alpaca < 0 ? (s->bench == BL_BENCH_GSM8K || s->bench == BL_BENCH_MATH) : bo->alpaca > 0;
     for (int64_t i = 0; i < np && !st; i++) {
         char *text = bl_gen_format_prompt(s->p[i].prompt, alpaca);
         if (!text) { st = BALORA_STATUS_NOMEM; break; }

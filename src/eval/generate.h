@@ -140,6 +140,7 @@ typedef struct bl_bench_gen_opts {
     int64_t samples;           /* completions per problem (pass@k; default 1) */
     double temperature, top_p; /* default 0 (greedy), 1; samples > 1 needs temperature > 0 */
     uint64_t seed;
+    int alpaca;                /* -1 (default): the Alpaca template for gsm8k / math only; 0: none; 1: always */
 } bl_bench_gen_opts;
 void bl_bench_gen_opts_default(bl_bench_gen_opts *o);
 /* Generates completions for the first `limit` problems of s: GSM8K and MATH prompts in the Alpaca
