@@ -33,7 +33,7 @@ static void on_progress(const bl_lab_progress *p, void *user) {
         fprintf(stderr, "\r%s%*s", line, ui->width > n ? ui->width - n : 0, "");
         ui->width = n;
         if (p->run_done) { fputc('\n', stderr); ui->width = 0; }
-    } else if (p->run_done) {
+    } else if (p->run_done || (p->total_steps >= 500 && p->step % (p->total_steps / 10) == 0)) {
         fprintf(stderr, "%s\n", line);
     }
     fflush(stderr);

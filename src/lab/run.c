@@ -553,17 +553,17 @@ static balora_status tsne_features(evaluator *e, const bl_lab_corpus *c, int64_t
 /* ------------------------------------------------------------------ presets */
 
 #define DEMO_PRETRAIN {.arch = {.family = BL_FAMILY_LLAMA, .layers = 2, .hidden = 64, .heads = 4}, \
-                       .steps = 600, .batch = 16, .lr = 3e-3, .warmup_ratio = 0.05, .weight_decay = 0.01, .seed = 7}
+                       .steps = 2000, .batch = 16, .lr = 3e-3, .warmup_ratio = 0.05, .weight_decay = 0.01, .seed = 7}
 
 static const bl_lab_preset g_presets[] = {
     {.name = "demo",
      .description = "the quick demo: 2-layer x 64 LLaMA-style decoder, noise 0.2 / imbalance 4:1 / cue agreement 0.9, "
-                    "7 methods x 3 seeds, 200 fine-tuning steps (a few minutes on 2 cores)",
-     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 3000, .n_ft = 400, .n_test = 200,
+                    "2000 pre-training steps, 7 methods x 5 seeds x 200 fine-tuning steps (about 3 minutes on one core)",
+     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.2, .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
      .pretrain = DEMO_PRETRAIN,
      .ft_steps = 200, .ft_batch = 16, .lr_adapter = 3e-3, .lr_full = 3e-4, .rank = 4, .alpha_per_rank = 1.0,
-     .targets = "all-linear", .reg_recipe = "paper-v1", .methods = BL_LAB_M_ALL, .n_seeds = 3,
+     .targets = "all-linear", .reg_recipe = "paper-v1", .methods = BL_LAB_M_ALL, .n_seeds = 5,
      .tsne_points = 200, .tsne_iters = 500},
     {.name = "mini",
      .description = "a miniature end-to-end run for tests (1 layer x 16, a few steps; the numbers mean nothing)",
@@ -575,17 +575,18 @@ static const bl_lab_preset g_presets[] = {
      .targets = "all-linear", .reg_recipe = "paper-v1", .methods = BL_LAB_M_ALL, .n_seeds = 2,
      .tsne_points = 20, .tsne_iters = 50},
     {.name = "ablation",
-     .description = "the demo's setting with 5 seeds and 2x the fine-tuning steps: BA-LoRA vs each regulariser removed",
-     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 3000, .n_ft = 400, .n_test = 200,
+     .description = "the demo's corpus and model with BA-LoRA's paper-v6 recipe (larger lambdas, schedules), 10 seeds and 2x the "
+                    "fine-tuning steps: BA-LoRA vs each regulariser removed, LoRA and PiSSA",
+     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.2, .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
      .pretrain = DEMO_PRETRAIN,
      .ft_steps = 400, .ft_batch = 16, .lr_adapter = 3e-3, .lr_full = 3e-4, .rank = 4, .alpha_per_rank = 1.0,
-     .targets = "all-linear", .reg_recipe = "paper-v1", .methods = BL_LAB_M_ALL & ~BL_LAB_M_BIT(BL_LAB_M_FULL), .n_seeds = 5,
+     .targets = "all-linear", .reg_recipe = "paper-v6", .methods = BL_LAB_M_ALL & ~BL_LAB_M_BIT(BL_LAB_M_FULL), .n_seeds = 10,
      .tsne_points = 200, .tsne_iters = 500},
     {.name = "grid",
      .description = "the defect grid: noise 0 / 0.1 / 0.2, imbalance 1 / 2 / 4, cue agreement 0.5 / 0.75 / 0.95 "
                     "(one defect varied at a time), main methods x 3 seeds; a pre-training per cell",
-     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 3000, .n_ft = 400, .n_test = 200,
+     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.0, .imbalance = 1.0, .cue_frac = 0.5, .cue_agree = 0.5,
      .pretrain = DEMO_PRETRAIN,
      .ft_steps = 200, .ft_batch = 16, .lr_adapter = 3e-3, .lr_full = 3e-4, .rank = 4, .alpha_per_rank = 1.0,
@@ -597,7 +598,7 @@ static const bl_lab_preset g_presets[] = {
     {.name = "rank-sweep",
      .description = "LoRA rank r = 1 .. 128 (paper appendix C.2) on a 2-layer x 128 decoder, main methods x 3 seeds; "
                     "one pre-training shared by all ranks",
-     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 3000, .n_ft = 400, .n_test = 200,
+     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.2, .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
      .pretrain = {.arch = {.family = BL_FAMILY_LLAMA, .layers = 2, .hidden = 128, .heads = 4}, .steps = 800, .batch = 16,
                   .lr = 2e-3, .warmup_ratio = 0.05, .weight_decay = 0.01, .seed = 7},
