@@ -129,6 +129,14 @@ def main():
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     m = GPT2() if a.model == "gpt2" else Llama()
+    with torch.no_grad():  # the same init as bench/train_step.c: N(0, 0.02) weights, norms 1, biases 0
+        for n, p in m.named_parameters():
+            if n.endswith(".A") or n.endswith(".B"):
+                continue
+            if p.dim() == 1:
+                p.fill_(0.0 if n.endswith("bias") else 1.0)
+            else:
+                p.normal_(0.0, 0.02)
     for n, p in m.named_parameters():
         if not (n.endswith(".A") or n.endswith(".B")):
             p.requires_grad_(False)

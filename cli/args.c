@@ -105,12 +105,28 @@ int cli_parse(int argc, char **argv, const char *usage_line, cli_opt *opts, int 
     return 0;
 }
 
-/* Config values are kept alive for the life of the process (option strings point into them). */
+/* Config values live until exit (string options point into them); freed by an atexit hook. */
+static char **g_config_strings;
+static size_t g_n_config_strings;
+static void free_config_strings(void) {
+    for (size_t i = 0; i < g_n_config_strings; i++) free(g_config_strings[i]);
+    free(g_config_strings);
+}
+static char *keep_string(const char *val) {
+    char **grown = realloc(g_config_strings, (g_n_config_strings + 1) * sizeof *grown);
+    if (!grown) return NULL;
+    if (!g_config_strings) atexit(free_config_strings);
+    g_config_strings = grown;
+    char *copy = strdup(val);
+    if (copy) g_config_strings[g_n_config_strings++] = copy;
+    return copy;
+}
+
 static int apply_kv(const char *path, cli_opt *opts, int n_opts, const bool *given, const char *key, const char *val) {
     for (int j = 0; j < n_opts; j++) {
         if (!same_name(opts[j].name, key, strlen(key))) continue;
         if (given[j]) return 0;
-        char *copy = strdup(val);
+        char *copy = keep_string(val);
         if (!copy) return 2;
         char cmd[512];
         snprintf(cmd, sizeof cmd, "(config %s)", path);

@@ -6,6 +6,8 @@
  *   balora eval --task seq-cls --glue-task TASK --data GLUE.tsv --predictions FILE [--out REPORT.json]
  *               [--ood-data FILE --ood-predictions FILE [--ood-glue-task TASK]]   (GLUE-X style)
  *   balora eval --glue-average REPORT1.json,REPORT2.json,... [--out GLUE.json]
+ *   balora eval --bench mtbench --data question.jsonl --completions answers.jsonl --judge-prompts-out J.jsonl
+ *   balora eval --bench mtbench --data question.jsonl --judgments judgments.jsonl [--out REPORT.json]
  *
  * Completions and predictions come from anywhere (any system's outputs are graded the same way).
  * The model-backed paths (--model DIR [--adapter DIR]: generation, --bench ppl, --task seq-cls
@@ -14,6 +16,7 @@
 #include "cli.h"
 #include "eval/bench.h"
 #include "eval/glue.h"
+#include "eval/mtbench.h"
 #include "io/json.h"
 #include <math.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@
 typedef struct eval_args {
     const char *bench, *task, *data, *completions, *predictions, *out, *ks, *glue_task, *label_column, *python;
     const char *ood_data, *ood_predictions, *ood_glue_task, *prompts_out, *glue_average;
+    const char *judge, *judge_prompts, *judge_prompts_out, *judgments, *metrics, *template;
     const char *model, *adapter;
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
@@ -53,6 +57,14 @@ static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_
 static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, double **preds, int64_t *n) {
     (void)a; (void)task; (void)preds; (void)n;
     return not_yet("sequence classification (--task seq-cls)");
+}
+/*   eval_model_judge: MT-Bench judging with a model balora runs: for each judge prompt
+ *       (bl_mt_judge_prompt: system + prompt) generate the judge's text and write the judgments
+ *       file ({"question_id", "turn", "judgment"} lines) to `path`. */
+static balora_status eval_model_judge(const eval_args *a, const bl_mt_set *s, const bl_mt_templates *t, const char *path) {
+    (void)a; (void)s; (void)t; (void)path;
+    return bl_fail(BALORA_STATUS_UNSUPPORTED, "MT-Bench judging with --judge is not available in this build yet; hint: write the judge "
+                   "prompts with --judge-prompts-out, answer them with any judge model, and score with --judgments");
 }
 /* ================================ end of MODEL HOOKS ================================== */
 
@@ -88,7 +100,17 @@ static int write_report(cJSON *j, const char *path) {
 
 /* --prompts-out: the problems' prompts as JSON lines {"index", "task_id", "prompt"}, to generate
  * completions with any system and score them with --completions. */
+/* The Alpaca prompt the paper's NLG fine-tuning uses (METHOD.md 4): the model answers after "### Response:". */
+static const char k_alpaca[] = "Below is an instruction that describes a task. Write a response that appropriately completes "
+                               "the request.\n\n### Instruction:\n%s\n\n### Response:";
+
 static int write_prompts(const eval_args *a, bl_bench bench) {
+    bool alpaca = false;
+    if (a->template && !strcmp(a->template, "alpaca")) alpaca = true;
+    else if (a->template && strcmp(a->template, "none") != 0) {
+        fprintf(stderr, "balora eval: error: --template must be alpaca or none, got '%s'\n", a->template);
+        return 2;
+    }
     bl_bench_set s;
     balora_status st = bl_bench_load(bench, a->data, &s);
     if (st) return cli_fail(st);
@@ -101,11 +123,16 @@ static int write_prompts(const eval_args *a, bl_bench bench) {
         if (o) {
             cJSON_AddNumberToObject(o, "index", (double)i);
             cJSON_AddStringToObject(o, "task_id", s.p[i].id);
-            cJSON_AddStringToObject(o, "prompt", s.p[i].prompt);
+            if (alpaca) {
+                size_t n = sizeof k_alpaca + strlen(s.p[i].prompt);
+                char *p = bl_malloc(n);
+                if (p) { snprintf(p, n, k_alpaca, s.p[i].prompt); cJSON_AddStringToObject(o, "prompt", p); free(p); }
+                else st = BALORA_STATUS_NOMEM;
+            } else cJSON_AddStringToObject(o, "prompt", s.p[i].prompt);
             line = cJSON_PrintUnformatted(o);
             cJSON_Delete(o);
         }
-        if (!line || fprintf(f, "%s\n", line) < 0) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
+        if (!st && (!line || fprintf(f, "%s\n", line) < 0)) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
         free(line);
     }
     if (fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->prompts_out);
@@ -202,6 +229,8 @@ static balora_status seqcls_score(const eval_args *a, bl_glue_task task, const c
     if (!st && a->limit > 0 && a->limit < n) n = a->limit;
     if (!st) st = bl_glue_score(task, pred, gold, n, 0, r);
     free(gold); free(pred);
+    unsigned mask;
+    if (!st && a->metrics && !(st = bl_glue_metrics_parse(a->metrics, &mask))) st = bl_glue_set_metrics(r, mask);
     return st;
 }
 
@@ -335,21 +364,101 @@ static int run_glue_average(const char *list, const char *out) {
     return rc;
 }
 
+/* MT-Bench: judge prompts out, judgments in (see eval/mtbench.h). */
+static int run_mtbench(const eval_args *a) {
+    if (!a->data) { fprintf(stderr, "balora eval: error: --bench mtbench needs --data question.jsonl (MT-Bench questions)\n"); return 2; }
+    int modes = !!a->judgments + !!a->judge_prompts_out + !!a->judge;
+    if (modes != 1) {
+        fprintf(stderr, "balora eval: error: --bench mtbench needs one of --judge-prompts-out FILE (with --completions answers.jsonl), "
+                        "--judgments FILE, or --judge DIR\n");
+        return 2;
+    }
+    bl_mt_set s;
+    balora_status st = bl_mt_questions_load(a->data, &s);
+    if (st) return cli_fail(st);
+    int rc = 0;
+    if (a->judgments) {
+        bl_mt_report r;
+        if ((st = bl_mt_score_judgments(&s, a->judgments, &r))) { bl_mt_set_free(&s); return cli_fail(st); }
+        printf("%-16s %6s %7s\n", "", "n", "score");
+        printf("%-16s %6lld %7.3f\n", "MT-Bench", (long long)r.n, r.mean);
+        for (int t = 0; t < 2; t++) if (r.turn_n[t]) printf("%-16s %6lld %7.3f\n", t ? "turn 2" : "turn 1", (long long)r.turn_n[t], r.turn_mean[t]);
+        for (int i = 0; i < r.n_cats; i++) printf("  %-14s %6lld %7.3f\n", r.cats[i], (long long)r.cat_n[i], r.cat_mean[i]);
+        if (r.n_unscored) printf("%lld judgment(s) without a [[rating]] are left out\n", (long long)r.n_unscored);
+        if (a->out) {
+            cJSON *j = cJSON_CreateObject(), *cats = cJSON_CreateObject();
+            if (!j || !cats) { cJSON_Delete(j); cJSON_Delete(cats); rc = cli_fail(bl_fail(BALORA_STATUS_NOMEM, "report")); }
+            else {
+                cJSON_AddStringToObject(j, "bench", "mtbench");
+                if (r.n) cJSON_AddNumberToObject(j, "score", r.mean); else cJSON_AddNullToObject(j, "score");
+                cJSON_AddNumberToObject(j, "n_scored", (double)r.n);
+                cJSON_AddNumberToObject(j, "n_unscored", (double)r.n_unscored);
+                for (int t = 0; t < 2; t++) {
+                    const char *key = t ? "turn_2" : "turn_1";
+                    if (r.turn_n[t]) cJSON_AddNumberToObject(j, key, r.turn_mean[t]); else cJSON_AddNullToObject(j, key);
+                }
+                for (int i = 0; i < r.n_cats; i++) cJSON_AddNumberToObject(cats, r.cats[i], r.cat_mean[i]);
+                cJSON_AddItemToObject(j, "categories", cats);
+                rc = write_report(j, a->out);
+            }
+        }
+        bl_mt_set_free(&s);
+        return rc;
+    }
+    if (!a->completions && !a->model) { bl_mt_set_free(&s); fprintf(stderr, "balora eval: error: the judge needs the answers: --completions answers.jsonl\n"); return 2; }
+    if (!a->completions) { bl_mt_set_free(&s); return cli_fail(not_yet("answering MT-Bench questions")); }
+    bl_mt_templates t;
+    st = bl_mt_answers_load(a->completions, &s);
+    if (!st) st = a->judge_prompts ? bl_mt_templates_load(a->judge_prompts, &t) : bl_mt_templates_default(&t);
+    if (st) { bl_mt_set_free(&s); return cli_fail(st); }
+    if (a->judge) st = eval_model_judge(a, &s, &t, a->out);
+    else {
+        FILE *f = fopen(a->judge_prompts_out, "w");
+        int64_t n = 0;
+        if (!f) st = bl_fail(BALORA_STATUS_IO, "%s: cannot create", a->judge_prompts_out);
+        for (int64_t i = 0; f && i < s.n && !st; i++)
+            for (int turn = 1; turn <= s.q[i].n_turns && !st; turn++) {
+                char *sys, *prompt, *line = NULL;
+                if ((st = bl_mt_judge_prompt(&t, &s.q[i], turn, &sys, &prompt))) break;
+                cJSON *o = cJSON_CreateObject();
+                if (o) {
+                    cJSON_AddStringToObject(o, "question_id", s.q[i].id);
+                    cJSON_AddNumberToObject(o, "turn", turn);
+                    cJSON_AddStringToObject(o, "category", s.q[i].category);
+                    cJSON_AddStringToObject(o, "system", sys);
+                    cJSON_AddStringToObject(o, "prompt", prompt);
+                    line = cJSON_PrintUnformatted(o);
+                    cJSON_Delete(o);
+                }
+                if (!line || fprintf(f, "%s\n", line) < 0) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->judge_prompts_out);
+                free(line); free(sys); free(prompt);
+                n++;
+            }
+        if (f && fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", a->judge_prompts_out);
+        if (!st) printf("%lld judge prompts written to %s (answer them with a judge model; then --judgments)\n", (long long)n, a->judge_prompts_out);
+    }
+    bl_mt_templates_free(&t);
+    bl_mt_set_free(&s);
+    return st ? cli_fail(st) : 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     eval_args a = {.ks = "1", .glue_task = "generic", .jobs = 2, .memory_mb = 1024, .timeout = 10, .show_failures = 5};
     cli_opt opts[] = {
-        {"bench", CLI_OPT_STR, &a.bench, "benchmark: gsm8k, math, humaneval, mbpp (or ppl, with --model)"},
+        {"bench", CLI_OPT_STR, &a.bench, "benchmark: gsm8k, math, humaneval, mbpp, mtbench (or ppl, with --model)"},
         {"task", CLI_OPT_STR, &a.task, "seq-cls: score GLUE-style classification predictions"},
         {"data", CLI_OPT_STR, &a.data, "the benchmark's data file (JSONL, .gz allowed) or GLUE TSV"},
         {"completions", CLI_OPT_STR, &a.completions, "JSONL of {\"index\"|\"task_id\", \"completion\"}; several lines per problem = samples"},
         {"predictions", CLI_OPT_STR, &a.predictions, "seq-cls: one prediction per line (or GLUE's index<TAB>prediction)"},
         {"glue-task", CLI_OPT_STR, &a.glue_task, "seq-cls: cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli, generic"},
         {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 1-based number; JSON: the field)"},
+        {"metrics", CLI_OPT_STR, &a.metrics, "seq-cls: metrics the score averages (accuracy,f1,mcc,pearson,spearman; default: the GLUE task's)"},
         {"ood-data", CLI_OPT_STR, &a.ood_data, "seq-cls: an out-of-domain file (same label space), reported beside --data"},
         {"ood-predictions", CLI_OPT_STR, &a.ood_predictions, "seq-cls: predictions for --ood-data"},
         {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},
         {"glue-average", CLI_OPT_STR, &a.glue_average, "comma-separated seq-cls reports (--out files): print and write the GLUE average"},
         {"prompts-out", CLI_OPT_STR, &a.prompts_out, "write the problems' prompts as JSONL {index, task_id, prompt} and stop"},
+        {"template", CLI_OPT_STR, &a.template, "--prompts-out: none, or alpaca (the paper's instruction format)"},
         {"limit", CLI_OPT_INT, &a.limit, "score only the first N problems (0 = all)"},
         {"out", CLI_OPT_STR, &a.out, "write the JSON report (metrics and every per-problem outcome) here"},
         {"k", CLI_OPT_STR, &a.ks, "pass@k values for code benchmarks, comma-separated (pass@1 always)"},
@@ -358,6 +467,10 @@ int cmd_eval(int argc, char **argv) {
         {"memory-mb", CLI_OPT_INT, &a.memory_mb, "address-space limit per program, MiB"},
         {"python", CLI_OPT_STR, &a.python, "python3 interpreter (default $BALORA_PYTHON, /usr/bin/python3, PATH)"},
         {"show-failures", CLI_OPT_INT, &a.show_failures, "print this many failed problems"},
+        {"judgments", CLI_OPT_STR, &a.judgments, "mtbench: JSONL {question_id, turn, judgment} from a judge: average the [[ratings]]"},
+        {"judge-prompts-out", CLI_OPT_STR, &a.judge_prompts_out, "mtbench: write the judge prompts (JSONL) for the answers in --completions"},
+        {"judge-prompts", CLI_OPT_STR, &a.judge_prompts, "mtbench: FastChat judge_prompts.jsonl to use instead of balora's wording"},
+        {"judge", CLI_OPT_STR, &a.judge, "mtbench: judge model folder run by balora (not in this build yet)"},
         {"model", CLI_OPT_STR, &a.model, "model folder: generate / classify with it (not in this build yet)"},
         {"adapter", CLI_OPT_STR, &a.adapter, "adapter folder for --model"},
     };
@@ -373,6 +486,7 @@ int cmd_eval(int argc, char **argv) {
         return run_seqcls(&a);
     }
     if (!a.bench) { fprintf(stderr, "balora eval: error: --bench or --task is required (see balora eval --help)\n"); return 2; }
+    if (!strcmp(a.bench, "mtbench")) return run_mtbench(&a);
     if (!strcmp(a.bench, "ppl")) {
         if (!a.model) { fprintf(stderr, "balora eval: error: --bench ppl needs --model DIR and --data TEXT\n"); return 2; }
         double ppl = 0; int64_t nt = 0;

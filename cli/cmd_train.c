@@ -72,7 +72,7 @@ int cmd_train(int argc, char **argv) {
         {"model", CLI_OPT_STR, &model_dir, "base model: Hugging Face folder (config.json + safetensors) or llama2.c .bin"},
         {"data", CLI_OPT_STR, &data, "training data (see --data-format)"},
         {"out", CLI_OPT_STR, &out, "output adapter folder (PEFT format); checkpoints in OUT/checkpoint-STEP"},
-        {"method", CLI_OPT_STR, &method, "lora, or balora (LoRA-family adapter + BA-LoRA's regularisers, METHOD.md section 3)"},
+        {"method", CLI_OPT_STR, &method, "lora; balora (LoRA-family adapter + BA-LoRA's regularisers, METHOD.md section 3); full (every weight; --out gets a model folder)"},
         {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn)"},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
@@ -128,14 +128,18 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "balora train: error: --model, --data and --out are required (see balora train --help)\n");
         return 2;
     }
-    bool use_balora = !strcmp(method, "balora");
-    if (strcmp(method, "lora") != 0 && !use_balora) {
-        fprintf(stderr, "balora train: error: --method %s: unknown; hint: lora or balora\n", method);
+    bool use_balora = !strcmp(method, "balora"), full = !strcmp(method, "full");
+    if (strcmp(method, "lora") != 0 && !use_balora && !full) {
+        fprintf(stderr, "balora train: error: --method %s: unknown; hint: lora, balora or full\n", method);
         return 2;
     }
 #ifndef BL_TRAIN_HAVE_BALORA
     if (use_balora) { fprintf(stderr, "balora train: error: --method balora needs src/method/reg.h, not in this build\n"); return 2; }
 #endif
+    if (full && strcmp(init, "auto") != 0) {
+        fprintf(stderr, "balora train: error: --init applies to adapters, not to --method full\n");
+        return 2;
+    }
     if (rank <= 0 || !(alpha > 0) || !(dropout >= 0 && dropout < 1) || threads < 0 || save_limit < 0 || stop_after < 0 || seed < 0) {
         fprintf(stderr, "balora train: error: need --rank >= 1, --alpha > 0, 0 <= --dropout < 1, --threads >= 0, --seed >= 0, --save-total-limit >= 0\n");
         return 2;
@@ -146,16 +150,16 @@ int cmd_train(int argc, char **argv) {
     bl_train_cfg tc;
     bl_train_cfg_default(&tc);
     balora_status st = bl_schedule_parse(schedule, &tc.schedule);
-    bl_data_cfg dc;
-    bl_data_cfg_default(&dc);
-    if (!st) st = bl_data_format_parse(data_format, &dc.format);
+    bl_train_data_cfg dc;
+    bl_train_data_cfg_default(&dc);
+    if (!st) st = bl_train_data_format_parse(data_format, &dc.format);
     if (st) { cli_fail(st); return 2; }
 
     bl_model m = {0};
     bl_adapter ad = {0};
     bl_train_lm lm = {0};
-    bl_dataset ds = {0};
-    const bl_data_tokenizer *tokp = NULL;
+    bl_train_data ds = {0};
+    const bl_train_tokenizer *tokp = NULL;
 #ifdef BL_TRAIN_HAVE_TOK
     bl_tok *tok = NULL;
     bl_train_tok tt = {0};
@@ -173,40 +177,42 @@ int cmd_train(int argc, char **argv) {
 
     bl_lora_config lc;
     bl_lora_config_default(&lc);
-    lc.r = rank; lc.alpha = alpha; lc.dropout = dropout; lc.rslora = rslora;
-    if (!strcmp(init, "auto")) init = use_balora ? "pissa" : "default";
+    bool pissa = false;
     int pissa_niter = -1;
-    bool pissa = !strncmp(init, "pissa", 5);
-    if (!strcmp(init, "gaussian")) lc.init = BL_LORA_INIT_GAUSSIAN;
-    else if (pissa) {
+    if (!full) { /* the adapter */
+        lc.r = rank; lc.alpha = alpha; lc.dropout = dropout; lc.rslora = rslora;
+        if (!strcmp(init, "auto")) init = use_balora ? "pissa" : "default";
+        pissa = !strncmp(init, "pissa", 5);
+        if (!strcmp(init, "gaussian")) lc.init = BL_LORA_INIT_GAUSSIAN;
+        else if (pissa) {
 #ifdef BL_TRAIN_HAVE_PISSA
-        if ((st = bl_pissa_parse_init(init, &pissa_niter))) goto done;
-        lc.init = BL_LORA_INIT_PISSA;
-        lc.pissa_niter = pissa_niter > 0 ? pissa_niter : 0;
-        lc.keep_initial = true;
+            if ((st = bl_pissa_parse_init(init, &pissa_niter))) goto done;
+            lc.init = BL_LORA_INIT_PISSA;
+            lc.pissa_niter = pissa_niter > 0 ? pissa_niter : 0;
+            lc.keep_initial = true;
 #else
-        st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--init %s needs src/method/pissa.h, not in this build", init);
-        goto done;
+            st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--init %s needs src/method/pissa.h, not in this build", init);
+            goto done;
 #endif
-    } else if (strcmp(init, "default") != 0) {
-        st = bl_fail(BALORA_STATUS_INVALID, "--init: unknown '%s'; hint: default, gaussian, pissa or pissa_niter_K", init);
-        goto done;
-    }
-    const char *tg = targets;
-    if (!strcmp(targets, "auto")) tg = m.cfg.family == BL_FAMILY_GPT2 ? "c_attn" : "q_proj,v_proj";
-    if ((st = bl_lora_config_set_targets(&lc, tg))) goto done;
-    snprintf(lc.base_model, sizeof lc.base_model, "%s", model_dir);
-    if ((st = bl_lora_init(&ad, &m.mods, &lc, (uint64_t)seed))) goto done;
+        } else if (strcmp(init, "default") != 0) {
+            st = bl_fail(BALORA_STATUS_INVALID, "--init: unknown '%s'; hint: default, gaussian, pissa or pissa_niter_K", init);
+            goto done;
+        }
+        const char *tg = targets;
+        if (!strcmp(targets, "auto")) tg = m.cfg.family == BL_FAMILY_GPT2 ? "c_attn" : "q_proj,v_proj";
+        if ((st = bl_lora_config_set_targets(&lc, tg))) goto done;
+        snprintf(lc.base_model, sizeof lc.base_model, "%s", model_dir);
+        if ((st = bl_lora_init(&ad, &m.mods, &lc, (uint64_t)seed))) goto done;
 #ifdef BL_TRAIN_HAVE_PISSA
-    if (pissa) {
-        double t0 = bl_time_now();
-        if ((st = bl_train_pissa_init(&ad, pissa_niter, (uint64_t)seed))) goto done;
-        bl_log(BL_INFO, "PiSSA: %d modules initialised from their top-%lld singular triplets (%s SVD) in %.1f s", ad.n, (long long)rank,
-               pissa_niter < 0 ? "exact" : "randomized", bl_time_now() - t0);
-    }
+        if (pissa) {
+            double t0 = bl_time_now();
+            if ((st = bl_train_pissa_init(&ad, pissa_niter, (uint64_t)seed))) goto done;
+            bl_log(BL_INFO, "PiSSA: %d modules initialised from their top-%lld singular triplets (%s SVD) in %.1f s", ad.n, (long long)rank,
+                   pissa_niter < 0 ? "exact" : "randomized", bl_time_now() - t0);
+        }
 #endif
 
-    /* data */
+    }
     dc.prompt_field = prompt_field;
     dc.response_field = response_field;
     dc.template_text = strcmp(template_text, "alpaca") == 0 ? NULL : template_text;
@@ -216,7 +222,7 @@ int cmd_train(int argc, char **argv) {
         dc.max_len = m.cfg.max_pos;
     }
     dc.vocab_size = m.cfg.vocab_size;
-    if (dc.format != BL_DATA_TOKENS) {
+    if (dc.format != BL_TRAIN_DATA_TOKENS) {
 #ifdef BL_TRAIN_HAVE_TOK
         const char *tdir = tokenizer ? tokenizer : (ends_with(model_dir, ".bin") ? NULL : model_dir);
         if (!tdir) { st = bl_fail(BALORA_STATUS_INVALID, "%s: a llama2.c checkpoint has no tokenizer; hint: give --tokenizer or use --data-format tokens", model_dir); goto done; }
@@ -229,11 +235,14 @@ int cmd_train(int argc, char **argv) {
         goto done;
 #endif
     }
-    if ((st = bl_dataset_load(&ds, data, &dc, tokp))) goto done;
+    if ((st = bl_train_data_load(&ds, data, &dc, tokp))) goto done;
     bl_log(BL_INFO, "data: %s: %lld examples, %lld trained tokens, longest %lld tokens", data, (long long)ds.n,
            (long long)ds.total_trained, (long long)ds.max_len);
 
-    if ((st = bl_train_lm_init(&lm, &m, &ad, batch > 0 ? batch : 1, ds.max_len))) goto done;
+    st = full ? bl_train_lm_init_full(&lm, &m, batch > 0 ? batch : 1, ds.max_len)
+              : bl_train_lm_init(&lm, &m, &ad, batch > 0 ? batch : 1, ds.max_len);
+    if (st) goto done;
+    if (full) bl_log(BL_INFO, "full fine-tuning: %d tensors, %lld parameters trainable", lm.n, (long long)bl_model_n_params(&m));
     lm.meta_keys[0] = "balora_version"; lm.meta_vals[0] = balora_version();
     lm.n_meta = 1;
     if (pissa) { lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL; }
@@ -286,7 +295,7 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     if ((st = bl_mkdir_p(out)) || (st = lm.iface.save(lm.iface.self, out))) goto done;
-    bl_log(BL_INFO, "adapter saved to %s (%lld steps, loss %.4f -> %.4f, %.1f s, %.0f tokens/s)", out, (long long)res.steps,
+    bl_log(BL_INFO, "%s saved to %s (%lld steps, loss %.4f -> %.4f, %.1f s, %.0f tokens/s)", full ? "model" : "adapter", out, (long long)res.steps,
            res.first_loss, res.last_loss, res.seconds, res.seconds > 0 ? res.tokens / res.seconds : 0.0);
     ret = 0;
 done:
@@ -296,7 +305,7 @@ done:
 #endif
     free(cfg_json);
     bl_train_lm_free(&lm);
-    bl_dataset_free(&ds);
+    bl_train_data_free(&ds);
 #ifdef BL_TRAIN_HAVE_TOK
     bl_train_tok_free(&tt);
     if (tok) bl_tok_free(tok);

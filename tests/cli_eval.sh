@@ -58,6 +58,8 @@ awk '{print 1 - $1}' "$T/sst2.txt" > "$T/sst2_inv.txt"
 check "sst2 gold accuracy 1" "'$PY' -c \"import json,sys; r=json.load(open('$T/sst.json')); sys.exit(0 if r['accuracy']==1 and r['n']==872 else 1)\""
 "$CLI" eval --task seq-cls --glue-task sst2 --data "$D/glue/SST-2/dev.tsv" --predictions "$T/sst2_inv.txt" --out "$T/sst.json" > /dev/null
 check "sst2 inverted accuracy 0, mcc -1" "'$PY' -c \"import json,sys; r=json.load(open('$T/sst.json')); sys.exit(0 if r['accuracy']==0 and abs(r['mcc']+1)<1e-12 else 1)\""
+"$CLI" eval --task seq-cls --glue-task sst2 --data "$D/glue/SST-2/dev.tsv" --predictions "$T/sst2_inv.txt" --metrics accuracy,mcc --out "$T/sst.json" > /dev/null
+check "--metrics accuracy,mcc: score -0.5" "'$PY' -c \"import json,sys; r=json.load(open('$T/sst.json')); sys.exit(0 if abs(r['score']+0.5)<1e-12 and r['task_metrics']==['accuracy','mcc'] else 1)\""
 tail -n +2 "$D/glue/STS-B/dev.tsv" | cut -f10 > "$T/stsb.txt"
 "$CLI" eval --task seq-cls --glue-task stsb --data "$D/glue/STS-B/dev.tsv" --predictions "$T/stsb.txt" --out "$T/sts.json" > /dev/null
 check "stsb gold pearson 1" "'$PY' -c \"import json,sys; r=json.load(open('$T/sts.json')); sys.exit(0 if abs(r['pearson']-1)<1e-12 and abs(r['spearman']-1)<1e-12 else 1)\""
@@ -83,6 +85,22 @@ check "glue average" "[ $? -eq 0 ] && grep -Eq '^GLUE +0.5000' '$T/out.txt' && '
 # Prompts for generating elsewhere: MBPP's prompt carries the task text and its tests.
 "$CLI" eval --bench mbpp --data "$D/mbpp/mbpp.jsonl" --prompts-out "$T/prompts.jsonl" --limit 3 > /dev/null
 check "prompts-out" "[ \$(wc -l < '$T/prompts.jsonl') -eq 3 ] && '$PY' -c \"import json,sys; r=[json.loads(l) for l in open('$T/prompts.jsonl')]; p=r[0]['prompt']; sys.exit(0 if r[0]['task_id']=='1' and p.startswith('You are an expert Python programmer, and here is your task: Write a function to find the minimum cost path') and 'Your code should pass these tests:' in p and 'assert min_cost(' in p else 1)\""
+
+# MT-Bench: judge prompts out for answers, judgments in, averaged.
+printf '%s\n' '{"question_id": 81, "category": "writing", "turns": ["Write a haiku.", "Another one."]}' \
+  '{"question_id": 111, "category": "math", "turns": ["2+3?", "times 4?"], "reference": ["5", "20"]}' > "$T/q.jsonl"
+printf '%s\n' '{"question_id": 81, "turns": ["Rain falls", "Snow falls"]}' '{"question_id": 111, "turns": ["5", "21"]}' > "$T/a.jsonl"
+"$CLI" eval --bench mtbench --data "$T/q.jsonl" --completions "$T/a.jsonl" --judge-prompts-out "$T/jp.jsonl" > /dev/null
+check "mtbench judge prompts" "[ $? -eq 0 ] && [ \$(wc -l < '$T/jp.jsonl') -eq 4 ] && grep -q 'rating' '$T/jp.jsonl'"
+printf '%s\n' '{"question_id": 81, "turn": 1, "judgment": "Rating: [[8]]"}' '{"question_id": 81, "turn": 2, "judgment": "[[6]]"}' \
+  '{"question_id": 111, "turn": 1, "judgment": "[[10]]"}' '{"question_id": 111, "turn": 2, "judgment": "no score"}' > "$T/j.jsonl"
+"$CLI" eval --bench mtbench --data "$T/q.jsonl" --judgments "$T/j.jsonl" --out "$T/mt.json" > "$T/out.txt"
+check "mtbench judgments averaged" "[ $? -eq 0 ] && '$PY' -c \"import json,sys; r=json.load(open('$T/mt.json')); sys.exit(0 if r['score']==8 and r['turn_1']==9 and r['turn_2']==6 and r['n_unscored']==1 else 1)\""
+"$CLI" eval --bench mtbench --data "$T/q.jsonl" --completions "$T/a.jsonl" --judge /nonexistent 2> "$T/err.txt"
+check "mtbench --judge: not available yet" "[ $? -eq 1 ] && grep -q 'not available in this build yet' '$T/err.txt'"
+
+"$CLI" eval --bench gsm8k --data "$D/gsm8k/test.jsonl" --prompts-out "$T/prompts.jsonl" --limit 2 --template alpaca > /dev/null
+check "prompts-out alpaca" "'$PY' -c \"import json,sys; r=[json.loads(l) for l in open('$T/prompts.jsonl')]; p=r[1]['prompt']; sys.exit(0 if len(r)==2 and p.startswith('Below is an instruction') and 'A robe takes 2 bolts' in p and p.endswith('### Response:') else 1)\""
 
 # The model hook fails clearly; usage errors exit 2; bad files exit 1 naming the line.
 "$CLI" eval --bench gsm8k --data "$D/gsm8k/test.jsonl" --model /nonexistent 2> "$T/err.txt"

@@ -89,6 +89,22 @@ int main(void) {
     CHECK_OK(bl_glue_score(BL_GLUE_TASK_MNLI, three, three, 3, 0, &res[0]));
     NEAR(res[0].accuracy, 1.0);
 
+    /* --metrics: another choice of metrics for the score. */
+    unsigned mask;
+    CHECK_OK(bl_glue_metrics_parse("mcc,Accuracy", &mask));
+    CHECK(mask == (BL_METRIC_MCC | BL_METRIC_ACCURACY), "metrics mask %u", mask);
+    CHECK_FAILS(bl_glue_metrics_parse("auc", &mask), BALORA_STATUS_INVALID, "unknown metric 'auc'");
+    CHECK_OK(bl_glue_score(BL_GLUE_TASK_SST2, pd, td, 8, 0, &res[0]));
+    CHECK_OK(bl_glue_set_metrics(&res[0], BL_METRIC_MCC | BL_METRIC_ACCURACY));
+    NEAR(res[0].score, 0.5 * (0.625 + 4.0 / sqrt(240.0)));
+    CHECK_FAILS(bl_glue_set_metrics(&res[0], BL_METRIC_PEARSON), BALORA_STATUS_INVALID, "not available");
+    CHECK_FAILS(bl_glue_set_metrics(&res[2], BL_METRIC_ACCURACY), BALORA_STATUS_INVALID, "pearson and spearman");
+    /* a generic 6-class task: 1 + the largest id classes */
+    double six_p[6] = {0, 1, 2, 3, 4, 5}, six_t[6] = {0, 1, 2, 3, 4, 4};
+    CHECK_OK(bl_glue_score(BL_GLUE_TASK_GENERIC, six_p, six_t, 6, 0, &res[0]));
+    CHECK(res[0].n_classes == 6 && res[0].confusion[4 * 6 + 5] == 1, "6 classes");
+    NEAR(res[0].accuracy, 5.0 / 6.0);
+
     /* Wilson 95% interval for 8/10: [0.4902, 0.9433] (textbook); 0/10 and 10/10 stay inside [0,1]. */
     double lo, hi;
     bl_wilson_interval(8, 10, &lo, &hi);

@@ -69,7 +69,7 @@ static void battery(bl_sandbox_opts o, const char *parent) {
     bl_sandbox_result_free(&r);
     o.mem_bytes = (int64_t)1 << 30;
     o.timeout_s = 5;
-    char marker[64], prog[512];
+    char marker[64], prog[1200];
     snprintf(marker, sizeof marker, "95.%d%d", (int)getpid(), (int)iso);
     snprintf(prog, sizeof prog, "import subprocess\nsubprocess.Popen(['sleep', '%s'])\nopen('f.txt', 'w').write('x')\n", marker);
     r = run(prog, &o);
@@ -78,6 +78,26 @@ static void battery(bl_sandbox_opts o, const char *parent) {
     CHECK(!process_with(marker), "[%d] the program's child survived the run", iso);
     CHECK(count_entries(parent, "balora-sbx-") == 0, "[%d] work directories left behind", iso);
     bl_sandbox_result_free(&r);
+    if (iso >= BL_SANDBOX_ISO_USERNET) { /* a PID namespace: even a setsid() child dies with the run */
+        snprintf(marker, sizeof marker, "94.%d%d", (int)getpid(), (int)iso);
+        snprintf(prog, sizeof prog, "import os\nif os.fork() == 0:\n    os.setsid()\n    os.execvp('sleep', ['sleep', '%s'])\n", marker);
+        r = run(prog, &o);
+        usleep(200000);
+        CHECK(r.passed && !process_with(marker), "[%d] a setsid() child survived: %s", iso, r.output);
+        bl_sandbox_result_free(&r);
+    }
+    if (iso >= BL_SANDBOX_ISO_USERNS) { /* a read-only file system outside the work directory */
+        char outside[600];
+        snprintf(outside, sizeof outside, "%s/outside-%d.txt", t_tmpdir(), (int)iso);
+        snprintf(prog, sizeof prog, "for p in ['%s', '/var/tmp/balora-escape-%d']:\n    try:\n        open(p, 'w').write('x')\n        print('WROTE', p)\n"
+                 "    except OSError as e:\n        print('blocked', e.errno)\n", outside, (int)getpid());
+        r = run(prog, &o);
+        char vt[100];
+        snprintf(vt, sizeof vt, "/var/tmp/balora-escape-%d", (int)getpid());
+        CHECK(r.passed && !strstr(r.output, "WROTE") && !bl_file_exists(outside) && !bl_file_exists(vt), "[%d] wrote outside: %s", iso, r.output);
+        unlink(vt);
+        bl_sandbox_result_free(&r);
+    }
     if (iso != BL_SANDBOX_ISO_RLIMITS) {
         r = run("import socket\nprint('ifaces', [n for _, n in socket.if_nameindex()])\n", &o);
         CHECK(r.passed && strstr(r.output, "ifaces ['lo']"), "[%d] network: %s", iso, r.output);
@@ -116,7 +136,7 @@ int main(void) {
     r = run("import sys, os\nprint(repr(sys.stdin.read()))\nprint(sorted(os.environ.items()))\nprint('cwd', os.getcwd())\n", &o);
     CHECK(r.passed && strstr(r.output, "''\n") && !strstr(r.output, "s3cr3t") && strstr(r.output, "('PATH', '/usr/bin:/bin')"),
           "stdin/env: %s", r.output);
-    CHECK(strstr(r.output, iso == BL_SANDBOX_ISO_FULL ? "cwd /tmp\n" : "balora-sbx-") != NULL, "runs in its work dir: %s", r.output);
+    CHECK(strstr(r.output, iso >= BL_SANDBOX_ISO_USERNS ? "cwd /tmp\n" : "balora-sbx-") != NULL, "runs in its work dir: %s", r.output);
     bl_sandbox_result_free(&r);
 
     /* A program that loops forever is stopped at the wall-clock limit. */
@@ -141,8 +161,9 @@ int main(void) {
 
     /* Output beyond the cap is dropped (and read, so the program is not blocked). */
     o.max_output = 1000;
-    r = run("import sys\nsys.stdout.write('x' * 1000000)\n", &o);
-    CHECK(r.passed && r.output_len == 1000 && r.output_truncated, "output cap: %zu bytes, truncated %d", r.output_len, r.output_truncated);
+    r = run("import sys\nsys.stdout.write('x' * 1000000)\nsys.stdout.flush()\nassert False, 'the end'\n", &o);
+    CHECK(!r.passed && r.output_len == 1000 && r.output_truncated && strstr(r.output, "AssertionError: the end"),
+          "output cap: %zu bytes, truncated %d, the traceback kept: %s", r.output_len, r.output_truncated, r.output + (r.output_len > 80 ? r.output_len - 80 : 0));
     bl_sandbox_result_free(&r);
     o.max_output = 16 << 10;
 
@@ -158,8 +179,8 @@ int main(void) {
     r = run(prog, &o);
     CHECK(r.passed, "file program: %s", r.output);
     CHECK(count_entries(parent, "balora-sbx-") == 0, "work directories left behind in %s", parent);
-    if (iso == BL_SANDBOX_ISO_FULL) {
-        /* (/tmp is the work directory itself under full isolation: writing there is allowed.) */
+    if (iso >= BL_SANDBOX_ISO_USERNS) {
+        /* (/tmp is the work directory itself under a mount namespace: writing there is allowed.) */
         CHECK(!strstr(r.output, "WROTE /var") && !strstr(r.output, "WROTE /dev") && strstr(r.output, "blocked /tmp/balora-test-"),
               "wrote outside its directory: %s", r.output);
         CHECK(!bl_file_exists(outside), "%s exists", outside);
@@ -171,7 +192,7 @@ int main(void) {
             unlink(p2);
         }
     } else {
-        printf("note: isolation below 'full': writes outside the work directory are not prevented here\n");
+        printf("note: no mount namespace: writes outside the work directory are not prevented here\n");
         unlink(outside);
     }
     bl_sandbox_result_free(&r);
@@ -195,7 +216,7 @@ int main(void) {
     r = run(prog, &o);
     CHECK(r.passed, "stray processes program: %s", r.output);
     usleep(200000);
-    if (iso == BL_SANDBOX_ISO_FULL) CHECK(!process_with(marker), "a process of the program survived its run");
+    if (iso >= BL_SANDBOX_ISO_USERNET) CHECK(!process_with(marker), "a process of the program survived its run");
     else if (process_with(marker)) printf("note: without a PID namespace a setsid() child can survive\n");
     bl_sandbox_result_free(&r);
 

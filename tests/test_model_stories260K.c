@@ -191,7 +191,7 @@ int main(void) {
     int hdr[7] = {64, 172, 5, 7, 4, 512, 512}; /* 64 not divisible by 7 heads */
     memcpy(buf, hdr, sizeof hdr);
     CHECK_OK(bl_file_write_atomic(p1, buf, len));
-    CHECK_FAILS(bl_model_load_llama2c(&bad, p1), BALORA_STATUS_FORMAT, "implausible");
+    CHECK_FAILS(bl_model_load_llama2c(&bad, p1), BALORA_STATUS_FORMAT, "is not n_heads 7 times");
     /* an out-of-vocabulary id is an error, not a crash */
     int64_t oov[2] = {1, 512};
     bl_batch ob = {.B = 1, .T = 2, .input_ids = oov};

@@ -91,6 +91,20 @@ int main(void) {
         bl_tok_enc_free(&e);
         bl_tok_free(t);
     }
+    /* without an unk_token, HF's BPE drops characters it cannot represent (no error) */
+    {
+        const char *nounk = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}";
+        CHECK_OK(bl_tok_load_json(&t, "nounk", nounk, strlen(nounk)));
+        if (t) {
+            bl_tok_enc e = {0};
+            CHECK_OK(bl_tok_encode(t, "axb", 3, true, &e));
+            CHECK(e.n == 1 && e.ids[0] == 2, "dropped x, then a and b merge as in HF: n=%zu", e.n);
+            CHECK_OK(bl_tok_encode(t, "xyz", 3, true, &e));
+            CHECK(e.n == 0, "all dropped: n=%zu", e.n);
+            bl_tok_enc_free(&e);
+            bl_tok_free(t);
+        }
+    }
 
     /* ---- folders ---- */
     bl_tok *x = NULL;
@@ -126,6 +140,106 @@ int main(void) {
     snprintf(empty, sizeof empty, "%s/spm4", tmp);
     CHECK_FAILS(bl_tok_load(&x, empty), BALORA_STATUS_FORMAT, "claims");
     CHECK(x == NULL, "no tokenizer on failure");
+
+    /* ---- mutation fuzz: damaged tokenizer.json files load or fail cleanly, and whatever loads encodes
+       and decodes without crashing (run under ASan/UBSan in CI) ---- */
+    {
+        char *base; size_t blen;
+        char p2[1024];
+        snprintf(p2, sizeof p2, "%s/tests/data/tok/unigram/tokenizer.json", t_source_dir());
+        CHECK_OK(bl_file_read(p2, &base, &blen));
+        char *mut = malloc(blen + 1);
+        bl_rng fr;
+        bl_rng_seed(&fr, 42);
+        int loaded = 0, failed = 0;
+        static const char junk[] = "{}[]\",:0123456789-.eE truefalsnul\\u\xff\x80";
+        bl_tok_enc fe = {0};
+        for (int trial = 0; trial < 400 && base; trial++) {
+            memcpy(mut, base, blen);
+            size_t n = blen;
+            int edits = 1 + (int)bl_rng_below(&fr, 4);
+            for (int k = 0; k < edits; k++) {
+                size_t at = (size_t)bl_rng_below(&fr, n);
+                int kind = (int)bl_rng_below(&fr, 3);
+                if (kind == 0) mut[at] = junk[bl_rng_below(&fr, sizeof junk - 1)];
+                else if (kind == 1) n = at + 1; /* truncate */
+                else { memmove(mut + at, mut + at + 1, n - at - 1); n--; } /* delete a byte */
+            }
+            bl_tok *ft = NULL;
+            if (bl_tok_load_json(&ft, "fuzz", mut, n) != BALORA_STATUS_OK) { failed++; CHECK(ft == NULL && balora_last_error()[0], "error message"); continue; }
+            loaded++;
+            const char *probe[4] = {"the cat sat", "", "\xE6\x97\xA5\xE6\x9C\xAC xyz", "</s> <s>"};
+            for (int k = 0; k < 4; k++) {
+                if (bl_tok_encode(ft, probe[k], strlen(probe[k]), true, &fe) != BALORA_STATUS_OK) continue;
+                char *txt = NULL;
+                if (bl_tok_decode(ft, fe.ids, fe.n, false, &txt, NULL) == BALORA_STATUS_OK) free(txt);
+            }
+            bl_tok_free(ft);
+        }
+        CHECK(loaded > 0 && failed > 0, "fuzz: %d loaded, %d failed", loaded, failed);
+        bl_tok_enc_free(&fe);
+        free(mut);
+        free(base);
+    }
+
+    /* ---- mutation fuzz of a small SentencePiece tokenizer.model (BPE with byte pieces) ---- */
+    {
+        unsigned char pm[512];
+        size_t pn = 0;
+        const char *pieces[] = {"<unk>", "<s>", "</s>", "<0x41>", "\xE2\x96\x81", "a", "b", "ab", "\xE2\x96\x81" "a", "\xE2\x96\x81" "ab"};
+        const int types[] = {2, 3, 3, 6, 1, 1, 1, 1, 1, 1};
+        for (int k = 0; k < 10; k++) {
+            size_t l = strlen(pieces[k]);
+            pm[pn++] = 0x0A; pm[pn++] = (unsigned char)(l + 9);          /* pieces: field 1, length */
+            pm[pn++] = 0x0A; pm[pn++] = (unsigned char)l;                /*   piece: field 1 */
+            memcpy(pm + pn, pieces[k], l); pn += l;
+            float sc = -(float)k;
+            pm[pn++] = 0x15; memcpy(pm + pn, &sc, 4); pn += 4;           /*   score: field 2, fixed32 */
+            pm[pn++] = 0x18; pm[pn++] = (unsigned char)types[k];          /*   type: field 3 */
+        }
+        const unsigned char spec[] = {0x12, 0x05, 0x18, 0x02, 0x98, 0x02, 0x01}; /* trainer_spec: model_type BPE, byte_fallback */
+        memcpy(pm + pn, spec, sizeof spec); pn += sizeof spec;
+        char sdir[1024];
+        snprintf(sdir, sizeof sdir, "%s/spmfuzz", tmp);
+        write_tmp("spmfuzz", "tokenizer.model", pm, pn);
+        bl_tok *st = NULL;
+        CHECK_OK(bl_tok_load(&st, sdir));
+        if (st) {
+            bl_tok_enc se = {0};
+            CHECK_OK(bl_tok_encode(st, "ab a", 4, false, &se));
+            CHECK(se.n == 2 && se.ids[0] == 9 && se.ids[1] == 8, "spm: n=%zu", se.n);
+            CHECK_OK(bl_tok_encode(st, "A", 1, false, &se)); /* byte fallback: "\xE2\x96\x81" then <0x41> */
+            CHECK(se.n == 2 && se.ids[0] == 4 && se.ids[1] == 3, "spm byte fallback: n=%zu", se.n);
+            bl_tok_enc_free(&se);
+            bl_tok_free(st);
+        }
+        bl_rng fr;
+        bl_rng_seed(&fr, 9);
+        unsigned char mm[512];
+        int ok = 0, bad = 0;
+        for (int trial = 0; trial < 300; trial++) {
+            memcpy(mm, pm, pn);
+            size_t n = pn;
+            int edits = 1 + (int)bl_rng_below(&fr, 3);
+            for (int k = 0; k < edits; k++) {
+                size_t at = (size_t)bl_rng_below(&fr, n);
+                if (bl_rng_below(&fr, 4) == 0) n = at + 1;
+                else mm[at] = (unsigned char)bl_rng_below(&fr, 256);
+            }
+            write_tmp("spmfuzz", "tokenizer.model", mm, n);
+            st = NULL;
+            if (bl_tok_load(&st, sdir) != BALORA_STATUS_OK) { bad++; continue; }
+            ok++;
+            bl_tok_enc se = {0};
+            if (bl_tok_encode(st, "ab a A\n", 7, true, &se) == BALORA_STATUS_OK) {
+                char *txt;
+                if (bl_tok_decode(st, se.ids, se.n, false, &txt, NULL) == BALORA_STATUS_OK) free(txt);
+            }
+            bl_tok_enc_free(&se);
+            bl_tok_free(st);
+        }
+        CHECK(ok > 0 && bad > 0, "spm fuzz: %d loaded, %d failed", ok, bad);
+    }
 
     /* ---- real tokenizers: linear time, round trips ---- */
     const char *shared = t_shared_dir();

@@ -8,6 +8,9 @@
  * All compared with the reference files of tests/data/tok over every input line. */
 #include "test_tok_common.h"
 #include <sys/stat.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static void put_file(const char *path, const char *s, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -173,6 +176,24 @@ int main(void) {
         cJSON_Delete(root);
         compare_dir(dir, "bert tokenizer.json", "inputs.jsonl", "bert.ids", true, (size_t)-1);
         compare_dir(dir, "bert tokenizer.json (no special)", "inputs.jsonl", "bert_nospecial.ids", false, (size_t)-1);
+        /* clean_up_tokenization_spaces: true (BERT's default) joins "i ' m" to "i'm" as transformers does;
+           false leaves only the WordPiece decoder's own per-token cleanup (" ." -> ".") */
+        for (int clean = 0; clean < 2; clean++) {
+            snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+            const char *cfg = clean ? "{\"clean_up_tokenization_spaces\": true}" : "{\"clean_up_tokenization_spaces\": false}";
+            put_file(path, cfg, strlen(cfg));
+            bl_tok *t;
+            CHECK_OK(bl_tok_load(&t, dir));
+            if (!t) continue;
+            bl_tok_enc e = {0};
+            char *txt;
+            CHECK_OK(bl_tok_encode(t, "I'm here.", 9, true, &e));
+            CHECK_OK(bl_tok_decode(t, e.ids, e.n, true, &txt, NULL));
+            CHECK(!strcmp(txt, clean ? "i'm here." : "i ' m here."), "cleanup %d: '%s'", clean, txt);
+            free(txt);
+            bl_tok_enc_free(&e);
+            bl_tok_free(t);
+        }
     }
 
     /* ---- LLaMA-2: tokenizer.model from tokenizer.json ---- */
@@ -238,6 +259,31 @@ int main(void) {
         free(ta); free(tb);
         bl_tok_enc_free(&e);
         bl_tok_free(a); bl_tok_free(b);
+    }
+
+    /* ---- tokenizer_config.json's add_eos_token rebuilds LLaMA's template (as LlamaTokenizerFast does) ---- */
+    {
+        snprintf(dir, sizeof dir, "%s/llamaeos", tmp);
+        mkdir(dir, 0755);
+        char rel[2048], target[PATH_MAX];
+        snprintf(rel, sizeof rel, "%s/tokenizers/llama2/tokenizer.json", shared);
+        CHECK(realpath(rel, target) != NULL, "realpath %s", rel);
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        CHECK(symlink(target, path) == 0, "symlink");
+        const char *cfg = "{\"tokenizer_class\": \"LlamaTokenizer\", \"add_bos_token\": true, \"add_eos_token\": true, \"bos_token\": \"<s>\", \"eos_token\": \"</s>\"}";
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        put_file(path, cfg, strlen(cfg));
+        bl_tok *t;
+        CHECK_OK(bl_tok_load(&t, dir));
+        if (t) {
+            bl_tok_enc e = {0};
+            CHECK_OK(bl_tok_encode(t, "Hello world", 11, true, &e)); /* llama2.ids line 4: 1 22557 1526 */
+            CHECK(e.n == 4 && e.ids[0] == 1 && e.ids[1] == 22557 && e.ids[2] == 1526 && e.ids[3] == 2, "BOS ... EOS: n=%zu", e.n);
+            CHECK_OK(bl_tok_encode_pair(t, "a", 1, "b", 1, true, &e));
+            CHECK(e.n == 6 && e.ids[2] == 2 && e.ids[3] == 1 && e.type_ids[3] == 1 && e.ids[5] == 2, "pair BOS A EOS BOS B EOS: n=%zu", e.n);
+            bl_tok_enc_free(&e);
+            bl_tok_free(t);
+        }
     }
 
     /* ---- Unigram: tokenizer.model from the hand-made tokenizer.json (no charsmap: lines 1..15) ---- */

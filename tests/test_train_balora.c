@@ -43,11 +43,11 @@ static void on_progress(const bl_progress *p, void *user) {
 }
 
 int main(void) {
-    bl_dataset d;
-    bl_data_cfg dc;
-    bl_data_cfg_default(&dc);
-    dc.format = BL_DATA_TOKENS; dc.vocab_size = V; dc.max_len = 16;
-    CHECK_OK(bl_dataset_load(&d, write_data("b.jsonl", 5), &dc, NULL));
+    bl_train_data d;
+    bl_train_data_cfg dc;
+    bl_train_data_cfg_default(&dc);
+    dc.format = BL_TRAIN_DATA_TOKENS; dc.vocab_size = V; dc.max_len = 16;
+    CHECK_OK(bl_train_data_load(&d, write_data("b.jsonl", 5), &dc, NULL));
 
     bl_reg_config rc;
     bl_reg_config_default(&rc, BL_REG_TASK_NLG);
@@ -134,7 +134,7 @@ int main(void) {
     }
     CHECK(res.resumed_from == 2 && res.steps == 8, "resumed from %lld to %lld", (long long)res.resumed_from, (long long)res.steps);
     CHECK(memcmp(W1, W2, sizeof W1) == 0, "BA-LoRA kill + resume is bit-identical");
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
     return t_finish();
 }
 #endif

@@ -14,7 +14,7 @@ static balora_status byte_encode(void *self, const char *text, size_t len, bool 
     *n = k;
     return BALORA_STATUS_OK;
 }
-static const bl_data_tokenizer g_tok = {NULL, byte_encode, 2};
+static const bl_train_tokenizer g_tok = {NULL, byte_encode, 2};
 
 static char g_path[512];
 static const char *write_file(const char *name, const char *text, size_t len) {
@@ -27,13 +27,13 @@ static const char *write_file(const char *name, const char *text, size_t len) {
 #define WRITE(name, text) write_file(name, text, strlen(text))
 
 static void test_jsonl(void) {
-    bl_data_cfg c;
-    bl_data_cfg_default(&c);
+    bl_train_data_cfg c;
+    bl_train_data_cfg_default(&c);
     c.vocab_size = 259;
     c.template_text = "Q:{query}\nA:";
-    bl_dataset d;
+    bl_train_data d;
     const char *p = WRITE("a.jsonl", "{\"query\": \"hi\", \"response\": \"yo\"}\n\n  \n{\"query\": \"x\", \"response\": \"\\u00e9\", \"extra\": 1}\n");
-    CHECK_OK(bl_dataset_load(&d, p, &c, &g_tok));
+    CHECK_OK(bl_train_data_load(&d, p, &c, &g_tok));
     CHECK(d.n == 2, "n = %lld", (long long)d.n);
     /* BOS Q : h i \n A : y o EOS */
     const char *prompt = "Q:hi\nA:";
@@ -47,76 +47,76 @@ static void test_jsonl(void) {
     /* é is two UTF-8 bytes */
     CHECK(d.off[2] - d.off[1] == 1 + 6 + 2 + 1 && d.trained[1] == 3, "utf-8 response");
     CHECK(d.total_trained == 6 && d.max_len == 11, "totals");
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
 
     /* default Alpaca template, custom fields, truncation */
-    bl_data_cfg_default(&c);
+    bl_train_data_cfg_default(&c);
     c.vocab_size = 259;
     c.prompt_field = "instruction"; c.response_field = "output";
     c.max_len = 200;
     p = WRITE("b.jsonl", "{\"instruction\": \"Add 1 and 2.\", \"output\": \"3\"}\n");
-    CHECK_OK(bl_dataset_load(&d, p, &c, &g_tok));
+    CHECK_OK(bl_train_data_load(&d, p, &c, &g_tok));
     int64_t want = 1 + (int64_t)strlen(BL_ALPACA_TEMPLATE) - 7 + 12 + 1 + 1;
     CHECK(d.n == 1 && d.off[1] == want, "alpaca length %lld want %lld", (long long)d.off[1], (long long)want);
     CHECK(d.ids[want - 2] == '3' + 3 && d.labels[want - 3] == -100 && d.labels[want - 2] == '3' + 3, "alpaca masking");
     CHECK(strstr(BL_ALPACA_TEMPLATE, "### Instruction:\n{query}\n\n### Response:") != NULL, "template text");
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
     c.max_len = 50; /* the prompt alone is longer: nothing trained */
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "no example has a trained token");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "no example has a trained token");
     c.max_len = 200;
     c.template_text = "no hole";
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "{query}");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "{query}");
     c.template_text = NULL;
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "needs a tokenizer");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "needs a tokenizer");
 
     /* errors name the file and the line */
-    bl_data_cfg_default(&c);
+    bl_train_data_cfg_default(&c);
     c.vocab_size = 259;
     p = WRITE("bad.jsonl", "{\"query\": \"a\", \"response\": \"b\"}\n{\"query\": \"a\", \"response\": \n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "bad.jsonl:2: bad JSON");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "bad.jsonl:2: bad JSON");
     p = WRITE("miss.jsonl", "\n{\"query\": \"a\"}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "miss.jsonl:2: missing field 'response'");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "miss.jsonl:2: missing field 'response'");
     p = WRITE("type.jsonl", "{\"query\": 3, \"response\": \"b\"}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "type.jsonl:1: field 'query' must be a string");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "type.jsonl:1: field 'query' must be a string");
     p = WRITE("arr.jsonl", "[1, 2]\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "arr.jsonl:1: expected a JSON object");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "arr.jsonl:1: expected a JSON object");
     p = write_file("latin1.jsonl", "{\"query\": \"a\", \"response\": \"b\"}\n{\"query\": \"caf\xe9\", \"response\": \"b\"}\n", strlen("{\"query\": \"a\", \"response\": \"b\"}\n{\"query\": \"caf\xe9\", \"response\": \"b\"}\n"));
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "latin1.jsonl:2: text is not valid UTF-8");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "latin1.jsonl:2: text is not valid UTF-8");
     p = WRITE("empty.jsonl", "\n \n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "empty.jsonl: the dataset is empty");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "empty.jsonl: the dataset is empty");
     snprintf(g_path, sizeof g_path, "%s/nope.jsonl", t_tmpdir());
-    CHECK_FAILS(bl_dataset_load(&d, g_path, &c, &g_tok), BALORA_STATUS_IO, "nope.jsonl");
+    CHECK_FAILS(bl_train_data_load(&d, g_path, &c, &g_tok), BALORA_STATUS_IO, "nope.jsonl");
     c.vocab_size = 100; /* the tokenizer emits ids up to 258 */
     p = WRITE("v.jsonl", "{\"query\": \"a\", \"response\": \"b\"}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "v.jsonl:1: the tokenizer produced id");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "v.jsonl:1: the tokenizer produced id");
 }
 
 static void test_tokens(void) {
-    bl_data_cfg c;
-    bl_data_cfg_default(&c);
-    c.format = BL_DATA_TOKENS;
+    bl_train_data_cfg c;
+    bl_train_data_cfg_default(&c);
+    c.format = BL_TRAIN_DATA_TOKENS;
     c.vocab_size = 10;
     c.max_len = 4;
-    bl_dataset d;
+    bl_train_data d;
     const char *p = WRITE("t.jsonl", "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [4, 5, 6, 7, 8, 9], \"labels\": [-100, -100, 6, 7, -100, 9]}\n");
-    CHECK_OK(bl_dataset_load(&d, p, &c, NULL));
+    CHECK_OK(bl_train_data_load(&d, p, &c, NULL));
     CHECK(d.n == 2 && d.off[1] == 3 && d.off[2] == 7, "offsets %lld %lld", (long long)d.off[1], (long long)d.off[2]);
     CHECK(d.labels[0] == 1 && d.labels[2] == 3 && d.trained[0] == 2, "labels default to ids");
     CHECK(d.labels[3] == -100 && d.labels[5] == 6 && d.labels[6] == 7 && d.trained[1] == 2, "given labels, truncated to 4");
     CHECK(d.max_len == 4 && d.total_trained == 4, "max_len %lld", (long long)d.max_len);
 
     /* epoch order: a permutation, deterministic, different per epoch and seed */
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
     char big[4096] = "";
     for (int i = 0; i < 50; i++) strcat(big, "{\"input_ids\": [1, 2]}\n");
     p = WRITE("many.jsonl", big);
-    CHECK_OK(bl_dataset_load(&d, p, &c, NULL));
+    CHECK_OK(bl_train_data_load(&d, p, &c, NULL));
     int64_t a[50], b[50], e1[50], s2[50], id[50];
-    bl_dataset_order(&d, 42, 0, true, a);
-    bl_dataset_order(&d, 42, 0, true, b);
-    bl_dataset_order(&d, 42, 1, true, e1);
-    bl_dataset_order(&d, 43, 0, true, s2);
-    bl_dataset_order(&d, 42, 0, false, id);
+    bl_train_data_order(&d, 42, 0, true, a);
+    bl_train_data_order(&d, 42, 0, true, b);
+    bl_train_data_order(&d, 42, 1, true, e1);
+    bl_train_data_order(&d, 43, 0, true, s2);
+    bl_train_data_order(&d, 42, 0, false, id);
     int seen[50] = {0}, same_e = 1, same_s = 1, moved = 0;
     for (int i = 0; i < 50; i++) {
         CHECK(a[i] == b[i], "deterministic at %d", i);
@@ -127,52 +127,52 @@ static void test_tokens(void) {
     }
     for (int i = 0; i < 50; i++) CHECK(seen[i] == 1, "permutation: %d seen %d times", i, seen[i]);
     CHECK(!same_e && !same_s && moved > 10, "shuffles differ by epoch and seed (moved %d)", moved);
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
 
     /* errors */
     p = WRITE("r.jsonl", "{\"input_ids\": [1]}\n{\"input_ids\": [1, 2], \"labels\": [1, 10]}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "r.jsonl:2: field 'labels'[1] = 10 is out of range");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "r.jsonl:2: field 'labels'[1] = 10 is out of range");
     p = WRITE("r2.jsonl", "{\"input_ids\": [1, -100]}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "r2.jsonl:1: field 'input_ids'[1] = -100 is out of range");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "r2.jsonl:1: field 'input_ids'[1] = -100 is out of range");
     p = WRITE("r3.jsonl", "{\"input_ids\": [1, 2], \"labels\": [-5, 2]}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "r3.jsonl:1: field 'labels'[0] = -5");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "r3.jsonl:1: field 'labels'[0] = -5");
     p = WRITE("r4.jsonl", "{\"input_ids\": [1, 2], \"labels\": [2]}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "same length");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "same length");
     p = WRITE("r5.jsonl", "{\"input_ids\": [1, 2.5]}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "r5.jsonl:1: field 'input_ids'[1] is not an integer");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "r5.jsonl:1: field 'input_ids'[1] is not an integer");
     p = WRITE("r6.jsonl", "{\"ids\": [1]}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "r6.jsonl:1: missing field 'input_ids'");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "r6.jsonl:1: missing field 'input_ids'");
     p = WRITE("r7.jsonl", "{\"input_ids\": [1], \"labels\": [-100]}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "no example has a trained token");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_INVALID, "no example has a trained token");
     p = WRITE("r8.jsonl", "{\"input_ids\": []}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "r8.jsonl:1: field 'input_ids' is empty");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "r8.jsonl:1: field 'input_ids' is empty");
     p = WRITE("r9.jsonl", "{\"input_ids\": \"1 2\"}\n");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "must be an array");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, NULL), BALORA_STATUS_FORMAT, "must be an array");
 }
 
 static void test_text_and_batch(void) {
-    bl_data_cfg c;
-    bl_data_cfg_default(&c);
-    c.format = BL_DATA_TEXT;
+    bl_train_data_cfg c;
+    bl_train_data_cfg_default(&c);
+    c.format = BL_TRAIN_DATA_TEXT;
     c.vocab_size = 259;
     c.max_len = 4;
-    bl_dataset d;
+    bl_train_data d;
     const char *p = WRITE("t.txt", "abcdefghij"); /* BOS + 10 bytes = 11 tokens: 2 blocks of 4, 3 dropped */
-    CHECK_OK(bl_dataset_load(&d, p, &c, &g_tok));
+    CHECK_OK(bl_train_data_load(&d, p, &c, &g_tok));
     CHECK(d.n == 2 && d.off[2] == 8, "blocks %lld", (long long)d.n);
     CHECK(d.ids[0] == 1 && d.ids[4] == 'd' + 3 && d.labels[4] == d.ids[4] && d.trained[0] == 3, "block content");
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
     c.max_len = 100; /* shorter than one block: kept */
-    CHECK_OK(bl_dataset_load(&d, p, &c, &g_tok));
+    CHECK_OK(bl_train_data_load(&d, p, &c, &g_tok));
     CHECK(d.n == 1 && d.off[1] == 11, "short text kept whole");
 
     /* batch: longest in batch, right padding, mask, trained count */
     bl_train_batch b;
     CHECK_OK(bl_train_batch_init(&b, 2, 16));
-    bl_dataset_free(&d);
-    c.format = BL_DATA_TOKENS; c.vocab_size = 10; c.max_len = 16;
+    bl_train_data_free(&d);
+    c.format = BL_TRAIN_DATA_TOKENS; c.vocab_size = 10; c.max_len = 16;
     p = WRITE("bt.jsonl", "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [4, 5], \"labels\": [4, -100]}\n{\"input_ids\": [6, 7, 8, 9, 1]}\n");
-    CHECK_OK(bl_dataset_load(&d, p, &c, NULL));
+    CHECK_OK(bl_train_data_load(&d, p, &c, NULL));
     int64_t idx[2] = {1, 0};
     bl_train_batch_fill(&b, &d, idx, 2, false, 0);
     CHECK(b.B == 2 && b.T == 3, "shape %lldx%lld", (long long)b.B, (long long)b.T);
@@ -184,18 +184,18 @@ static void test_text_and_batch(void) {
     bl_train_batch_fill(&b, &d, &one, 1, true, 0);
     CHECK(b.B == 1 && b.T == 16 && b.mask[5] == 0 && b.mask[4] == 1 && b.n_trained == 4, "pad to max");
     bl_train_batch_free(&b);
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
 
-    bl_data_cfg_default(&c);
-    c.format = BL_DATA_TEXT; c.vocab_size = 259;
+    bl_train_data_cfg_default(&c);
+    c.format = BL_TRAIN_DATA_TEXT; c.vocab_size = 259;
     p = write_file("bad.txt", "line one\nline two\nbad \xff here\n", 28);
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "bad.txt:3: text is not valid UTF-8");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "bad.txt:3: text is not valid UTF-8");
     p = WRITE("e.txt", "");
-    CHECK_FAILS(bl_dataset_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "e.txt: the dataset is empty");
-    bl_data_format f;
-    CHECK_OK(bl_data_format_parse("tokens", &f));
-    CHECK(f == BL_DATA_TOKENS, "parse");
-    CHECK_FAILS(bl_data_format_parse("csv", &f), BALORA_STATUS_INVALID, "unknown format 'csv'");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_INVALID, "e.txt: the dataset is empty");
+    bl_train_data_format f;
+    CHECK_OK(bl_train_data_format_parse("tokens", &f));
+    CHECK(f == BL_TRAIN_DATA_TOKENS, "parse");
+    CHECK_FAILS(bl_train_data_format_parse("csv", &f), BALORA_STATUS_INVALID, "unknown format 'csv'");
 }
 
 int main(void) {

@@ -20,7 +20,8 @@ int main(void) {
 
 enum { V = 32, C = 16, L = 2, H = 2, HKV = 1, HD = C / H, F = 32 };
 
-static void write_model(const char *dir) {
+/* A LLaMA-architecture HF folder with random weights; vocab tokens (tied = false). */
+static void write_model_v(const char *dir, int vocab) {
     char path[600];
     bl_mkdir_p(dir);
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -29,22 +30,23 @@ static void write_model(const char *dir) {
                " \"intermediate_size\": %d, \"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"num_key_value_heads\": %d,"
                " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-6, \"rope_theta\": 10000.0, \"hidden_act\": \"silu\","
                " \"tie_word_embeddings\": false, \"bos_token_id\": 1, \"eos_token_id\": 2, \"torch_dtype\": \"float32\"}\n",
-            V, C, F, L, H, HKV);
+            vocab, C, F, L, H, HKV);
     fclose(f);
     bl_rng r;
     bl_rng_seed(&r, 1234);
-    static float buf[64][V * F > C * C ? V * F : C * C];
+    float *buf[64];
     int k = 0;
     bl_st_writer w;
     bl_st_writer_init(&w);
     char names[64][96];
 #define ADD(fmt, layer, rows, cols, std, one) do { \
         snprintf(names[k], sizeof names[k], fmt, layer); \
+        buf[k] = malloc(sizeof(float) * (size_t)((rows) * (cols))); \
         for (int i_ = 0; i_ < (rows) * (cols); i_++) buf[k][i_] = (one) ? 1.0f : (std) * bl_rng_normal(&r); \
         int64_t sh_[2] = {rows, cols}; \
         CHECK_OK(bl_st_writer_add(&w, names[k], BL_DTYPE_F32, (cols) > 1 ? 2 : 1, sh_, buf[k])); \
         k++; } while (0)
-    ADD("model.embed_tokens.weight%.0d", 0, V, C, 1.0f, 0);
+    ADD("model.embed_tokens.weight%.0d", 0, vocab, C, 1.0f, 0);
     for (int l = 0; l < L; l++) {
         ADD("model.layers.%d.input_layernorm.weight", l, C, 1, 0, 1);
         ADD("model.layers.%d.post_attention_layernorm.weight", l, C, 1, 0, 1);
@@ -57,13 +59,15 @@ static void write_model(const char *dir) {
         ADD("model.layers.%d.mlp.down_proj.weight", l, C, F, 0.18f, 0);
     }
     ADD("model.norm.weight%.0d", 0, C, 1, 0, 1);
-    ADD("lm_head.weight%.0d", 0, V, C, 0.25f, 0);
+    ADD("lm_head.weight%.0d", 0, vocab, C, 0.25f, 0);
 #undef ADD
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     CHECK_OK(bl_st_writer_meta(&w, "format", "pt"));
     CHECK_OK(bl_st_writer_save(&w, path));
     bl_st_writer_free(&w);
+    for (int i = 0; i < k; i++) free(buf[i]);
 }
+static void write_model(const char *dir) { write_model_v(dir, V); }
 
 /* x_{t+1} = (5 x_t + 3) mod V: learnable from the current token alone */
 static void write_data(const char *path, int n) {
@@ -85,7 +89,7 @@ static int64_t train_lib(const char *model_dir, const char *data, uint64_t seed,
     bl_model m = {0};
     bl_adapter ad = {0};
     bl_train_lm lm = {0};
-    bl_dataset ds = {0};
+    bl_train_data ds = {0};
     int64_t total = 0;
     CHECK_OK(bl_model_load(&m, model_dir));
     bl_lora_config lc;
@@ -93,10 +97,10 @@ static int64_t train_lib(const char *model_dir, const char *data, uint64_t seed,
     lc.r = 4; lc.alpha = 8; lc.dropout = 0.05;
     CHECK_OK(bl_lora_config_set_targets(&lc, "all-linear"));
     CHECK_OK(bl_lora_init(&ad, &m.mods, &lc, seed));
-    bl_data_cfg dc;
-    bl_data_cfg_default(&dc);
-    dc.format = BL_DATA_TOKENS; dc.vocab_size = m.cfg.vocab_size; dc.max_len = 32;
-    CHECK_OK(bl_dataset_load(&ds, data, &dc, NULL));
+    bl_train_data_cfg dc;
+    bl_train_data_cfg_default(&dc);
+    dc.format = BL_TRAIN_DATA_TOKENS; dc.vocab_size = m.cfg.vocab_size; dc.max_len = 32;
+    CHECK_OK(bl_train_data_load(&ds, data, &dc, NULL));
     CHECK_OK(bl_train_lm_init(&lm, &m, &ad, 4, ds.max_len));
     bl_train_cfg tc;
     bl_train_cfg_default(&tc);
@@ -109,17 +113,17 @@ static int64_t train_lib(const char *model_dir, const char *data, uint64_t seed,
     int64_t off = 0;
     for (int i = 0; i < lm.n; i++) { memcpy(*out + off, lm.w[i], sizeof(float) * (size_t)lm.numel[i]); off += lm.numel[i]; }
     bl_train_lm_free(&lm);
-    bl_dataset_free(&ds);
+    bl_train_data_free(&ds);
     bl_lora_free(&ad);
     bl_model_free(&m);
     return total;
 }
 
-/* 1 if the two adapter_model.safetensors hold the same tensors bit for bit */
-static int same_adapter(const char *a, const char *b) {
+/* 1 if the two folders' FILE hold the same tensors bit for bit */
+static int same_tensors(const char *a, const char *b, const char *file) {
     char pa[700], pb[700];
-    snprintf(pa, sizeof pa, "%s/adapter_model.safetensors", a);
-    snprintf(pb, sizeof pb, "%s/adapter_model.safetensors", b);
+    snprintf(pa, sizeof pa, "%s/%s", a, file);
+    snprintf(pb, sizeof pb, "%s/%s", b, file);
     bl_st_file fa, fb;
     if (bl_st_open(&fa, pa)) { fprintf(stderr, "%s\n", balora_last_error()); return 0; }
     if (bl_st_open(&fb, pb)) { fprintf(stderr, "%s\n", balora_last_error()); bl_st_close(&fa); return 0; }
@@ -131,6 +135,7 @@ static int same_adapter(const char *a, const char *b) {
     bl_st_close(&fb);
     return same;
 }
+static int same_adapter(const char *a, const char *b) { return same_tensors(a, b, "adapter_model.safetensors"); }
 
 /* logits of a model (with whatever adapter is attached) on a fixed batch */
 static void logits_of(bl_model *m, bl_adapter_mode mode, float *out) {
@@ -166,11 +171,11 @@ static void test_pissa(const char *model_dir, const char *data) {
     for (int i = 0; i < 2 * 8 * V; i++) diff += fabs(teach[i] - orig[i]);
     CHECK(diff > 1e-3, "W_res alone differs from the original model (%g)", diff);
     /* train a few steps, BA-LoRA-style teacher = INITIAL */
-    bl_dataset ds;
-    bl_data_cfg dc;
-    bl_data_cfg_default(&dc);
-    dc.format = BL_DATA_TOKENS; dc.vocab_size = V; dc.max_len = 32;
-    CHECK_OK(bl_dataset_load(&ds, data, &dc, NULL));
+    bl_train_data ds;
+    bl_train_data_cfg dc;
+    bl_train_data_cfg_default(&dc);
+    dc.format = BL_TRAIN_DATA_TOKENS; dc.vocab_size = V; dc.max_len = 32;
+    CHECK_OK(bl_train_data_load(&ds, data, &dc, NULL));
     bl_train_lm lm;
     CHECK_OK(bl_train_lm_init(&lm, &m, &ad, 4, ds.max_len));
     lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL;
@@ -193,13 +198,49 @@ static void test_pissa(const char *model_dir, const char *data) {
     logits_of(&m2, BL_ADAPTER_ON, teach);
     t_allclose("converted PiSSA adapter on the original weights = trained model", teach, got, 2 * 8 * V, 1e-4, 1e-3);
     bl_train_lm_free(&lm);
-    bl_dataset_free(&ds);
+    bl_train_data_free(&ds);
     bl_lora_free(&ad2);
     bl_model_free(&m2);
     bl_lora_free(&ad);
     bl_model_free(&m);
 }
 #endif
+
+/* Full fine-tuning of GPT-2 (Conv1D weights): the saved folder reloads to the same model. */
+static void test_full_save(const char *model_dir, const char *data) {
+    static float a[2 * 8 * 256], b[2 * 8 * 256];
+    bl_model m = {0}, m2 = {0};
+    CHECK_OK(bl_model_load(&m, model_dir));
+    if (m.cfg.vocab_size != 256) { CHECK(false, "golden gpt2 vocab %lld", (long long)m.cfg.vocab_size); bl_model_free(&m); return; }
+    bl_train_data ds;
+    bl_train_data_cfg dc;
+    bl_train_data_cfg_default(&dc);
+    dc.format = BL_TRAIN_DATA_TOKENS; dc.vocab_size = 256; dc.max_len = 32;
+    CHECK_OK(bl_train_data_load(&ds, data, &dc, NULL));
+    bl_train_lm lm;
+    CHECK_OK(bl_train_lm_init_full(&lm, &m, 4, ds.max_len));
+    int nodecay = 0, n_t = 0;
+    for (int i = 0; i < lm.n; i++) { nodecay += !lm.decay[i]; n_t += lm.tp[i].transposed; }
+    CHECK(nodecay > 0 && nodecay < lm.n && n_t > 0, "decay flags (%d of %d exempt), %d Conv1D tensors", nodecay, lm.n, n_t);
+    bl_train_cfg tc;
+    bl_train_cfg_default(&tc);
+    tc.adam.lr = 1e-3; tc.adam.weight_decay = 0.1; tc.batch_size = 4; tc.max_steps = 3;
+    bl_train_result res;
+    CHECK_OK(bl_train_run(&tc, &lm.iface, &ds, NULL, &res));
+    CHECK(res.last_loss < res.first_loss, "full FT: loss %.4f -> %.4f", res.first_loss, res.last_loss);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/gpt2_full", t_tmpdir());
+    CHECK_OK(lm.iface.save(lm.iface.self, dir));
+    bl_train_lm_free(&lm);
+    CHECK_OK(bl_model_set_full_ft(&m, false));
+    logits_of(&m, BL_ADAPTER_ON, a);
+    CHECK_OK(bl_model_load(&m2, dir));
+    logits_of(&m2, BL_ADAPTER_ON, b);
+    CHECK(memcmp(a, b, sizeof a) == 0, "the saved full model reloads to the same logits");
+    bl_model_free(&m2);
+    bl_train_data_free(&ds);
+    bl_model_free(&m);
+}
 
 static int count_csv_rows(const char *path) {
     char *s; size_t n;
@@ -328,6 +369,55 @@ int main(void) {
         CHECK(!strchr(lg, '\r') && strstr(lg, "\nstep 2/12 (16%) | epoch 0.50 | loss "), "pipe: plain lines");
         free(lg);
     }
+
+#ifdef BL_TRAIN_HAVE_TOK
+    /* Alpaca JSONL through the LLaMA-2 tokenizer on a model with its 32000-token vocabulary */
+    if (sd) {
+        char big[600];
+        snprintf(big, sizeof big, "%s/llama32k", tmp);
+        write_model_v(big, 32000);
+        snprintf(p, sizeof p, "%s/math.jsonl", tmp);
+        FILE *mf = fopen(p, "w");
+        fprintf(mf, "{\"query\": \"What is 2 + 3?\", \"response\": \"2 + 3 = 5. The answer is: 5\"}\n"
+                    "{\"query\": \"Tom has 4 apples and eats one. How many are left?\", \"response\": \"4 - 1 = 3. The answer is: 3\"}\n");
+        fclose(mf);
+        snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --tokenizer %s/tokenizers/llama2 --out %s/math --max-steps 2 --batch-size 2 "
+                 "--threads 2 2>%s/math.err", cli, big, p, sd, tmp, tmp);
+        CHECK(sh(cmd) == 0, "Alpaca JSONL with the LLaMA-2 tokenizer: %s", cmd);
+        snprintf(p, sizeof p, "%s/math.err", tmp);
+        if (!bl_file_read(p, &lg, &ln)) {
+            CHECK(strstr(lg, "2 examples") && strstr(lg, "step 2/2"), "log: %s", lg);
+            free(lg);
+        }
+        /* a tokenizer whose ids exceed the model's vocabulary: clear error */
+        snprintf(cmd, sizeof cmd, "%s train --model %s --data %s/math.jsonl --tokenizer %s/tokenizers/gpt2 --out %s/bad2 2>%s/bad2.err",
+                 cli, model, tmp, sd, tmp, tmp);
+        CHECK(sh(cmd) == 1, "GPT-2 tokenizer on a 32-token model fails");
+        snprintf(p, sizeof p, "%s/bad2.err", tmp);
+        if (!bl_file_read(p, &lg, &ln)) {
+            CHECK(strstr(lg, "math.jsonl:1: the tokenizer produced id") && strstr(lg, "vocabulary of 32"), "message: %s", lg);
+            free(lg);
+        }
+    }
+#endif
+
+    /* full fine-tuning: GPT-2 save/reload; CLI stop + resume on the tiny llama */
+    if (sd) {
+        snprintf(p, sizeof p, "%s/golden/gpt2", sd);
+        test_full_save(p, data);
+    }
+    const char *fullopt = "--data-format tokens --method full --lr 0.003 --weight-decay 0.01 --batch-size 4 --epochs 2 --max-len 32 --seed 9 --threads 2";
+    snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s/ffull %s 2>%s/ffull.err", cli, model, data, tmp, fullopt, tmp);
+    CHECK(sh(cmd) == 0, "full fine-tuning CLI run: %s", cmd);
+    snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s/fpart --save-every 5 --stop-after 7 %s 2>/dev/null", cli, model, data, tmp, fullopt);
+    CHECK(sh(cmd) == 0, "full fine-tuning stopped run");
+    snprintf(cmd, sizeof cmd, "%s train --model %s --data %s --out %s/fpart --resume latest %s 2>/dev/null", cli, model, data, tmp, fullopt);
+    CHECK(sh(cmd) == 0, "full fine-tuning resumed run");
+    snprintf(fa, sizeof fa, "%s/ffull", tmp);
+    snprintf(fb, sizeof fb, "%s/fpart", tmp);
+    CHECK(same_tensors(fa, fb, "model.safetensors"), "full fine-tuning stop + resume gives the same model bit for bit");
+    snprintf(p, sizeof p, "%s/ffull/config.json", tmp);
+    CHECK(bl_file_exists(p), "config.json copied");
 
     /* CLI errors */
     snprintf(p, sizeof p, "%s/bad.jsonl", tmp);

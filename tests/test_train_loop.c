@@ -97,18 +97,18 @@ static const char *write_bigram(const char *name, int n, int V, int masked) {
     return p;
 }
 
-static void load(bl_dataset *d, const char *path, int V) {
-    bl_data_cfg c;
-    bl_data_cfg_default(&c);
-    c.format = BL_DATA_TOKENS;
+static void load(bl_train_data *d, const char *path, int V) {
+    bl_train_data_cfg c;
+    bl_train_data_cfg_default(&c);
+    c.format = BL_TRAIN_DATA_TOKENS;
     c.vocab_size = V;
     c.max_len = 16;
-    CHECK_OK(bl_dataset_load(d, path, &c, NULL));
+    CHECK_OK(bl_train_data_load(d, path, &c, NULL));
 }
 
 static void test_gradient_assembly(void) {
     const int V = 7, D = 5;
-    bl_dataset d;
+    bl_train_data d;
     load(&d, write_bigram("g.jsonl", 4, V, 2), V);
     bl_mock_model m;
     CHECK_OK(bl_mock_init(&m, V, D, 2, d.max_len, 0.0f, 3));
@@ -159,7 +159,7 @@ static void test_gradient_assembly(void) {
     bl_train_batch_free(&b);
     bl_mock_free(&big);
     bl_mock_free(&m);
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
 }
 
 typedef struct run_out { float W[16 * 8], bias[16]; double first, last; int64_t steps; int progress_calls; int finals; } run_out;
@@ -171,7 +171,7 @@ static void count_progress(const bl_progress *p, void *user) {
     bl_progress_format(p, line, sizeof line);
 }
 
-static balora_status run(const bl_dataset *d, bl_train_cfg *c, float dropout, const bl_extra_loss *x, run_out *o) {
+static balora_status run(const bl_train_data *d, bl_train_cfg *c, float dropout, const bl_extra_loss *x, run_out *o) {
     bl_mock_model m;
     BL_TRY(bl_mock_init(&m, 16, 8, c->batch_size, d->max_len, dropout, 11));
     c->progress = count_progress;
@@ -195,7 +195,7 @@ static int count_lines(const char *path) {
 }
 
 static void test_training(void) {
-    bl_dataset d;
+    bl_train_data d;
     load(&d, write_bigram("big.jsonl", 40, 16, 1), 16);
     bl_train_cfg c;
     bl_train_cfg_default(&c);
@@ -306,6 +306,27 @@ static void test_training(void) {
     cb = ck; cb.resume = "latest"; cb.out_dir = out_full; cb.log_path = NULL;
     CHECK_OK(run(&d, &cb, 0.1f, &x2, &junk));
     CHECK(junk.progress_calls == 0 && memcmp(junk.W, full.W, sizeof junk.W) == 0, "resume at the end");
+    /* a checkpoint of another adapter shape, and a truncated one: clear errors naming the file */
+    {
+        bl_mock_model other;
+        CHECK_OK(bl_mock_init(&other, 16, 4, 4, d.max_len, 0.0f, 11)); /* D = 4 instead of 8 */
+        bl_train_cfg co = ck;
+        co.resume = ckdir; co.out_dir = out_kill; co.log_path = NULL; co.progress = NULL;
+        bl_train_result rr;
+        CHECK_FAILS(bl_train_run(&co, &other.iface, &d, &x2, &rr), BALORA_STATUS_FORMAT, "param.W");
+        bl_mock_free(&other);
+        char st_path[800], *buf; size_t n2;
+        snprintf(st_path, sizeof st_path, "%s/" BL_CHECKPOINT_STATE, ckdir);
+        CHECK_OK(bl_file_read(st_path, &buf, &n2));
+        CHECK_OK(bl_file_write_atomic(st_path, buf, n2 / 2));
+        free(buf);
+        cb = ck; cb.resume = ckdir;
+        CHECK_FAILS(run(&d, &cb, 0.1f, &x2, &junk), BALORA_STATUS_FORMAT, "trainer_state.safetensors");
+    }
+
+    /* a fresh run into a folder with another run's checkpoints */
+    cb = cf;
+    CHECK_FAILS(run(&d, &cb, 0.1f, &x2, &junk), BALORA_STATUS_INVALID, "already holds checkpoints");
 
     /* bad options */
     cb = c; cb.batch_size = 0;
@@ -314,7 +335,7 @@ static void test_training(void) {
     CHECK_FAILS(run(&d, &cb, 0, NULL, &junk), BALORA_STATUS_INVALID, "--warmup-ratio");
     cb = c; cb.save_every = 2; cb.out_dir = NULL;
     CHECK_FAILS(run(&d, &cb, 0, NULL, &junk), BALORA_STATUS_INVALID, "--out");
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
 }
 
 static void test_progress_format(void) {

@@ -27,15 +27,15 @@ static void check_tokenizer(const char *dir, int32_t eos, bool bos) {
     if (!tok) return;
     bl_train_tok tt;
     bl_train_tok_init(&tt, tok, eos);
-    bl_data_cfg c;
-    bl_data_cfg_default(&c);
+    bl_train_data_cfg c;
+    bl_train_data_cfg_default(&c);
     c.vocab_size = bl_tok_vocab_size(tok);
     c.max_len = 512;
     const char *query = "What is 7 times 6?", *resp = " 7 * 6 = 42. The answer is: 42";
     const char *p = write_file("m.jsonl", "{\"query\": \"What is 7 times 6?\", \"response\": \" 7 * 6 = 42. The answer is: 42\"}\n"
                                           "{\"query\": \"caf\\u00e9 \\ud83d\\ude00\", \"response\": \"ok\"}\n");
-    bl_dataset d;
-    CHECK_OK(bl_dataset_load(&d, p, &c, &tt.iface));
+    bl_train_data d;
+    CHECK_OK(bl_train_data_load(&d, p, &c, &tt.iface));
     if (d.n != 2) { CHECK(false, "n = %lld", (long long)d.n); bl_train_tok_free(&tt); bl_tok_free(tok); return; }
     /* independent: encode the formatted prompt and the full text */
     char prompt[1024], full[2100];
@@ -63,23 +63,23 @@ static void check_tokenizer(const char *dir, int32_t eos, bool bos) {
         CHECK(strstr(txt, "7 * 6 = 42. The answer is: 42") != NULL, "response decodes back: '%s'", txt);
         free(txt);
     }
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
     bl_tok_enc_free(&ep);
     bl_tok_enc_free(&ef);
 
     /* plain text: blocks decode back to the text */
     const char *text = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n";
     p = write_file("t.txt", text);
-    c.format = BL_DATA_TEXT;
+    c.format = BL_TRAIN_DATA_TEXT;
     c.max_len = 8;
-    CHECK_OK(bl_dataset_load(&d, p, &c, &tt.iface));
+    CHECK_OK(bl_train_data_load(&d, p, &c, &tt.iface));
     CHECK(d.n >= 2 && d.max_len == 8, "blocks %lld", (long long)d.n);
     CHECK_OK(bl_tok_decode(tok, d.ids, (size_t)d.off[d.n], true, &txt, &tl));
     if (txt) {
         CHECK(strncmp(text, txt, tl) == 0 && tl > 40, "blocks decode to the text's start: '%s'", txt);
         free(txt);
     }
-    bl_dataset_free(&d);
+    bl_train_data_free(&d);
     bl_train_tok_free(&tt);
     bl_tok_free(tok);
 }

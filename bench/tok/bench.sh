@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tokenizer throughput: balora vs JavaScript references on the same text, in the same run.
 #   bash bench/tok/bench.sh [FILE]     (default ../shared/data/text/tinyshakespeare.txt; needs build/balora)
-# balora's time is `balora tokenize` on the file minus its time on an empty input (the loading), best of 3.
+# balora's time is `balora tokenize` on the file minus its time on an empty input (the loading), best of 3;
+# balora-lib-* is bl_tok_encode alone (bench/tok/bench_tok.c), best of 3 passes.
 # The JS side runs when node and bench/tok/node_modules are present (cd bench/tok && npm install).
 # The ids of every line are compared between balora and the JS tokenizers.
 set -euo pipefail
@@ -28,6 +29,12 @@ for tk in gpt2 llama2 bert-base-uncased; do
   load=$(best "$SHARED/tokenizers/$tk" "$OUT/empty.txt")
   awk -v n="balora-$tk" -v f="$full" -v l="$load" -v by="$BYTES" 'BEGIN { e = f - l; printf "%-28s %.3f s  %.2f MB/s  (load %.3f s)\n", n, e, by / 1e6 / e, l }'
 done
+# the library alone (no CLI I/O), when the static library is there
+if [ -f build/libbalora.a ]; then
+  cc -O2 -march=x86-64-v3 -Isrc -Iinclude bench/tok/bench_tok.c build/libbalora.a -o "$OUT/bench_tok" \
+     $(pkg-config --libs libcjson libpcre2-8 libutf8proc) -fopenmp -lm
+  for tk in gpt2 llama2 bert-base-uncased; do "$OUT/bench_tok" "$SHARED/tokenizers/$tk" "$FILE"; done
+fi
 if command -v node >/dev/null && [ -d bench/tok/node_modules ]; then
   node bench/tok/bench.mjs "$SHARED" "$FILE" "$OUT"
   cmp -s "$OUT/balora-gpt2.ids" "$OUT/js-gpt-3-encoder.ids" && echo "gpt2: balora ids == gpt-3-encoder ids on every line" || echo "gpt2: IDS DIFFER"

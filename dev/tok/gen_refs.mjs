@@ -18,8 +18,9 @@
 // - bert.ids / bert_pair.ids: @huggingface/tokenizers 0.2.0 (tokenizers.js, a JS port of HF tokenizers)
 //   on the tokenizer.json that HF's BertTokenizerFast builds from bert-base-uncased/vocab.txt
 //   (BertNormalizer lowercase, BertPreTokenizer, WordPiece, [CLS] A [SEP] B [SEP]).
-// - *.tjs.ids: the same texts through tokenizers.js on GPT-2's and LLaMA-2's tokenizer.json, a second
-//   reference; the test compares them too, and this script prints where the references disagree.
+// - a second reference for GPT-2 and LLaMA-2: the same texts through tokenizers.js on GPT-2's (generated)
+//   and LLaMA-2's tokenizer.json; this script stops if the two references disagree on any line (they agree
+//   on all 309 lines, so gpt2.ids / llama2.ids stand for both).
 // - gpt2_decode.jsonl / llama2_decode.jsonl: decoded text of ids (also cut in the middle of multi-byte
 //   characters): gpt-3-encoder's decode (TextDecoder: U+FFFD per maximal invalid subpart, like Rust's
 //   from_utf8_lossy) and tokenizers.js's decode (ByteFallback: U+FFFD per invalid byte token).
@@ -154,12 +155,11 @@ w('bert_nospecial.ids', texts.map((t) => tjsBert.encode(t, { add_special_tokens:
 // ---------------------------------------------------------------- second references and decoding
 const tg = texts.map((t) => tjsGpt2.encode(t).ids);
 const tl = texts.map((t) => tjsLlama.encode(t).ids);
-w('gpt2.tjs.ids', tg.map((x) => x.join(' ')));
-w('llama2.tjs.ids', tl.map((x) => x.join(' ')));
 const disagree = (name, a, b) => {
   let n = 0;
   a.forEach((x, i) => { if (x.join(' ') !== b[i].join(' ')) { n++; console.error(`${name}: line ${i + 1} ${JSON.stringify(texts[i]).slice(0, 60)}\n  A ${x.join(' ')}\n  B ${b[i].join(' ')}`); } });
   console.log(`${name}: ${a.length - n}/${a.length} lines agree`);
+  if (n) { console.error('the two references disagree: not writing a reference that is in doubt'); process.exit(1); }
 };
 disagree('gpt2 gpt-3-encoder vs tokenizers.js', gpt2, tg);
 disagree('llama2 llama-tokenizer-js vs tokenizers.js', llama2, tl);
@@ -200,4 +200,64 @@ const tjsUni = new Tokenizer(uniJson, {});
 const uniTexts = ['the cat', 'thecat', 'abc', 'a bc', 'the  cat sat', 'xyz', 'qq', '12 1 2', 'é日本', '日本 cat', 'cat.', 'ab, c', '', ' ', 'the</s>cat', 'ﬁ', 'Ｃat'];
 w('unigram_inputs.jsonl', uniTexts.map((t) => JSON.stringify(t)));
 w('unigram.ids', uniTexts.map((t) => tjsUni.encode(t).ids.join(' ')));
+// ---------------------------------------------------------------- pipeline variants (tokenizers.js)
+// tokenizer.json "heads" (everything but model.vocab / model.merges, which the test fills in from
+// ../shared) exercising the Split regexes of LLaMA-3 and Qwen2, ignore_merges, NFC, lstrip/rstrip
+// added tokens, Metaspace (prepend_scheme first), RobertaProcessing, Whitespace/Digits, StripAccents.
+fs.mkdirSync(path.join(out, 'variants'), { recursive: true });
+const l3re = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const qwre = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const at = (id, content, o = {}) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true, ...o });
+const bpeModel = (o = {}) => ({ type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ...o });
+const blNoRe = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false };
+const variants = [
+  { name: 'gpt2_llama3', base: 'gpt2', head: { added_tokens: [at(50256, '<|endoftext|>'), at(50257, '<mask>', { lstrip: true }), at(50258, '[END]', { rstrip: true })],
+    normalizer: null, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: l3re }, behavior: 'Isolated', invert: false }, blNoRe] },
+    post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<|endoftext|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<|endoftext|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|endoftext|>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<|endoftext|>': { id: '<|endoftext|>', ids: [50256], tokens: ['<|endoftext|>'] } } },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }, model: bpeModel({ ignore_merges: true }) },
+    extra: ['Hello <mask> world<mask>', 'x [END]   y', 'a<mask>b [END]', "I'M HE'S 12345678 x\r\n\n  y"] },
+  { name: 'gpt2_qwen2', base: 'gpt2', head: { added_tokens: [at(50256, '<|endoftext|>')], normalizer: { type: 'NFC' },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: qwre }, behavior: 'Isolated', invert: false }, blNoRe] },
+    post_processor: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false }, decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+    model: bpeModel() }, extra: ['e\u0301 composed by NFC', '1234567890'] },
+  { name: 'gpt2_roberta', base: 'gpt2', head: { added_tokens: [at(50256, '<|endoftext|>')], normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'RobertaProcessing', sep: ['<|endoftext|>', 50256], cls: ['<|endoftext|>', 50256], trim_offsets: true, add_prefix_space: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }, model: bpeModel() }, extra: [] },
+  { name: 'llama2_metaspace', base: 'llama2', head: { added_tokens: lj.added_tokens, normalizer: null,
+    pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false },
+    post_processor: lj.post_processor, decoder: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first', split: false },
+    model: { ...lj.model, vocab: undefined, merges: undefined } }, extra: [] },
+  { name: 'bert_nfd_digits', base: 'bert', head: { added_tokens: [...bertJson.added_tokens, at(30522, 'yes sir', { normalized: true, special: false }), at(30523, 'HELLO', { special: false })],
+    normalizer: { type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'StripAccents' }, { type: 'Lowercase' }] },
+    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Whitespace' }, { type: 'Digits', individual_digits: true }] },
+    post_processor: { type: 'BertProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101] }, decoder: bertJson.decoder,
+    model: { ...bertJson.model, vocab: undefined } }, extra: ['YES SIR, now', 'yes sir', 'HELLO hello Hello', 'Yes Sír!', 'noyes sirs'] },
+  { name: 'bert_split_invert', base: 'bert', head: { added_tokens: bertJson.added_tokens, normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'Split', pattern: { Regex: '\\p{L}+|\\p{N}+|[^\\s\\p{L}\\p{N}]+' }, behavior: 'Removed', invert: true },
+    post_processor: bertJson.post_processor, decoder: bertJson.decoder, model: { ...bertJson.model, vocab: undefined } }, extra: ['abc!!def??12x', 'a.b,c'] },
+];
+const bases = { gpt2: { vocab: enc, merges: bpe }, llama2: { vocab: lj.model.vocab, merges: lj.model.merges }, bert: { vocab: bvocab } };
+for (const v of variants) {
+  const head = { version: '1.0', truncation: null, padding: null, ...v.head };
+  head.model = JSON.parse(JSON.stringify(head.model));
+  fs.writeFileSync(path.join(out, 'variants', v.name + '.json'), JSON.stringify(head, null, 1) + '\n');
+  const full = JSON.parse(JSON.stringify(head));
+  Object.assign(full.model, bases[v.base]);
+  const tk = new Tokenizer(full, {});
+  const vt = [...texts, ...v.extra];
+  // tokenizers.js's Whitespace uses JS's ASCII-only \w and its StripAccents drops every mark (HF: \w of
+  // Oniguruma, Unicode; only Mn): for that variant keep the lines that are ASCII after NFD and Mn removal
+  // (the test checks the others by hand).
+  if (v.name === 'bert_nfd_digits') {
+    vt.splice(0, vt.length, ...vt.filter((t) => /^[\x00-\x7f]*$/.test(t.normalize('NFD').replace(/\p{Mn}/gu, ''))));
+    w(`variants/${v.name}.inputs.jsonl`, vt.map((t) => JSON.stringify(t))); // instead of inputs.jsonl + extra
+  } else w(`variants/${v.name}.extra.jsonl`, v.extra.map((t) => JSON.stringify(t))); // the inputs are inputs.jsonl + these
+  w(`variants/${v.name}.ids`, vt.map((t) => tk.encode(t).ids.join(' ')));
+  // no pairs where no template is involved: tokenizers.js's ByteLevel post-processor drops the pair's second text
+  if (v.name !== 'gpt2_qwen2') w(`variants/${v.name}.pair.ids`, pairs.map(([a, b]) => { const e = tk.encode(a, { text_pair: b, return_token_type_ids: true }); return e.ids.join(' ') + '\t' + (e.token_type_ids || []).join(' '); }));
+}
+
 console.log(`wrote ${texts.length} texts, ${pairs.length} pairs, ${uniTexts.length} unigram texts to ${out}`);

@@ -1,6 +1,7 @@
 /* Benchmark data, completions, programs and scoring (see bench.h). */
 #include "eval/bench.h"
 #include "eval/gsm8k.h"
+#include "eval/jsonl.h"
 #include "eval/mathgrade.h"
 #include "eval/metrics.h"
 #include "io/json.h"
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 static const char *g_bench_names[BL_BENCH_COUNT] = {"gsm8k", "math", "humaneval", "mbpp"};
 
@@ -21,51 +21,6 @@ balora_status bl_bench_parse(const char *name, bl_bench *out) {
 }
 const char *bl_bench_name(bl_bench b) { return (unsigned)b < BL_BENCH_COUNT ? g_bench_names[b] : "?"; }
 bool bl_bench_is_code(bl_bench b) { return b == BL_BENCH_HUMANEVAL || b == BL_BENCH_MBPP; }
-
-/* ---- JSON lines (plain or gzip) ---- */
-typedef balora_status (*line_fn)(void *ctx, const char *path, int64_t lineno, const cJSON *obj);
-
-static balora_status read_jsonl(const char *path, line_fn fn, void *ctx) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) return bl_fail(BALORA_STATUS_IO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = bl_malloc(cap); /* one line, grown as needed */
-    if (!buf) { gzclose(f); return BALORA_STATUS_NOMEM; }
-    balora_status st = BALORA_STATUS_OK;
-    int64_t lineno = 0;
-    for (;;) {
-        len = 0;
-        bool got = false;
-        for (;;) {
-            if (!gzgets(f, buf + len, (int)(cap - len))) break;
-            got = true;
-            len += strlen(buf + len);
-            if (len && buf[len - 1] == '\n') break;
-            if (len < cap - 1) continue; /* a short read: end of file without a newline; next gzgets returns NULL */
-            char *nb = bl_realloc(buf, cap * 2);
-            if (!nb) { st = BALORA_STATUS_NOMEM; break; }
-            buf = nb; cap *= 2;
-        }
-        if (st || !got) break;
-        lineno++;
-        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ')) buf[--len] = 0;
-        if (len == 0) continue;
-        char what[600];
-        snprintf(what, sizeof what, "%s: line %lld", path, (long long)lineno);
-        cJSON *obj;
-        if ((st = bl_json_parse(what, buf, len, &obj))) break;
-        if (!cJSON_IsObject(obj)) st = bl_fail(BALORA_STATUS_FORMAT, "%s: line %lld is not a JSON object", path, (long long)lineno);
-        else st = fn(ctx, path, lineno, obj);
-        cJSON_Delete(obj);
-        if (st) break;
-    }
-    int err;
-    const char *zmsg = gzerror(f, &err);
-    if (!st && err != Z_OK && err != Z_STREAM_END) st = bl_fail(BALORA_STATUS_FORMAT, "%s: cannot decompress: %s", path, zmsg);
-    gzclose(f);
-    free(buf);
-    return st;
-}
 
 /* ---- data sets ---- */
 typedef struct load_ctx { bl_bench_set *s; int64_t cap; } load_ctx;
@@ -184,7 +139,7 @@ balora_status bl_bench_load(bl_bench bench, const char *path, bl_bench_set *out)
     if ((unsigned)bench >= BL_BENCH_COUNT) return bl_fail(BALORA_STATUS_INVALID, "bad benchmark id %d", (int)bench);
     out->bench = bench;
     load_ctx ctx = {out, 0};
-    balora_status st = read_jsonl(path, load_line, &ctx);
+    balora_status st = bl_jsonl_read(path, load_line, &ctx);
     if (!st && out->n == 0) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no problems in the file", path);
     if (st) { bl_bench_set_free(out); return bl_fail_prefix(st, "loading %s data", bl_bench_name(bench)); }
     return BALORA_STATUS_OK;
@@ -263,7 +218,7 @@ static balora_status comp_line(void *vctx, const char *path, int64_t line, const
 balora_status bl_completions_load(const char *path, const bl_bench_set *s, bl_completions *out) {
     memset(out, 0, sizeof *out);
     comp_ctx ctx = {s, out, 0};
-    balora_status st = read_jsonl(path, comp_line, &ctx);
+    balora_status st = bl_jsonl_read(path, comp_line, &ctx);
     if (st) { bl_completions_free(out); return bl_fail_prefix(st, "loading completions"); }
     return BALORA_STATUS_OK;
 }
@@ -364,38 +319,32 @@ balora_status bl_eval_score(const bl_bench_set *s, const bl_completions *c, cons
         free(progs);
         free(res);
     } else {
-        for (int64_t j = 0; j < ns; j++) {
+        /* the answer is extracted once; the first sample's is kept for the report */
+        for (int64_t j = 0; j < ns && !st; j++) {
             const char *text = c->c[which[j]].text;
             const bl_bench_problem *p = &s->p[c->c[which[j]].problem];
+            char *answer;
             if (s->bench == BL_BENCH_GSM8K) {
+                char buf[128];
                 double v;
-                ok[j] = bl_gsm8k_extract(text, &v, NULL, 0) && bl_gsm8k_equal(v, p->ref_value);
+                ok[j] = bl_gsm8k_extract(text, &v, buf, sizeof buf) && bl_gsm8k_equal(v, p->ref_value);
+                answer = bl_strdup(buf);
             } else {
                 char *a = bl_math_extract(text);
                 ok[j] = a && bl_math_equiv(a, p->reference);
-                free(a);
+                answer = a ? a : bl_strdup("");
             }
+            if (!answer) { st = BALORA_STATUS_NOMEM; break; }
+            bl_eval_outcome *o = &r->out[c->c[which[j]].problem];
+            if (!o->answer) o->answer = answer; else free(answer);
         }
     }
-    /* per-problem outcomes */
+    /* per-problem outcomes (samples in file order: the first one is the problem's "correct") */
     for (int64_t j = 0; j < ns && !st; j++) {
         bl_eval_outcome *o = &r->out[c->c[which[j]].problem];
-        bool first = o->n_samples == 0;
+        if (o->n_samples == 0) o->correct = ok[j];
         o->n_samples++;
         o->n_correct += ok[j];
-        if (first) {
-            o->correct = ok[j];
-            if (s->bench == BL_BENCH_GSM8K) {
-                char buf[128] = "";
-                double v;
-                bl_gsm8k_extract(c->c[which[j]].text, &v, buf, sizeof buf);
-                o->answer = bl_strdup(buf);
-            } else if (s->bench == BL_BENCH_MATH) {
-                char *a = bl_math_extract(c->c[which[j]].text);
-                o->answer = a ? a : bl_strdup("");
-            }
-            if (!bl_bench_is_code(s->bench) && !o->answer) st = BALORA_STATUS_NOMEM;
-        }
     }
     free(ok); free(which);
     if (st) { bl_eval_report_free(r); return st; }

@@ -1,5 +1,6 @@
 /* GLUE label and prediction files (see glue.h). */
 #include "eval/glue.h"
+#include "eval/jsonl.h"
 #include "io/json.h"
 #include <errno.h>
 #include <math.h>
@@ -59,54 +60,53 @@ static balora_status json_label(bl_glue_task task, const cJSON *item, const char
     return bl_fail(BALORA_STATUS_FORMAT, "%s: example %lld has no '%s' label (a number or label word)", where, (long long)i, key);
 }
 
+typedef struct jl_ctx { bl_glue_task task; const char *key; double *v; int64_t n, cap; } jl_ctx;
+
+static balora_status jl_line(void *vctx, const char *path, int64_t line, const cJSON *o) {
+    jl_ctx *c = vctx;
+    if (c->n == c->cap) {
+        int64_t nc = c->cap ? 2 * c->cap : 1024;
+        double *nv = bl_realloc(c->v, (size_t)nc * sizeof *nv); /* [nc] labels so far */
+        if (!nv) return BALORA_STATUS_NOMEM;
+        c->v = nv; c->cap = nc;
+    }
+    char where[600];
+    snprintf(where, sizeof where, "%s: line %lld", path, (long long)line);
+    BL_TRY(json_label(c->task, o, c->key, where, c->n, &c->v[c->n]));
+    c->n++;
+    return BALORA_STATUS_OK;
+}
+
 /* Adversarial GLUE layout: {"sst2": [{..., "label": 1}, ...], "qqp": [...], ...}, the task name as key;
  * or a JSON array of objects; or JSON lines of objects. */
 static balora_status read_json_labels(bl_glue_task task, const char *path, const char *column, double **labels, int64_t *n) {
     const char *key = column ? column : "label";
-    char *text; size_t len;
-    BL_TRY(bl_file_read(path, &text, &len));
     balora_status st = BALORA_STATUS_OK;
     double *v = NULL;
     int64_t k = 0;
     if (ends_with(path, ".jsonl")) {
-        int64_t lines = 1;
-        for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
-        if (!(v = bl_malloc((size_t)lines * sizeof *v))) { free(text); return BALORA_STATUS_NOMEM; } /* [lines] */
-        char *cur = text, *line;
-        int64_t lineno = 0;
-        while (!st && (line = next_line(&cur))) {
-            lineno++;
-            if (!*line) continue;
-            char where[600];
-            snprintf(where, sizeof where, "%s: line %lld", path, (long long)lineno);
-            cJSON *o;
-            if ((st = bl_json_parse(where, line, strlen(line), &o))) break;
-            st = json_label(task, o, key, where, k, &v[k]);
-            k++;
-            cJSON_Delete(o);
-        }
+        jl_ctx c = {.task = task, .key = key};
+        st = bl_jsonl_read(path, jl_line, &c);
+        v = c.v; k = c.n;
     } else {
         cJSON *root;
-        st = bl_json_parse(path, text, len, &root);
-        if (!st) {
-            const cJSON *arr = root;
-            if (cJSON_IsObject(root)) {
-                arr = cJSON_GetObjectItemCaseSensitive(root, bl_glue_task_name(task));
-                if (!cJSON_IsArray(arr))
-                    st = bl_fail(BALORA_STATUS_FORMAT, "%s: no list of examples under the key '%s'; hint: --glue-task names the key (sst2, qqp, mnli, mnli-mm, qnli, rte)",
-                                 path, bl_glue_task_name(task));
-            } else if (!cJSON_IsArray(root)) st = bl_fail(BALORA_STATUS_FORMAT, "%s: expected an object of task lists or a list of examples", path);
-            int64_t m = st ? 0 : cJSON_GetArraySize(arr);
-            if (!st && !(v = bl_malloc((size_t)(m ? m : 1) * sizeof *v))) st = BALORA_STATUS_NOMEM; /* [m] */
-            const cJSON *it;
-            if (!st) cJSON_ArrayForEach(it, arr) {
-                if ((st = json_label(task, it, key, path, k, &v[k]))) break;
-                k++;
-            }
-            cJSON_Delete(root);
+        BL_TRY(bl_json_load(path, &root));
+        const cJSON *arr = root;
+        if (cJSON_IsObject(root)) {
+            arr = cJSON_GetObjectItemCaseSensitive(root, bl_glue_task_name(task));
+            if (!cJSON_IsArray(arr))
+                st = bl_fail(BALORA_STATUS_FORMAT, "%s: no list of examples under the key '%s'; hint: --glue-task names the key (sst2, qqp, mnli, mnli-mm, qnli, rte)",
+                             path, bl_glue_task_name(task));
+        } else if (!cJSON_IsArray(root)) st = bl_fail(BALORA_STATUS_FORMAT, "%s: expected an object of task lists or a list of examples", path);
+        int64_t m = st ? 0 : cJSON_GetArraySize(arr);
+        if (!st && !(v = bl_malloc((size_t)(m ? m : 1) * sizeof *v))) st = BALORA_STATUS_NOMEM; /* [m] */
+        const cJSON *it;
+        if (!st) cJSON_ArrayForEach(it, arr) {
+            if ((st = json_label(task, it, key, path, k, &v[k]))) break;
+            k++;
         }
+        cJSON_Delete(root);
     }
-    free(text);
     if (!st && k == 0) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no labelled examples", path);
     if (st) { free(v); return st; }
     *labels = v; *n = k;

@@ -164,8 +164,7 @@ balora_status bl_glue_score(bl_glue_task task, const double *pred, const double 
         BL_TRY(bl_metric_pearson(pred, label, n, &out->pearson));
         BL_TRY(bl_metric_spearman(pred, label, n, &out->spearman));
         out->n_classes = 1;
-        out->score = 0.5 * (out->pearson + out->spearman);
-        return BALORA_STATUS_OK;
+        return bl_glue_set_metrics(out, out->metrics);
     }
     int32_t k = n_classes ? n_classes : g_tasks[task].classes;
     int32_t *ids = bl_malloc((size_t)n * 2 * sizeof *ids); /* [2, n] predicted, true class ids */
@@ -180,8 +179,8 @@ balora_status bl_glue_score(bl_glue_task task, const double *pred, const double 
         else { ids[i] = (int32_t)v; if (ids[i] > maxid) maxid = ids[i]; }
     }
     if (!st && k == 0) k = maxid + 1 < 2 ? 2 : maxid + 1;
-    if (!st && (k < 2 || k > 4))
-        st = bl_fail(BALORA_STATUS_INVALID, "%s: %d classes; the GLUE report handles 2 to 4", name, k);
+    if (!st && (k < 2 || k > BL_GLUE_MAX_CLASSES))
+        st = bl_fail(BALORA_STATUS_INVALID, "%s: %d classes; the report handles 2 to %d", name, k, BL_GLUE_MAX_CLASSES);
     out->n_classes = k;
     if (!st) st = bl_metric_confusion(ids, ids + n, n, k, out->confusion);
     if (!st) st = bl_metric_accuracy(ids, ids + n, n, &out->accuracy);
@@ -189,11 +188,37 @@ balora_status bl_glue_score(bl_glue_task task, const double *pred, const double 
     if (!st && k == 2) st = bl_metric_f1(ids, ids + n, n, &out->f1);
     free(ids);
     BL_TRY(st);
-    double s = 0; int m = 0;
-    if (out->metrics & BL_METRIC_ACCURACY) { s += out->accuracy; m++; }
-    if (out->metrics & BL_METRIC_F1) { s += out->f1; m++; }
-    if (out->metrics & BL_METRIC_MCC) { s += out->mcc; m++; }
-    out->score = s / m;
+    return bl_glue_set_metrics(out, out->metrics);
+}
+
+balora_status bl_glue_set_metrics(bl_glue_result *r, unsigned metrics) {
+    bool reg = r->task == BL_GLUE_TASK_STSB;
+    unsigned allowed = reg ? (BL_METRIC_PEARSON | BL_METRIC_SPEARMAN)
+                           : (BL_METRIC_ACCURACY | BL_METRIC_MCC | (r->n_classes == 2 ? BL_METRIC_F1 : 0));
+    if (!metrics || (metrics & ~allowed))
+        return bl_fail(BALORA_STATUS_INVALID, "%s: metrics not available for this task; hint: %s", bl_glue_task_name(r->task),
+                       reg ? "regression (STS-B) has pearson and spearman" : r->n_classes == 2 ? "classification has accuracy, f1 and mcc"
+                                                                                             : "multi-class classification has accuracy and mcc");
+    r->metrics = metrics;
+    double v[5] = {r->accuracy, r->f1, r->mcc, r->pearson, r->spearman}, s = 0;
+    int m = 0;
+    for (int b = 0; b < 5; b++) if (metrics & (1u << b)) { s += v[b]; m++; }
+    r->score = s / m;
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_glue_metrics_parse(const char *list, unsigned *mask) {
+    static const char *names[5] = {"accuracy", "f1", "mcc", "pearson", "spearman"};
+    *mask = 0;
+    for (const char *p = list; p && *p;) {
+        size_t n = strcspn(p, ",");
+        int hit = -1;
+        for (int b = 0; b < 5; b++) if (strlen(names[b]) == n && !strncasecmp(p, names[b], n)) hit = b;
+        if (hit < 0) return bl_fail(BALORA_STATUS_INVALID, "unknown metric '%.*s'; hint: accuracy, f1, mcc, pearson, spearman", (int)n, p);
+        *mask |= 1u << hit;
+        p += n + (p[n] == ',');
+    }
+    if (!*mask) return bl_fail(BALORA_STATUS_INVALID, "no metrics given");
     return BALORA_STATUS_OK;
 }
 

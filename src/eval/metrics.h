@@ -51,6 +51,7 @@ enum {
 };
 unsigned bl_glue_task_metrics(bl_glue_task t);
 
+#define BL_GLUE_MAX_CLASSES 16
 typedef struct bl_glue_result {
     bl_glue_task task;
     int64_t n;
@@ -59,14 +60,20 @@ typedef struct bl_glue_result {
     double pearson, spearman;   /* STS-B */
     double score;               /* the task's GLUE score: mean of its own metrics */
     int32_t n_classes;
-    int64_t confusion[16];      /* [n_classes, n_classes], classification tasks, n_classes <= 4 */
+    int64_t confusion[BL_GLUE_MAX_CLASSES * BL_GLUE_MAX_CLASSES]; /* [n_classes, n_classes], classification tasks */
 } bl_glue_result;
 
 /* Scores one task. Classification: pred/label hold class ids as doubles (checked integral).
  * STS-B: real-valued predictions and gold scores. n_classes: 0 = the task's default
- * (GENERIC: 1 + the largest id seen, at most 4). */
+ * (GENERIC: 1 + the largest id seen, at most BL_GLUE_MAX_CLASSES). */
 balora_status bl_glue_score(bl_glue_task task, const double *pred, const double *label, int64_t n,
                             int32_t n_classes, bl_glue_result *out);
+/* Re-scores with other metrics (a BL_METRIC_* mask, e.g. from --metrics); fails (INVALID) if a
+ * metric does not apply to the task (correlations of a classification task, F1 of > 2 classes). */
+balora_status bl_glue_set_metrics(bl_glue_result *r, unsigned metrics);
+/* "accuracy,f1,mcc,pearson,spearman" (any subset, comma-separated) -> mask. */
+balora_status bl_glue_metrics_parse(const char *list, unsigned *mask);
+
 /* The GLUE average: the mean over tasks of each task's score (a task with two metrics counts
  * their mean, as the leaderboard does). */
 balora_status bl_glue_average(const bl_glue_result *r, int64_t n_tasks, double *out);

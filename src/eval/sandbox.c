@@ -1,12 +1,12 @@
 /* The Python sandbox (see sandbox.h).
  *
- * Process tree of one run (under FULL isolation the work directory is bind-mounted on /tmp):
+ * Process tree of one run:
  *   balora (parent) --fork--> child: own process group; stdin /dev/null, stdout/stderr -> pipe;
- *       FULL: unshare(mount, net, pid, ipc), root file system read-only except the work dir,
- *             then --fork--> pid 1 of the new PID namespace: rlimits, drop to nobody, exec python;
- *             the child waits for it and exits with its status (128 + signal when killed);
- *       USERNS: unshare(user, net), rlimits, exec python;
- *       RLIMITS: rlimits, exec python.
+ *       unshare the level's namespaces (iso_flags); with a mount namespace, the work directory is
+ *       bind-mounted on /tmp and everything else made read-only; then --fork--> pid 1 of the new
+ *       PID namespace: rlimits, (FULL) drop to nobody, exec python; the child waits for it and
+ *       exits with its status (128 + signal when killed);
+ *       RLIMITS: rlimits, exec python in the child itself.
  * The parent polls the pipe and a pidfd of the child; at exit or at the timeout it kills the
  * whole process group (before reaping the leader, so the group id cannot be reused), reads what
  * is left in the pipe and removes the work directory. Between fork and exec the child calls only
@@ -60,8 +60,19 @@ void bl_sandbox_opts_default(bl_sandbox_opts *o) {
 const char *bl_sandbox_iso_name(bl_sandbox_iso iso) {
     switch (iso) {
     case BL_SANDBOX_ISO_FULL: return "full (namespaces: net, pid, ipc, mount read-only; user nobody)";
-    case BL_SANDBOX_ISO_USERNS: return "user+net namespaces (no network; files writable by this user)";
+    case BL_SANDBOX_ISO_USERNS: return "user namespace (namespaces: net, pid, ipc, mount read-only)";
+    case BL_SANDBOX_ISO_USERNET: return "user namespace (namespaces: net, pid; files writable by this user)";
     default: return "rlimits only (network and files reachable: run as root or allow user namespaces)";
+    }
+}
+
+/* The namespaces each level creates (unshare flags). */
+static int iso_flags(int iso) {
+    switch (iso) {
+    case BL_SANDBOX_ISO_FULL: return CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC;
+    case BL_SANDBOX_ISO_USERNS: return CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC;
+    case BL_SANDBOX_ISO_USERNET: return CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID;
+    default: return 0;
     }
 }
 
@@ -86,20 +97,23 @@ static int make_fs_readonly(const char *dir) {
 
 static int g_iso = -1, g_iso_cap = -1; /* cap: -1 = not set yet (then $BALORA_SANDBOX_ISOLATION) */
 
+/* Tries a level's whole set-up in a throw-away child (exit 0 if it works). */
 static int probe_child(int level) {
-    if (level == BL_SANDBOX_ISO_FULL) {
-        if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC) != 0) return 1;
+    int flags = iso_flags(level);
+    if (unshare(flags) != 0) return 1;
+    if (flags & CLONE_NEWNS) {
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return 1;
+        if (mount(SANDBOX_MOUNT, SANDBOX_MOUNT, NULL, MS_BIND, NULL) != 0) return 1;
         struct bl_mount_attr ro = {.attr_set = BL_MOUNT_ATTR_RDONLY};
         if (syscall(__NR_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &ro, sizeof ro) != 0) return 1;
-        pid_t p = fork();
-        if (p < 0) return 1;
-        if (p == 0) _exit(setgid(NOBODY_GID) == 0 && setuid(NOBODY_UID) == 0 ? 0 : 1);
-        int st;
-        if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 1;
-        return 0;
+        struct bl_mount_attr rw = {.attr_clr = BL_MOUNT_ATTR_RDONLY};
+        if (syscall(__NR_mount_setattr, AT_FDCWD, SANDBOX_MOUNT, 0, &rw, sizeof rw) != 0) return 1;
     }
-    return unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 ? 0 : 1;
+    pid_t p = fork();
+    if (p < 0) return 1;
+    if (p == 0) _exit(level != BL_SANDBOX_ISO_FULL || (setgid(NOBODY_GID) == 0 && setuid(NOBODY_UID) == 0) ? 0 : 1);
+    int st;
+    return waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 
 void bl_sandbox_set_isolation(bl_sandbox_iso max) {
@@ -112,17 +126,16 @@ bl_sandbox_iso bl_sandbox_isolation(void) {
     if (g_iso_cap < 0) {
         const char *e = getenv("BALORA_SANDBOX_ISOLATION");
         g_iso_cap = !e ? BL_SANDBOX_ISO_FULL : !strcmp(e, "rlimits") ? BL_SANDBOX_ISO_RLIMITS
-                  : !strcmp(e, "userns") ? BL_SANDBOX_ISO_USERNS : BL_SANDBOX_ISO_FULL;
+                  : !strcmp(e, "usernet") ? BL_SANDBOX_ISO_USERNET : !strcmp(e, "userns") ? BL_SANDBOX_ISO_USERNS : BL_SANDBOX_ISO_FULL;
     }
-    int levels[2] = {geteuid() == 0 ? BL_SANDBOX_ISO_FULL : -1, BL_SANDBOX_ISO_USERNS};
     g_iso = BL_SANDBOX_ISO_RLIMITS;
-    for (int i = 0; i < 2; i++) {
-        if (levels[i] < 0 || levels[i] > g_iso_cap) continue;
+    for (int level = BL_SANDBOX_ISO_FULL; level > BL_SANDBOX_ISO_RLIMITS; level--) {
+        if (level > g_iso_cap || (level == BL_SANDBOX_ISO_FULL && geteuid() != 0)) continue;
         pid_t p = fork();
         if (p < 0) break;
-        if (p == 0) _exit(probe_child(levels[i]));
+        if (p == 0) _exit(probe_child(level));
         int st;
-        if (waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0) { g_iso = levels[i]; break; }
+        if (waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0) { g_iso = level; break; }
     }
     return (bl_sandbox_iso)g_iso;
 }
@@ -176,7 +189,7 @@ typedef struct slot {
     char dir[PATH_MAX];
     bl_sandbox_result *r;
     size_t cap;               /* bytes kept */
-    bool active, relayed;     /* relayed: the child relays pid 1's status (FULL isolation) */
+    bool active, relayed;     /* relayed: the child relays the status of pid 1 of a PID namespace */
 } slot;
 
 typedef struct run_ctx {
@@ -207,9 +220,10 @@ static void child_main(const run_ctx *c, const char *dir, int out_w, char *const
     int nul = open("/dev/null", O_RDONLY);
     if (nul < 0 || dup2(nul, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0) _exit(126);
     syscall(SYS_close_range, 3, ~0u, 0);
-    if (c->iso == BL_SANDBOX_ISO_FULL) {
-        if (unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC) != 0) child_die("balora sandbox: unshare failed\n");
-        if (make_fs_readonly(dir) != 0) child_die("balora sandbox: cannot make the file system read-only\n");
+    int flags = iso_flags(c->iso);
+    if (flags) {
+        if (unshare(flags) != 0) child_die("balora sandbox: unshare failed\n");
+        if ((flags & CLONE_NEWNS) && make_fs_readonly(dir) != 0) child_die("balora sandbox: cannot make the file system read-only\n");
         pid_t p = fork(); /* pid 1 of the new PID namespace */
         if (p < 0) child_die("balora sandbox: fork failed\n");
         if (p > 0) {
@@ -219,10 +233,8 @@ static void child_main(const run_ctx *c, const char *dir, int out_w, char *const
         }
         /* pid 1 sees getppid() == 0: no re-check; it shares the process group killed at the end. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-    } else if (c->iso == BL_SANDBOX_ISO_USERNS) {
-        if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) child_die("balora sandbox: unshare failed\n");
     }
-    if (chdir(c->iso == BL_SANDBOX_ISO_FULL ? SANDBOX_MOUNT : dir) != 0) child_die("balora sandbox: chdir failed\n");
+    if (chdir(flags & CLONE_NEWNS ? SANDBOX_MOUNT : dir) != 0) child_die("balora sandbox: chdir failed\n");
     apply_limits(c->o);
     if (c->iso == BL_SANDBOX_ISO_FULL) {
         if (setgroups(0, NULL) != 0 || setgid(NOBODY_GID) != 0 || setuid(NOBODY_UID) != 0)
@@ -254,7 +266,7 @@ static balora_status slot_start(const run_ctx *c, slot *s, const char *program, 
     }
     /* Everything the child needs is built before the fork. */
     char home[PATH_MAX + 8], tmp[PATH_MAX + 8];
-    const char *wd = c->iso == BL_SANDBOX_ISO_FULL ? SANDBOX_MOUNT : s->dir; /* the work dir as the program sees it */
+    const char *wd = iso_flags(c->iso) & CLONE_NEWNS ? SANDBOX_MOUNT : s->dir; /* the work dir as the program sees it */
     snprintf(home, sizeof home, "HOME=%s", wd);
     snprintf(tmp, sizeof tmp, "TMPDIR=%s", wd);
     char *envp[] = {"PATH=/usr/bin:/bin", home, tmp, "LANG=C.UTF-8", "LC_ALL=C.UTF-8", NULL};
@@ -271,7 +283,7 @@ static balora_status slot_start(const run_ctx *c, slot *s, const char *program, 
     setpgid(pid, pid); /* also in the parent: no window where the group does not exist */
     close(fds[1]);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
-    s->pid = pid; s->out_fd = fds[0]; s->relayed = c->iso == BL_SANDBOX_ISO_FULL;
+    s->pid = pid; s->out_fd = fds[0]; s->relayed = (iso_flags(c->iso) & CLONE_NEWPID) != 0;
     s->pid_fd = (int)syscall(__NR_pidfd_open, pid, 0);
     s->cap = c->o->max_output;
     r->output = bl_malloc(s->cap + 1);
@@ -286,12 +298,18 @@ static void slot_read(slot *s) {
     char buf[4096];
     while (s->out_fd >= 0) {
         ssize_t n = read(s->out_fd, buf, sizeof buf);
-        if (n > 0) {
+        if (n > 0) { /* keep the last `cap` bytes: a traceback is at the end */
             bl_sandbox_result *r = s->r;
-            size_t keep = r->output_len < s->cap ? s->cap - r->output_len : 0;
-            if ((size_t)n > keep) r->output_truncated = true;
-            size_t k = (size_t)n < keep ? (size_t)n : keep;
-            memcpy(r->output + r->output_len, buf, k);
+            size_t k = (size_t)n, cap = s->cap;
+            const char *src = buf;
+            if (k > cap) { src += k - cap; k = cap; r->output_truncated = true; }
+            if (r->output_len + k > cap) {
+                size_t drop = r->output_len + k - cap;
+                memmove(r->output, r->output + drop, r->output_len - drop);
+                r->output_len -= drop;
+                r->output_truncated = true;
+            }
+            memcpy(r->output + r->output_len, src, k);
             r->output_len += k;
             r->output[r->output_len] = 0;
             continue;
@@ -315,7 +333,7 @@ static balora_status slot_finish(slot *s, bool timed_out) {
     if (s->pid_fd >= 0) { close(s->pid_fd); s->pid_fd = -1; }
     if (WIFEXITED(st)) {
         r->exit_code = WEXITSTATUS(st);
-        /* FULL isolation relays the death of pid 1 by a signal as exit status 128 + signal. */
+        /* With a PID namespace the child relays the death of pid 1 by a signal as status 128 + signal. */
         if (s->relayed && r->exit_code > 128 && r->exit_code <= 128 + 64) { r->signal = r->exit_code - 128; r->exit_code = -1; }
     } else { r->exit_code = -1; r->signal = WTERMSIG(st); }
     r->passed = !timed_out && r->exit_code == 0;

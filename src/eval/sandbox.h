@@ -1,7 +1,7 @@
 /* Running untrusted Python (HumanEval / MBPP completions) in a sandbox. Generated code never runs
  * in the balora process: each program runs in a child process (fork + exec python3), in a fresh
  * temporary working directory that is removed afterwards, with
- *   - stdin from /dev/null, stdout+stderr captured through a pipe up to a size cap;
+ *   - stdin from /dev/null, stdout+stderr captured through a pipe (the last max_output bytes);
  *   - a wall-clock timeout after which the whole process group is killed (SIGKILL);
  *   - setrlimit: CPU seconds, address space, processes, file size, open files, no core dumps;
  *   - a scrubbed environment (PATH=/usr/bin:/bin, HOME and TMPDIR = the work directory, LANG)
@@ -9,13 +9,17 @@
  *   - isolation, the strongest this process may set up (bl_sandbox_isolation() says which):
  *       BL_SANDBOX_ISO_FULL (root): new network namespace (no network: only a down loopback),
  *         new PID namespace (every process of the program dies with it), new IPC and mount
- *         namespaces with the whole file system read-only except the work directory, and the
- *         program runs as user nobody (so it cannot undo any of it; the process limit counts);
- *       BL_SANDBOX_ISO_USERNS (not root, unprivileged user namespaces allowed): new user and
- *         network namespaces (no network), the rest as below;
- *       BL_SANDBOX_ISO_RLIMITS (neither): rlimits, process-group kill and scrubbed environment only;
- *         the program can reach the network and write wherever the user can. Run balora as root
- *         (e.g. in a container) or enable unprivileged user namespaces for real isolation.
+ *         namespaces with the whole file system read-only except the work directory (seen as
+ *         /tmp), and the program runs as user nobody (so it cannot undo any of it; the process
+ *         limit counts);
+ *       BL_SANDBOX_ISO_USERNS (not root; unprivileged user namespaces allowed): the same in a new
+ *         user namespace, without the change of user;
+ *       BL_SANDBOX_ISO_USERNET (user namespaces, but no mount changes allowed): new user, network
+ *         and PID namespaces; files stay writable wherever the user may write;
+ *       BL_SANDBOX_ISO_RLIMITS (none of these): rlimits, process-group kill and scrubbed
+ *         environment only; the program can reach the network and write wherever the user can,
+ *         and a child that calls setsid() can outlive the run. Run balora as root (e.g. in a
+ *         container) or enable unprivileged user namespaces for real isolation.
  * Functions return a non-OK status only when the sandbox itself cannot work (no temporary
  * directory, no fork); a program that fails, crashes, hangs or is killed is a result, not an error. */
 #ifndef BL_EVAL_SANDBOX_H
@@ -24,8 +28,9 @@
 
 typedef enum bl_sandbox_iso {
     BL_SANDBOX_ISO_RLIMITS = 0,
-    BL_SANDBOX_ISO_USERNS = 1,
-    BL_SANDBOX_ISO_FULL = 2
+    BL_SANDBOX_ISO_USERNET = 1,
+    BL_SANDBOX_ISO_USERNS = 2,
+    BL_SANDBOX_ISO_FULL = 3
 } bl_sandbox_iso;
 
 typedef struct bl_sandbox_opts {
@@ -34,7 +39,7 @@ typedef struct bl_sandbox_opts {
     int64_t mem_bytes;        /* RLIMIT_AS (default 1 GiB) */
     int64_t max_procs;        /* RLIMIT_NPROC (default 32; counted per user: under full isolation all sandboxed programs run as nobody and share it) */
     int64_t max_file_bytes;   /* RLIMIT_FSIZE (default 16 MiB) */
-    size_t max_output;        /* bytes of stdout+stderr kept (default 16 KiB); the rest is read and dropped */
+    size_t max_output;        /* bytes of stdout+stderr kept, the last ones (default 16 KiB); earlier ones are dropped */
     const char *tmp_parent;   /* where work directories are made (default $TMPDIR, else /tmp) */
     int jobs;                 /* programs run at once by bl_sandbox_run_many (default 1) */
 } bl_sandbox_opts;
@@ -49,12 +54,12 @@ typedef struct bl_sandbox_result {
     bool timed_out;           /* killed at the wall-clock limit */
     bool output_truncated;
     double wall_s;
-    char *output;             /* stdout+stderr (first max_output bytes), NUL-terminated, malloc'd */
+    char *output;             /* stdout+stderr (the last max_output bytes), NUL-terminated, malloc'd */
     size_t output_len;
 } bl_sandbox_result;
 
 /* The isolation level runs get on this machine (probed once): the strongest that works, at most
- * the cap ($BALORA_SANDBOX_ISOLATION = full | userns | rlimits, or bl_sandbox_set_isolation). */
+ * the cap ($BALORA_SANDBOX_ISOLATION = full | userns | usernet | rlimits, or bl_sandbox_set_isolation). */
 bl_sandbox_iso bl_sandbox_isolation(void);
 /* Caps the isolation level (probed again at the next run). Not thread-safe: call before running. */
 void bl_sandbox_set_isolation(bl_sandbox_iso max);

@@ -59,8 +59,10 @@ balora_status bl_st_open(bl_st_file *f, const char *path) {
     size_t buf_start = 8 + (size_t)n_hdr, buf_len = f->len - buf_start;
     int count = cJSON_GetArraySize(hdr);
     f->tensors = bl_calloc((size_t)count + 1, sizeof *f->tensors);
-    f->meta_keys = bl_calloc((size_t)count + 1, sizeof(char *));
-    f->meta_vals = bl_calloc((size_t)count + 1, sizeof(char *));
+    const cJSON *meta_obj = cJSON_GetObjectItemCaseSensitive(hdr, "__metadata__");
+    int n_meta_max = cJSON_IsObject(meta_obj) ? cJSON_GetArraySize(meta_obj) : 0;
+    f->meta_keys = bl_calloc((size_t)n_meta_max + 1, sizeof(char *));
+    f->meta_vals = bl_calloc((size_t)n_meta_max + 1, sizeof(char *));
     if (!f->tensors || !f->meta_keys || !f->meta_vals) { st = BALORA_STATUS_NOMEM; goto fail; }
     const cJSON *it;
     cJSON_ArrayForEach(it, hdr) {
@@ -73,7 +75,7 @@ balora_status bl_st_open(bl_st_file *f, const char *path) {
                 f->meta_keys[f->n_meta] = bl_strdup(m->string);
                 f->meta_vals[f->n_meta] = bl_strdup(m->valuestring);
                 f->n_meta++;
-                if (f->n_meta >= count) break;
+                if (f->n_meta >= n_meta_max) break;
             }
             continue;
         }

@@ -24,7 +24,10 @@
  * noise, and at sigma = 0 the subgradient is a choice); dgesdd uses every sigma.
  *
  * Memory: a bl_reg_ws is sized once (bl_reg_ws_init) for the largest row count and
- * column count; no function here allocates afterwards. OpenMP over rows; the BLAS and
+ * column count; no function here allocates afterwards. Its size: 4 rows of ncols doubles per
+ * thread, plus for the SVD term ~ 3 R^2 + 3 R * 512 doubles with R = min(max_rows, ncols/2)
+ * (Gram route: G, dsyevd work, P) and, only when ncols < 2 * max_rows, 3 max_rows * ncols
+ * doubles for dgesdd. The SVD term costs O(|M|^2 V) flops (dsyrk + one product). OpenMP over rows; the BLAS and
  * LAPACK calls run outside OpenMP regions. Per-row partial values are summed in row
  * order, so results are deterministic for any thread count. */
 #ifndef BL_METHOD_REG_H
@@ -89,8 +92,7 @@ typedef struct bl_reg_ws {
     bl_arena arena;
     int64_t *rows;             /* [max_rows] masked row indices */
     double *row_val;           /* [max_rows] per-row partial values */
-    double *row_aux;           /* [max_rows] per-row second values (teacher entropy) */
-    double *row_buf;           /* [nthreads, 2, ncols] per-thread row scratch */
+    double *row_buf;           /* [nthreads, 4, ncols] per-thread row scratch */
     int64_t *topk_idx;         /* [nthreads, max_k] top-K entropy scratch */
     /* SVD term: Gram route */
     int64_t chunk;             /* columns per block */

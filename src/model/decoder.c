@@ -286,22 +286,27 @@ balora_status bl_model_backward(bl_run *r, const float *dlogits) {
         memset(r->d_att, 0, (size_t)(N * Dq) * sizeof(float));
         bl_lin_bwd(k->o, r->d_att, dres, y->att, N, SV(k->o), r->scratch);
         memset(dln, 0, (size_t)(N * C) * sizeof(float));
+        /* below block 0 only the embeddings would use d x: skip it when they are frozen */
+        bool need_dx = l > 0 || G(m, m->p_wte) || (gpt2 && G(m, m->p_wpe));
+        float *dlnx = need_dx ? dln : NULL;
         if (gpt2) {
             float *dqkv = r->d_qkv;
             memset(dqkv, 0, (size_t)(N * 3 * C) * sizeof(float));
             bl_attn_bwd(&d, dqkv, dqkv + C, dqkv + 2 * C, NULL, r->scratch, r->d_att, y->q, y->q + C, y->q + 2 * C, y->probs);
-            bl_lin_bwd(k->qkv, dln, dqkv, y->ln1, N, SV(k->qkv), r->scratch);
-            bl_layernorm_bwd(dres, G(m, k->p_ln1_w), G(m, k->p_ln1_b), dln, x, y->mean1, y->rstd1, k->ln1_w, N, C);
+            bl_lin_bwd(k->qkv, dlnx, dqkv, y->ln1, N, SV(k->qkv), r->scratch);
+            if (need_dx) /* (full fine-tuning always needs it: the embeddings have grads) */
+                bl_layernorm_bwd(dres, G(m, k->p_ln1_w), G(m, k->p_ln1_b), dln, x, y->mean1, y->rstd1, k->ln1_w, N, C);
         } else {
             float *dq = r->d_qkv, *dk = dq + N * Dq, *dv = dk + N * Dkv;
             memset(dq, 0, (size_t)(N * (Dq + 2 * Dkv)) * sizeof(float));
             bl_attn_bwd(&d, dq, dk, dv, NULL, r->scratch, r->d_att, y->q, y->k, y->v, y->probs);
             bl_rope_bwd(dq, r->rope_cos, r->rope_sin, r->pos, B, T, c->n_head, c->head_dim, Dq);
             bl_rope_bwd(dk, r->rope_cos, r->rope_sin, r->pos, B, T, c->n_kv_head, c->head_dim, Dkv);
-            bl_lin_bwd(k->q, dln, dq, y->ln1, N, SV(k->q), r->scratch);
-            bl_lin_bwd(k->k, dln, dk, y->ln1, N, SV(k->k), r->scratch);
-            bl_lin_bwd(k->v, dln, dv, y->ln1, N, SV(k->v), r->scratch);
-            bl_rmsnorm_bwd(dres, G(m, k->p_ln1_w), dln, x, y->rstd1, k->ln1_w, N, C);
+            bl_lin_bwd(k->q, dlnx, dq, y->ln1, N, SV(k->q), r->scratch);
+            bl_lin_bwd(k->k, dlnx, dk, y->ln1, N, SV(k->k), r->scratch);
+            bl_lin_bwd(k->v, dlnx, dv, y->ln1, N, SV(k->v), r->scratch);
+            if (need_dx) /* (full fine-tuning always needs it: the embeddings have grads) */
+                bl_rmsnorm_bwd(dres, G(m, k->p_ln1_w), dln, x, y->rstd1, k->ln1_w, N, C);
         }
     }
     if (G(m, m->p_wte)) bl_embedding_bwd(G(m, m->p_wte), dres, r->ids, N, C);

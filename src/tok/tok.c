@@ -99,7 +99,18 @@ static bool is_word_char(uint32_t c) {
     return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) || (k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO);
 }
 
-static bool is_digit_char(uint32_t c) { return utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_ND; }
+/* Rust's char::is_numeric (what HF's Digits pre-tokenizer tests): categories Nd, Nl, No. */
+static bool is_digit_char(uint32_t c) {
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO;
+}
+
+/* \w of Oniguruma on UTF-8 (HF's Whitespace pre-tokenizer is the regex \w+|[^\w\s]+):
+ * letters, marks, decimal digits, connector punctuation. */
+static bool is_onig_word(uint32_t c) {
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_ME) || k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_PC;
+}
 
 /* Full lower-case mapping of one code point (Rust char::to_lowercase): simple mapping except U+0130. */
 static int lower_put(uint32_t c, char *out) {
@@ -145,6 +156,14 @@ static balora_status norm_unicode(bl_tok *t, tbuf *x, int options, bool strip_mn
     }
 }
 
+/* pcre2_match on valid UTF-8; when the JIT runs out of its stack (very long runs), the interpreter,
+ * which uses the heap, takes over. */
+static int re_match(pcre2_code *re, const char *s, size_t n, size_t from, pcre2_match_data *md) {
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, md, NULL);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, NULL);
+    return rc;
+}
+
 /* Replace every occurrence of a in x by b. */
 static balora_status norm_replace(bl_tok *t, tbuf *x, const tnorm *n) {
     tbuf *o = &t->s_tmp;
@@ -154,7 +173,7 @@ static balora_status norm_replace(bl_tok *t, tbuf *x, const tnorm *n) {
     if (n->re) {
         size_t i = 0;
         while (i <= x->n) {
-            int rc = pcre2_match(n->re, (PCRE2_SPTR)x->p, x->n, i, PCRE2_NO_UTF_CHECK, t->md, NULL);
+            int rc = re_match(n->re, x->p, x->n, i, t->md);
             if (rc < 0) break;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
             if (ov[1] == ov[0]) { /* empty match: copy one character and go on */
@@ -418,9 +437,10 @@ static balora_status split_runs(bl_tok *t, const char *s, const tmark *m, size_t
     return BALORA_STATUS_OK;
 }
 
-static balora_status marks_push(tmarks *m, size_t a, size_t b, bool match) {
+/* Appends the run [a, b); merges it into the previous run when `merge` and both are adjacent and alike. */
+static balora_status marks_add(tmarks *m, size_t a, size_t b, bool match, bool merge) {
     if (a == b) return BALORA_STATUS_OK;
-    if (m->n && m->v[m->n - 1].match == match && m->v[m->n - 1].b == a && !match) { m->v[m->n - 1].b = b; return BALORA_STATUS_OK; }
+    if (merge && m->n && m->v[m->n - 1].match == match && m->v[m->n - 1].b == a) { m->v[m->n - 1].b = b; return BALORA_STATUS_OK; }
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 64;
         tmark *v = bl_realloc(m->v, cap * sizeof *v);
@@ -430,12 +450,11 @@ static balora_status marks_push(tmarks *m, size_t a, size_t b, bool match) {
     m->v[m->n++] = (tmark){a, b, match};
     return BALORA_STATUS_OK;
 }
-
 static balora_status regex_marks(bl_tok *t, pcre2_code *re, const char *s, size_t n, bool invert, tmarks *m) {
     m->n = 0;
     size_t i = 0, last = 0;
     while (i <= n) {
-        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, i, PCRE2_NO_UTF_CHECK, t->md, NULL);
+        int rc = re_match(re, s, n, i, t->md);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) return bl_fail(BALORA_STATUS_INVALID, "tokenizer: regex matching failed (PCRE2 error %d); hint: the pattern may need too much backtracking", rc);
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
@@ -445,11 +464,12 @@ static balora_status regex_marks(bl_tok *t, pcre2_code *re, const char *s, size_
             i = a + (size_t)utf8_len_lead((unsigned char)s[a]);
             continue;
         }
-        BL_TRY(marks_push(m, last, a, invert));
-        BL_TRY(marks_push(m, a, b, !invert));
+        /* every gap and every match is its own run (HF keeps adjacent matches apart, also with invert) */
+        BL_TRY(marks_add(m, last, a, invert, false));
+        BL_TRY(marks_add(m, a, b, !invert, false));
         last = i = b;
     }
-    BL_TRY(marks_push(m, last, n, invert));
+    BL_TRY(marks_add(m, last, n, invert, false));
     return BALORA_STATUS_OK;
 }
 
@@ -472,19 +492,7 @@ static balora_status class_marks(const char *s, size_t n, char_class k, bool eac
         size_t a = i;
         uint32_t c = tok_utf8_next(s, n, &i);
         bool in = in_class(k, c);
-        if (in && each) {
-            if (m->n == m->cap) {
-                size_t cap = m->cap ? m->cap * 2 : 64;
-                tmark *v = bl_realloc(m->v, cap * sizeof *v);
-                if (!v) return BALORA_STATUS_NOMEM;
-                m->v = v; m->cap = cap;
-            }
-            m->v[m->n++] = (tmark){a, i, true};
-        } else if (in && m->n && m->v[m->n - 1].match && m->v[m->n - 1].b == a) {
-            m->v[m->n - 1].b = i;
-        } else {
-            BL_TRY(marks_push(m, a, i, in));
-        }
+        BL_TRY(marks_add(m, a, i, in, !(in && each))); /* class runs merge unless each char stands alone */
     }
     return BALORA_STATUS_OK;
 }
@@ -559,14 +567,12 @@ static balora_status pre_apply(bl_tok *t, const tpre *p, bool at_start) {
                 size_t a = i;
                 uint32_t c = tok_utf8_next(s, n, &i);
                 if (is_ws(c)) continue;
-                bool w = is_word_char(c) || utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MN ||
-                         utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MC;
+                bool w = is_onig_word(c);
                 size_t e = i;
                 while (e < n) {
                     size_t k2 = e;
                     uint32_t d = tok_utf8_next(s, n, &k2);
-                    bool dw = is_word_char(d) || utf8proc_category((utf8proc_int32_t)d) == UTF8PROC_CATEGORY_MN ||
-                              utf8proc_category((utf8proc_int32_t)d) == UTF8PROC_CATEGORY_MC;
+                    bool dw = is_onig_word(d);
                     if (is_ws(d) || dw != w) break;
                     e = k2;
                 }
@@ -766,6 +772,7 @@ static int32_t vocab_affix(bl_tok *t, const char *pre, const char *s, size_t n, 
 
 static balora_status bpe_word(bl_tok *t, const char *w, size_t n) {
     if (n == 0) return BALORA_STATUS_OK;
+    if (n > (size_t)INT32_MAX / 4) return bl_fail(BALORA_STATUS_INVALID, "tokenizer: a single word of %zu bytes is too long (at most %d)", n, INT32_MAX / 4);
     uint64_t h = 0;
     if (n <= TOK_CACHE_MAX_WORD) {
         h = hash_bytes(w, n);
@@ -792,11 +799,8 @@ static balora_status bpe_word(bl_tok *t, const char *w, size_t n) {
     if (t->byte_level) {
         for (size_t i = 0; i < n; i++) {
             int32_t id = t->byte_id[(unsigned char)w[i]];
-            if (id < 0) {
-                if (t->unk_id < 0) return bl_fail(BALORA_STATUS_FORMAT, "tokenizer: byte 0x%02X has no token in the byte-level vocabulary and there is no unk_token; hint: the vocabulary is incomplete", (unsigned char)w[i]);
-                id = t->unk_id;
-            }
-            t->w_id[m++] = id;
+            if (id < 0) id = t->unk_id; /* HF: unk, or dropped when the model has no unk_token */
+            if (id >= 0) t->w_id[m++] = id;
         }
     } else {
         size_t i = 0;
@@ -816,12 +820,13 @@ static balora_status bpe_word(bl_tok *t, const char *w, size_t n) {
                     continue;
                 }
             }
-            if (t->unk_id < 0) return bl_fail(BALORA_STATUS_INVALID, "tokenizer: the character '%.*s' is not in the vocabulary and the BPE model has no unk_token", (int)(i - a), w + a);
+            if (t->unk_id < 0) continue; /* HF drops a character it cannot represent when there is no unk_token */
             if (t->fuse_unk && prev_unk) continue;
             t->w_id[m++] = t->unk_id;
             prev_unk = true;
         }
     }
+    if (m == 0) return BALORA_STATUS_OK;
     for (int32_t i = 0; i < m; i++) { t->w_prev[i] = i - 1; t->w_next[i] = i + 1 < m ? i + 1 : -1; }
     size_t nh = 0;
     for (int32_t i = 0; i + 1 < m; i++) bpe_try_pair(t, &nh, i);
@@ -872,6 +877,7 @@ static balora_status wordpiece_word(bl_tok *t, const char *w, size_t n) {
 
 static balora_status unigram_word(bl_tok *t, const char *w, size_t n) {
     if (n == 0) return BALORA_STATUS_OK;
+    if (n > (size_t)INT32_MAX / 4) return bl_fail(BALORA_STATUS_INVALID, "tokenizer: a single word of %zu bytes is too long (at most %d)", n, INT32_MAX / 4);
     if (n + 1 > t->v_cap) {
         size_t cap = (n + 1) * 2;
         double *s = bl_realloc(t->v_score, cap * sizeof *s);
@@ -945,17 +951,13 @@ static balora_status unigram_word(bl_tok *t, const char *w, size_t n) {
 
 /* ------------------------------------------------------------------ one text (no post-processing) */
 
-static balora_status encode_segment(bl_tok *t, const char *s, size_t n, bool at_start) {
+/* Pre-tokenizer and model over one piece of normalized text. */
+static balora_status model_piece(bl_tok *t, const char *s, size_t n, bool at_start) {
     if (n == 0) return BALORA_STATUS_OK;
-    tbuf *x = &t->s_norm;
-    x->n = 0;
-    BL_TRY(tbuf_put(x, s, n));
-    if (t->norm) BL_TRY(normalize(t, t->norm, x));
-    if (x->n == 0) return BALORA_STATUS_OK;
     t->s_pre.n = 0;
     t->sp_a.n = 0;
-    BL_TRY(tbuf_put(&t->s_pre, x->p, x->n));
-    BL_TRY(tspans_push(&t->sp_a, 0, x->n));
+    BL_TRY(tbuf_put(&t->s_pre, s, n));
+    BL_TRY(tspans_push(&t->sp_a, 0, n));
     if (t->pre) BL_TRY(pre_one(t, t->pre, at_start));
     for (size_t k = 0; k < t->sp_a.n; k++) {
         const char *w = t->s_pre.p + t->sp_a.v[k].off;
@@ -969,15 +971,42 @@ static balora_status encode_segment(bl_tok *t, const char *s, size_t n, bool at_
     return BALORA_STATUS_OK;
 }
 
+static int added_at(const bl_tok *t, const char *text, size_t len, size_t i, bool normalized);
+static bool ascii_ws(char c);
+
+/* A segment of the text between non-normalized added tokens: normalize it, then split it at the
+ * added tokens with normalized=true (matched on the normalized text, as HF does). */
+static balora_status encode_segment(bl_tok *t, const char *s, size_t n, bool at_start) {
+    if (n == 0) return BALORA_STATUS_OK;
+    tbuf *x = &t->s_norm; /* not touched by the pre-tokenizers and models */
+    x->n = 0;
+    BL_TRY(tbuf_put(x, s, n));
+    if (t->norm) BL_TRY(normalize(t, t->norm, x));
+    if (!t->has_norm_added) return model_piece(t, x->p, x->n, at_start);
+    size_t seg = 0, i = 0;
+    while (i < x->n) {
+        int k = t->added_first_norm[(unsigned char)x->p[i]] ? added_at(t, x->p, x->n, i, true) : -1;
+        if (k < 0) { i++; continue; }
+        const tadded *a = &t->added[k];
+        size_t ms = i, me = i + a->len;
+        if (a->lstrip) while (ms > seg && ascii_ws(x->p[ms - 1])) ms--;
+        if (a->rstrip) while (me < x->n && ascii_ws(x->p[me])) me++;
+        BL_TRY(model_piece(t, x->p + seg, ms - seg, at_start && seg == 0));
+        BL_TRY(ids_push(t, a->id, a->special ? 1 : 0));
+        seg = i = me;
+    }
+    return model_piece(t, x->p + seg, x->n - seg, at_start && seg == 0);
+}
+
 static bool ascii_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 /* The added token that starts at text[i] (longest), or -1. */
-static int added_at(const bl_tok *t, const char *text, size_t len, size_t i) {
+static int added_at(const bl_tok *t, const char *text, size_t len, size_t i, bool normalized) {
     int best = -1;
     size_t best_len = 0;
     for (int k = 0; k < t->n_added; k++) {
         const tadded *a = &t->added[k];
-        if (a->len <= best_len || a->len > len - i || a->content[0] != text[i]) continue;
+        if (a->normalized != normalized || a->len <= best_len || a->len > len - i || a->content[0] != text[i]) continue;
         if (memcmp(a->content, text + i, a->len) != 0) continue;
         if (a->single_word) {
             if (i > 0) {
@@ -1003,7 +1032,7 @@ static balora_status encode_text(bl_tok *t, const char *text, size_t len) {
         return bl_fail(BALORA_STATUS_INVALID, "tokenizer: the text is not valid UTF-8 at byte %zu (0x%02X); hint: convert the input to UTF-8", bad, (unsigned char)text[bad]);
     size_t seg = 0, i = 0;
     while (i < len) {
-        int k = t->added_first[(unsigned char)text[i]] ? added_at(t, text, len, i) : -1;
+        int k = t->added_first[(unsigned char)text[i]] ? added_at(t, text, len, i, false) : -1;
         if (k < 0) { i++; continue; }
         const tadded *a = &t->added[k];
         size_t ms = i, me = i + a->len;
@@ -1253,13 +1282,12 @@ static balora_status dec_apply(bl_tok *t, const tdec *d) {
         }
         break;
     }
-    case TD_METASPACE:
+    case TD_METASPACE: /* HF: every replacement char of the first token is dropped (unless prepend never) */
         for (size_t k = 0; k < nt; k++) {
             w->n = 0;
             BL_TRY(tbuf_reserve(w, 1));
-            BL_TRY(str_replace_all(w, t->s_pre.p + t->sp_a.v[k].off, t->sp_a.v[k].len, d->repl, " "));
-            size_t skip = (k == 0 && d->prepend != 0 && w->n && w->p[0] == ' ') ? 1 : 0;
-            BL_TRY(dec_emit(t, w->p + skip, w->n - skip));
+            BL_TRY(str_replace_all(w, t->s_pre.p + t->sp_a.v[k].off, t->sp_a.v[k].len, d->repl, k == 0 && d->prepend != 0 ? "" : " "));
+            BL_TRY(dec_emit(t, w->p, w->n));
         }
         break;
     case TD_WORDPIECE: {
@@ -1280,12 +1308,10 @@ static balora_status dec_apply(bl_tok *t, const tdec *d) {
         break;
     }
     case TD_BPE_SUFFIX: {
-        size_t sl = strlen(d->a);
         for (size_t k = 0; k < nt; k++) {
             w->n = 0;
             BL_TRY(tbuf_reserve(w, 1));
             BL_TRY(str_replace_all(w, t->s_pre.p + t->sp_a.v[k].off, t->sp_a.v[k].len, d->a, k + 1 < nt ? " " : ""));
-            (void)sl;
             BL_TRY(dec_emit(t, w->p, w->n));
         }
         break;
@@ -1336,8 +1362,10 @@ balora_status bl_tok_decode(bl_tok *t, const int32_t *ids, size_t n, bool skip_s
         if (!t->dec && k) BL_TRY(tbuf_put(o, " ", 1));
         BL_TRY(tbuf_put(o, t->s_pre.p + t->sp_a.v[k].off, t->sp_a.v[k].len));
     }
-    /* transformers' decode also cleans up the joined text (clean_up_tokenization_spaces, on for BERT) */
-    if (t->dec && t->dec->kind == TD_WORDPIECE && t->dec->cleanup) BL_TRY(wp_cleanup(o, &t->s_tmp));
+    /* transformers' decode also cleans up the joined text when clean_up_tokenization_spaces is set in
+       tokenizer_config.json (default: only with a WordPiece decoder that cleans up, as for BERT) */
+    bool clean = t->cleanup_spaces >= 0 ? t->cleanup_spaces == 1 : (t->dec && t->dec->kind == TD_WORDPIECE && t->dec->cleanup);
+    if (clean) BL_TRY(wp_cleanup(o, &t->s_tmp));
     return finish_text(o, text, len);
 }
 
@@ -1400,7 +1428,7 @@ void bl_tok_free(bl_tok *t) {
     free(t->str); free(t->len); free(t->pool);
     free(t->vmap.slot);
     free(t->in_model);
-    free(t->merges.key); free(t->merges.rank); free(t->merges.merged);
+    free(t->merges.e);
     free(t->cont_prefix); free(t->eow_suffix);
     free(t->score);
     if (t->norm) { tok_norm_free(t->norm); free(t->norm); }

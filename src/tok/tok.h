@@ -8,13 +8,20 @@
  *   vocab.txt                           WordPiece (BERT; lower-cased unless tokenizer_config.json
  *                                       says "do_lower_case": false)
  *   tokenizer.model                     SentencePiece protobuf (BPE with byte fallback, Unigram)
- * tokenizer_config.json, when present, supplies special-token names (bos/eos/pad/unk/...) and
- * add_bos_token / add_eos_token for the older formats.
+ * tokenizer_config.json, when present, supplies special-token names (bos/eos/pad/unk/...),
+ * add_bos_token / add_eos_token (tokenizer.model; and tokenizer.json of LlamaTokenizer / GemmaTokenizer,
+ * whose post-processor transformers rebuilds from them), do_lower_case (vocab.txt), add_prefix_space
+ * (vocab.json), added_tokens_decoder (older formats) and clean_up_tokenization_spaces (decoding).
+ * Not honoured: the "truncation" / "padding" sections of tokenizer.json (callers truncate and pad).
  *
  * Models: byte-level BPE (GPT-2 / RoBERTa / Qwen2 / LLaMA-3 regexes via PCRE2), SentencePiece-style
  * BPE with byte fallback and the U+2581 space marker (LLaMA-2, Mistral), WordPiece with BERT's
  * basic tokenizer, Unigram with Viterbi. Encoding is O(n log n) in the word length (priority queue
  * over a linked list of symbols) with a cache of recent words.
+ *
+ * Added tokens are matched before the model: those with normalized=false on the raw text, those with
+ * normalized=true on the normalized text (as HF does); lstrip/rstrip absorb ASCII whitespace, single_word
+ * needs non-word characters (Unicode letters, digits, '_') around the match.
  *
  * Threading: a bl_tok is NOT thread-safe (encode/decode use its scratch buffers and word cache).
  * Use one bl_tok per thread (load it twice) or a lock. bl_tok_vocab_size, bl_tok_special,

@@ -92,7 +92,8 @@ typedef struct tadded {
 /* string -> id, open addressing; keys are the token strings of the tokenizer (t->str[id]). */
 typedef struct idmap { int32_t *slot; size_t mask; } idmap;
 /* (left id, right id) -> (rank, merged id) */
-typedef struct pairmap { uint64_t *key; int32_t *rank, *merged; size_t mask; } pairmap;
+typedef struct pairent { uint64_t key; int32_t rank, merged; } pairent;
+typedef struct pairmap { pairent *e; size_t mask; } pairmap; /* one cache line holds 4 entries */
 
 /* Word cache: recent words (byte strings) -> ids. Cleared when full. */
 typedef struct tcache {
@@ -130,8 +131,11 @@ struct bl_tok {
     tnorm *norm; tpre *pre; tdec *dec;
     ttpl tpl;
     tadded *added; int n_added;
-    uint8_t added_first[256];     /* 1 for bytes that start an added token */
+    uint8_t added_first[256];     /* 1 for bytes that start an added token with normalized=false */
+    uint8_t added_first_norm[256];/* ... with normalized=true (matched after normalization) */
+    bool has_norm_added;
     int32_t role[BL_TOK_N_ROLES];
+    int cleanup_spaces;           /* tokenizer_config.json clean_up_tokenization_spaces: -1 absent, 0, 1 */
     uint8_t *is_special;          /* [n_vocab] */
     /* scratch */
     tbuf s_norm, s_tmp, s_pre, s_pre2, s_word;
@@ -149,7 +153,6 @@ struct bl_tok {
 /* tok_load.c */
 balora_status tok_vocab_add(bl_tok *t, int32_t id, const char *s, size_t len);
 balora_status tok_vocab_reserve(bl_tok *t, int32_t n);
-balora_status tok_finish(bl_tok *t, const char *what);
 /* While loading, t->str[] holds pool offsets + 1; seal turns them into pointers and builds the map
  * over every id, unseal turns them back (the pool may still grow). */
 balora_status tok_vocab_seal(bl_tok *t);

@@ -86,12 +86,11 @@ static balora_status idmap_build(bl_tok *t, const uint8_t *in_model) {
 balora_status tok_pairmap_init(pairmap *m, size_t n) {
     size_t cap = 1024;
     while (cap < n * 2 + 2) cap *= 2;
-    m->key = bl_malloc(cap * sizeof *m->key);
-    m->rank = bl_malloc(cap * sizeof *m->rank);
-    m->merged = bl_malloc(cap * sizeof *m->merged);
-    if (!m->key || !m->rank || !m->merged) return BALORA_STATUS_NOMEM;
+    free(m->e);
+    m->e = bl_malloc(cap * sizeof *m->e);
+    if (!m->e) return BALORA_STATUS_NOMEM;
     m->mask = cap - 1;
-    for (size_t k = 0; k < cap; k++) m->key[k] = UINT64_MAX;
+    for (size_t k = 0; k < cap; k++) m->e[k].key = UINT64_MAX;
     return BALORA_STATUS_OK;
 }
 
@@ -100,17 +99,18 @@ static uint64_t mix64(uint64_t x) { x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x 
 balora_status pairmap_put(pairmap *m, int32_t a, int32_t b, int32_t rank, int32_t merged) {
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     for (size_t k = mix64(key) & m->mask;; k = (k + 1) & m->mask) {
-        if (m->key[k] == key) return BALORA_STATUS_OK; /* first (lowest-rank) merge wins, as in HF */
-        if (m->key[k] == UINT64_MAX) { m->key[k] = key; m->rank[k] = rank; m->merged[k] = merged; return BALORA_STATUS_OK; }
+        if (m->e[k].key == key) return BALORA_STATUS_OK; /* first (lowest-rank) merge wins, as in HF */
+        if (m->e[k].key == UINT64_MAX) { m->e[k] = (pairent){key, rank, merged}; return BALORA_STATUS_OK; }
     }
 }
 
 bool pairmap_get(const pairmap *m, int32_t a, int32_t b, int32_t *rank, int32_t *merged) {
-    if (!m->key) return false;
+    if (!m->e) return false;
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     for (size_t k = mix64(key) & m->mask;; k = (k + 1) & m->mask) {
-        if (m->key[k] == key) { *rank = m->rank[k]; *merged = m->merged[k]; return true; }
-        if (m->key[k] == UINT64_MAX) return false;
+        const pairent *x = &m->e[k];
+        if (x->key == key) { *rank = x->rank; *merged = x->merged; return true; }
+        if (x->key == UINT64_MAX) return false;
     }
 }
 
@@ -137,7 +137,7 @@ balora_status tok_vocab_reserve(bl_tok *t, int32_t n) {
     return BALORA_STATUS_OK;
 }
 
-/* Strings are kept in t->pool as offsets while loading (the pool moves); tok_finish fixes pointers. */
+/* Strings are kept in t->pool as offsets while loading (the pool moves); finish_common makes them pointers. */
 balora_status tok_vocab_add(bl_tok *t, int32_t id, const char *s, size_t len) {
     if (id < 0 || id > 100000000) return bl_fail(BALORA_STATUS_FORMAT, "tokenizer: token id %d is out of range", id);
     BL_TRY(tok_vocab_reserve(t, id + 1));
@@ -201,7 +201,8 @@ static balora_status finish_common(bl_tok *t, const char *what, const uint8_t *i
     }
     for (int k = 0; k < t->n_added; k++) {
         if (t->added[k].special) t->is_special[t->added[k].id] = 1;
-        t->added_first[(unsigned char)t->added[k].content[0]] = 1;
+        if (t->added[k].normalized) { t->added_first_norm[(unsigned char)t->added[k].content[0]] = 1; t->has_norm_added = true; }
+        else t->added_first[(unsigned char)t->added[k].content[0]] = 1;
     }
     if (t->model == BL_TOK_MODEL_BPE && t->byte_level) {
         int missing = 0;
@@ -267,6 +268,8 @@ static const char *cfg_token_name(const cJSON *cfg, const char *key) {
 
 static void roles_from_config(bl_tok *t, const cJSON *cfg) {
     if (!cfg) return;
+    const cJSON *cu = cJSON_GetObjectItemCaseSensitive(cfg, "clean_up_tokenization_spaces");
+    if (cJSON_IsBool(cu)) t->cleanup_spaces = cJSON_IsTrue(cu) ? 1 : 0;
     static const char *const keys[BL_TOK_N_ROLES] = {"bos_token", "eos_token", "pad_token", "unk_token", "cls_token", "sep_token", "mask_token"};
     for (int r = 0; r < BL_TOK_N_ROLES; r++) {
         const char *name = cfg_token_name(cfg, keys[r]);
@@ -303,6 +306,7 @@ static bl_tok *tok_new(void) {
     bl_tok *t = bl_calloc(1, sizeof *t);
     if (!t) return NULL;
     t->unk_id = -1;
+    t->cleanup_spaces = -1;
     t->max_input_chars = 100;
     for (int r = 0; r < BL_TOK_N_ROLES; r++) t->role[r] = -1;
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
@@ -327,7 +331,7 @@ static void tpl_roberta(ttpl *p, int32_t cls, int32_t sep) {
     tpl_special(&p->single[0], cls, 0); tpl_seq(&p->single[1], 0, 0); tpl_special(&p->single[2], sep, 0);
     p->n_pair = 6;
     tpl_special(&p->pair[0], cls, 0); tpl_seq(&p->pair[1], 0, 0); tpl_special(&p->pair[2], sep, 0);
-    tpl_special(&p->pair[3], sep, 0); tpl_seq(&p->pair[4], 1, 0); tpl_special(&p->pair[5], sep, 0);
+    tpl_special(&p->pair[3], sep, 1); tpl_seq(&p->pair[4], 1, 1); tpl_special(&p->pair[5], sep, 1);
 }
 
 /* ------------------------------------------------------------------ tokenizer.json components */
@@ -855,6 +859,8 @@ static balora_status load_json_root(bl_tok *t, const cJSON *root, const char *fi
     return BALORA_STATUS_OK;
 }
 
+static void spm_template(bl_tok *t, const cJSON *cfg);
+
 static balora_status finish_json(bl_tok *t, const char *file, const cJSON *cfg) {
     uint8_t *in_model = bl_calloc((size_t)t->n_vocab + 1, 1);
     if (!in_model) return BALORA_STATUS_NOMEM;
@@ -864,6 +870,12 @@ static balora_status finish_json(bl_tok *t, const char *file, const cJSON *cfg) 
     BL_TRY(st);
     roles_from_config(t, cfg);
     default_roles(t);
+    /* transformers' LlamaTokenizerFast / GemmaTokenizerFast rebuild the post-processor from
+       add_bos_token / add_eos_token of tokenizer_config.json: do the same */
+    const char *cls = cfg ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cfg, "tokenizer_class")) : NULL;
+    if (cls && (strstr(cls, "Llama") || strstr(cls, "Gemma")) &&
+        (cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(cfg, "add_bos_token")) || cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(cfg, "add_eos_token"))))
+        spm_template(t, cfg);
     return BALORA_STATUS_OK;
 }
 
@@ -1069,5 +1081,3 @@ loaded:
     *out = t;
     return BALORA_STATUS_OK;
 }
-
-balora_status tok_finish(bl_tok *t, const char *what) { return finish_common(t, what, NULL); }

@@ -11,16 +11,16 @@ const char *const BL_ALPACA_TEMPLATE =
 
 static const char *const g_fmt_names[] = {"jsonl", "text", "tokens"};
 
-balora_status bl_data_format_parse(const char *name, bl_data_format *out) {
+balora_status bl_train_data_format_parse(const char *name, bl_train_data_format *out) {
     for (int i = 0; i < 3; i++)
-        if (strcmp(name, g_fmt_names[i]) == 0) { *out = (bl_data_format)i; return BALORA_STATUS_OK; }
+        if (strcmp(name, g_fmt_names[i]) == 0) { *out = (bl_train_data_format)i; return BALORA_STATUS_OK; }
     return bl_fail(BALORA_STATUS_INVALID, "--data-format: unknown format '%s'; hint: jsonl, text or tokens", name);
 }
-const char *bl_data_format_name(bl_data_format f) { return (unsigned)f < 3 ? g_fmt_names[f] : "?"; }
+const char *bl_train_data_format_name(bl_train_data_format f) { return (unsigned)f < 3 ? g_fmt_names[f] : "?"; }
 
-void bl_data_cfg_default(bl_data_cfg *c) {
+void bl_train_data_cfg_default(bl_train_data_cfg *c) {
     memset(c, 0, sizeof *c);
-    c->format = BL_DATA_JSONL;
+    c->format = BL_TRAIN_DATA_JSONL;
     c->prompt_field = "query";
     c->response_field = "response";
     c->template_text = NULL;
@@ -53,8 +53,8 @@ static balora_status vec64_push(vec64 *v, int64_t x) {
 
 typedef struct loader {
     const char *path;
-    const bl_data_cfg *cfg;
-    const bl_data_tokenizer *tok;
+    const bl_train_data_cfg *cfg;
+    const bl_train_tokenizer *tok;
     vec32 ids, labels;
     vec64 off, trained;
     int32_t *scratch;   /* tokenizer output */
@@ -111,7 +111,7 @@ static const cJSON *get_field(const cJSON *obj, const char *path, int64_t line, 
 }
 
 static balora_status jsonl_example(loader *L, const cJSON *obj, int64_t line) {
-    const bl_data_cfg *c = L->cfg;
+    const bl_train_data_cfg *c = L->cfg;
     balora_status st;
     const cJSON *q = get_field(obj, L->path, line, c->prompt_field, true, &st);
     if (st) return st;
@@ -214,7 +214,7 @@ static balora_status load_lines(loader *L, char *buf, size_t len) {
             if (!obj) return bl_fail(BALORA_STATUS_FORMAT, "%s:%lld: bad JSON near column %ld; hint: one JSON object per line (JSONL)", L->path, (long long)line, at + 1);
             return bl_fail(BALORA_STATUS_FORMAT, "%s:%lld: expected a JSON object per line", L->path, (long long)line);
         }
-        balora_status st = L->cfg->format == BL_DATA_TOKENS ? tokens_example(L, obj, line) : jsonl_example(L, obj, line);
+        balora_status st = L->cfg->format == BL_TRAIN_DATA_TOKENS ? tokens_example(L, obj, line) : jsonl_example(L, obj, line);
         cJSON_Delete(obj);
         BL_TRY(st);
     }
@@ -244,15 +244,15 @@ static balora_status load_text(loader *L, const char *buf, size_t len) {
     return BALORA_STATUS_OK;
 }
 
-balora_status bl_dataset_load(bl_dataset *d, const char *path, const bl_data_cfg *cfg, const bl_data_tokenizer *tok) {
+balora_status bl_train_data_load(bl_train_data *d, const char *path, const bl_train_data_cfg *cfg, const bl_train_tokenizer *tok) {
     memset(d, 0, sizeof *d);
     if (cfg->max_len < 2) return bl_fail(BALORA_STATUS_INVALID, "--max-len %lld: must be at least 2", (long long)cfg->max_len);
     if (cfg->vocab_size <= 0 || cfg->vocab_size > INT32_MAX)
         return bl_fail(BALORA_STATUS_INVALID, "%s: dataset: vocabulary size %lld is invalid", path, (long long)cfg->vocab_size);
-    if (cfg->format != BL_DATA_TOKENS && (!tok || !tok->encode))
+    if (cfg->format != BL_TRAIN_DATA_TOKENS && (!tok || !tok->encode))
         return bl_fail(BALORA_STATUS_INVALID, "%s: --data-format %s needs a tokenizer; hint: the model folder must hold tokenizer.json (or use --data-format tokens)",
-                       path, bl_data_format_name(cfg->format));
-    if (cfg->format == BL_DATA_JSONL) {
+                       path, bl_train_data_format_name(cfg->format));
+    if (cfg->format == BL_TRAIN_DATA_JSONL) {
         const char *t = cfg->template_text ? cfg->template_text : BL_ALPACA_TEMPLATE;
         const char *h = strstr(t, "{query}");
         if (!h || strstr(h + 7, "{query}"))
@@ -263,12 +263,12 @@ balora_status bl_dataset_load(bl_dataset *d, const char *path, const bl_data_cfg
     size_t len = 0;
     balora_status st = bl_file_read(path, &buf, &len);
     if (!st) st = vec64_push(&L.off, 0);
-    if (!st) st = cfg->format == BL_DATA_TEXT ? load_text(&L, buf, len) : load_lines(&L, buf, len);
+    if (!st) st = cfg->format == BL_TRAIN_DATA_TEXT ? load_text(&L, buf, len) : load_lines(&L, buf, len);
     free(buf);
     int64_t n = L.off.n - 1;
     if (!st && n <= 0)
         st = bl_fail(BALORA_STATUS_INVALID, "%s: the dataset is empty%s", path,
-                     cfg->format == BL_DATA_TEXT ? " (fewer than 2 tokens)" : " (no examples)");
+                     cfg->format == BL_TRAIN_DATA_TEXT ? " (fewer than 2 tokens)" : " (no examples)");
     if (!st) {
         int64_t tr = 0;
         for (int64_t i = 0; i < n; i++) tr += L.trained.p[i];
@@ -303,9 +303,9 @@ balora_status bl_dataset_load(bl_dataset *d, const char *path, const bl_data_cfg
     return st;
 }
 
-void bl_dataset_free(bl_dataset *d) { bl_arena_free(&d->arena); memset(d, 0, sizeof *d); }
+void bl_train_data_free(bl_train_data *d) { bl_arena_free(&d->arena); memset(d, 0, sizeof *d); }
 
-void bl_dataset_order(const bl_dataset *d, uint64_t seed, int64_t epoch, bool shuffle, int64_t *perm) {
+void bl_train_data_order(const bl_train_data *d, uint64_t seed, int64_t epoch, bool shuffle, int64_t *perm) {
     for (int64_t i = 0; i < d->n; i++) perm[i] = i;
     if (!shuffle) return;
     bl_rng r;
@@ -331,7 +331,7 @@ balora_status bl_train_batch_init(bl_train_batch *b, int64_t cap_B, int64_t cap_
 }
 void bl_train_batch_free(bl_train_batch *b) { bl_arena_free(&b->arena); memset(b, 0, sizeof *b); }
 
-void bl_train_batch_fill(bl_train_batch *b, const bl_dataset *d, const int64_t *idx, int64_t n, bool pad_to_max, int32_t pad_id) {
+void bl_train_batch_fill(bl_train_batch *b, const bl_train_data *d, const int64_t *idx, int64_t n, bool pad_to_max, int32_t pad_id) {
     int64_t T = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t len = d->off[idx[i] + 1] - d->off[idx[i]];

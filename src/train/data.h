@@ -1,6 +1,6 @@
 /* Training data: examples as token ids + labels, epoch order, [B, T] batches.
  *
- * Formats (bl_data_format):
+ * Formats (bl_train_data_format):
  *   jsonl  : one JSON object per line with a prompt field and a response field (default
  *            "query" / "response", as in MetaMathQA). The prompt is formatted with a template
  *            containing {query} (default: the Alpaca prompt of METHOD.md section 4), the response
@@ -24,9 +24,9 @@
 #define BL_IGNORE_INDEX (-100)
 #endif
 
-typedef enum bl_data_format { BL_DATA_JSONL = 0, BL_DATA_TEXT, BL_DATA_TOKENS } bl_data_format;
-balora_status bl_data_format_parse(const char *name, bl_data_format *out);
-const char *bl_data_format_name(bl_data_format f);
+typedef enum bl_train_data_format { BL_TRAIN_DATA_JSONL = 0, BL_TRAIN_DATA_TEXT, BL_TRAIN_DATA_TOKENS } bl_train_data_format;
+balora_status bl_train_data_format_parse(const char *name, bl_train_data_format *out);
+const char *bl_train_data_format_name(bl_train_data_format f);
 
 /* The Alpaca prompt of METHOD.md section 4 (the default template). */
 extern const char *const BL_ALPACA_TEMPLATE;
@@ -34,23 +34,23 @@ extern const char *const BL_ALPACA_TEMPLATE;
 /* The seam to a tokenizer (src/tok plugs in here). encode() writes up to cap ids and sets *n to
  * the full count (the caller retries with a bigger buffer when *n > cap). add_special: add what
  * the tokenizer adds around a sequence (e.g. LLaMA's BOS). */
-typedef struct bl_data_tokenizer {
+typedef struct bl_train_tokenizer {
     void *self;
     balora_status (*encode)(void *self, const char *text, size_t len, bool add_special, int32_t *ids, int64_t cap, int64_t *n);
     int32_t eos_id;     /* appended to jsonl examples; -1 = none */
-} bl_data_tokenizer;
+} bl_train_tokenizer;
 
-typedef struct bl_data_cfg {
-    bl_data_format format;
+typedef struct bl_train_data_cfg {
+    bl_train_data_format format;
     const char *prompt_field;   /* "query" */
     const char *response_field; /* "response" */
     const char *template_text;  /* NULL = BL_ALPACA_TEMPLATE; must contain {query} */
     int64_t max_len;            /* truncation length (> 1) */
     int64_t vocab_size;         /* ids and labels must be in [0, vocab_size) */
-} bl_data_cfg;
-void bl_data_cfg_default(bl_data_cfg *c);
+} bl_train_data_cfg;
+void bl_train_data_cfg_default(bl_train_data_cfg *c);
 
-typedef struct bl_dataset {
+typedef struct bl_train_data {
     int64_t n;          /* examples */
     int64_t *off;       /* [n + 1] example i is ids[off[i] .. off[i+1]) */
     int32_t *ids;       /* [off[n]] */
@@ -59,15 +59,15 @@ typedef struct bl_dataset {
     int64_t max_len;    /* longest example */
     int64_t total_trained;
     bl_arena arena;     /* the one allocation holding the arrays above */
-} bl_dataset;
+} bl_train_data;
 
 /* tok may be NULL for the tokens format (required for jsonl and text). */
-balora_status bl_dataset_load(bl_dataset *d, const char *path, const bl_data_cfg *cfg, const bl_data_tokenizer *tok);
-void bl_dataset_free(bl_dataset *d);
+balora_status bl_train_data_load(bl_train_data *d, const char *path, const bl_train_data_cfg *cfg, const bl_train_tokenizer *tok);
+void bl_train_data_free(bl_train_data *d);
 
 /* The order of epoch `epoch`: a Fisher-Yates shuffle seeded by (seed, epoch), the same on every
  * machine; shuffle = false gives 0..n-1. perm: [d->n]. */
-void bl_dataset_order(const bl_dataset *d, uint64_t seed, int64_t epoch, bool shuffle, int64_t *perm);
+void bl_train_data_order(const bl_train_data *d, uint64_t seed, int64_t epoch, bool shuffle, int64_t *perm);
 
 /* A [B, T] batch. T is the longest example in the batch (padding to the longest, as
  * DataCollatorForSeq2Seq does) or t_cap with pad_to_max. Right padding: pad id, label -100, mask 0. */
@@ -84,6 +84,6 @@ typedef struct bl_train_batch {
 balora_status bl_train_batch_init(bl_train_batch *b, int64_t cap_B, int64_t cap_T);
 void bl_train_batch_free(bl_train_batch *b);
 /* Fill with examples idx[0..n) (n <= cap_B; each at most cap_T long). */
-void bl_train_batch_fill(bl_train_batch *b, const bl_dataset *d, const int64_t *idx, int64_t n, bool pad_to_max, int32_t pad_id);
+void bl_train_batch_fill(bl_train_batch *b, const bl_train_data *d, const int64_t *idx, int64_t n, bool pad_to_max, int32_t pad_id);
 
 #endif

@@ -1,5 +1,7 @@
 /* Glue between the trainer and the engine / tokenizers (see lm.h). */
 #include "train/lm.h"
+#include "io/safetensors.h"
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef BL_TRAIN_HAVE_ENGINE
@@ -22,21 +24,14 @@ static balora_status lm_backward(void *self, const bl_train_batch *b, const floa
 
 static balora_status lm_save(void *self, const char *dir) {
     bl_train_lm *t = self;
+    if (!t->adapter) return bl_train_save_model(t->model, dir);
 #ifdef BL_TRAIN_HAVE_PISSA
     if (t->pissa) return bl_train_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
 #endif
     return bl_lora_save(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
 }
 
-balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64_t max_B, int64_t max_T) {
-    memset(t, 0, sizeof *t);
-    t->model = m; t->adapter = a;
-    t->teacher_mode = BL_ADAPTER_OFF;
-    if (m->cfg.head != BL_HEAD_CAUSAL_LM)
-        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: training a %s with the causal-LM trainer; hint: sequence classification is trained elsewhere",
-                       m->source, m->cfg.architecture);
-    int n = bl_lora_trainables(a, NULL, 0);
-    if (n <= 0) return bl_fail(BALORA_STATUS_INVALID, "%s: the adapter has no trainable tensors; hint: check --targets", m->source);
+static balora_status lm_alloc(bl_train_lm *t, int n) {
     for (int pass = 0; pass < 2; pass++) {
         t->tp = bl_arena_take(&t->arena, (size_t)n * sizeof *t->tp);
         t->names = bl_arena_take(&t->arena, (size_t)n * sizeof *t->names);
@@ -46,6 +41,32 @@ balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64
         t->decay = bl_arena_take(&t->arena, (size_t)n * sizeof *t->decay);
         if (pass == 0) BL_TRY(bl_arena_alloc(&t->arena));
     }
+    return BALORA_STATUS_OK;
+}
+
+static balora_status lm_finish(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T) {
+    BL_TRY(bl_run_init(&t->run, m, max_B, max_T));
+    t->iface = (bl_train_model){.self = t, .vocab = m->cfg.vocab_size, .n_params = t->n, .names = t->names, .w = t->w,
+                                .g = t->g, .numel = t->numel, .decay = t->decay, .forward = lm_forward,
+                                .backward = lm_backward, .save = lm_save};
+    return BALORA_STATUS_OK;
+}
+
+static balora_status check_causal(const bl_model *m) {
+    if (m->cfg.head != BL_HEAD_CAUSAL_LM)
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: training a %s with the causal-LM trainer; hint: sequence classification is trained elsewhere",
+                       m->source, m->cfg.architecture);
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64_t max_B, int64_t max_T) {
+    memset(t, 0, sizeof *t);
+    t->model = m; t->adapter = a;
+    t->teacher_mode = BL_ADAPTER_OFF;
+    BL_TRY(check_causal(m));
+    int n = bl_lora_trainables(a, NULL, 0);
+    if (n <= 0) return bl_fail(BALORA_STATUS_INVALID, "%s: the adapter has no trainable tensors; hint: check --targets", m->source);
+    BL_TRY(lm_alloc(t, n));
     t->n = bl_lora_trainables(a, t->tp, n);
     for (int i = 0; i < t->n; i++) {
         t->names[i] = t->tp[i].name;
@@ -55,11 +76,90 @@ balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64
         t->decay[i] = true; /* transformers decays every LoRA factor (only biases and norms are exempt) */
         if (!t->w[i] || !t->g[i]) return bl_fail(BALORA_STATUS_INTERNAL, "adapter tensor '%s' has no data or gradient", t->names[i]);
     }
-    BL_TRY(bl_run_init(&t->run, m, max_B, max_T));
-    t->iface = (bl_train_model){.self = t, .vocab = m->cfg.vocab_size, .n_params = t->n, .names = t->names, .w = t->w,
-                                .g = t->g, .numel = t->numel, .decay = t->decay, .forward = lm_forward,
-                                .backward = lm_backward, .save = lm_save};
-    return BALORA_STATUS_OK;
+    return lm_finish(t, m, max_B, max_T);
+}
+
+/* transformers' get_decay_parameter_names: no decay for biases and LayerNorm / RMSNorm weights */
+static bool decayed(const char *name) {
+    return !strstr(name, "bias") && !strstr(name, "norm") && !strstr(name, "ln_");
+}
+
+balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T) {
+    memset(t, 0, sizeof *t);
+    t->model = m;
+    t->teacher_mode = BL_ADAPTER_OFF;
+    BL_TRY(check_causal(m));
+    BL_TRY(bl_model_set_full_ft(m, true));
+    int n = m->mods.n_params;
+    BL_TRY(lm_alloc(t, n));
+    t->n = n;
+    for (int i = 0; i < n; i++) {
+        bl_param *p = &m->mods.params[i];
+        t->tp[i] = *p;
+        t->names[i] = p->name;
+        t->w[i] = p->data;
+        t->g[i] = p->grad;
+        t->numel[i] = p->numel;
+        t->decay[i] = decayed(p->name);
+        if (!t->w[i] || !t->g[i]) return bl_fail(BALORA_STATUS_INTERNAL, "model tensor '%s' has no data or gradient", p->name);
+    }
+    return lm_finish(t, m, max_B, max_T);
+}
+
+static balora_status copy_file(const char *from_dir, const char *to_dir, const char *name, bool required) {
+    char src[4200], dst[4200];
+    BL_TRY(bl_path_join(src, sizeof src, from_dir, name));
+    BL_TRY(bl_path_join(dst, sizeof dst, to_dir, name));
+    if (!bl_file_exists(src)) {
+        if (required) return bl_fail(BALORA_STATUS_IO, "%s: missing; hint: full fine-tuning saves need a Hugging Face model folder", src);
+        return BALORA_STATUS_OK;
+    }
+    char *buf;
+    size_t len;
+    BL_TRY(bl_file_read(src, &buf, &len));
+    balora_status st = bl_file_write_atomic(dst, buf, len);
+    free(buf);
+    return st;
+}
+
+balora_status bl_train_save_model(const bl_model *m, const char *dir) {
+    if (!bl_dir_exists(m->source))
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: saving a fully fine-tuned model needs a Hugging Face folder as the base; hint: balora convert it first",
+                       m->source);
+    BL_TRY(bl_mkdir_p(dir));
+    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+                                        "vocab.json", "merges.txt", "tokenizer.model", "vocab.txt"};
+    BL_TRY(copy_file(m->source, dir, "config.json", true));
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) BL_TRY(copy_file(m->source, dir, files[i], false));
+    /* Conv1D weights go back to [in, out]: one scratch buffer for all of them */
+    int64_t nt = 0;
+    for (int i = 0; i < m->mods.n_params; i++)
+        if (m->mods.params[i].transposed) nt += m->mods.params[i].numel;
+    float *tr = nt ? bl_malloc((size_t)nt * sizeof(float)) : NULL;
+    if (nt && !tr) return BALORA_STATUS_NOMEM;
+    bl_st_writer w;
+    bl_st_writer_init(&w);
+    balora_status st = bl_st_writer_meta(&w, "format", "pt");
+    float *q = tr;
+    for (int i = 0; !st && i < m->mods.n_params; i++) {
+        const bl_param *p = &m->mods.params[i];
+        if (p->transposed) {
+            int64_t rows = p->shape[0], cols = p->shape[1]; /* held as [out, in] */
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < cols; c++) q[c * rows + r] = p->data[r * cols + c];
+            int64_t shp[2] = {cols, rows};
+            st = bl_st_writer_add(&w, p->name, BL_DTYPE_F32, 2, shp, q);
+            q += p->numel;
+        } else {
+            st = bl_st_writer_add(&w, p->name, BL_DTYPE_F32, p->ndim, p->shape, p->data);
+        }
+    }
+    char path[4200];
+    if (!st) st = bl_path_join(path, sizeof path, dir, "model.safetensors");
+    if (!st) st = bl_st_writer_save(&w, path);
+    bl_st_writer_free(&w);
+    free(tr);
+    return st;
 }
 
 void bl_train_lm_free(bl_train_lm *t) {

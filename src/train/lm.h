@@ -1,5 +1,5 @@
 /* The trainer's view (bl_train_model) of a causal LM from src/model with an adapter from
- * src/adapters attached, and the tokenizer seam (bl_data_tokenizer) over src/tok.
+ * src/adapters attached, and the tokenizer seam (bl_train_tokenizer) over src/tok.
  * Available once the engine (model/model.h, adapters/lora.h) and tokenizers (tok/tok.h) are
  * in the tree; BL_TRAIN_HAVE_ENGINE / BL_TRAIN_HAVE_TOK say whether they are. */
 #ifndef BL_TRAIN_LM_H
@@ -13,7 +13,7 @@
 
 typedef struct bl_train_lm {
     bl_model *model;
-    bl_adapter *adapter;
+    bl_adapter *adapter;     /* NULL for full fine-tuning */
     bl_adapter_mode teacher_mode; /* BL_ADAPTER_OFF (LoRA) or BL_ADAPTER_INITIAL (PiSSA) */
     bl_run run;
     int n;
@@ -32,6 +32,15 @@ typedef struct bl_train_lm {
 /* Wraps a loaded model whose adapter is attached; plans a run for max_B x max_T tokens. */
 balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64_t max_B, int64_t max_T);
 void bl_train_lm_free(bl_train_lm *t);
+
+/* Full fine-tuning: every base tensor of m is trainable (gradients allocated by
+ * bl_model_set_full_ft). Weight decay as transformers: not on biases and norm weights.
+ * Saves write a model folder (bl_train_save_model). No teacher (BA-LoRA needs an adapter). */
+balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T);
+/* A Hugging Face model folder from the model in memory: model.safetensors (F32, the checkpoint's
+ * tensor names, GPT-2 Conv1D weights transposed back to [in, out]) and config.json plus the
+ * tokenizer / generation files copied from the folder the model was loaded from. */
+balora_status bl_train_save_model(const bl_model *m, const char *dir);
 
 #if __has_include("method/pissa.h")
 #define BL_TRAIN_HAVE_PISSA 1
@@ -53,7 +62,7 @@ balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir
 typedef struct bl_train_tok {
     bl_tok *tok;
     bl_tok_enc enc;
-    bl_data_tokenizer iface;
+    bl_train_tokenizer iface;
 } bl_train_tok;
 /* eos_id < 0: the tokenizer's EOS. */
 void bl_train_tok_init(bl_train_tok *t, bl_tok *tok, int32_t eos_id);

@@ -48,7 +48,7 @@ balora_status bl_causal_ce(const float *logits, const int64_t *labels, int64_t B
 typedef struct trainer {
     const bl_train_cfg *cfg;
     const bl_train_model *model;
-    const bl_dataset *data;
+    const bl_train_data *data;
     const bl_extra_loss *extra;
     bl_adamw opt;
     bl_rng rng;           /* dropout: reseeded from (seed, step, micro-batch) before each forward */
@@ -192,7 +192,7 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
     const int64_t V = m->vocab;
     int64_t epoch = step / tr->spe, k = step % tr->spe;
     if (epoch != tr->perm_epoch) {
-        bl_dataset_order(tr->data, c->seed, epoch, !c->no_shuffle, tr->perm);
+        bl_train_data_order(tr->data, c->seed, epoch, !c->no_shuffle, tr->perm);
         tr->perm_epoch = epoch;
     }
     int64_t m0 = k * c->grad_accum, m1 = m0 + c->grad_accum < tr->mpe ? m0 + c->grad_accum : tr->mpe;
@@ -247,7 +247,7 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
     return BALORA_STATUS_OK;
 }
 
-static balora_status check_cfg(const bl_train_cfg *c, const bl_train_model *m, const bl_dataset *d, const bl_extra_loss *x) {
+static balora_status check_cfg(const bl_train_cfg *c, const bl_train_model *m, const bl_train_data *d, const bl_extra_loss *x) {
     if (c->batch_size <= 0) return bl_fail(BALORA_STATUS_INVALID, "--batch-size %lld: must be at least 1", (long long)c->batch_size);
     if (c->grad_accum <= 0) return bl_fail(BALORA_STATUS_INVALID, "--grad-accum %lld: must be at least 1", (long long)c->grad_accum);
     if (c->max_steps < 0) return bl_fail(BALORA_STATUS_INVALID, "--max-steps %lld: must be >= 0", (long long)c->max_steps);
@@ -268,7 +268,7 @@ static balora_status check_cfg(const bl_train_cfg *c, const bl_train_model *m, c
 static balora_status train(trainer *tr, bl_train_result *res) {
     const bl_train_cfg *c = tr->cfg;
     const bl_train_model *m = tr->model;
-    const bl_dataset *d = tr->data;
+    const bl_train_data *d = tr->data;
     const int64_t V = m->vocab, B = c->batch_size, T = d->max_len;
     tr->total = bl_train_total_steps(c, d->n);
     tr->spe = steps_per_epoch(c, d->n);
@@ -296,6 +296,15 @@ static balora_status train(trainer *tr, bl_train_result *res) {
     res->resumed_from = start;
     res->steps = start;
     if (c->out_dir) BL_TRY(bl_mkdir_p(c->out_dir));
+    if (!c->resume && c->save_every > 0) {
+        /* a fresh run must not mix its checkpoints with an older run's (pruning keeps the highest steps) */
+        int64_t old[4];
+        int n_old;
+        BL_TRY(bl_checkpoint_list(c->out_dir, old, 4, &n_old));
+        if (n_old > 0)
+            return bl_fail(BALORA_STATUS_INVALID, "%s already holds checkpoints (checkpoint-%lld, ...) of another run; hint: --resume latest "
+                           "to continue it, or use another --out", c->out_dir, (long long)old[0]);
+    }
 
     bl_metrics_log log = {0};
     int n_extra = tr->extra ? tr->extra->n_terms : 0;
@@ -330,7 +339,7 @@ static balora_status train(trainer *tr, bl_train_result *res) {
     return st;
 }
 
-balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model, const bl_dataset *data,
+balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model, const bl_train_data *data,
                            const bl_extra_loss *extra, bl_train_result *res) {
     memset(res, 0, sizeof *res);
     BL_TRY(check_cfg(cfg, model, data, extra));

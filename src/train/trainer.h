@@ -90,7 +90,7 @@ typedef struct bl_train_result {
 int64_t bl_train_total_steps(const bl_train_cfg *c, int64_t n_examples);
 
 /* Runs the loop. extra may be NULL. */
-balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model, const bl_dataset *data,
+balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model, const bl_train_data *data,
                            const bl_extra_loss *extra, bl_train_result *res);
 
 /* Cross-entropy with the causal shift (position t predicts labels[t + 1]; -100 ignored) over
