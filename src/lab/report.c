@@ -63,14 +63,18 @@ static void cell_stat(const bl_lab_cell *c, int S, bl_lab_metric k, double *mean
     *sd = S > 1 ? bl_stats_std(x, S) : 0.0;
 }
 
-/* Welch's test of method m against LoRA on metric k; false when it cannot be computed. */
-static bool cell_welch(const bl_lab_variant_result *v, int S, bl_lab_method m, bl_lab_metric k, bl_welch *w) {
-    const bl_lab_cell *a = &v->cell[m], *b = &v->cell[BL_LAB_M_LORA];
-    if (!a->run || !b->run || m == BL_LAB_M_LORA || S < 2) return false;
+/* Welch's test of method m against method ref on metric k; false when it cannot be computed. */
+static bool cell_welch_ref(const bl_lab_variant_result *v, int S, bl_lab_method m, bl_lab_method ref, bl_lab_metric k, bl_welch *w) {
+    const bl_lab_cell *a = &v->cell[m], *b = &v->cell[ref];
+    if (!a->run || !b->run || m == ref || S < 2) return false;
     double x[100], y[100];
     if (cell_values(a, S, k, x) < S || cell_values(b, S, k, y) < S) return false;
     if (bl_stats_welch(x, S, y, S, w)) { bl_clear_error(); return false; }
     return isfinite(w->p) != 0;
+}
+
+static bool cell_welch(const bl_lab_variant_result *v, int S, bl_lab_method m, bl_lab_metric k, bl_welch *w) {
+    return cell_welch_ref(v, S, m, BL_LAB_M_LORA, k, w);
 }
 
 static void fmt_num(char *buf, size_t cap, double x) {
@@ -469,6 +473,30 @@ static void findings_md(sbuf *b, const bl_lab_results *r, int vi) {
     else
         sb_printf(b, "- %d of %d comparisons with lora have p < 0.05. With this many comparisons about %.1f would reach p < 0.05 "
                      "by chance alone (no correction for multiple comparisons is applied).\n", n_sig, n_tests, 0.05 * n_tests);
+    /* the regularisers alone: ba-lora and its ablations against pissa (same init, same data order per seed) */
+    const bl_lab_cell *pi = &v->cell[BL_LAB_M_PISSA];
+    for (int m = BL_LAB_M_BALORA; m < BL_LAB_M_COUNT && pi->run; m++) {
+        const bl_lab_cell *c = &v->cell[m];
+        if (!c->run) continue;
+        double dmax = 0;
+        for (int s = 0; s < S; s++)
+            for (int i = 0; i < N_TABLE; i++) {
+                int64_t o = (int64_t)s * BL_LAB_METRIC_COUNT + k_table[i];
+                double d = fabs(c->val[o] - pi->val[o]);
+                if (isfinite(d) && d > dmax) dmax = d;
+            }
+        sb_printf(b, "- %s vs pissa (the same PiSSA init and data order per seed, so the difference is the regularisers'): "
+                     "the largest per-seed difference on any metric of the table is %.4f", bl_lab_method_name((bl_lab_method)m), dmax);
+        int nsig = 0;
+        for (int i = 0; i < N_TEST; i++) {
+            bl_welch w;
+            if (cell_welch_ref(v, S, (bl_lab_method)m, BL_LAB_M_PISSA, k_test[i], &w) && w.p < 0.05) {
+                sb_printf(b, "%s %s %+.3f (p = %.3g)", nsig ? ";" : "; p < 0.05 on:", bl_lab_metric_label(k_test[i]), w.diff, w.p);
+                nsig++;
+            }
+        }
+        sb_printf(b, "%s.\n", nsig ? "" : "; no Welch test against pissa reaches p < 0.05");
+    }
     const bl_lab_cell *bl = &v->cell[BL_LAB_M_BALORA], *lo = &v->cell[BL_LAB_M_LORA];
     if (bl->run && lo->run) {
         double mb, sb, ml, sl;

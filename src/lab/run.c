@@ -146,7 +146,7 @@ balora_status bl_lab_save_model(const bl_model *m, const char *dir) {
 /* ------------------------------------------------------------------ in-memory datasets */
 
 /* Pre-training: every document (truncated to max_len), every token trained. */
-static balora_status dataset_pretrain(const bl_lab_corpus *c, int64_t max_len, bl_dataset *d) {
+static balora_status dataset_pretrain(const bl_lab_corpus *c, int64_t max_len, bl_train_data *d) {
     memset(d, 0, sizeof *d);
     int64_t n = c->n_docs, tot = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -178,7 +178,7 @@ static balora_status dataset_pretrain(const bl_lab_corpus *c, int64_t max_len, b
 }
 
 /* Fine-tuning: the FT split of every task, causal form, only the answer token trained. */
-static balora_status dataset_ft(const bl_lab_corpus *c, bl_dataset *d) {
+static balora_status dataset_ft(const bl_lab_corpus *c, bl_train_data *d) {
     memset(d, 0, sizeof *d);
     int64_t n = 0, tot = 0;
     for (int t = 0; t < BL_LAB_TASK_COUNT; t++) {
@@ -308,7 +308,7 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
     bl_config cfg;
     BL_TRY(bl_lab_arch_config(&p->arch, c->vocab_size, &cfg));
     bl_model m = {0};
-    bl_dataset ds = {0};
+    bl_train_data ds = {0};
     full_tm tm = {0};
     balora_status st = bl_model_init_random(&m, &cfg, p->seed, 0.02f);
     if (!st) st = dataset_pretrain(c, LAB_PRE_MAX_LEN, &ds);
@@ -347,7 +347,7 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
     full_free(&tm);
     if (!st) st = bl_lab_save_model(&m, out_dir);
     if (!st) st = bl_lab_write_tokenizer(c, out_dir);
-    bl_dataset_free(&ds);
+    bl_train_data_free(&ds);
     bl_model_free(&m);
     return st;
 }
@@ -698,7 +698,7 @@ static void pre_progress_bridge(const bl_lab_progress *q, void *user) {
 }
 
 /* One fine-tuning run: method m, seed, on the pre-trained model in pre_dir. */
-static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_dataset *ds, const char *pre_dir, bl_lab_method meth,
+static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_train_data *ds, const char *pre_dir, bl_lab_method meth,
                             int32_t rank, uint64_t seed, const float *pt_logp, double *val, float *loss, bool want_tsne,
                             int64_t n_tsne, float *feat /* [3, n_tsne, C] */, int64_t *snap_step, const char *log_path) {
     const bl_lab_preset *p = j->p;
@@ -893,7 +893,7 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
     bl_lab_corpus c = {0};
     bool have_c = false;
     float *pt_logp = NULL, *feat = NULL;
-    bl_dataset ds = {0};
+    bl_train_data ds = {0};
     for (int v = 0; v < n_var && !st; v++) {
         bl_lab_variant_result *vr = &res->var[v];
         bl_lab_corpus_config cc;
@@ -904,7 +904,7 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
         bool reuse = have_c && same_corpus(&cc, &c.cfg);
         if (!reuse) {
             if (have_c) { bl_lab_corpus_free(&c); have_c = false; }
-            bl_dataset_free(&ds);
+            bl_train_data_free(&ds);
             free(pt_logp); pt_logp = NULL;
             free(feat); feat = NULL;
             if ((st = bl_lab_corpus_generate(&cc, &c))) break;
@@ -994,7 +994,7 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
     res->seconds = bl_time_now() - j.t0;
     free(pt_logp);
     free(feat);
-    bl_dataset_free(&ds);
+    bl_train_data_free(&ds);
     if (have_c) bl_lab_corpus_free(&c);
     if (st) bl_lab_results_free(res);
     return st;
