@@ -117,6 +117,24 @@ int main(void) {
     CHECK(bl_lab_preset_find("demo") && bl_lab_preset_find("grid") && bl_lab_preset_find("rank-sweep") &&
               bl_lab_preset_find("ablation") && !bl_lab_preset_find("nope"), "preset table");
     if (!p) return t_finish();
+    /* every preset is valid data: each variant's corpus generates, its model config is consistent, ranks fit */
+    for (int i = 0; i < bl_lab_preset_count(); i++) {
+        const bl_lab_preset *q = bl_lab_preset_at(i);
+        bl_config mc;
+        CHECK_OK(bl_lab_arch_config(&q->pretrain.arch, 124, &mc));
+        CHECK(q->lr_adapter > 0 && fabs(bl_lab_lr_full(q) * 10 - q->lr_adapter) < 1e-12, "%s: the lr rule (full = adapter / 10)", q->name);
+        CHECK(q->n_seeds >= 2 && q->ft_steps >= 2 && q->methods, "%s: seeds, steps, methods", q->name);
+        for (int v = 0; v < (q->n_variants > 0 ? q->n_variants : 1); v++) {
+            bl_lab_corpus_config cc;
+            bl_lab_preset_corpus(q, q->n_variants > 0 ? v : -1, &cc);
+            bl_lab_corpus c;
+            balora_status st = bl_lab_corpus_generate(&cc, &c);
+            CHECK(st == BALORA_STATUS_OK, "preset %s variant %d: corpus: %s", q->name, v, balora_last_error());
+            if (!st) bl_lab_corpus_free(&c);
+            int32_t rk = bl_lab_preset_rank(q, q->n_variants > 0 ? v : -1);
+            CHECK(rk >= 1 && rk <= q->pretrain.arch.hidden, "preset %s variant %d: rank %d", q->name, v, rk);
+        }
+    }
     char dir[4096], dir2[4096];
     snprintf(dir, sizeof dir, "%s/mini", t_tmpdir());
     snprintf(dir2, sizeof dir2, "%s/mini2", t_tmpdir());

@@ -193,7 +193,7 @@ static cJSON *preset_json(const bl_lab_preset *p) {
     cJSON_AddNumberToObject(ft, "steps", (double)p->ft_steps);
     cJSON_AddNumberToObject(ft, "batch", (double)p->ft_batch);
     cJSON_AddNumberToObject(ft, "lr_adapter", p->lr_adapter);
-    cJSON_AddNumberToObject(ft, "lr_full", p->lr_full);
+    cJSON_AddNumberToObject(ft, "lr_full", bl_lab_lr_full(p));
     cJSON_AddStringToObject(ft, "schedule", "linear, warmup 5%");
     cJSON_AddNumberToObject(ft, "rank", p->rank);
     cJSON_AddNumberToObject(ft, "alpha_per_rank", p->alpha_per_rank);
@@ -567,7 +567,7 @@ static balora_status write_report_md(const bl_lab_results *r, const char *path, 
                   "(only the answer token trained), AdamW (torch defaults, no weight decay), linear schedule with 5%% warmup, "
                   "gradient clip 1.0.\n", (long long)p->ft_steps, (long long)p->ft_batch);
     sb_printf(&b, "- Learning rate, one fixed rule per family (not tuned per method): adapters (lora, pissa, ba-lora and "
-                  "its ablations) %g; full fine-tuning %g (= adapter lr / 10).\n", p->lr_adapter, p->lr_full);
+                  "its ablations) %g; full fine-tuning %g (= adapter lr / 10).\n", p->lr_adapter, bl_lab_lr_full(p));
     sb_printf(&b, "- Adapters: rank %d (variants may override), alpha = %g r, targets `%s`, dropout 0. lora: PEFT default init; "
                   "pissa: exact-SVD PiSSA init; ba-lora: PiSSA init + BA-LoRA's NLG regularisers, recipe `%s` "
                   "(METHOD.md section 3), teacher = the original pre-trained model; ablations set one lambda to 0.\n",

@@ -562,7 +562,7 @@ static const bl_lab_preset g_presets[] = {
      .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.2, .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
      .pretrain = DEMO_PRETRAIN,
-     .ft_steps = 200, .ft_batch = 16, .lr_adapter = 3e-3, .lr_full = 3e-4, .rank = 4, .alpha_per_rank = 1.0,
+     .ft_steps = 200, .ft_batch = 16, .lr_adapter = 3e-3, .rank = 4, .alpha_per_rank = 1.0,
      .targets = "all-linear", .reg_recipe = "paper-v1", .methods = BL_LAB_M_ALL, .n_seeds = 5,
      .tsne_points = 200, .tsne_iters = 500},
     {.name = "mini",
@@ -571,7 +571,7 @@ static const bl_lab_preset g_presets[] = {
      .noise = 0.2, .imbalance = 3.0, .cue_frac = 0.5, .cue_agree = 0.9,
      .pretrain = {.arch = {.family = BL_FAMILY_LLAMA, .layers = 1, .hidden = 16, .heads = 2}, .steps = 6, .batch = 8,
                   .lr = 3e-3, .warmup_ratio = 0.0, .weight_decay = 0.0, .seed = 3},
-     .ft_steps = 4, .ft_batch = 8, .lr_adapter = 3e-3, .lr_full = 3e-4, .rank = 2, .alpha_per_rank = 1.0,
+     .ft_steps = 4, .ft_batch = 8, .lr_adapter = 3e-3, .rank = 2, .alpha_per_rank = 1.0,
      .targets = "all-linear", .reg_recipe = "paper-v1", .methods = BL_LAB_M_ALL, .n_seeds = 2,
      .tsne_points = 20, .tsne_iters = 50},
     {.name = "ablation",
@@ -580,7 +580,7 @@ static const bl_lab_preset g_presets[] = {
      .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.2, .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
      .pretrain = DEMO_PRETRAIN,
-     .ft_steps = 400, .ft_batch = 16, .lr_adapter = 3e-3, .lr_full = 3e-4, .rank = 4, .alpha_per_rank = 1.0,
+     .ft_steps = 400, .ft_batch = 16, .lr_adapter = 3e-3, .rank = 4, .alpha_per_rank = 1.0,
      .targets = "all-linear", .reg_recipe = "paper-v6", .methods = BL_LAB_M_ALL & ~BL_LAB_M_BIT(BL_LAB_M_FULL), .n_seeds = 10,
      .tsne_points = 200, .tsne_iters = 500},
     {.name = "grid",
@@ -589,7 +589,7 @@ static const bl_lab_preset g_presets[] = {
      .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.0, .imbalance = 1.0, .cue_frac = 0.5, .cue_agree = 0.5,
      .pretrain = DEMO_PRETRAIN,
-     .ft_steps = 200, .ft_batch = 16, .lr_adapter = 3e-3, .lr_full = 3e-4, .rank = 4, .alpha_per_rank = 1.0,
+     .ft_steps = 200, .ft_batch = 16, .lr_adapter = 3e-3, .rank = 4, .alpha_per_rank = 1.0,
      .targets = "all-linear", .reg_recipe = "paper-v1", .methods = BL_LAB_M_MAIN, .n_seeds = 3,
      .tsne_points = 200, .tsne_iters = 500, .n_variants = 7,
      .variants = {{"clean", 0.0, 1.0, 0.5, 0}, {"noise 0.1", 0.1, 1.0, 0.5, 0}, {"noise 0.2", 0.2, 1.0, 0.5, 0},
@@ -602,13 +602,15 @@ static const bl_lab_preset g_presets[] = {
      .noise = 0.2, .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
      .pretrain = {.arch = {.family = BL_FAMILY_LLAMA, .layers = 2, .hidden = 128, .heads = 4}, .steps = 800, .batch = 16,
                   .lr = 2e-3, .warmup_ratio = 0.05, .weight_decay = 0.01, .seed = 7},
-     .ft_steps = 200, .ft_batch = 16, .lr_adapter = 2e-3, .lr_full = 2e-4, .rank = 8, .alpha_per_rank = 1.0,
+     .ft_steps = 200, .ft_batch = 16, .lr_adapter = 2e-3, .rank = 8, .alpha_per_rank = 1.0,
      .targets = "all-linear", .reg_recipe = "paper-v1",
      .methods = BL_LAB_M_BIT(BL_LAB_M_LORA) | BL_LAB_M_BIT(BL_LAB_M_PISSA) | BL_LAB_M_BIT(BL_LAB_M_BALORA), .n_seeds = 3,
      .tsne_points = 200, .tsne_iters = 500, .n_variants = 8,
      .variants = {{"r 1", -1, -1, -1, 1}, {"r 2", -1, -1, -1, 2}, {"r 4", -1, -1, -1, 4}, {"r 8", -1, -1, -1, 8},
                   {"r 16", -1, -1, -1, 16}, {"r 32", -1, -1, -1, 32}, {"r 64", -1, -1, -1, 64}, {"r 128", -1, -1, -1, 128}}},
 };
+
+double bl_lab_lr_full(const bl_lab_preset *p) { return p->lr_adapter / 10.0; }
 
 int bl_lab_preset_count(void) { return (int)(sizeof g_presets / sizeof g_presets[0]); }
 const bl_lab_preset *bl_lab_preset_at(int i) { return i >= 0 && i < bl_lab_preset_count() ? &g_presets[i] : NULL; }
@@ -749,7 +751,7 @@ static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_train_data 
     if (!st) {
         bl_train_cfg tc;
         bl_train_cfg_default(&tc);
-        tc.adam.lr = full ? p->lr_full : p->lr_adapter;
+        tc.adam.lr = full ? bl_lab_lr_full(p) : p->lr_adapter;
         tc.schedule = BL_SCHEDULE_LINEAR;
         tc.warmup_ratio = 0.05;
         tc.max_grad_norm = 1.0;
@@ -850,7 +852,7 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
     bl_lab_preset p = *preset;
     if (o->n_seeds > 0) p.n_seeds = o->n_seeds;
     if (p.n_seeds < 1 || p.n_seeds > 100) return bl_fail(BALORA_STATUS_INVALID, "lab: seeds = %d; hint: 1..100", p.n_seeds);
-    if (p.ft_steps < 2 || p.ft_batch < 1 || !(p.lr_adapter > 0) || !(p.lr_full > 0) || !p.methods)
+    if (p.ft_steps < 2 || p.ft_batch < 1 || !(p.lr_adapter > 0) || !p.methods)
         return bl_fail(BALORA_STATUS_INVALID, "lab preset '%s': need ft_steps >= 2, ft_batch >= 1, lr > 0 and a method", p.name);
     int n_var = p.n_variants > 0 ? p.n_variants : 1;
     /* t-SNE points from the first variant's corpus sizes (same n_test everywhere) */

@@ -16,7 +16,7 @@
  * A preset is data (bl_lab_preset, a static table): no code path depends on its name.
  *
  * Methods (same steps, batch and data order for all; lr by a fixed rule per family:
- * adapters = lr_adapter, full fine-tuning = lr_full):
+ * adapters = lr_adapter, full fine-tuning = lr_adapter / 10):
  *   full            every weight trained
  *   lora            PEFT default init (kaiming-uniform A, B = 0)
  *   pissa           PiSSA init (exact SVD; W_res in place, A0/B0 kept)
@@ -120,7 +120,7 @@ typedef struct bl_lab_preset {
     bl_lab_pretrain_cfg pretrain;
     /* fine-tuning: the same budget for every method */
     int64_t ft_steps, ft_batch;
-    double lr_adapter, lr_full;      /* the fixed rule: lr_full = lr_adapter / 10 in every preset */
+    double lr_adapter;               /* adapters; full fine-tuning uses lr_adapter / 10 (the fixed rule, bl_lab_lr_full) */
     int32_t rank;
     double alpha_per_rank;           /* alpha = alpha_per_rank * r */
     const char *targets;             /* "all-linear" */
@@ -133,6 +133,9 @@ typedef struct bl_lab_preset {
     int32_t n_variants;              /* 0 = one variant with the preset's values */
     bl_lab_variant variants[BL_LAB_MAX_VARIANTS];
 } bl_lab_preset;
+
+/* The learning rate of full fine-tuning: lr_adapter / 10 (one fixed rule for every preset). */
+double bl_lab_lr_full(const bl_lab_preset *p);
 
 /* The built-in presets: "demo", "mini" (tests), "grid", "rank-sweep", "ablation". */
 int bl_lab_preset_count(void);
