@@ -183,6 +183,42 @@ int main(void) {
     }
     bl_lab_results_free(&r);
 
+    /* a preset with variants: two corpora (two pre-trainings) and a rank variant sharing the second one */
+    {
+        bl_lab_preset pv = *p;
+        pv.methods = BL_LAB_M_BIT(BL_LAB_M_LORA) | BL_LAB_M_BIT(BL_LAB_M_BALORA);
+        pv.n_variants = 3;
+        pv.variants[0] = (bl_lab_variant){"clean", 0.0, 1.0, 0.5, 0};
+        pv.variants[1] = (bl_lab_variant){"noisy r 1", 0.2, -1, -1, 1};
+        pv.variants[2] = (bl_lab_variant){"noisy r 4", 0.2, -1, -1, 4};
+        char dv[4096];
+        snprintf(dv, sizeof dv, "%s/variants", t_tmpdir());
+        bl_lab_run_opts ov = {.out_dir = dv};
+        balora_status st2 = bl_lab_run(&pv, &ov, &r2);
+        CHECK(st2 == BALORA_STATUS_OK, "variants run: %s", balora_last_error());
+        if (!st2) {
+            CHECK(r2.n_variants == 3 && r2.var[1].rank == 1 && r2.var[2].rank == 4 && r2.var[0].corpus.noise == 0.0 &&
+                      r2.var[2].corpus.noise == 0.2 && r2.var[2].corpus.imbalance == p->imbalance, "variant settings");
+            /* the clean corpus has no affected items: inheritance is n/a, never a made-up number */
+            CHECK(isnan(r2.var[0].pre_val[BL_LAB_INHERIT]) && isfinite(r2.var[1].pre_val[BL_LAB_INHERIT]), "clean variant inheritance");
+            /* variants 1 and 2 share the pre-trained model (same corpus) */
+            CHECK(r2.var[1].pre.last_loss == r2.var[2].pre.last_loss && r2.var[0].pre.last_loss != r2.var[1].pre.last_loss,
+                  "pre-training shared by same-corpus variants");
+            CHECK(!r2.var[0].cell[BL_LAB_M_FULL].run && r2.var[0].cell[BL_LAB_M_LORA].run, "method mask");
+            CHECK_OK(bl_lab_report_write(&r2, dv));
+            char path[4200];
+            snprintf(path, sizeof path, "%s/variants_inherit.png", dv);
+            CHECK(file_has_png_magic(path), "variants_inherit.png");
+            snprintf(path, sizeof path, "%s/report.md", dv);
+            char *md = NULL;
+            size_t n = 0;
+            CHECK_OK(bl_file_read(path, &md, &n));
+            CHECK(md && strstr(md, "## Variant 2: noisy r 4") && strstr(md, "variants_acc_id.png"), "variant sections");
+            free(md);
+            bl_lab_results_free(&r2);
+        }
+    }
+
     /* bad input: clear errors */
     bl_lab_preset bad = *p;
     bad.ft_steps = 1;
