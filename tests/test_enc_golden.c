@@ -138,16 +138,22 @@ static void check_grads(bl_encoder *m, const char *path, const char *arch) {
     bl_st_close(&g);
 }
 
+/* Opens dir/io.safetensors and reads the batch: input_ids, attention_mask [2, 16], labels [2]. */
+static void open_io(const char *dir, bl_st_file *io, int64_t *ids, int64_t *mask, int64_t *labels) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/io.safetensors", dir);
+    CHECK_OK(bl_st_open(io, p));
+    CHECK_OK(bl_st_tensor_to_i64(io, bl_st_find(io, "input_ids"), ids));
+    CHECK_OK(bl_st_tensor_to_i64(io, bl_st_find(io, "attention_mask"), mask));
+    CHECK_OK(bl_st_tensor_to_i64(io, bl_st_find(io, "labels"), labels));
+}
+
 static void run_arch(const char *shared, const char *arch) {
     char dir[1024], p[1200];
     snprintf(dir, sizeof dir, "%s/golden/%s", shared, arch);
-    snprintf(p, sizeof p, "%s/io.safetensors", dir);
     bl_st_file io;
-    CHECK_OK(bl_st_open(&io, p));
     int64_t ids[32], mask[32], labels[2];
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "input_ids"), ids));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "attention_mask"), mask));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "labels"), labels));
+    open_io(dir, &io, ids, mask, labels);
     const char *variants[3] = {"base", "lora", "pissa"};
     for (int v = 0; v < 3; v++) {
         bl_encoder m;
@@ -215,15 +221,11 @@ static void run_arch(const char *shared, const char *arch) {
 static void run_balora(const char *shared, const char *arch) {
     char dir[1024], p[1200];
     snprintf(dir, sizeof dir, "%s/golden/%s", shared, arch);
-    snprintf(p, sizeof p, "%s/io.safetensors", dir);
     bl_st_file io, gold;
-    CHECK_OK(bl_st_open(&io, p));
+    int64_t ids[32], mask[32], labels[2];
+    open_io(dir, &io, ids, mask, labels);
     snprintf(p, sizeof p, "%s/balora_nlu.safetensors", dir);
     CHECK_OK(bl_st_open(&gold, p));
-    int64_t ids[32], mask[32], labels[2];
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "input_ids"), ids));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "attention_mask"), mask));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "labels"), labels));
     bl_encoder m;
     CHECK_OK(bl_enc_load(&m, dir, NULL));
     int64_t NL = m.cfg.num_labels;
@@ -273,13 +275,9 @@ static void run_balora(const char *shared, const char *arch) {
 static void run_library(const char *shared, const char *arch) {
     char dir[1024], p[1200];
     snprintf(dir, sizeof dir, "%s/golden/%s", shared, arch);
-    snprintf(p, sizeof p, "%s/io.safetensors", dir);
     bl_st_file io;
-    CHECK_OK(bl_st_open(&io, p));
     int64_t ids[32], mask[32], labels[2];
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "input_ids"), ids));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "attention_mask"), mask));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "labels"), labels));
+    open_io(dir, &io, ids, mask, labels);
     bl_encoder m;
     CHECK_OK(bl_enc_load(&m, dir, NULL));
     int64_t NL = m.cfg.num_labels;

@@ -100,6 +100,11 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     if ((st = bl_clsm_load(cm, c->model, tr.regression ? 1 : (c->num_labels > 0 ? c->num_labels : tr.n_labels), tr.regression,
                            c->seed))) goto done;
     if ((st = bl_tok_load(&tok, c->tokenizer ? c->tokenizer : c->model))) goto done;
+    if (meth == FT_FULL && cm->decoder && c->out_dir) {
+        st = bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: full fine-tuning of a decoder classifier cannot be saved; hint: use an "
+                     "adapter (lora, pissa, ba-lora)", c->model);
+        goto done;
+    }
     /* adapter or full fine-tuning */
     int n_tp = 0;
     if (meth == FT_FULL) {

@@ -35,7 +35,8 @@ typedef struct bl_seqcls_ft_cfg {
     const char *train, *dev;   /* dev may be NULL */
     bool skip_bad_rows;        /* GLUE TSVs: skip (and count) malformed rows instead of failing */
     const char *out_dir;       /* NULL: nothing written */
-    bl_data_knobs knobs;       /* label noise, imbalance, max_train (training set only) */
+    bl_data_knobs knobs;       /* label noise, imbalance, max_train (training set only; knobs.seed is
+                                  their own seed, independent of `seed`) */
     const char *method;        /* "lora" (default), "pissa", "ba-lora" (PiSSA + the NLU terms), "full" */
     bl_lora_config lora;       /* r, alpha, dropout, targets (default r 8, alpha 8, query/key/value) */
     int pissa_niter;           /* < 0: exact SVD (default); K >= 0: randomized with K power iterations */
