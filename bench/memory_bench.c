@@ -3,16 +3,19 @@
  *
  * One process per configuration (peak RSS = getrusage ru_maxrss of that process, which includes the
  * model, the run's activations, the trainer's buffers and BA-LoRA's teacher logits + workspace):
- *     memory_bench MODE [B T steps threads]
+ *     memory_bench MODE [B T steps threads [l1,l2,l3]]   (lambdas: paper-v1 unless given; 0 turns a term off)
  *   MODE: lora          plain LoRA (default init), the trainer's loop (bl_train_run)
  *         balora        LoRA + BA-LoRA's three terms (paper-v1 NLG), teacher = adapter off
  *         pissa-balora  PiSSA init + BA-LoRA, teacher = W_res + s B0 A0 (the paper's setting)
+ *         parts         time of each piece of a BA-LoRA step on the same shapes (no training loop):
+ *                       student forward, teacher forward, task CE, L_CR, L_DR, L_SVDR, backward
  * Model: GPT-2-small shape (12 layers, 768 wide, 12 heads, vocab 50257), random weights, LoRA r = 8
  * on c_attn; data: random token ids, every token trained. Prints one line:
  *     MODE peak_rss_mib=... base_rss_mib=... step_s=... steps=... B=... T=...
  * bench/memory_bench.sh runs the three in separate processes and prints them side by side with the
  * ratios. Not a test: never run by CTest. */
 #include "adapters/lora.h"
+#include "method/reg.h"
 #include "model/model.h"
 #include "train/balora.h"
 #include "train/lm.h"
@@ -34,6 +37,51 @@ static int die(const char *what) {
     return 1;
 }
 
+/* Seconds of each piece of one BA-LoRA step (paper-v1 NLG terms) on random ids. */
+static int time_parts(bl_model *m, bl_adapter *ad, int64_t B, int64_t T) {
+    const int64_t V = m->cfg.vocab_size, n = B * T * V;
+    int64_t *ids = malloc(sizeof(int64_t) * (size_t)(2 * B * T));
+    float *zt = malloc(sizeof(float) * (size_t)n), *dl = malloc(sizeof(float) * (size_t)n);
+    if (!ids || !zt || !dl) return 1;
+    int64_t *labels = ids + B * T;
+    bl_rng rng;
+    bl_rng_seed(&rng, 5);
+    for (int64_t i = 0; i < B * T; i++) labels[i] = ids[i] = (int64_t)bl_rng_below(&rng, (uint64_t)V);
+    for (int i = 0; i < ad->n; i++) /* B != 0 so that the student differs from the teacher */
+        for (int64_t k = 0; k < ad->mods[i].out * ad->mods[i].r; k++) ad->mods[i].B[k] = 0.01f * bl_rng_normal(&rng);
+    bl_run r;
+    memset(&r, 0, sizeof r);
+    bl_reg_ws ws;
+    memset(&ws, 0, sizeof ws);
+    if (bl_run_init(&r, m, B, T) || bl_reg_ws_init(&ws, BL_REG_TASK_NLG, B * T, V, 0)) return die("init");
+    bl_batch b = {.B = B, .T = T, .input_ids = ids, .attention_mask = NULL};
+    double t[8], v = 0, loss = 0;
+    int64_t cnt = 0;
+    t[0] = bl_time_now();
+    if (bl_model_forward(&r, &b, BL_ADAPTER_OFF)) return die("teacher");
+    memcpy(zt, r.logits, sizeof(float) * (size_t)n);
+    t[1] = bl_time_now();
+    if (bl_model_forward(&r, &b, BL_ADAPTER_ON)) return die("student");
+    t[2] = bl_time_now();
+    if (bl_xent(r.logits, labels, B, T, V, true, dl, 1.0f, &loss, &cnt)) return die("ce");
+    t[3] = bl_time_now();
+    if (bl_reg_nlg_cr(&ws, B, T, V, r.logits, zt, labels, 1.0, 1e-4, dl, &v)) return die("cr");
+    t[4] = bl_time_now();
+    if (bl_reg_nlg_dr(&ws, B, T, V, r.logits, labels, 0, 3e-4, dl, &v)) return die("dr");
+    t[5] = bl_time_now();
+    if (bl_reg_nlg_svdr(&ws, B, T, V, r.logits, labels, 3, BL_SVD_NORM_SUM, 1e-4, dl, &v)) return die("svdr");
+    t[6] = bl_time_now();
+    if (bl_model_backward(&r, dl)) return die("backward");
+    t[7] = bl_time_now();
+    printf("parts B=%lld T=%lld threads=%d: teacher_fwd=%.3f student_fwd=%.3f ce=%.3f l_cr=%.3f l_dr=%.3f l_svdr=%.3f backward=%.3f s\n",
+           (long long)B, (long long)T, balora_threads_get(), t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4],
+           t[6] - t[5], t[7] - t[6]);
+    bl_reg_ws_free(&ws);
+    bl_run_free(&r);
+    free(ids); free(zt); free(dl);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     bl_blas_prepare_process(argc, argv);
     if (argc < 2) {
@@ -44,8 +92,9 @@ int main(int argc, char **argv) {
     const int64_t B = argc > 2 ? atoll(argv[2]) : 4, T = argc > 3 ? atoll(argv[3]) : 128;
     const int64_t steps = argc > 4 ? atoll(argv[4]) : 3;
     const int threads = argc > 5 ? atoi(argv[5]) : 0;
-    const bool balora = strcmp(mode, "lora") != 0, pissa = !strcmp(mode, "pissa-balora");
-    if (strcmp(mode, "lora") && strcmp(mode, "balora") && !pissa) { fprintf(stderr, "memory_bench: unknown mode %s\n", mode); return 2; }
+    const bool parts = !strcmp(mode, "parts");
+    const bool balora = strcmp(mode, "lora") != 0 && !parts, pissa = !strcmp(mode, "pissa-balora");
+    if (strcmp(mode, "lora") && strcmp(mode, "balora") && !pissa && !parts) { fprintf(stderr, "memory_bench: unknown mode %s\n", mode); return 2; }
     if (B < 1 || T < 2 || steps < 1) { fprintf(stderr, "memory_bench: need B >= 1, T >= 2, steps >= 1\n"); return 2; }
     if (threads > 0) balora_threads_set(threads);
 
@@ -66,6 +115,8 @@ int main(int argc, char **argv) {
     memset(&ad, 0, sizeof ad);
     if (bl_lora_init(&ad, &m.mods, &lc, 1)) return die("adapter");
     if (pissa && bl_train_pissa_init(&ad, 4, 1)) return die("pissa");
+
+    if (parts) return time_parts(&m, &ad, B, T);
 
     /* data: steps * B examples of T random ids, as the tokens format (JSONL) */
     char path[256];
@@ -99,6 +150,10 @@ int main(int argc, char **argv) {
     if (balora) {
         bl_reg_config rc;
         bl_reg_config_default(&rc, BL_REG_TASK_NLG);
+        if (argc > 6 && sscanf(argv[6], "%lf,%lf,%lf", &rc.lambda1, &rc.lambda2, &rc.lambda3) != 3) {
+            fprintf(stderr, "memory_bench: lambdas must be given as l1,l2,l3\n");
+            return 2;
+        }
         if (bl_train_balora_init(&hook, &rc, B * T, c.vocab_size)) return die("balora");
         extra = &hook.iface;
     }
@@ -111,6 +166,7 @@ int main(int argc, char **argv) {
     memset(&res, 0, sizeof res);
     if (bl_train_run(&tc, &lm.iface, &data, extra, &res)) return die("train");
     const double peak = rss_mib();
+    if (balora) printf("lambdas=%g,%g,%g ", hook.cfg.lambda1, hook.cfg.lambda2, hook.cfg.lambda3);
     printf("%s peak_rss_mib=%.1f base_rss_mib=%.1f step_s=%.3f steps=%lld B=%lld T=%lld first_loss=%.4f last_loss=%.4f threads=%d\n",
            mode, peak, base_rss, res.seconds / (double)res.steps, (long long)res.steps, (long long)B, (long long)T,
            res.first_loss, res.last_loss, balora_threads_get());
