@@ -6,8 +6,11 @@
  * 1e-4 + 1e-3 |want|. Then, at the CLI level: lambda 0 removes a term; on a PiSSA pair written by
  * `balora init` the teacher is the original model (loss_cr = 0 at step 0), not the residual model
  * (--teacher off: loss_cr > 0); usage errors exit 2. */
+#include "adapters/lora.h"
 #include "harness.h"
 #include "io/safetensors.h"
+#include "method/reg.h"
+#include "model/model.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +56,7 @@ int main(void) {
         {"bert", "balora_nlu", "--task nlu"},
         {"deberta_v3", "balora_nlu", "--task nlu"},
     };
-    char gdir[1024], out[1300], path[1300], extra[1024];
+    char gdir[1024], out[1300], path[1700], extra[1024];
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         snprintf(gdir, sizeof gdir, "%s/golden/%s", shared, cases[c].arch);
         snprintf(out, sizeof out, "%s/%s.safetensors", t_tmpdir(), cases[c].arch);
@@ -111,6 +114,65 @@ int main(void) {
     CHECK(fabsf(cr_auto) < 1e-6f, "PiSSA step 0: L_CR against the original model is 0 (got %g)", cr_auto);
     CHECK(cr_off > 1e-3f, "PiSSA step 0: L_CR against the residual model (--teacher off) is not 0 (got %g)", cr_off);
     printf("ok PiSSA teacher: L_CR %g (original W) vs %g (residual model)\n", cr_auto, cr_off);
+
+    /* a trained PiSSA adapter (B moved, no step-0 mark) with --initial-adapter: the teacher is
+     * W_res + s B0 A0 from the step-0 adapter = the original model, so L_CR is the KL between the
+     * student's logits and logits_base; without it the teacher is the residual model */
+    char tdir[1600];
+    snprintf(tdir, sizeof tdir, "%s/trained", pdir);
+    if (rc == 0) {
+        bl_model m;
+        bl_adapter ad;
+        memset(&m, 0, sizeof m); memset(&ad, 0, sizeof ad);
+        snprintf(path, sizeof path, "%s/residual", pdir);
+        CHECK_OK(bl_model_load(&m, path));
+        snprintf(path, sizeof path, "%s/adapter", pdir);
+        CHECK_OK(bl_lora_load(&ad, &m.mods, path, false));
+        bl_rng rng;
+        bl_rng_seed(&rng, 11);
+        for (int i = 0; i < ad.n; i++)
+            for (int64_t k = 0; k < ad.mods[i].out * ad.mods[i].r; k++) ad.mods[i].B[k] += 0.05f * bl_rng_normal(&rng);
+        CHECK_OK(bl_lora_save(&ad, tdir, 0, NULL, NULL));
+        bl_lora_free(&ad);
+        bl_model_free(&m);
+    }
+    float cr_with = NAN, cr_without = NAN, cr_ref = NAN;
+    for (int with = 0; with < 2 && rc == 0; with++) {
+        snprintf(out, sizeof out, "%s/trained_%d.safetensors", t_tmpdir(), with);
+        snprintf(cmd, sizeof cmd, "'%s' forward --model '%s/residual' --adapter '%s' --batch '%s/io.safetensors' --out '%s' "
+                 "--method ba-lora --lambda1 0.5 --lambda2 0.3 --lambda3 0.2 --svd-k 2 %s%s%s 2>/dev/null",
+                 t_cli(), pdir, tdir, gdir, out, with ? "--initial-adapter '" : "", with ? pdir : "", with ? "/adapter'" : "");
+        int r2 = run(cmd);
+        CHECK(r2 == 0, "%s exited %d", cmd, r2);
+        if (r2) continue;
+        bl_st_file got, io;
+        CHECK_OK(bl_st_open(&got, out));
+        *(with ? &cr_with : &cr_without) = scalar(&got, "loss_cr");
+        if (with) {
+            snprintf(path, sizeof path, "%s/io.safetensors", gdir);
+            CHECK_OK(bl_st_open(&io, path));
+            const bl_st_tensor *tz = bl_st_find(&got, "logits");
+            int64_t n = tz ? tz->numel : 0, labels[32];
+            float *z = malloc(sizeof(float) * (size_t)(n + 1)), *zb = malloc(sizeof(float) * (size_t)(n + 1));
+            CHECK_OK(bl_st_tensor_to_f32(&got, tz, z));
+            CHECK_OK(bl_st_tensor_to_f32(&io, bl_st_find(&io, "logits_base"), zb));
+            CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "labels"), labels));
+            bl_reg_ws ws;
+            memset(&ws, 0, sizeof ws);
+            CHECK_OK(bl_reg_ws_init(&ws, BL_REG_TASK_NLG, 32, n / 32, 0));
+            double v = 0;
+            CHECK_OK(bl_reg_nlg_cr(&ws, 2, 16, n / 32, z, zb, labels, 1.0, 0.0, NULL, &v));
+            cr_ref = (float)v;
+            bl_reg_ws_free(&ws);
+            free(z); free(zb);
+            bl_st_close(&io);
+        }
+        bl_st_close(&got);
+    }
+    CHECK(t_allclose("L_CR with --initial-adapter vs KL(logits_base || student)", &cr_with, &cr_ref, 1, T_GOLDEN_ATOL, T_GOLDEN_RTOL) == 0,
+          "teacher = original model");
+    CHECK(fabsf(cr_without - cr_ref) > 1e-3f, "without --initial-adapter the teacher is the residual model (%g vs %g)", cr_without, cr_ref);
+    printf("ok trained PiSSA adapter: L_CR %g with --initial-adapter (reference %g), %g without\n", cr_with, cr_ref, cr_without);
 
     /* usage errors */
     const char *bad[] = {"--method ba-lora",                     /* no --adapter */
