@@ -19,7 +19,8 @@ static const char *USAGE =
     "factors, the rest stays in the model as W_res. Writes OUT/adapter (PEFT adapter at step 0; its\n"
     "adapter_config.json says init_lora_weights = true so that PEFT loads it without re-running the SVD) and\n"
     "OUT/residual (a Hugging Face model folder holding W_res; other tensors, config and tokenizer copied).\n"
-    "Load OUT/residual as the base model and OUT/adapter as its adapter (balora train / forward, or PEFT).\n"
+    "Load OUT/residual as the base model and OUT/adapter as its adapter (balora forward, or PEFT's\n"
+    "PeftModel.from_pretrained); `balora train --init pissa` runs the same initialisation in memory.\n"
     "pissa = exact SVD (LAPACK); pissa_niter_K = randomized SVD with K power iterations (PEFT's naming).";
 
 static bool is_encoder_type(const char *mt) {
