@@ -149,6 +149,19 @@ head -c 4000 "$SHARED/data/text/tinyshakespeare.txt" > "$TMP/t.txt"
 expect 0 "perplexity" "$CLI" eval --bench ppl --model "$TINY" --tokenizer "$TOK" --data "$TMP/t.txt" --window 128 --stride 64
 grep -Eq "perplexity [0-9]+\.[0-9]+ over [0-9]+ tokens" "$TMP/out" && ok "ppl line" || bad "ppl line: $(cat "$TMP/out")"
 
+# ---- MT-Bench judged by a model balora runs (the tiny model: the protocol, not the scores)
+printf '%s\n' '{"question_id": 81, "category": "writing", "turns": ["Write a haiku.", "Another one."]}' \
+  '{"question_id": 111, "category": "math", "turns": ["2+3?", "times 4?"], "reference": ["5", "20"]}' > "$TMP/mq.jsonl"
+printf '%s\n' '{"question_id": 81, "turns": ["Rain falls", "Snow falls"]}' '{"question_id": 111, "turns": ["5", "21"]}' > "$TMP/ma.jsonl"
+expect 0 "MT-Bench (judge" "$CLI" eval --bench mtbench --data "$TMP/mq.jsonl" --completions "$TMP/ma.jsonl" --judge "$TINY" --tokenizer "$TOK" \
+  --max-new-tokens 6 --out "$TMP/judg.jsonl"
+"$PY" -c 'import json,sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [(r["question_id"], r["turn"]) for r in rows] == [("81", 1), ("81", 2), ("111", 1), ("111", 2)] or \
+       [(r["question_id"], r["turn"]) for r in rows] == [(81, 1), (81, 2), (111, 1), (111, 2)], rows
+assert all(isinstance(r["judgment"], str) for r in rows)' "$TMP/judg.jsonl" && ok "MT-Bench judgments file" || bad "MT-Bench judgments file"
+expect 1 "add --out" "$CLI" eval --bench mtbench --data "$TMP/mq.jsonl" --completions "$TMP/ma.jsonl" --judge "$TINY" --tokenizer "$TOK"
+
 # ---- errors
 expect 2 "--model" "$CLI" generate --prompt-ids 1
 expect 2 "exactly one" "$CLI" generate --model "$S260" --prompt-ids 1 --prompt hi

@@ -1,6 +1,7 @@
 /* Text generation over the key-value cache: sampling, EOS / stop strings, streaming (generate.h). */
 #include "eval/generate.h"
 #include "train/data.h"
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,6 +545,77 @@ balora_status bl_eval_ppl_file(const char *model, const char *adapter, const cha
     if (!st) st = bl_eval_perplexity(&gm.m, BL_ADAPTER_ON, ids, n, W, S, ppl, n_scored);
     free(text);
     free(ids);
+    bl_gen_model_free(&gm);
+    return st;
+}
+
+/* ------------------------------------------------------------------ MT-Bench judge */
+
+typedef struct judge_ctx {
+    FILE *f;
+    const char *path;
+    const bl_mt_set *s;
+    const int64_t *qi;   /* [n] question of prompt i */
+    const int *turn;     /* [n] */
+} judge_ctx;
+
+static balora_status judge_done(void *user, int64_t i, const bl_gen_out *o) {
+    judge_ctx *c = user;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return BALORA_STATUS_NOMEM;
+    cJSON_AddStringToObject(j, "question_id", c->s->q[c->qi[i]].id);
+    cJSON_AddNumberToObject(j, "turn", c->turn[i]);
+    cJSON_AddStringToObject(j, "judgment", o->text ? o->text : "");
+    char *line = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!line) return BALORA_STATUS_NOMEM;
+    int w = fprintf(c->f, "%s\n", line);
+    free(line);
+    if (w < 0) return bl_fail(BALORA_STATUS_IO, "%s: write failed", c->path);
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_mt_judge_with_model(const char *judge, const char *tokenizer, const bl_mt_set *s, const bl_mt_templates *t,
+                                     int64_t max_new_tokens, int64_t batch, const char *out_path) {
+    if (!out_path) return bl_fail(BALORA_STATUS_INVALID, "MT-Bench judging: the judgments need a file; hint: add --out judgments.jsonl");
+    int64_t n = 0;
+    for (int64_t i = 0; i < s->n; i++) n += s->q[i].n_turns;
+    if (n == 0) return bl_fail(BALORA_STATUS_INVALID, "MT-Bench judging: no questions");
+    bl_gen_opts o;
+    bl_gen_opts_default(&o);
+    o.max_new_tokens = max_new_tokens;
+    BL_TRY(bl_gen_opts_check(&o));
+    bl_gen_model gm;
+    BL_TRY(bl_gen_model_load(&gm, judge, NULL, tokenizer, true));
+    bl_gen_model_eos(&gm, &o);
+    int64_t **ids = bl_calloc((size_t)n, sizeof *ids), *lens = bl_calloc((size_t)n, sizeof *lens), *qi = bl_calloc((size_t)n, sizeof *qi);
+    int *turn = bl_calloc((size_t)n, sizeof *turn);
+    balora_status st = ids && lens && qi && turn ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    for (int64_t i = 0, k = 0; i < s->n && !st; i++)
+        for (int tt = 1; tt <= s->q[i].n_turns && !st; tt++, k++) {
+            char *sys = NULL, *prompt = NULL;
+            if ((st = bl_mt_judge_prompt(t, &s->q[i], tt, &sys, &prompt))) break;
+            size_t need = strlen(sys) + strlen(prompt) + 3;
+            char *text = bl_malloc(need);
+            if (!text) st = BALORA_STATUS_NOMEM;
+            else {
+                snprintf(text, need, "%s%s%s", sys, *sys ? "\n\n" : "", prompt);
+                st = bl_gen_encode(gm.tok, text, &ids[k], &lens[k]);
+                if (st) bl_fail_prefix(st, "judge prompt of question %s turn %d: ", s->q[i].id, tt);
+            }
+            free(text); free(sys); free(prompt);
+            qi[k] = i;
+            turn[k] = tt;
+        }
+    FILE *f = NULL;
+    if (!st && !(f = fopen(out_path, "w"))) st = bl_fail(BALORA_STATUS_IO, "%s: cannot create", out_path);
+    if (!st) {
+        judge_ctx c = {.f = f, .path = out_path, .s = s, .qi = qi, .turn = turn};
+        st = bl_gen_run_all(&gm.m, gm.tok, &o, n, (const int64_t *const *)ids, lens, batch, judge_done, &c, NULL, NULL);
+    }
+    if (f && fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", out_path);
+    for (int64_t i = 0; ids && i < n; i++) free(ids[i]);
+    free(ids); free(lens); free(qi); free(turn);
     bl_gen_model_free(&gm);
     return st;
 }
