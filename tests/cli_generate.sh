@@ -72,6 +72,19 @@ for r in rows:
     assert r["completion"] is None and r["completion_tokens"] == len(r["completion_ids"]) == 25 and r["finish_reason"] == "length"
     assert r["prompt_tokens"] == len(r["prompt_ids"]) and r["seconds"] >= 0' "$TMP/greedy.jsonl" && ok "JSONL fields (ids)" || bad "JSONL fields (ids)"
 
+# ---- an adapter attached = the merged model (balora merge --dtype f32); --no-adapter = the base model
+G=$SHARED/golden
+for arch in llama qwen2 gpt2; do
+  "$CLI" merge --model "$G/$arch" --adapter "$G/$arch/lora" --out "$TMP/merged_$arch" --dtype f32 > /dev/null 2>&1 || bad "merge $arch"
+  a=$("$CLI" generate --model "$G/$arch" --adapter "$G/$arch/lora" --prompt-ids "1 5 9 200" --max-new-tokens 30 2>/dev/null)
+  m=$("$CLI" generate --model "$TMP/merged_$arch" --prompt-ids "1 5 9 200" --max-new-tokens 30 2>/dev/null)
+  b=$("$CLI" generate --model "$G/$arch" --prompt-ids "1 5 9 200" --max-new-tokens 30 2>/dev/null)
+  o=$("$CLI" generate --model "$G/$arch" --adapter "$G/$arch/lora" --no-adapter --prompt-ids "1 5 9 200" --max-new-tokens 30 2>/dev/null)
+  [ -n "$a" ] && [ "$a" = "$m" ] && ok "$arch: adapter = merged" || bad "$arch: adapter '$a' vs merged '$m'"
+  [ -n "$b" ] && [ "$b" = "$o" ] && ok "$arch: --no-adapter = base" || bad "$arch: --no-adapter '$o' vs base '$b'"
+  [ "$a" != "$b" ] && ok "$arch: the adapter changes the tokens" || bad "$arch: adapter and base agree"
+done
+
 # ---- a tiny random GPT-2 with the GPT-2 tokenizer
 mkdir -p "$TMP/tiny"
 "$PY" - "$TMP/tiny" <<'PYEOF'
