@@ -6,7 +6,7 @@
  * path is given, stories260K (llama2.c .bin). Both modes must produce the same tokens (checked).
  * Prints "model,mode,batch,prompt,new_tokens,seconds,tokens_per_s" lines (tokens/s counts new tokens
  * over all rows, prefill included in the time).
- *   usage: gen_bench [stories260K.bin|-] [new_tokens=64] [prompt=16] [threads=0 (all)] [batch=8]
+ *   usage: gen_bench [stories260K.bin|-] [new_tokens=64] [prompt=16] [threads=0 (all)] [batch=8] [gpt2=1]
  * Built and run by bench/gen_bench.sh against build/libbalora.a. */
 #include "core/bl.h"
 #include "model/kv.h"
@@ -98,6 +98,7 @@ int main(int argc, char **argv) {
     int64_t n_new = argc > 2 ? atoll(argv[2]) : 64, P = argc > 3 ? atoll(argv[3]) : 16;
     balora_threads_set(argc > 4 ? atoi(argv[4]) : 0);
     int64_t batch = argc > 5 ? atoll(argv[5]) : 8;
+    bool gpt2 = argc > 6 ? atoi(argv[6]) != 0 : true;
     if (n_new < 1 || P < 1 || batch < 1) { fprintf(stderr, "usage: gen_bench [stories260K.bin|-] [new_tokens] [prompt] [threads] [batch]\n"); return 2; }
     fprintf(stderr, "# %s\n", balora_blas_info());
     printf("model,mode,batch,prompt,new_tokens,seconds,tokens_per_s\n");
@@ -107,6 +108,7 @@ int main(int argc, char **argv) {
         bench("stories260K", &m, P, n_new, batch);
         bl_model_free(&m);
     }
+    if (!gpt2) return 0;
     bl_config c;
     bl_config_defaults(&c, BL_FAMILY_GPT2); /* GPT-2 small: 12 layers, 768 wide, 12 heads, V 50257 */
     bl_model m;
