@@ -1,0 +1,116 @@
+/* balora lab: run a catastrophic-inheritance lab preset (src/lab/run.h) and write its report
+ * folder (src/lab/report.h).
+ *   balora lab --preset NAME [--out DIR] [--seeds N] [--threads N]
+ *   balora lab --list
+ * lab_cli_run is shared with balora demo (cmd_demo.c). */
+#include "args.h"
+#include "cli.h"
+#include "lab/report.h"
+#include "lab/run.h"
+#include "train/progress.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_t seeds, int64_t threads);
+
+typedef struct lab_ui { bool tty; int width; } lab_ui;
+
+static void on_progress(const bl_lab_progress *p, void *user) {
+    lab_ui *ui = user;
+    char el[32], eta[32], line[512];
+    bl_format_duration(p->elapsed_s, el, sizeof el);
+    if (p->eta_s >= 0) bl_format_duration(p->eta_s, eta, sizeof eta);
+    else snprintf(eta, sizeof eta, "?");
+    if (p->run_done)
+        snprintf(line, sizeof line, "[run %lld/%lld] %s done | loss %.4f | %s elapsed | ETA %s", (long long)p->run,
+                 (long long)p->n_runs, p->what, p->loss, el, eta);
+    else
+        snprintf(line, sizeof line, "[run %lld/%lld] %s | step %lld/%lld | loss %.4f | %s elapsed | ETA %s", (long long)p->run,
+                 (long long)p->n_runs, p->what, (long long)p->step, (long long)p->total_steps, p->loss, el, eta);
+    if (ui->tty) {
+        int n = (int)strlen(line);
+        fprintf(stderr, "\r%s%*s", line, ui->width > n ? ui->width - n : 0, "");
+        ui->width = n;
+        if (p->run_done) { fputc('\n', stderr); ui->width = 0; }
+    } else if (p->run_done || (p->total_steps >= 500 && p->step % (p->total_steps / 10) == 0)) {
+        fprintf(stderr, "%s\n", line);
+    }
+    fflush(stderr);
+}
+
+int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_t seeds, int64_t threads) {
+    if (seeds < 0 || seeds > 100) {
+        fprintf(stderr, "balora %s: error: --seeds %lld: need 1..100 (0 = the preset's %d)\n", cmd, (long long)seeds, p->n_seeds);
+        return 2;
+    }
+    if (threads < 0 || threads > 1024) {
+        fprintf(stderr, "balora %s: error: --threads %lld: need 0..1024\n", cmd, (long long)threads);
+        return 2;
+    }
+    balora_threads_set((int)threads);
+    int n_var = p->n_variants > 0 ? p->n_variants : 1;
+    fprintf(stderr, "balora %s: preset '%s': %s\n", cmd, p->name, p->description);
+    fprintf(stderr, "balora %s: %d variant(s), %d seed(s), %d thread(s); report folder %s\n", cmd, n_var,
+            seeds > 0 ? (int)seeds : p->n_seeds, balora_threads_get(), out);
+    lab_ui ui = {.tty = isatty(fileno(stderr)) != 0};
+    bl_lab_run_opts o = {.out_dir = out, .n_seeds = (int32_t)seeds, .progress = on_progress, .user = &ui};
+    bl_lab_results r;
+    balora_status st = bl_lab_run(p, &o, &r);
+    if (st) return cli_fail(st);
+    st = bl_lab_report_write(&r, out);
+    if (st) { bl_lab_results_free(&r); return cli_fail(st); }
+    for (int v = 0; v < r.n_variants; v++) {
+        char *t = NULL;
+        if ((st = bl_lab_report_table(&r, v, &t))) break;
+        printf("\n%s%s(mean ± std over %d seeds)\n%s", r.n_variants > 1 ? r.var[v].label : "", r.n_variants > 1 ? " " : "",
+               r.preset.n_seeds, t);
+        free(t);
+    }
+    char el[32];
+    bl_format_duration(r.seconds, el, sizeof el);
+    printf("\ntook %s; report: %s/report.md (results.json, pictures and logs next to it)\n", el, out);
+    bl_lab_results_free(&r);
+    return st ? cli_fail(st) : 0;
+}
+
+int cmd_lab(int argc, char **argv) {
+    const char *preset = NULL, *out = NULL;
+    int64_t seeds = 0, threads = 1;
+    bool list = false;
+    cli_opt opts[] = {
+        {"preset", CLI_OPT_STR, &preset, "preset to run (see --list)"},
+        {"list", CLI_OPT_FLAG, &list, "list the presets and exit"},
+        {"out", CLI_OPT_STR, &out, "report folder (default ./balora-lab-PRESET)"},
+        {"seeds", CLI_OPT_INT, &seeds, "seeds per method (0 = the preset's)"},
+        {"threads", CLI_OPT_INT, &threads, "threads (0 = all cores; the lab's tiny models run fastest on 1)"},
+    };
+    int rc = cli_parse(argc, argv, "--preset NAME [--out DIR] [--seeds N] | --list", opts, (int)(sizeof opts / sizeof opts[0]),
+                       NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (list) {
+        for (int i = 0; i < bl_lab_preset_count(); i++) {
+            const bl_lab_preset *p = bl_lab_preset_at(i);
+            int nm = 0;
+            for (int m = 0; m < BL_LAB_M_COUNT; m++) nm += (p->methods >> m) & 1u;
+            printf("%-11s %s [%d variant(s) x %d method(s) x %d seed(s), %lld fine-tuning steps]\n", p->name, p->description,
+                   p->n_variants > 0 ? p->n_variants : 1, nm, p->n_seeds, (long long)p->ft_steps);
+        }
+        return 0;
+    }
+    if (!preset) {
+        fprintf(stderr, "balora lab: error: --preset NAME is required; hint: balora lab --list\n");
+        return 2;
+    }
+    const bl_lab_preset *p = bl_lab_preset_find(preset);
+    if (!p) {
+        fprintf(stderr, "balora lab: error: --preset %s: unknown; hint: balora lab --list\n", preset);
+        return 2;
+    }
+    char def[256];
+    if (!out) {
+        snprintf(def, sizeof def, "balora-lab-%s", p->name);
+        out = def;
+    }
+    return lab_cli_run("lab", p, out, seeds, threads);
+}
