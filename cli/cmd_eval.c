@@ -31,7 +31,7 @@ typedef struct eval_args {
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
     /* model-backed generation and perplexity (src/eval/generate.h) */
-    const char *tokenizer;
+    const char *tokenizer, *answers_out;
     int64_t max_new_tokens, batch_size, samples, seed, window, stride;
     double temperature, top_p;
 } eval_args;
@@ -85,6 +85,10 @@ static balora_status eval_model_judge(const eval_args *a, const bl_mt_set *s, co
     printf("MT-Bench (judge %s): %lld scored, %lld without a [[rating]], mean %.3f\n", a->judge, (long long)r.n,
            (long long)r.n_unscored, r.mean);
     return BALORA_STATUS_OK;
+}
+/*   eval_model_mt_answers: MT-Bench answers of --model (+ --adapter) for every question and turn. */
+static balora_status eval_model_mt_answers(const eval_args *a, bl_mt_set *s) {
+    return bl_mt_answer_with_model(a->model, a->adapter, a->tokenizer, s, a->max_new_tokens, a->batch_size, a->answers_out);
 }
 /* ================================ end of MODEL HOOKS ================================== */
 
@@ -426,9 +430,8 @@ static int run_mtbench(const eval_args *a) {
         return rc;
     }
     if (!a->completions && !a->model) { bl_mt_set_free(&s); fprintf(stderr, "balora eval: error: the judge needs the answers: --completions answers.jsonl\n"); return 2; }
-    if (!a->completions) { bl_mt_set_free(&s); return cli_fail(not_yet("answering MT-Bench questions")); }
     bl_mt_templates t;
-    st = bl_mt_answers_load(a->completions, &s);
+    st = a->completions ? bl_mt_answers_load(a->completions, &s) : eval_model_mt_answers(a, &s);
     if (!st) st = a->judge_prompts ? bl_mt_templates_load(a->judge_prompts, &t) : bl_mt_templates_default(&t);
     if (st) { bl_mt_set_free(&s); return cli_fail(st); }
     if (a->judge) st = eval_model_judge(a, &s, &t, a->out);
@@ -501,6 +504,7 @@ int cmd_eval(int argc, char **argv) {
         {"temperature", CLI_OPT_FLOAT, &a.temperature, "--model: 0 = greedy"},
         {"top-p", CLI_OPT_FLOAT, &a.top_p, "--model: nucleus sampling (1 = off)"},
         {"seed", CLI_OPT_INT, &a.seed, "--model: sampling seed"},
+        {"answers-out", CLI_OPT_STR, &a.answers_out, "mtbench --model: also write the model's answers (JSONL {question_id, turns})"},
         {"window", CLI_OPT_INT, &a.window, "--bench ppl: tokens per window (0 = min(model positions, 1024))"},
         {"stride", CLI_OPT_INT, &a.stride, "--bench ppl: window step (0 = window / 2), as the HF perplexity guide"},
     };

@@ -173,6 +173,13 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 assert [(r["question_id"], r["turn"]) for r in rows] == [("81", 1), ("81", 2), ("111", 1), ("111", 2)] or \
        [(r["question_id"], r["turn"]) for r in rows] == [(81, 1), (81, 2), (111, 1), (111, 2)], rows
 assert all(isinstance(r["judgment"], str) for r in rows)' "$TMP/judg.jsonl" && ok "MT-Bench judgments file" || bad "MT-Bench judgments file"
+# answers from --model (Alpaca format, two turns), then judged
+expect 0 "MT-Bench (judge" "$CLI" eval --bench mtbench --data "$TMP/mq.jsonl" --model "$TINY" --judge "$TINY" --tokenizer "$TOK" \
+  --max-new-tokens 5 --answers-out "$TMP/ans.jsonl" --out "$TMP/judg2.jsonl"
+"$PY" -c 'import json,sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+assert [str(r["question_id"]) for r in a] == ["81", "111"] and all(len(r["turns"]) == 2 and all(isinstance(t, str) for t in r["turns"]) for r in a), a
+assert len(open(sys.argv[2]).readlines()) == 4' "$TMP/ans.jsonl" "$TMP/judg2.jsonl" && ok "MT-Bench answers from --model" || bad "MT-Bench answers from --model"
 expect 1 "add --out" "$CLI" eval --bench mtbench --data "$TMP/mq.jsonl" --completions "$TMP/ma.jsonl" --judge "$TINY" --tokenizer "$TOK"
 
 # ---- errors

@@ -619,3 +619,81 @@ balora_status bl_mt_judge_with_model(const char *judge, const char *tokenizer, c
     bl_gen_model_free(&gm);
     return st;
 }
+
+/* ------------------------------------------------------------------ MT-Bench answers */
+
+typedef struct mt_answer_ctx { bl_mt_set *s; const int64_t *qi; int turn; } mt_answer_ctx;
+
+static balora_status mt_answer_done(void *user, int64_t i, const bl_gen_out *o) {
+    mt_answer_ctx *c = user;
+    char **slot = &c->s->q[c->qi[i]].answers[c->turn];
+    free(*slot);
+    *slot = bl_strdup(o->text ? o->text : "");
+    return *slot ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+}
+
+/* Turn 1 prompt, or (turn 2) turn 1's prompt + answer + the second instruction. malloc'd. */
+static char *mt_prompt(const bl_mt_question *q, int turn) {
+    char *p1 = bl_gen_format_prompt(q->turns[0], true);
+    if (!p1 || turn == 0) return p1;
+    const char *mid = "\n\n### Instruction:\n", *end = "\n\n### Response:";
+    size_t n = strlen(p1) + strlen(q->answers[0]) + strlen(mid) + strlen(q->turns[1]) + strlen(end) + 1;
+    char *p = bl_malloc(n);
+    if (p) snprintf(p, n, "%s%s%s%s%s", p1, q->answers[0], mid, q->turns[1], end);
+    free(p1);
+    return p;
+}
+
+balora_status bl_mt_answer_with_model(const char *model, const char *adapter, const char *tokenizer, bl_mt_set *s,
+                                      int64_t max_new_tokens, int64_t batch, const char *answers_out) {
+    if (s->n < 1) return bl_fail(BALORA_STATUS_INVALID, "MT-Bench: no questions");
+    bl_gen_opts o;
+    bl_gen_opts_default(&o);
+    o.max_new_tokens = max_new_tokens;
+    o.stop[o.n_stop++] = "### Instruction";
+    BL_TRY(bl_gen_opts_check(&o));
+    bl_gen_model gm;
+    BL_TRY(bl_gen_model_load(&gm, model, adapter, tokenizer, true));
+    bl_gen_model_eos(&gm, &o);
+    int64_t **ids = bl_calloc((size_t)s->n, sizeof *ids), *lens = bl_calloc((size_t)s->n, sizeof *lens);
+    int64_t *qi = bl_calloc((size_t)s->n, sizeof *qi);
+    balora_status st = ids && lens && qi ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    for (int turn = 0; turn < 2 && !st; turn++) {
+        int64_t n = 0;
+        for (int64_t i = 0; i < s->n && !st; i++) {
+            if (turn >= s->q[i].n_turns) continue;
+            char *text = mt_prompt(&s->q[i], turn);
+            if (!text) { st = BALORA_STATUS_NOMEM; break; }
+            free(ids[n]);
+            ids[n] = NULL;
+            st = bl_gen_encode(gm.tok, text, &ids[n], &lens[n]);
+            free(text);
+            if (st) { bl_fail_prefix(st, "MT-Bench question %s turn %d: ", s->q[i].id, turn + 1); break; }
+            qi[n++] = i;
+        }
+        if (!st && n > 0) {
+            mt_answer_ctx c = {.s = s, .qi = qi, .turn = turn};
+            bl_log(BL_INFO, "MT-Bench: answering turn %d of %lld question(s)", turn + 1, (long long)n);
+            st = bl_gen_run_all(&gm.m, gm.tok, &o, n, (const int64_t *const *)ids, lens, batch, mt_answer_done, &c, NULL, NULL);
+        }
+    }
+    FILE *f = NULL;
+    if (!st && answers_out && !(f = fopen(answers_out, "w"))) st = bl_fail(BALORA_STATUS_IO, "%s: cannot create", answers_out);
+    for (int64_t i = 0; f && i < s->n && !st; i++) {
+        cJSON *j = cJSON_CreateObject(), *t = j ? cJSON_AddArrayToObject(j, "turns") : NULL;
+        char *line = NULL;
+        if (t) {
+            cJSON_AddStringToObject(j, "question_id", s->q[i].id);
+            for (int k = 0; k < s->q[i].n_turns; k++) cJSON_AddItemToArray(t, cJSON_CreateString(s->q[i].answers[k] ? s->q[i].answers[k] : ""));
+            line = cJSON_PrintUnformatted(j);
+        }
+        cJSON_Delete(j);
+        if (!line || fprintf(f, "%s\n", line) < 0) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", answers_out);
+        free(line);
+    }
+    if (f && fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", answers_out);
+    for (int64_t i = 0; ids && i < s->n; i++) free(ids[i]);
+    free(ids); free(lens); free(qi);
+    bl_gen_model_free(&gm);
+    return st;
+}
