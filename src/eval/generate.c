@@ -141,6 +141,9 @@ balora_status bl_gen_init(bl_generator *g, bl_model *m, bl_tok *tok, const bl_ge
         return bl_fail(BALORA_STATUS_INVALID, "%s: a prompt of %lld tokens plus %lld new tokens exceeds the model's n_positions %lld; "
                        "hint: lower --max-new-tokens or shorten the prompt", m->source, (long long)max_prompt,
                        (long long)o->max_new_tokens, (long long)m->cfg.max_pos);
+    if (m->cfg.family != BL_FAMILY_GPT2 && T > m->cfg.max_pos)
+        bl_log(BL_WARN, "%s: prompts of up to %lld tokens plus %lld new tokens go past max_position_embeddings %lld (RoPE extrapolates; quality may drop)",
+               m->source, (long long)max_prompt, (long long)o->max_new_tokens, (long long)m->cfg.max_pos);
     BL_TRY(bl_kv_init(&g->kv, m, max_B, T, o->max_N > max_B ? o->max_N : max_B));
     plan(g, &g->arena);
     balora_status st = bl_arena_alloc(&g->arena);
