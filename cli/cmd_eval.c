@@ -31,7 +31,7 @@ typedef struct eval_args {
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
     /* model-backed generation and perplexity (src/eval/generate.h) */
-    const char *tokenizer;
+    const char *tokenizer, *answers_out;
     int64_t max_new_tokens, batch_size, samples, seed, window, stride;
     double temperature, top_p;
 } eval_args;
@@ -78,9 +78,17 @@ static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, do
  *       (bl_mt_judge_prompt: system + prompt) generate the judge's text and write the judgments
  *       file ({"question_id", "turn", "judgment"} lines) to `path`. */
 static balora_status eval_model_judge(const eval_args *a, const bl_mt_set *s, const bl_mt_templates *t, const char *path) {
-    (void)a; (void)s; (void)t; (void)path;
-    return bl_fail(BALORA_STATUS_UNSUPPORTED, "MT-Bench judging with --judge is not available in this build yet; hint: write the judge "
-                   "prompts with --judge-prompts-out, answer them with any judge model, and score with --judgments");
+    BL_TRY(bl_mt_judge_with_model(a->judge, a->tokenizer, s, t, a->max_new_tokens, a->batch_size, path));
+    bl_mt_report r;
+    BL_TRY(bl_mt_score_judgments(s, path, &r));
+    printf("judgments written to %s (score them again with --judgments %s)\n", path, path);
+    printf("MT-Bench (judge %s): %lld scored, %lld without a [[rating]], mean %.3f\n", a->judge, (long long)r.n,
+           (long long)r.n_unscored, r.mean);
+    return BALORA_STATUS_OK;
+}
+/*   eval_model_mt_answers: MT-Bench answers of --model (+ --adapter) for every question and turn. */
+static balora_status eval_model_mt_answers(const eval_args *a, bl_mt_set *s) {
+    return bl_mt_answer_with_model(a->model, a->adapter, a->tokenizer, s, a->max_new_tokens, a->batch_size, a->answers_out);
 }
 /* ================================ end of MODEL HOOKS ================================== */
 
@@ -422,9 +430,8 @@ static int run_mtbench(const eval_args *a) {
         return rc;
     }
     if (!a->completions && !a->model) { bl_mt_set_free(&s); fprintf(stderr, "balora eval: error: the judge needs the answers: --completions answers.jsonl\n"); return 2; }
-    if (!a->completions) { bl_mt_set_free(&s); return cli_fail(not_yet("answering MT-Bench questions")); }
     bl_mt_templates t;
-    st = bl_mt_answers_load(a->completions, &s);
+    st = a->completions ? bl_mt_answers_load(a->completions, &s) : eval_model_mt_answers(a, &s);
     if (!st) st = a->judge_prompts ? bl_mt_templates_load(a->judge_prompts, &t) : bl_mt_templates_default(&t);
     if (st) { bl_mt_set_free(&s); return cli_fail(st); }
     if (a->judge) st = eval_model_judge(a, &s, &t, a->out);
@@ -487,16 +494,17 @@ int cmd_eval(int argc, char **argv) {
         {"judgments", CLI_OPT_STR, &a.judgments, "mtbench: JSONL {question_id, turn, judgment} from a judge: average the [[ratings]]"},
         {"judge-prompts-out", CLI_OPT_STR, &a.judge_prompts_out, "mtbench: write the judge prompts (JSONL) for the answers in --completions"},
         {"judge-prompts", CLI_OPT_STR, &a.judge_prompts, "mtbench: FastChat judge_prompts.jsonl to use instead of balora's wording"},
-        {"judge", CLI_OPT_STR, &a.judge, "mtbench: judge model folder run by balora (not in this build yet)"},
+        {"judge", CLI_OPT_STR, &a.judge, "mtbench: judge model folder run by balora (greedy, plain-text prompt; judgments go to --out)"},
         {"model", CLI_OPT_STR, &a.model, "model folder (or llama2.c .bin): generate the completions with it / --bench ppl"},
         {"adapter", CLI_OPT_STR, &a.adapter, "adapter folder for --model"},
-        {"tokenizer", CLI_OPT_STR, &a.tokenizer, "--model: tokenizer folder (default: the model folder's)"},
+        {"tokenizer", CLI_OPT_STR, &a.tokenizer, "--model / --judge: tokenizer folder (default: the model folder's)"},
         {"max-new-tokens", CLI_OPT_INT, &a.max_new_tokens, "--model: tokens generated at most per completion"},
         {"batch-size", CLI_OPT_INT, &a.batch_size, "--model: prompts decoded together"},
         {"samples", CLI_OPT_INT, &a.samples, "--model: completions per problem (pass@k; > 1 needs --temperature)"},
         {"temperature", CLI_OPT_FLOAT, &a.temperature, "--model: 0 = greedy"},
         {"top-p", CLI_OPT_FLOAT, &a.top_p, "--model: nucleus sampling (1 = off)"},
         {"seed", CLI_OPT_INT, &a.seed, "--model: sampling seed"},
+        {"answers-out", CLI_OPT_STR, &a.answers_out, "mtbench --model: also write the model's answers (JSONL {question_id, turns})"},
         {"window", CLI_OPT_INT, &a.window, "--bench ppl: tokens per window (0 = min(model positions, 1024))"},
         {"stride", CLI_OPT_INT, &a.stride, "--bench ppl: window step (0 = window / 2), as the HF perplexity guide"},
     };

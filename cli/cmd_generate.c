@@ -151,7 +151,7 @@ static void ctx_free(gen_ctx *c) {
 int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *adapter = NULL, *tokenizer = NULL, *prompt = NULL, *prompt_ids = NULL, *data = NULL;
     const char *field = "prompt", *tmpl = "none", *out = NULL, *stop_help = NULL;
-    int64_t max_new = 128, top_k = 0, seed = 0, batch = 8;
+    int64_t max_new = 128, top_k = 0, seed = 0, batch = 8, threads = 0;
     double temperature = 0.0, top_p = 1.0;
     bool no_adapter = false;
     cli_opt opts[] = {
@@ -172,6 +172,7 @@ int cmd_generate(int argc, char **argv) {
         {"batch-size", CLI_OPT_INT, &batch, "prompts decoded together"},
         {"no-adapter", CLI_OPT_FLAG, &no_adapter, "with --adapter: generate with the adapter switched off (the base model)"},
         {"out", CLI_OPT_STR, &out, "write JSON lines here (default with --data: stdout)"},
+        {"threads", CLI_OPT_INT, &threads, "threads (0 = all cores)"},
     };
     /* --stop may repeat: take every occurrence out before the table parser sees argv */
     bl_gen_opts o;
@@ -207,6 +208,8 @@ int cmd_generate(int argc, char **argv) {
     if (batch < 1) { fprintf(stderr, "balora generate: error: --batch-size must be >= 1\n"); return 2; }
     if (no_adapter && !adapter) { fprintf(stderr, "balora generate: error: --no-adapter needs --adapter\n"); return 2; }
     if (seed < 0) { fprintf(stderr, "balora generate: error: --seed must be >= 0\n"); return 2; }
+    if (threads < 0) { fprintf(stderr, "balora generate: error: --threads must be >= 0\n"); return 2; }
+    if (threads > 0) balora_threads_set((int)threads);
     o.max_new_tokens = max_new; o.temperature = temperature; o.top_k = top_k; o.top_p = top_p; o.seed = (uint64_t)seed;
     o.mode = no_adapter ? BL_ADAPTER_OFF : BL_ADAPTER_ON;
     balora_status st = bl_gen_opts_check(&o);

@@ -96,8 +96,8 @@ printf '%s\n' '{"question_id": 81, "turn": 1, "judgment": "Rating: [[8]]"}' '{"q
   '{"question_id": 111, "turn": 1, "judgment": "[[10]]"}' '{"question_id": 111, "turn": 2, "judgment": "no score"}' > "$T/j.jsonl"
 "$CLI" eval --bench mtbench --data "$T/q.jsonl" --judgments "$T/j.jsonl" --out "$T/mt.json" > "$T/out.txt"
 check "mtbench judgments averaged" "[ $? -eq 0 ] && '$PY' -c \"import json,sys; r=json.load(open('$T/mt.json')); sys.exit(0 if r['score']==8 and r['turn_1']==9 and r['turn_2']==6 and r['n_unscored']==1 else 1)\""
-"$CLI" eval --bench mtbench --data "$T/q.jsonl" --completions "$T/a.jsonl" --judge /nonexistent 2> "$T/err.txt"
-check "mtbench --judge: not available yet" "[ $? -eq 1 ] && grep -q 'not available in this build yet' '$T/err.txt'"
+"$CLI" eval --bench mtbench --data "$T/q.jsonl" --completions "$T/a.jsonl" --judge /nonexistent --out "$T/jj.jsonl" 2> "$T/err.txt"
+check "mtbench --judge: names the missing judge (judging with a model: cli_generate.sh)" "[ $? -eq 1 ] && grep -q '/nonexistent' '$T/err.txt'"
 
 "$CLI" eval --bench gsm8k --data "$D/gsm8k/test.jsonl" --prompts-out "$T/prompts.jsonl" --limit 2 --template alpaca > /dev/null
 check "prompts-out alpaca" "'$PY' -c \"import json,sys; r=[json.loads(l) for l in open('$T/prompts.jsonl')]; p=r[1]['prompt']; sys.exit(0 if len(r)==2 and p.startswith('Below is an instruction') and 'A robe takes 2 bolts' in p and p.endswith('### Response:') else 1)\""

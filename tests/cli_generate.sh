@@ -41,15 +41,15 @@ ids = struct.unpack("<%dq" % ((e - s) // 8), b[8 + n + s:8 + n + e])
 print(" ".join(str(i) for i in ids[1:]))
 PYEOF
 )
-got=$("$CLI" generate --model "$S260" --prompt-ids 1 --max-new-tokens 40 2>"$TMP/err" | tr -s ' ' | sed 's/^ //')
+got=$("$CLI" generate --threads 1 --model "$S260" --prompt-ids 1 --max-new-tokens 40 2>"$TMP/err" | tr -s ' ' | sed 's/^ //')
 [ "$got" = "$want" ] && ok "stories260K greedy from BOS = greedy_from_bos" || bad "stories260K greedy: got '$got' want '$want'"
 grep -q "40 new tokens" "$TMP/err" && ok "token count on stderr" || bad "no token count: $(cat "$TMP/err")"
 
 # ---- batches give what one-by-one gives
 printf '{"prompt": [1]}\n{"prompt": [1, 306, 463]}\n\n{"prompt": [1, 401, 13, 431, 293, 430]}\n{"prompt": [1, 22]}\n' > "$TMP/ids.jsonl"
 for args in "" "--temperature 0.9 --top-p 0.9 --seed 7" "--temperature 1.2 --top-k 30 --seed 8"; do
-  "$CLI" generate --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --batch-size 1 $args --out "$TMP/b1.jsonl" 2>/dev/null
-  "$CLI" generate --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --batch-size 3 $args 2>/dev/null > "$TMP/b3.jsonl"
+  "$CLI" generate --threads 1 --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --batch-size 1 $args --out "$TMP/b1.jsonl" 2>/dev/null
+  "$CLI" generate --threads 1 --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --batch-size 3 $args 2>/dev/null > "$TMP/b3.jsonl"
   strip() { "$PY" -c 'import json,sys
 for l in open(sys.argv[1]):
     d = json.loads(l); d.pop("seconds"); print(json.dumps(d, sort_keys=True))' "$1"; }
@@ -57,12 +57,12 @@ for l in open(sys.argv[1]):
   else bad "batch 3 differs from batch 1 ($args)"; fi
   cp "$TMP/b1.jsonl" "$TMP/last.jsonl"
 done
-"$CLI" generate --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --temperature 1.2 --top-k 30 --seed 8 --out "$TMP/again.jsonl" 2>/dev/null
+"$CLI" generate --threads 1 --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --temperature 1.2 --top-k 30 --seed 8 --out "$TMP/again.jsonl" 2>/dev/null
 [ "$(strip "$TMP/again.jsonl")" = "$(strip "$TMP/last.jsonl")" ] && ok "a seed repeats" || bad "same seed, other samples"
-"$CLI" generate --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --temperature 1.2 --top-k 30 --seed 9 --out "$TMP/other.jsonl" 2>/dev/null
+"$CLI" generate --threads 1 --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --temperature 1.2 --top-k 30 --seed 9 --out "$TMP/other.jsonl" 2>/dev/null
 [ "$(strip "$TMP/other.jsonl")" != "$(strip "$TMP/last.jsonl")" ] && ok "another seed differs" || bad "another seed gave the same samples"
-"$CLI" generate --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --out "$TMP/greedy.jsonl" 2>/dev/null
-"$CLI" generate --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --temperature 3 --top-k 1 --seed 4 --out "$TMP/k1.jsonl" 2>/dev/null
+"$CLI" generate --threads 1 --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --out "$TMP/greedy.jsonl" 2>/dev/null
+"$CLI" generate --threads 1 --model "$S260" --data "$TMP/ids.jsonl" --max-new-tokens 25 --temperature 3 --top-k 1 --seed 4 --out "$TMP/k1.jsonl" 2>/dev/null
 [ "$(strip "$TMP/k1.jsonl")" = "$(strip "$TMP/greedy.jsonl")" ] && ok "top-k 1 = greedy" || bad "top-k 1 differs from greedy"
 "$PY" -c 'import json,sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -71,6 +71,19 @@ for r in rows:
     assert set(r) == {"index", "prompt_ids", "completion", "completion_ids", "prompt_tokens", "completion_tokens", "finish_reason", "seconds"}, r
     assert r["completion"] is None and r["completion_tokens"] == len(r["completion_ids"]) == 25 and r["finish_reason"] == "length"
     assert r["prompt_tokens"] == len(r["prompt_ids"]) and r["seconds"] >= 0' "$TMP/greedy.jsonl" && ok "JSONL fields (ids)" || bad "JSONL fields (ids)"
+
+# ---- an adapter attached = the merged model (balora merge --dtype f32); --no-adapter = the base model
+G=$SHARED/golden
+for arch in llama qwen2 gpt2; do
+  "$CLI" merge --model "$G/$arch" --adapter "$G/$arch/lora" --out "$TMP/merged_$arch" --dtype f32 > /dev/null 2>&1 || bad "merge $arch"
+  a=$("$CLI" generate --threads 1 --model "$G/$arch" --adapter "$G/$arch/lora" --prompt-ids "1 5 9 200" --max-new-tokens 30 2>/dev/null)
+  m=$("$CLI" generate --threads 1 --model "$TMP/merged_$arch" --prompt-ids "1 5 9 200" --max-new-tokens 30 2>/dev/null)
+  b=$("$CLI" generate --threads 1 --model "$G/$arch" --prompt-ids "1 5 9 200" --max-new-tokens 30 2>/dev/null)
+  o=$("$CLI" generate --threads 1 --model "$G/$arch" --adapter "$G/$arch/lora" --no-adapter --prompt-ids "1 5 9 200" --max-new-tokens 30 2>/dev/null)
+  [ -n "$a" ] && [ "$a" = "$m" ] && ok "$arch: adapter = merged" || bad "$arch: adapter '$a' vs merged '$m'"
+  [ -n "$b" ] && [ "$b" = "$o" ] && ok "$arch: --no-adapter = base" || bad "$arch: --no-adapter '$o' vs base '$b'"
+  [ "$a" != "$b" ] && ok "$arch: the adapter changes the tokens" || bad "$arch: adapter and base agree"
+done
 
 # ---- a tiny random GPT-2 with the GPT-2 tokenizer
 mkdir -p "$TMP/tiny"
@@ -106,7 +119,7 @@ json.dump({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_si
 PYEOF
 TOK=$SHARED/tokenizers/gpt2
 TINY=$TMP/tiny
-"$CLI" generate --model "$TINY" --tokenizer "$TOK" --prompt "Once upon a time" --max-new-tokens 30 --temperature 1 --seed 3 \
+"$CLI" generate --threads 1 --model "$TINY" --tokenizer "$TOK" --prompt "Once upon a time" --max-new-tokens 30 --temperature 1 --seed 3 \
   --out "$TMP/one.jsonl" > "$TMP/stream.txt" 2>"$TMP/err" || bad "tiny generate failed: $(cat "$TMP/err")"
 "$PY" -c 'import json,sys
 r = json.loads(open(sys.argv[1]).readline())
@@ -115,7 +128,7 @@ assert s == r["completion"] + "\n", (s, r["completion"])
 assert r["prompt"] == "Once upon a time" and r["prompt_tokens"] == 4 and r["completion_tokens"] == 30, r
 print(r["completion"][10:13])' "$TMP/one.jsonl" "$TMP/stream.txt" > "$TMP/stop.txt" && ok "streamed text = completion" || bad "streamed text differs from the completion"
 STOP=$(cat "$TMP/stop.txt")
-"$CLI" generate --model "$TINY" --tokenizer "$TOK" --prompt "Once upon a time" --max-new-tokens 30 --temperature 1 --seed 3 \
+"$CLI" generate --threads 1 --model "$TINY" --tokenizer "$TOK" --prompt "Once upon a time" --max-new-tokens 30 --temperature 1 --seed 3 \
   --stop "zzzqqq" --stop "$STOP" --out "$TMP/cut.jsonl" > "$TMP/stream2.txt" 2>"$TMP/err" || bad "generate --stop failed: $(cat "$TMP/err")"
 "$PY" -c 'import json,sys
 full = json.loads(open(sys.argv[1]).readline())["completion"]
@@ -125,7 +138,7 @@ assert r["finish_reason"] == "stop" and r["completion"] == full[:full.index(stop
 assert open(sys.argv[4], encoding="utf-8").read() == r["completion"] + "\n"' "$TMP/one.jsonl" "$TMP/cut.jsonl" "$STOP" "$TMP/stream2.txt" \
   && ok "--stop cuts before the stop string ('$STOP')" || bad "--stop"
 printf '{"question": "What is 1+1?"}\n{"question": "Name a colour."}\n' > "$TMP/q.jsonl"
-"$CLI" generate --model "$TINY" --tokenizer "$TOK" --data "$TMP/q.jsonl" --prompt-field question --template alpaca --max-new-tokens 5 \
+"$CLI" generate --threads 1 --model "$TINY" --tokenizer "$TOK" --data "$TMP/q.jsonl" --prompt-field question --template alpaca --max-new-tokens 5 \
   --out "$TMP/q.out" 2>"$TMP/err" || bad "alpaca generate failed: $(cat "$TMP/err")"
 "$PY" -c 'import json,sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -149,23 +162,43 @@ head -c 4000 "$SHARED/data/text/tinyshakespeare.txt" > "$TMP/t.txt"
 expect 0 "perplexity" "$CLI" eval --bench ppl --model "$TINY" --tokenizer "$TOK" --data "$TMP/t.txt" --window 128 --stride 64
 grep -Eq "perplexity [0-9]+\.[0-9]+ over [0-9]+ tokens" "$TMP/out" && ok "ppl line" || bad "ppl line: $(cat "$TMP/out")"
 
+# ---- MT-Bench judged by a model balora runs (the tiny model: the protocol, not the scores)
+printf '%s\n' '{"question_id": 81, "category": "writing", "turns": ["Write a haiku.", "Another one."]}' \
+  '{"question_id": 111, "category": "math", "turns": ["2+3?", "times 4?"], "reference": ["5", "20"]}' > "$TMP/mq.jsonl"
+printf '%s\n' '{"question_id": 81, "turns": ["Rain falls", "Snow falls"]}' '{"question_id": 111, "turns": ["5", "21"]}' > "$TMP/ma.jsonl"
+expect 0 "MT-Bench (judge" "$CLI" eval --bench mtbench --data "$TMP/mq.jsonl" --completions "$TMP/ma.jsonl" --judge "$TINY" --tokenizer "$TOK" \
+  --max-new-tokens 6 --out "$TMP/judg.jsonl"
+"$PY" -c 'import json,sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [(r["question_id"], r["turn"]) for r in rows] == [("81", 1), ("81", 2), ("111", 1), ("111", 2)] or \
+       [(r["question_id"], r["turn"]) for r in rows] == [(81, 1), (81, 2), (111, 1), (111, 2)], rows
+assert all(isinstance(r["judgment"], str) for r in rows)' "$TMP/judg.jsonl" && ok "MT-Bench judgments file" || bad "MT-Bench judgments file"
+# answers from --model (Alpaca format, two turns), then judged
+expect 0 "MT-Bench (judge" "$CLI" eval --bench mtbench --data "$TMP/mq.jsonl" --model "$TINY" --judge "$TINY" --tokenizer "$TOK" \
+  --max-new-tokens 5 --answers-out "$TMP/ans.jsonl" --out "$TMP/judg2.jsonl"
+"$PY" -c 'import json,sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+assert [str(r["question_id"]) for r in a] == ["81", "111"] and all(len(r["turns"]) == 2 and all(isinstance(t, str) for t in r["turns"]) for r in a), a
+assert len(open(sys.argv[2]).readlines()) == 4' "$TMP/ans.jsonl" "$TMP/judg2.jsonl" && ok "MT-Bench answers from --model" || bad "MT-Bench answers from --model"
+expect 1 "add --out" "$CLI" eval --bench mtbench --data "$TMP/mq.jsonl" --completions "$TMP/ma.jsonl" --judge "$TINY" --tokenizer "$TOK"
+
 # ---- errors
-expect 2 "--model" "$CLI" generate --prompt-ids 1
-expect 2 "exactly one" "$CLI" generate --model "$S260" --prompt-ids 1 --prompt hi
-expect 2 "alpaca or none" "$CLI" generate --model "$S260" --prompt-ids 1 --template foo
-expect 2 "top-p" "$CLI" generate --model "$S260" --prompt-ids 1 --top-p 0
-expect 2 "temperature" "$CLI" generate --model "$S260" --prompt-ids 1 --temperature -1
-expect 2 "needs a value" "$CLI" generate --model "$S260" --prompt-ids 1 --stop
-expect 1 "no tokenizer" "$CLI" generate --model "$S260" --prompt hello
-expect 1 "no tokenizer" "$CLI" generate --model "$S260" --prompt-ids 1 --stop x
-expect 1 "not a list" "$CLI" generate --model "$S260" --prompt-ids "1 x 3"
-expect 1 "outside the model's vocabulary" "$CLI" generate --model "$S260" --prompt-ids "1 600"
+expect 2 "--model" "$CLI" generate --threads 1 --prompt-ids 1
+expect 2 "exactly one" "$CLI" generate --threads 1 --model "$S260" --prompt-ids 1 --prompt hi
+expect 2 "alpaca or none" "$CLI" generate --threads 1 --model "$S260" --prompt-ids 1 --template foo
+expect 2 "top-p" "$CLI" generate --threads 1 --model "$S260" --prompt-ids 1 --top-p 0
+expect 2 "temperature" "$CLI" generate --threads 1 --model "$S260" --prompt-ids 1 --temperature -1
+expect 2 "needs a value" "$CLI" generate --threads 1 --model "$S260" --prompt-ids 1 --stop
+expect 1 "no tokenizer" "$CLI" generate --threads 1 --model "$S260" --prompt hello
+expect 1 "no tokenizer" "$CLI" generate --threads 1 --model "$S260" --prompt-ids 1 --stop x
+expect 1 "not a list" "$CLI" generate --threads 1 --model "$S260" --prompt-ids "1 x 3"
+expect 1 "outside the model's vocabulary" "$CLI" generate --threads 1 --model "$S260" --prompt-ids "1 600"
 printf '{"prompt": [1]}\n{"text": "x"}\n' > "$TMP/bad.jsonl"
-expect 1 "bad.jsonl:2: missing field 'prompt'" "$CLI" generate --model "$S260" --data "$TMP/bad.jsonl"
+expect 1 "bad.jsonl:2: missing field 'prompt'" "$CLI" generate --threads 1 --model "$S260" --data "$TMP/bad.jsonl"
 printf '{"prompt": [1]}\nnot json\n' > "$TMP/bad2.jsonl"
-expect 1 "bad2.jsonl:2: not a JSON object" "$CLI" generate --model "$S260" --data "$TMP/bad2.jsonl"
-expect 1 "n_positions" "$CLI" generate --model "$SHARED/golden/gpt2" --prompt-ids "1 2 3" --max-new-tokens 100
-expect 1 "does not have" "$CLI" generate --model "$SHARED/golden/llama" --adapter "$SHARED/golden/gpt2/lora" --prompt-ids 1
+expect 1 "bad2.jsonl:2: not a JSON object" "$CLI" generate --threads 1 --model "$S260" --data "$TMP/bad2.jsonl"
+expect 1 "n_positions" "$CLI" generate --threads 1 --model "$SHARED/golden/gpt2" --prompt-ids "1 2 3" --max-new-tokens 100
+expect 1 "does not have" "$CLI" generate --threads 1 --model "$SHARED/golden/llama" --adapter "$SHARED/golden/gpt2/lora" --prompt-ids 1
 expect 1 "tokenizer" "$CLI" eval --bench gsm8k --model "$SHARED/golden/llama" --data "$SHARED/data/gsm8k/test.jsonl" --limit 1
 expect 1 "temperature" "$CLI" eval --bench mbpp --model "$TINY" --tokenizer "$TOK" --data "$SHARED/data/mbpp/mbpp.jsonl" --limit 1 --samples 3
 exit $fail

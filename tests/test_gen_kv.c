@@ -208,6 +208,7 @@ static void random_models(void) {
 
 int main(void) {
     const char *sh = t_require_shared();
+    balora_threads_set(1); /* tiny models: one thread is fastest, and the suite runs tests in parallel */
     random_models();
     const char *archs[] = {"gpt2", "llama", "mistral", "qwen2"};
     for (int i = 0; i < 4; i++) golden(sh, archs[i]);

@@ -17,6 +17,7 @@ static void gen(bl_model *m, const bl_gen_opts *o, int64_t B, const int64_t *con
 }
 
 int main(void) {
+    balora_threads_set(1); /* tiny models: one thread is fastest, and the suite runs tests in parallel */
     const char *sh = t_require_shared();
     const char *archs[] = {"gpt2", "gpt2_all", "llama", "mistral", "qwen2"};
     for (int a = 0; a < 5; a++) {

@@ -49,6 +49,7 @@ static void check(const char *what, bl_model *m, bl_adapter_mode mode, const int
 }
 
 int main(void) {
+    balora_threads_set(1); /* tiny models: one thread is fastest, and the suite runs tests in parallel */
     const char *sh = t_require_shared();
     char bin[1024], io[1024];
     snprintf(bin, sizeof bin, "%s/models/stories260K/stories260K.bin", sh);

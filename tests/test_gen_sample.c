@@ -242,6 +242,7 @@ static void stop_strings(const char *sh) {
 }
 
 int main(void) {
+    balora_threads_set(1); /* tiny models: one thread is fastest, and the suite runs tests in parallel */
     sampler();
     const char *sh = t_require_shared();
     generation(sh);

@@ -1,6 +1,7 @@
 /* Text generation over the key-value cache: sampling, EOS / stop strings, streaming (generate.h). */
 #include "eval/generate.h"
 #include "train/data.h"
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,9 @@ balora_status bl_gen_init(bl_generator *g, bl_model *m, bl_tok *tok, const bl_ge
         return bl_fail(BALORA_STATUS_INVALID, "%s: a prompt of %lld tokens plus %lld new tokens exceeds the model's n_positions %lld; "
                        "hint: lower --max-new-tokens or shorten the prompt", m->source, (long long)max_prompt,
                        (long long)o->max_new_tokens, (long long)m->cfg.max_pos);
+    if (m->cfg.family != BL_FAMILY_GPT2 && T > m->cfg.max_pos)
+        bl_log(BL_WARN, "%s: prompts of up to %lld tokens plus %lld new tokens go past max_position_embeddings %lld (RoPE extrapolates; quality may drop)",
+               m->source, (long long)max_prompt, (long long)o->max_new_tokens, (long long)m->cfg.max_pos);
     BL_TRY(bl_kv_init(&g->kv, m, max_B, T, o->max_N > max_B ? o->max_N : max_B));
     plan(g, &g->arena);
     balora_status st = bl_arena_alloc(&g->arena);
@@ -544,6 +548,155 @@ balora_status bl_eval_ppl_file(const char *model, const char *adapter, const cha
     if (!st) st = bl_eval_perplexity(&gm.m, BL_ADAPTER_ON, ids, n, W, S, ppl, n_scored);
     free(text);
     free(ids);
+    bl_gen_model_free(&gm);
+    return st;
+}
+
+/* ------------------------------------------------------------------ MT-Bench judge */
+
+typedef struct judge_ctx {
+    FILE *f;
+    const char *path;
+    const bl_mt_set *s;
+    const int64_t *qi;   /* [n] question of prompt i */
+    const int *turn;     /* [n] */
+} judge_ctx;
+
+static balora_status judge_done(void *user, int64_t i, const bl_gen_out *o) {
+    judge_ctx *c = user;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return BALORA_STATUS_NOMEM;
+    cJSON_AddStringToObject(j, "question_id", c->s->q[c->qi[i]].id);
+    cJSON_AddNumberToObject(j, "turn", c->turn[i]);
+    cJSON_AddStringToObject(j, "judgment", o->text ? o->text : "");
+    char *line = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!line) return BALORA_STATUS_NOMEM;
+    int w = fprintf(c->f, "%s\n", line);
+    free(line);
+    if (w < 0) return bl_fail(BALORA_STATUS_IO, "%s: write failed", c->path);
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_mt_judge_with_model(const char *judge, const char *tokenizer, const bl_mt_set *s, const bl_mt_templates *t,
+                                     int64_t max_new_tokens, int64_t batch, const char *out_path) {
+    if (!out_path) return bl_fail(BALORA_STATUS_INVALID, "MT-Bench judging: the judgments need a file; hint: add --out judgments.jsonl");
+    int64_t n = 0;
+    for (int64_t i = 0; i < s->n; i++) n += s->q[i].n_turns;
+    if (n == 0) return bl_fail(BALORA_STATUS_INVALID, "MT-Bench judging: no questions");
+    bl_gen_opts o;
+    bl_gen_opts_default(&o);
+    o.max_new_tokens = max_new_tokens;
+    BL_TRY(bl_gen_opts_check(&o));
+    bl_gen_model gm;
+    BL_TRY(bl_gen_model_load(&gm, judge, NULL, tokenizer, true));
+    bl_gen_model_eos(&gm, &o);
+    int64_t **ids = bl_calloc((size_t)n, sizeof *ids), *lens = bl_calloc((size_t)n, sizeof *lens), *qi = bl_calloc((size_t)n, sizeof *qi);
+    int *turn = bl_calloc((size_t)n, sizeof *turn);
+    balora_status st = ids && lens && qi && turn ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    for (int64_t i = 0, k = 0; i < s->n && !st; i++)
+        for (int tt = 1; tt <= s->q[i].n_turns && !st; tt++, k++) {
+            char *sys = NULL, *prompt = NULL;
+            if ((st = bl_mt_judge_prompt(t, &s->q[i], tt, &sys, &prompt))) break;
+            size_t need = strlen(sys) + strlen(prompt) + 3;
+            char *text = bl_malloc(need);
+            if (!text) st = BALORA_STATUS_NOMEM;
+            else {
+                snprintf(text, need, "%s%s%s", sys, *sys ? "\n\n" : "", prompt);
+                st = bl_gen_encode(gm.tok, text, &ids[k], &lens[k]);
+                if (st) bl_fail_prefix(st, "judge prompt of question %s turn %d: ", s->q[i].id, tt);
+            }
+            free(text); free(sys); free(prompt);
+            qi[k] = i;
+            turn[k] = tt;
+        }
+    FILE *f = NULL;
+    if (!st && !(f = fopen(out_path, "w"))) st = bl_fail(BALORA_STATUS_IO, "%s: cannot create", out_path);
+    if (!st) {
+        judge_ctx c = {.f = f, .path = out_path, .s = s, .qi = qi, .turn = turn};
+        st = bl_gen_run_all(&gm.m, gm.tok, &o, n, (const int64_t *const *)ids, lens, batch, judge_done, &c, NULL, NULL);
+    }
+    if (f && fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", out_path);
+    for (int64_t i = 0; ids && i < n; i++) free(ids[i]);
+    free(ids); free(lens); free(qi); free(turn);
+    bl_gen_model_free(&gm);
+    return st;
+}
+
+/* ------------------------------------------------------------------ MT-Bench answers */
+
+typedef struct mt_answer_ctx { bl_mt_set *s; const int64_t *qi; int turn; } mt_answer_ctx;
+
+static balora_status mt_answer_done(void *user, int64_t i, const bl_gen_out *o) {
+    mt_answer_ctx *c = user;
+    char **slot = &c->s->q[c->qi[i]].answers[c->turn];
+    free(*slot);
+    *slot = bl_strdup(o->text ? o->text : "");
+    return *slot ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+}
+
+/* Turn 1 prompt, or (turn 2) turn 1's prompt + answer + the second instruction. malloc'd. */
+static char *mt_prompt(const bl_mt_question *q, int turn) {
+    char *p1 = bl_gen_format_prompt(q->turns[0], true);
+    if (!p1 || turn == 0) return p1;
+    const char *mid = "\n\n### Instruction:\n", *end = "\n\n### Response:";
+    size_t n = strlen(p1) + strlen(q->answers[0]) + strlen(mid) + strlen(q->turns[1]) + strlen(end) + 1;
+    char *p = bl_malloc(n);
+    if (p) snprintf(p, n, "%s%s%s%s%s", p1, q->answers[0], mid, q->turns[1], end);
+    free(p1);
+    return p;
+}
+
+balora_status bl_mt_answer_with_model(const char *model, const char *adapter, const char *tokenizer, bl_mt_set *s,
+                                      int64_t max_new_tokens, int64_t batch, const char *answers_out) {
+    if (s->n < 1) return bl_fail(BALORA_STATUS_INVALID, "MT-Bench: no questions");
+    bl_gen_opts o;
+    bl_gen_opts_default(&o);
+    o.max_new_tokens = max_new_tokens;
+    o.stop[o.n_stop++] = "### Instruction";
+    BL_TRY(bl_gen_opts_check(&o));
+    bl_gen_model gm;
+    BL_TRY(bl_gen_model_load(&gm, model, adapter, tokenizer, true));
+    bl_gen_model_eos(&gm, &o);
+    int64_t **ids = bl_calloc((size_t)s->n, sizeof *ids), *lens = bl_calloc((size_t)s->n, sizeof *lens);
+    int64_t *qi = bl_calloc((size_t)s->n, sizeof *qi);
+    balora_status st = ids && lens && qi ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    for (int turn = 0; turn < 2 && !st; turn++) {
+        int64_t n = 0;
+        for (int64_t i = 0; i < s->n && !st; i++) {
+            if (turn >= s->q[i].n_turns) continue;
+            char *text = mt_prompt(&s->q[i], turn);
+            if (!text) { st = BALORA_STATUS_NOMEM; break; }
+            free(ids[n]);
+            ids[n] = NULL;
+            st = bl_gen_encode(gm.tok, text, &ids[n], &lens[n]);
+            free(text);
+            if (st) { bl_fail_prefix(st, "MT-Bench question %s turn %d: ", s->q[i].id, turn + 1); break; }
+            qi[n++] = i;
+        }
+        if (!st && n > 0) {
+            mt_answer_ctx c = {.s = s, .qi = qi, .turn = turn};
+            bl_log(BL_INFO, "MT-Bench: answering turn %d of %lld question(s)", turn + 1, (long long)n);
+            st = bl_gen_run_all(&gm.m, gm.tok, &o, n, (const int64_t *const *)ids, lens, batch, mt_answer_done, &c, NULL, NULL);
+        }
+    }
+    FILE *f = NULL;
+    if (!st && answers_out && !(f = fopen(answers_out, "w"))) st = bl_fail(BALORA_STATUS_IO, "%s: cannot create", answers_out);
+    for (int64_t i = 0; f && i < s->n && !st; i++) {
+        cJSON *j = cJSON_CreateObject(), *t = j ? cJSON_AddArrayToObject(j, "turns") : NULL;
+        char *line = NULL;
+        if (t) {
+            cJSON_AddStringToObject(j, "question_id", s->q[i].id);
+            for (int k = 0; k < s->q[i].n_turns; k++) cJSON_AddItemToArray(t, cJSON_CreateString(s->q[i].answers[k] ? s->q[i].answers[k] : ""));
+            line = cJSON_PrintUnformatted(j);
+        }
+        cJSON_Delete(j);
+        if (!line || fprintf(f, "%s\n", line) < 0) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", answers_out);
+        free(line);
+    }
+    if (f && fclose(f) != 0 && !st) st = bl_fail(BALORA_STATUS_IO, "%s: write failed", answers_out);
+    for (int64_t i = 0; ids && i < s->n; i++) free(ids[i]);
+    free(ids); free(lens); free(qi);
     bl_gen_model_free(&gm);
     return st;
 }

@@ -150,6 +150,21 @@ void bl_bench_gen_opts_default(bl_bench_gen_opts *o);
  * *out is shaped as bl_completions_load would read it. */
 balora_status bl_bench_generate(const bl_bench_set *s, const bl_bench_gen_opts *o, bl_completions *out);
 
+/* MT-Bench judging with a model balora runs (src/eval/mtbench.h protocol): for every question and
+ * turn, the judge reads system + "\n\n" + prompt (plain text: no chat template is applied) and
+ * writes greedily up to max_new_tokens; the judgments ({"question_id", "turn", "judgment"} lines)
+ * go to out_path, in question order. The answers must be loaded into s. */
+#include "eval/mtbench.h"
+balora_status bl_mt_judge_with_model(const char *judge, const char *tokenizer, const bl_mt_set *s, const bl_mt_templates *t,
+                                     int64_t max_new_tokens, int64_t batch, const char *out_path);
+
+/* MT-Bench answers from a model (+ adapter), greedy, in the Alpaca format the paper fine-tunes with:
+ * turn 1 = the Alpaca prompt of question 1; turn 2 = turn 1's prompt + answer 1 + "\n\n### Instruction:\n"
+ * + question 2 + "\n\n### Response:"; stop string "### Instruction". Fills s->q[i].answers; when
+ * answers_out is set, also writes them as {"question_id", "turns": [a1, a2]} lines. */
+balora_status bl_mt_answer_with_model(const char *model, const char *adapter, const char *tokenizer, bl_mt_set *s,
+                                      int64_t max_new_tokens, int64_t batch, const char *answers_out);
+
 /* Perplexity of a model (+ adapter) on a UTF-8 text file, tokenised whole (with the tokenizer's
  * BOS, as the HF guide's tokenizer call): window 0 = min(model positions, 1024), stride 0 = window/2. */
 balora_status bl_eval_ppl_file(const char *model, const char *adapter, const char *tokenizer, const char *path,
