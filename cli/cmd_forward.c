@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *USAGE =
-    "balora forward --model DIR [--adapter ADAPTER_DIR] --batch BATCH.safetensors --out OUT.safetensors [--grads]\n"
+    "--model DIR [--adapter ADAPTER_DIR] --batch BATCH.safetensors --out OUT.safetensors [--grads]\n"
     "\n"
     "BATCH holds input_ids [B, T] (I64), optional attention_mask [B, T] (1 = real token) and optional labels\n"
     "([B, T] token ids with -100 = ignored for causal LMs, the shift is applied inside as transformers does;\n"
