@@ -95,6 +95,21 @@ static void run_case(const char *name, bl_config *c, bool lora, float dropout) {
         printf("   %d base tensors checked\n", m.mods.n_params);
     }
     CHECK(t_failures == before, "%s: gradients match finite differences", name);
+    /* determinism: the same step (same dropout seed) twice gives bit-identical gradients */
+    if (lora) {
+        bl_param tr[128];
+        int nt = bl_lora_trainables(&ad, tr, 128);
+        float *g1 = malloc(sizeof(float) * tr[0].numel);
+        for (int rep = 0; rep < 2; rep++) {
+            bl_lora_zero_grads(&ad);
+            bl_rng_seed(&r.rng, 5);
+            loss_of(&r, &m, dl);
+            CHECK_OK(bl_model_backward(&r, dl));
+            if (rep == 0) memcpy(g1, tr[0].grad, sizeof(float) * tr[0].numel);
+        }
+        CHECK(nt > 0 && memcmp(g1, tr[0].grad, sizeof(float) * tr[0].numel) == 0, "%s: bit-identical gradients on a rerun", name);
+        free(g1);
+    }
     free(dl);
     bl_run_free(&r);
     bl_lora_free(&ad);
