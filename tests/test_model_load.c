@@ -141,8 +141,38 @@ static void run(const char *shared, const char *arch) {
     bl_model_free(&m);
 }
 
+/* bl_model_save: a loaded folder and a llama2.c model written as HF folders reload identically */
+static void test_save(const char *shared) {
+    char src[1024], dir[2048];
+    float *a = malloc(sizeof(float) * 12 * 512), *b = malloc(sizeof(float) * 12 * 512);
+    int64_t n1, n2;
+    for (int k = 0; k < 3; k++) {
+        bl_model m, m2;
+        if (k < 2) {
+            snprintf(src, sizeof src, "%s/golden/%s", shared, k ? "gpt2_cls" : "gpt2");
+            CHECK_OK(bl_model_load(&m, src));
+        } else {
+            snprintf(src, sizeof src, "%s/models/stories260K/stories260K.bin", shared);
+            CHECK_OK(bl_model_load_llama2c(&m, src));
+        }
+        snprintf(dir, sizeof dir, "%s/saved_%d", t_tmpdir(), k);
+        CHECK_OK(bl_model_save(&m, dir));
+        CHECK_OK(bl_model_load(&m2, dir));
+        if (t_failures) return;
+        CHECK(!strcmp(m2.cfg.architecture, m.cfg.architecture), "architecture %s", m2.cfg.architecture);
+        logits_of(&m, a, &n1);
+        logits_of(&m2, b, &n2);
+        CHECK(n1 == n2 && t_allclose("saved model reloads", b, a, n1, 0, 0) == 0, "save %d", k);
+        printf("ok save/reload %s\n", src);
+        bl_model_free(&m);
+        bl_model_free(&m2);
+    }
+    free(a); free(b);
+}
+
 int main(void) {
     const char *shared = t_require_shared();
+    test_save(shared);
     run(shared, "gpt2");
     run(shared, "llama");
     run(shared, "qwen2");
