@@ -31,7 +31,7 @@ cJSON *bl_config_to_json(const bl_config *c) {
         cJSON_AddStringToObject(j, "activation_function", act_name(c->act));
         cJSON_AddNumberToObject(j, "layer_norm_epsilon", c->norm_eps);
         cJSON_AddBoolToObject(j, "scale_attn_weights", c->scale_attn_weights);
-        cJSON_AddBoolToObject(j, "tie_word_embeddings", true);
+        cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_word_embeddings);
     } else {
         cJSON_AddNumberToObject(j, "hidden_size", (double)c->hidden);
         cJSON_AddNumberToObject(j, "intermediate_size", (double)c->intermediate);
