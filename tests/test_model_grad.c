@@ -132,8 +132,9 @@ int main(void) {
     gp.intermediate = 12; gp.max_pos = 8;
     run_case("gpt2 full fine-tuning (tied head, positions, LayerNorm, gelu_new)", &gp, false, 0);
     run_case("gpt2 LoRA all-linear, dropout 0.2", &gp, true, 0.2f);
-    gp.act = BL_ACT_GELU_ERF;
-    run_case("gpt2 full fine-tuning (gelu)", &gp, false, 0);
+    gp.act = BL_ACT_GELU_ERF; gp.tie_word_embeddings = false;
+    run_case("gpt2 full fine-tuning (gelu, untied lm_head)", &gp, false, 0);
+    gp.tie_word_embeddings = true;
 
     bl_config ll;
     bl_config_defaults(&ll, BL_FAMILY_LLAMA);
