@@ -269,4 +269,31 @@ balora_status bl_model_forward(bl_run *r, const bl_batch *b, bl_adapter_mode mod
 /* dlogits: shaped like r->logits (may BE r->logits). Accumulates into every trainable grad. */
 balora_status bl_model_backward(bl_run *r, const float *dlogits);
 
+/* ====================================================================== 6. incremental decoding */
+
+/* A key/value cache for generation: B rows that advance together (same length; prompts of one
+ * batch must have the same length, or use B = 1), up to max_T positions, chunks of up to
+ * max_chunk new tokens per call. Positions are 0..len-1 as in a plain forward. */
+typedef struct bl_kv_cache {
+    bl_model *m;
+    int64_t B, max_T, max_chunk;
+    int64_t len;               /* positions already in the cache */
+    float *logits;             /* [B, n, V] (or [B, num_labels] is not supported: causal LMs only) of the last call */
+    /* internals */
+    float *kc, *vc;            /* [L, B, max_T, Hkv*D] keys (after RoPE) and values */
+    float *x, *ln, *qkv, *att, *f1, *f2, *f3, *hidden, *stat, *u, *scores; /* one chunk's buffers */
+    float *rope_cos, *rope_sin; /* [max_T, D/2] */
+    int64_t *pos;              /* [B * max_chunk] */
+    uint64_t attach_gen;
+    bl_arena arena;
+} bl_kv_cache;
+
+/* Plans the cache (after attaching adapters). */
+balora_status bl_kv_init(bl_kv_cache *kv, bl_model *m, int64_t B, int64_t max_T, int64_t max_chunk);
+void bl_kv_free(bl_kv_cache *kv);
+static inline void bl_kv_reset(bl_kv_cache *kv) { kv->len = 0; }
+/* Appends ids [B, n] (n <= max_chunk) at positions len..len+n-1 and writes kv->logits [B, n, V]:
+ * the same values a full forward of the whole sequence gives at those positions. */
+balora_status bl_model_decode(bl_kv_cache *kv, const int64_t *ids, int64_t n, bl_adapter_mode mode);
+
 #endif
