@@ -278,7 +278,7 @@ typedef struct bl_kv_cache {
     bl_model *m;
     int64_t B, max_T, max_chunk;
     int64_t len;               /* positions already in the cache */
-    float *logits;             /* [B, n, V] (or [B, num_labels] is not supported: causal LMs only) of the last call */
+    float *logits;             /* [B, n, V] of the last call (causal LMs only) */
     /* internals */
     float *kc, *vc;            /* [L, B, max_T, Hkv*D] keys (after RoPE) and values */
     float *x, *ln, *qkv, *att, *f1, *f2, *f3, *hidden, *stat, *u, *scores; /* one chunk's buffers */
