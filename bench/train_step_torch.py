@@ -144,9 +144,9 @@ def main():
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0)
     V = 50257 if a.model == "gpt2" else 32000
     ids = torch.randint(0, V, (a.batch, a.seq))
-    times = []
+    times, cpus = [], []
     for s in range(a.steps + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         logits = m(ids)
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=False)
@@ -155,11 +155,17 @@ def main():
         dt = time.perf_counter() - t0
         if s > 0:
             times.append(dt)
+            cpus.append(time.process_time() - c0)
     dt = sum(times) / len(times)
     tok = a.batch * a.seq / dt
-    print(f"torch  {a.model}: {dt:.3f} s/step, {tok:.0f} tokens/s ({torch.get_num_threads()} threads, "
+    best = a.batch * a.seq / min(times)
+    print(f"torch  {a.model}: {dt:.3f} s/step, {tok:.0f} tokens/s (best step {best:.0f}; {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}), loss {loss.item():.4f}")
     print(f"TOKENS_PER_S={tok:.3f}")
+    print(f"BEST_TOKENS_PER_S={best:.3f}")
+    cpu = a.batch * a.seq * len(cpus) / sum(cpus)
+    print(f"torch  {a.model}: {cpu:.1f} tokens per CPU-second ({sum(cpus) / len(cpus):.2f} CPU-s/step)")
+    print(f"CPU_TOKENS_PER_S={cpu:.3f}")
 
 
 if __name__ == "__main__":

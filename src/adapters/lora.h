@@ -66,7 +66,10 @@ balora_status bl_lora_init(bl_adapter *a, bl_module_set *s, const bl_lora_config
  * or tensor. keep_initial: also copy the loaded factors into A0/B0. */
 balora_status bl_lora_load(bl_adapter *a, bl_module_set *s, const char *dir, bool keep_initial);
 /* Writes dir/adapter_config.json and dir/adapter_model.safetensors (created atomically; dir is
- * created). meta: n_meta key/value pairs for "__metadata__" (besides "format": "pt"). */
+ * created). meta: n_meta key/value pairs for "__metadata__" (besides "format": "pt").
+ * It reads only a->cfg, a->set (module names), a->n, a->mods (A, B and their r), a->lin_index and
+ * the head fields, so a caller may fill a bl_adapter by hand without attaching it — e.g. PiSSA's
+ * converted adapter (A' = [A; A0], B' = [B, -B0], r' = 2r, alpha' = 2 alpha). */
 balora_status bl_lora_save(const bl_adapter *a, const char *dir, int n_meta, const char *const *meta_keys,
                            const char *const *meta_vals);
 /* Detaches from the set and frees everything. Safe on a zeroed struct. */

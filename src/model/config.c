@@ -114,6 +114,7 @@ balora_status bl_config_parse(bl_config *c, const cJSON *j, const char *file) {
             return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'scale_attn_by_inverse_layer_idx' = true is not supported", file);
         /* reorder_and_upcast_attn only changes the order of float32 operations: same math. */
         c->tie_word_embeddings = true;
+        BL_TRY(bl_json_bool(j, file, "tie_word_embeddings", false, &c->tie_word_embeddings));
         if (c->head == BL_HEAD_SEQ_CLS) {
             c->num_labels = 2;
         }

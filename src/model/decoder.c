@@ -154,7 +154,6 @@ balora_status bl_model_forward(bl_run *r, const bl_batch *bt, bl_adapter_mode mo
     bool gpt2 = c->family == BL_FAMILY_GPT2;
     if (gpt2) BL_TRY(bl_embedding_fwd(r->res[0], r->pos, m->wpe, N, c->max_pos, C, true, "position"));
     bl_attn_desc d = attn_desc(r);
-    int64_t Dq = c->n_head * c->head_dim;
     bool tr = r->train && mode == BL_ADAPTER_ON;
 #define SV(lp_) (&r->sv[(lp_) - m->mods.lin])
     for (int64_t l = 0; l < c->n_layer; l++) {
@@ -192,7 +191,6 @@ balora_status bl_model_forward(bl_run *r, const bl_batch *bt, bl_adapter_mode mo
             bl_lin_fwd(k->down, mode, tr, out, y->f3, N, true, SV(k->down), &r->rng);
         }
     }
-    (void)Dq;
     float *xL = r->res[c->n_layer];
     if (gpt2) bl_layernorm_fwd(r->hidden, r->lnf_mean, r->lnf_rstd, xL, m->lnf_w, m->lnf_b, N, C, (float)c->norm_eps);
     else bl_rmsnorm_fwd(r->hidden, r->lnf_rstd, xL, m->lnf_w, N, C, (float)c->norm_eps);

@@ -212,6 +212,13 @@ balora_status bl_model_load_llama2c(bl_model *m, const char *path);
 /* A model with random N(0, std) weights (norm weights 1, biases 0): benchmarks and tests. */
 balora_status bl_model_init_random(bl_model *m, const bl_config *c, uint64_t seed, float std);
 void bl_model_free(bl_model *m);
+/* Writes an HF folder: dir/config.json (the source folder's config.json copied as is, or one
+ * generated from cfg for llama2.c / random models) and dir/model.safetensors (F32, checkpoint
+ * names and orientation: GPT-2 Conv1D transposed back, no lm_head when tied). For merge,
+ * convert (llama2.c -> HF) and PiSSA residual models. */
+balora_status bl_model_save(const bl_model *m, const char *dir);
+/* config.json for cfg (transformers' field names); caller frees with cJSON_Delete. */
+cJSON *bl_config_to_json(const bl_config *c);
 /* Full fine-tuning on/off: allocates (once) and attaches a grad to every base tensor. */
 balora_status bl_model_set_full_ft(bl_model *m, bool on);
 void bl_model_zero_grads(bl_model *m); /* base-weight grads (full FT) only */
@@ -261,5 +268,7 @@ void bl_run_free(bl_run *r);
 balora_status bl_model_forward(bl_run *r, const bl_batch *b, bl_adapter_mode mode);
 /* dlogits: shaped like r->logits (may BE r->logits). Accumulates into every trainable grad. */
 balora_status bl_model_backward(bl_run *r, const float *dlogits);
+
+/* Incremental decoding with a key-value cache: src/model/kv.h. */
 
 #endif

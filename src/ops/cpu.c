@@ -370,18 +370,26 @@ static inline bool attn_visible(const bl_attn_desc *d, int64_t b, int64_t i, int
     return true;
 }
 
+/* Causal attention works on blocks of ATTN_BLK query rows: block [i0, i1) only needs keys
+ * [0, i1), which skips ~40% of the score and output GEMMs at T = 256. Entries of probs (and of
+ * the backward scratch) beyond a block's keys are never written by a GEMM and never read. */
+#define ATTN_BLK 64
+
 void bl_attn_fwd(const bl_attn_desc *d, float *out, float *probs, const float *q, const float *k,
                  const float *v) {
     int64_t B = d->B, T = d->T, H = d->n_head, D = d->head_dim, grp = d->n_head / d->n_kv_head;
-    /* scores: one GEMM per (batch, head), BLAS-threaded */
+    int64_t blk = d->causal ? ATTN_BLK : T;
+    /* scores: GEMMs per (batch, head, row block), BLAS-threaded */
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++) {
-            const float *qb = q + b * T * d->q_stride + h * D;
-            const float *kb = k + b * T * d->k_stride + (h / grp) * D;
-            bl_gemm(false, true, T, T, D, d->scale, qb, d->q_stride, kb, d->k_stride, 0.0f,
-                    probs + (b * H + h) * T * T, T);
-        }
-    /* mask + softmax per row */
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i0 = 0; i0 < T; i0 += blk) {
+                int64_t i1 = i0 + blk < T ? i0 + blk : T, kend = d->causal ? i1 : T;
+                const float *qb = q + (b * T + i0) * d->q_stride + h * D;
+                const float *kb = k + b * T * d->k_stride + (h / grp) * D;
+                bl_gemm(false, true, i1 - i0, kend, D, d->scale, qb, d->q_stride, kb, d->k_stride, 0.0f,
+                        probs + ((b * H + h) * T + i0) * T, T);
+            }
+    /* mask + softmax per row (invisible entries are set without being read) */
 #pragma omp parallel for schedule(static) if (B * H * T * T > PAR_MIN)
     for (int64_t row = 0; row < B * H * T; row++) {
         int64_t i = row % T, b = row / (H * T);
@@ -407,11 +415,13 @@ void bl_attn_fwd(const bl_attn_desc *d, float *out, float *probs, const float *q
     }
     /* out = P V */
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++) {
-            const float *vb = v + b * T * d->v_stride + (h / grp) * D;
-            bl_gemm(false, false, T, D, T, 1.0f, probs + (b * H + h) * T * T, T, vb, d->v_stride, 0.0f,
-                    out + b * T * d->o_stride + h * D, d->o_stride);
-        }
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i0 = 0; i0 < T; i0 += blk) {
+                int64_t i1 = i0 + blk < T ? i0 + blk : T, kend = d->causal ? i1 : T;
+                const float *vb = v + b * T * d->v_stride + (h / grp) * D;
+                bl_gemm(false, false, i1 - i0, D, kend, 1.0f, probs + ((b * H + h) * T + i0) * T, T, vb, d->v_stride, 0.0f,
+                        out + (b * T + i0) * d->o_stride + h * D, d->o_stride);
+            }
 }
 
 int64_t bl_attn_bwd_scratch(const bl_attn_desc *d) { return d->B * d->n_head * d->T * d->T; }
@@ -419,44 +429,49 @@ int64_t bl_attn_bwd_scratch(const bl_attn_desc *d) { return d->B * d->n_head * d
 void bl_attn_bwd(const bl_attn_desc *d, float *dq, float *dk, float *dv, float *dbias, float *scratch,
                  const float *dout, const float *q, const float *k, const float *v, const float *probs) {
     int64_t B = d->B, T = d->T, H = d->n_head, D = d->head_dim, grp = d->n_head / d->n_kv_head;
+    int64_t blk = d->causal ? ATTN_BLK : T;
     float *dP = scratch; /* [B, H, T, T] */
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++) {
-            const float *dob = dout + b * T * d->o_stride + h * D;
-            const float *P = probs + (b * H + h) * T * T;
-            int64_t kvo = (h / grp) * D;
-            bl_gemm(false, true, T, T, D, 1.0f, dob, d->o_stride, v + b * T * d->v_stride + kvo, d->v_stride,
-                    0.0f, dP + (b * H + h) * T * T, T);
-            if (dv)
-                bl_gemm(true, false, T, D, T, 1.0f, P, T, dob, d->o_stride, 1.0f,
-                        dv + b * T * d->v_stride + kvo, d->v_stride);
-        }
-    /* dS = P * (dP - sum_j P dP); dbias += dS; dP <- scale * dS */
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i0 = 0; i0 < T; i0 += blk) {
+                int64_t i1 = i0 + blk < T ? i0 + blk : T, kend = d->causal ? i1 : T, kvo = (h / grp) * D;
+                const float *dob = dout + (b * T + i0) * d->o_stride + h * D;
+                const float *P = probs + ((b * H + h) * T + i0) * T;
+                bl_gemm(false, true, i1 - i0, kend, D, 1.0f, dob, d->o_stride, v + b * T * d->v_stride + kvo, d->v_stride,
+                        0.0f, dP + ((b * H + h) * T + i0) * T, T);
+                if (dv)
+                    bl_gemm(true, false, kend, D, i1 - i0, 1.0f, P, T, dob, d->o_stride, 1.0f,
+                            dv + b * T * d->v_stride + kvo, d->v_stride);
+            }
+    /* dS = P * (dP - sum_j P dP); dbias += dS; dP <- scale * dS (0 where a causal key is in the future) */
 #pragma omp parallel for schedule(static) if (B * H * T * T > PAR_MIN)
     for (int64_t row = 0; row < B * H * T; row++) {
+        int64_t jend = d->causal ? row % T + 1 : T;
         const float *p = probs + row * T;
         float *g = dP + row * T;
         float sf = 0.0f;
 #pragma omp simd reduction(+ : sf)
-        for (int64_t j = 0; j < T; j++) sf += p[j] * g[j];
+        for (int64_t j = 0; j < jend; j++) sf += p[j] * g[j];
         float *db = dbias ? dbias + row * T : NULL;
-        for (int64_t j = 0; j < T; j++) {
+        for (int64_t j = 0; j < jend; j++) {
             float ds = p[j] * (g[j] - sf);
             if (db) db[j] += ds;
             g[j] = ds * d->scale;
         }
+        for (int64_t j = jend; j < T; j++) g[j] = 0.0f;
     }
     for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++) {
-            const float *dS = dP + (b * H + h) * T * T;
-            int64_t kvo = (h / grp) * D;
-            if (dq)
-                bl_gemm(false, false, T, D, T, 1.0f, dS, T, k + b * T * d->k_stride + kvo, d->k_stride, 1.0f,
-                        dq + b * T * d->q_stride + h * D, d->q_stride);
-            if (dk)
-                bl_gemm(true, false, T, D, T, 1.0f, dS, T, q + b * T * d->q_stride + h * D, d->q_stride, 1.0f,
-                        dk + b * T * d->k_stride + kvo, d->k_stride);
-        }
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i0 = 0; i0 < T; i0 += blk) {
+                int64_t i1 = i0 + blk < T ? i0 + blk : T, kend = d->causal ? i1 : T, kvo = (h / grp) * D;
+                const float *dS = dP + ((b * H + h) * T + i0) * T;
+                if (dq)
+                    bl_gemm(false, false, i1 - i0, D, kend, 1.0f, dS, T, k + b * T * d->k_stride + kvo, d->k_stride, 1.0f,
+                            dq + (b * T + i0) * d->q_stride + h * D, d->q_stride);
+                if (dk)
+                    bl_gemm(true, false, kend, D, i1 - i0, 1.0f, dS, T, q + (b * T + i0) * d->q_stride + h * D, d->q_stride,
+                            1.0f, dk + b * T * d->k_stride + kvo, d->k_stride);
+            }
 }
 
 /* ------------------------------------------------------------------ softmax and losses */

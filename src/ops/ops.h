@@ -3,7 +3,7 @@
  *
  * THE DISPATCH SEAM. Model code (src/model, src/encoders, src/method, src/train) computes
  * only through the functions declared here: it never calls BLAS or writes an arithmetic
- * loop over activations itself. Today they are implemented for the CPU in src/ops/cpu_*.c
+ * loop over activations itself. Today they are implemented for the CPU in src/ops/cpu.c
  * (cblas_sgemm for every matrix product, OpenMP for elementwise/attention loops, never
  * around a BLAS call). A CUDA backend provides the same signatures over device pointers
  * (every activation buffer comes from one arena, which then lives on the device) and is
