@@ -5,6 +5,7 @@
 #include "args.h"
 #include "cli.h"
 #include "encoders/encoder.h"
+#include "io/hf.h"
 #include "io/json.h"
 #include "method/pissa.h"
 #include "method/pissa_model.h"
@@ -121,9 +122,9 @@ int cmd_init(int argc, char **argv) {
         if ((st = bl_enc_save(&e, res_dir, false))) goto done;
         /* bl_enc_save wrote a config.json of the fields it parses; keep the original one unless
          * --num-labels changed the head */
-        if ((st = bl_pissa_copy_model_files(model_dir, res_dir, num_labels == 0))) goto done;
+        if ((st = bl_hf_copy_side_files(model_dir, res_dir, num_labels == 0, NULL))) goto done;
     } else {
-        if ((st = bl_train_save_model(&m, res_dir))) goto done;
+        if ((st = bl_model_save(&m, res_dir))) goto done;
     }
     bl_log(BL_INFO, "wrote %s (step-0 adapter, %d modules) and %s (residual model)", ad_dir, ad.n, res_dir);
 done:

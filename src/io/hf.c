@@ -102,3 +102,31 @@ balora_status bl_hf_read_f32(const bl_hf_folder *h, const char *name, const char
     if (!t) return bl_fail(BALORA_STATUS_FORMAT, "%s: missing tensor '%s' (hint: does config.json match these weights?)", h->dir, name);
     return bl_st_read_f32(f, t->name, ndim, shape, out);
 }
+
+static balora_status copy_file(const char *src, const char *dst) {
+    char *data;
+    size_t len;
+    BL_TRY(bl_file_read(src, &data, &len));
+    balora_status st = bl_file_write_atomic(dst, data, len);
+    free(data);
+    return st;
+}
+
+balora_status bl_hf_copy_side_files(const char *from_dir, const char *to_dir, bool with_config, int *n_copied) {
+    static const char *const names[] = {"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                        "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", "spm.model",
+                                        "added_tokens.json", "generation_config.json"};
+    BL_TRY(bl_mkdir_p(to_dir));
+    for (size_t i = with_config ? 0 : 1; i < sizeof names / sizeof names[0]; i++) {
+        char src[4200], dst[4200];
+        BL_TRY(bl_path_join(src, sizeof src, from_dir, names[i]));
+        if (!bl_file_exists(src)) {
+            if (i == 0) return bl_fail(BALORA_STATUS_IO, "%s: missing; hint: the model must be a Hugging Face folder", src);
+            continue;
+        }
+        BL_TRY(bl_path_join(dst, sizeof dst, to_dir, names[i]));
+        BL_TRY(copy_file(src, dst));
+        if (n_copied) (*n_copied)++;
+    }
+    return BALORA_STATUS_OK;
+}

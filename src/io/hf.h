@@ -23,4 +23,9 @@ const bl_st_tensor *bl_hf_find(const bl_hf_folder *h, const char *name, const ch
 /* Finds and converts to float32 with a shape check; the error names the folder, tensor and shapes. */
 balora_status bl_hf_read_f32(const bl_hf_folder *h, const char *name, const char *prefix, int ndim, const int64_t *shape, float *out);
 
+/* Copies a model folder's side files (tokenizer files, generation_config.json, and config.json
+ * when with_config) from from_dir to to_dir (created), skipping those absent; config.json is
+ * required when with_config. *n_copied (may be NULL) counts the files copied. */
+balora_status bl_hf_copy_side_files(const char *from_dir, const char *to_dir, bool with_config, int *n_copied);
+
 #endif

@@ -242,21 +242,6 @@ static balora_status write_config(const merge_plan *p, const char *out_dir, int 
     return st;
 }
 
-static balora_status copy_side_files(const char *model_dir, const char *out_dir, int *n_copied) {
-    static const char *names[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
-                                  "merges.txt", "vocab.txt", "tokenizer.model", "spm.model", "added_tokens.json",
-                                  "generation_config.json"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char src[4200], dst[4200];
-        BL_TRY(bl_path_join(src, sizeof src, model_dir, names[i]));
-        if (!bl_file_exists(src)) continue;
-        BL_TRY(bl_path_join(dst, sizeof dst, out_dir, names[i]));
-        BL_TRY(copy_file(src, dst));
-        (*n_copied)++;
-    }
-    return BALORA_STATUS_OK;
-}
-
 static balora_status check_out_dir(const char *model_dir, const char *out_dir) {
     char a[PATH_MAX], b[PATH_MAX];
     if (realpath(model_dir, a) && realpath(out_dir, b) && strcmp(a, b) == 0)
@@ -284,7 +269,7 @@ static balora_status merge_run(merge_plan *p, const char *model_dir, const char 
     BL_TRY(bl_mkdir_p(out_dir));
     BL_TRY(write_weights(p, out_dir, rep));
     BL_TRY(write_config(p, out_dir, forced));
-    BL_TRY(copy_side_files(model_dir, out_dir, &rep->n_copied_files));
+    BL_TRY(bl_hf_copy_side_files(model_dir, out_dir, false, &rep->n_copied_files));
     return BALORA_STATUS_OK;
 }
 

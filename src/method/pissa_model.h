@@ -26,8 +26,5 @@
  * init_name ("pissa" or "pissa_niter_K"). */
 balora_status bl_pissa_save_step0(const bl_adapter *a, const char *dir, const char *init_name);
 
-/* Copies the named small files (config.json when required, tokenizer / generation files when
- * present) from one folder to another. */
-balora_status bl_pissa_copy_model_files(const char *from_dir, const char *to_dir, bool with_config);
 
 #endif

@@ -213,7 +213,8 @@ balora_status bl_model_load_llama2c(bl_model *m, const char *path);
 balora_status bl_model_init_random(bl_model *m, const bl_config *c, uint64_t seed, float std);
 void bl_model_free(bl_model *m);
 /* Writes an HF folder: dir/config.json (the source folder's config.json copied as is, or one
- * generated from cfg for llama2.c / random models) and dir/model.safetensors (F32, checkpoint
+ * generated from cfg for llama2.c / random models) and the tokenizer / generation files of the
+ * source folder, and dir/model.safetensors (F32, checkpoint
  * names and orientation: GPT-2 Conv1D transposed back, no lm_head when tied). For merge,
  * convert (llama2.c -> HF) and PiSSA residual models. */
 balora_status bl_model_save(const bl_model *m, const char *dir);

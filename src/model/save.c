@@ -1,5 +1,6 @@
 /* Writing a model as a Hugging Face folder (config.json + model.safetensors). */
 #include "model/model.h"
+#include "io/hf.h"
 #include "io/safetensors.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,17 +75,13 @@ cJSON *bl_config_to_json(const bl_config *c) {
 
 balora_status bl_model_save(const bl_model *m, const char *dir) {
     BL_TRY(bl_mkdir_p(dir));
-    char path[4200], src[4200];
-    BL_TRY(bl_path_join(path, sizeof path, dir, "config.json"));
-    balora_status st = BALORA_STATUS_OK;
-    if (bl_dir_exists(m->source) && bl_path_join(src, sizeof src, m->source, "config.json") == BALORA_STATUS_OK &&
-        bl_file_exists(src)) {
-        char *buf;
-        size_t len;
-        BL_TRY(bl_file_read(src, &buf, &len));
-        st = bl_file_write_atomic(path, buf, len);
-        free(buf);
+    char path[4200];
+    balora_status st;
+    if (bl_dir_exists(m->source)) {
+        /* config.json and the tokenizer files of the folder the model came from, byte for byte */
+        st = bl_hf_copy_side_files(m->source, dir, true, NULL);
     } else {
+        BL_TRY(bl_path_join(path, sizeof path, dir, "config.json"));
         cJSON *j = bl_config_to_json(&m->cfg);
         if (!j) return bl_fail(BALORA_STATUS_NOMEM, "out of memory");
         st = bl_json_save(j, path);

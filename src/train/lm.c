@@ -24,7 +24,7 @@ static balora_status lm_backward(void *self, const bl_train_batch *b, const floa
 
 static balora_status lm_save(void *self, const char *dir) {
     bl_train_lm *t = self;
-    if (!t->adapter) return bl_train_save_model(t->model, dir);
+    if (!t->adapter) return bl_model_save(t->model, dir);
 #ifdef BL_TRAIN_HAVE_PISSA
     if (t->pissa) return bl_train_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
 #endif
@@ -104,62 +104,6 @@ balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, 
         if (!t->w[i] || !t->g[i]) return bl_fail(BALORA_STATUS_INTERNAL, "model tensor '%s' has no data or gradient", p->name);
     }
     return lm_finish(t, m, max_B, max_T);
-}
-
-static balora_status copy_file(const char *from_dir, const char *to_dir, const char *name, bool required) {
-    char src[4200], dst[4200];
-    BL_TRY(bl_path_join(src, sizeof src, from_dir, name));
-    BL_TRY(bl_path_join(dst, sizeof dst, to_dir, name));
-    if (!bl_file_exists(src)) {
-        if (required) return bl_fail(BALORA_STATUS_IO, "%s: missing; hint: full fine-tuning saves need a Hugging Face model folder", src);
-        return BALORA_STATUS_OK;
-    }
-    char *buf;
-    size_t len;
-    BL_TRY(bl_file_read(src, &buf, &len));
-    balora_status st = bl_file_write_atomic(dst, buf, len);
-    free(buf);
-    return st;
-}
-
-balora_status bl_train_save_model(const bl_model *m, const char *dir) {
-    if (!bl_dir_exists(m->source))
-        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: saving a fully fine-tuned model needs a Hugging Face folder as the base; hint: balora convert it first",
-                       m->source);
-    BL_TRY(bl_mkdir_p(dir));
-    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
-                                        "vocab.json", "merges.txt", "tokenizer.model", "vocab.txt"};
-    BL_TRY(copy_file(m->source, dir, "config.json", true));
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) BL_TRY(copy_file(m->source, dir, files[i], false));
-    /* Conv1D weights go back to [in, out]: one scratch buffer for all of them */
-    int64_t nt = 0;
-    for (int i = 0; i < m->mods.n_params; i++)
-        if (m->mods.params[i].transposed) nt += m->mods.params[i].numel;
-    float *tr = nt ? bl_malloc((size_t)nt * sizeof(float)) : NULL;
-    if (nt && !tr) return BALORA_STATUS_NOMEM;
-    bl_st_writer w;
-    bl_st_writer_init(&w);
-    balora_status st = bl_st_writer_meta(&w, "format", "pt");
-    float *q = tr;
-    for (int i = 0; !st && i < m->mods.n_params; i++) {
-        const bl_param *p = &m->mods.params[i];
-        if (p->transposed) {
-            int64_t rows = p->shape[0], cols = p->shape[1]; /* held as [out, in] */
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t c = 0; c < cols; c++) q[c * rows + r] = p->data[r * cols + c];
-            int64_t shp[2] = {cols, rows};
-            st = bl_st_writer_add(&w, p->name, BL_DTYPE_F32, 2, shp, q);
-            q += p->numel;
-        } else {
-            st = bl_st_writer_add(&w, p->name, BL_DTYPE_F32, p->ndim, p->shape, p->data);
-        }
-    }
-    char path[4200];
-    if (!st) st = bl_path_join(path, sizeof path, dir, "model.safetensors");
-    if (!st) st = bl_st_writer_save(&w, path);
-    bl_st_writer_free(&w);
-    free(tr);
-    return st;
 }
 
 void bl_train_lm_free(bl_train_lm *t) {

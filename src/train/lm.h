@@ -35,12 +35,8 @@ void bl_train_lm_free(bl_train_lm *t);
 
 /* Full fine-tuning: every base tensor of m is trainable (gradients allocated by
  * bl_model_set_full_ft). Weight decay as transformers: not on biases and norm weights.
- * Saves write a model folder (bl_train_save_model). No teacher (BA-LoRA needs an adapter). */
+ * Saves write a model folder (bl_model_save). No teacher (BA-LoRA needs an adapter). */
 balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T);
-/* A Hugging Face model folder from the model in memory: model.safetensors (F32, the checkpoint's
- * tensor names, GPT-2 Conv1D weights transposed back to [in, out]) and config.json plus the
- * tokenizer / generation files copied from the folder the model was loaded from. */
-balora_status bl_train_save_model(const bl_model *m, const char *dir);
 
 #if __has_include("method/pissa.h")
 #define BL_TRAIN_HAVE_PISSA 1
