@@ -319,9 +319,9 @@ int cmd_train(int argc, char **argv) {
     cli_opt opts[] = {
         {"model", CLI_OPT_STR, &model_dir, "base model: Hugging Face folder (config.json + safetensors) or llama2.c .bin"},
         {"data", CLI_OPT_STR, &data, "training data (see --data-format)"},
-        {"out", CLI_OPT_STR, &out, "output adapter folder (PEFT format); checkpoints in OUT/checkpoint-STEP"},
-        {"method", CLI_OPT_STR, &method, "lora; balora (LoRA-family adapter + BA-LoRA's regularisers, METHOD.md section 3); full (every weight; --out gets a model folder)"},
-        {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn)"},
+        {"out", CLI_OPT_STR, &out, "output adapter folder (PEFT format); checkpoints in OUT/checkpoint-STEP (seq-cls: run folder, OUT/adapter or OUT/model + OUT/results.json)"},
+        {"method", CLI_OPT_STR, &method, "lora; balora (LoRA-family adapter + BA-LoRA's regularisers, METHOD.md section 3); full (every weight; --out gets a model folder); seq-cls: lora, pissa, ba-lora or full"},
+        {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn; seq-cls encoders: query,key,value)"},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
         {"dropout", CLI_OPT_FLOAT, &dropout, "LoRA dropout on the adapter input"},

@@ -221,6 +221,37 @@ int main(void) {
           num(data, "n_max_train_removed"), num(res, "n_train"));
     cJSON_Delete(res);
 
+    /* --task seq-cls from a --config file: its defaults apply (batch 32, max-len 128, warmup 0.06), the command line wins */
+    snprintf(p, sizeof p, "%s/run.yaml", tmp);
+    write_text(p, "task: seq-cls\nglue_task: sst2\nmethod: pissa\nepochs: 5\n");
+    snprintf(run, sizeof run, "%s/run_yaml", tmp);
+    snprintf(args, sizeof args, "train --config '%s' --model '%s' --data '%s' --max-steps 1 --epochs 1 --threads 1 --out '%s'", p, mdir, train, run);
+    rc = run_cli(args, out, err);
+    CHECK(rc == 0, "--config task seq-cls: exit %d", rc);
+    snprintf(p, sizeof p, "%s/results.json", run);
+    res = NULL;
+    if (!rc) CHECK_OK(bl_json_load(p, &res));
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(res, "config");
+    CHECK(num(cfg, "batch-size") == 32 && num(cfg, "max-len") == 128 && num(cfg, "warmup-ratio") == 0.06 && num(cfg, "epochs") == 1 &&
+          !strcmp(str(cfg, "method"), "pissa") && !strcmp(str(res, "task"), "sst2") && num(res, "steps") == 1,
+          "--config seq-cls: batch %g, max-len %g, epochs %g", num(cfg, "batch-size"), num(cfg, "max-len"), num(cfg, "epochs"));
+    cJSON_Delete(res);
+
+    /* eval of the base model (no adapter) on a generic JSONL file (text / label fields) */
+    snprintf(p, sizeof p, "%s/small.jsonl", tmp);
+    write_text(p, "{\"text\": \"a good film\", \"label\": 1}\n{\"text\": \"a dark story\", \"label\": 0}\n"
+                  "{\"text\": \"really good\", \"label\": 1}\n");
+    char rep[900];
+    snprintf(rep, sizeof rep, "%s/generic.json", tmp);
+    snprintf(args, sizeof args, "eval --task seq-cls --model '%s' --data '%s' --out '%s'", mdir, p, rep);
+    rc = run_cli(args, out, err);
+    CHECK(rc == 0, "generic jsonl eval: exit %d", rc);
+    cJSON *r = NULL;
+    if (!rc) CHECK_OK(bl_json_load(rep, &r));
+    check_report("generic jsonl", r, 3);
+    CHECK(!strcmp(str(r, "task"), "generic") && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(r, "adapter")), "generic report: task and no adapter");
+    cJSON_Delete(r);
+
     /* bad input: clear message, non-zero exit */
     struct { const char *args; int rc; const char *msg; } bad[] = {
         {"train --task seq-cls --model M --data D --out O --glue-task sst3", 2, "sst3"},
