@@ -138,6 +138,29 @@ static void print_dev(const bl_seqcls_ft_result *r, const char *dev) {
                r->dev.accuracy, r->dev.f1, r->dev.mcc, r->dev.score);
 }
 
+/* --method full: the tokenizer's files go beside the saved model, so the folder is complete (as
+ * transformers' Trainer saves them). src: a tokenizer folder or a tokenizer.json file. */
+static balora_status copy_tokenizer(const char *src, const char *dst_dir) {
+    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                                        "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spm.model"};
+    char from[4200], to[4200];
+    bool dir = bl_dir_exists(src);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (dir) BL_TRY(bl_path_join(from, sizeof from, src, files[i]));
+        else if (i == 0) snprintf(from, sizeof from, "%s", src);
+        else break;
+        if (!bl_file_exists(from)) continue;
+        char *data;
+        size_t n;
+        BL_TRY(bl_file_read(from, &data, &n));
+        balora_status st = bl_path_join(to, sizeof to, dst_dir, files[i]);
+        if (!st) st = bl_file_write_atomic(to, data, n);
+        free(data);
+        BL_TRY(st);
+    }
+    return BALORA_STATUS_OK;
+}
+
 /* The value of option `name` of the table (the one table both tasks parse). */
 static const void *opt_dst(const cli_opt *opts, int n, const char *name) {
     for (int i = 0; i < n; i++) if (!strcmp(opts[i].name, name)) return opts[i].dst;
@@ -280,6 +303,11 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     bl_seqcls_ft_result res;
     st = bl_seqcls_finetune(&fc, &res);
     free(cfg_json);
+    if (!st && full && fc.out_dir) {
+        char mdir[4200];
+        st = bl_path_join(mdir, sizeof mdir, fc.out_dir, "model");
+        if (!st) st = copy_tokenizer(fc.tokenizer ? fc.tokenizer : model_dir, mdir);
+    }
     if (st) return cli_fail(st);
     const bl_data_meta *dm = &res.train_meta;
     bl_log(BL_INFO, "data: %s: %lld of %lld examples trained on%s", fc.train, (long long)res.n_train, (long long)dm->n_file,
