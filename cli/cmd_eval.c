@@ -5,6 +5,10 @@
  *   balora eval --bench B --data FILE --prompts-out PROMPTS.jsonl [--limit N]   (prompts to generate from)
  *   balora eval --task seq-cls --glue-task TASK --data GLUE.tsv --predictions FILE [--out REPORT.json]
  *               [--ood-data FILE --ood-predictions FILE [--ood-glue-task TASK]]   (GLUE-X style)
+ *   balora eval --task seq-cls --model DIR [--adapter DIR] [--tokenizer DIR] --glue-task TASK --data FILE
+ *               [--ood-data FILE [--ood-glue-task TASK]] [--metrics LIST] [--out REPORT.json]
+ *               (a classifier's own predictions; FILE: a GLUE TSV, Adversarial GLUE's dev_ann.json,
+ *               or with --glue-task generic a CSV / TSV / JSONL with text and label columns)
  *   balora eval --glue-average REPORT1.json,REPORT2.json,... [--out GLUE.json]
  *   balora eval --bench mtbench --data question.jsonl --completions answers.jsonl --judge-prompts-out J.jsonl
  *   balora eval --bench mtbench --data question.jsonl --judgments judgments.jsonl [--out REPORT.json]

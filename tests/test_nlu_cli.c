@@ -56,6 +56,14 @@ static bool file_has(const char *path, const char *needle) {
     return ok;
 }
 
+static void print_file(const char *path) {
+    char *t;
+    size_t n;
+    if (bl_file_read(path, &t, &n)) return;
+    fprintf(stderr, "%s: %.*s\n", path, (int)(n > 4000 ? 4000 : n), t);
+    free(t);
+}
+
 static double num(const cJSON *o, const char *key) {
     const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
@@ -127,7 +135,7 @@ int main(void) {
                  k == 2 ? " --lambda1 0.01 --lambda2 0.01 --lambda3 0.01 --svd-k 1" : "");
         int rc = run_cli(args, out, err);
         CHECK(rc == 0, "train %s: exit %d", methods[k], rc);
-        if (rc) { system("cat stderr.txt 2>/dev/null"); continue; }
+        if (rc) { print_file(err); continue; }
         /* results.json: options, knobs, dev metrics */
         snprintf(p, sizeof p, "%s/results.json", run);
         cJSON *res = NULL;
@@ -212,11 +220,15 @@ int main(void) {
         cJSON_Delete(res);
         snprintf(p, sizeof p, "%s/model/vocab.txt", run);
         CHECK(bl_file_exists(p), "full: the tokenizer is saved with the model");
-        snprintf(args, sizeof args, "eval --task seq-cls --model '%s/model' --glue-task sst2 --data '%s' --out '%s'", run, dev, rep);
+        snprintf(args, sizeof args, "eval --task seq-cls --model '%s/model' --glue-task sst2 --data '%s' --metrics accuracy,mcc --out '%s'",
+                 run, dev, rep);
         rc = run_cli(args, out, err);
         cJSON *r = NULL;
         if (!rc) CHECK_OK(bl_json_load(rep, &r));
         CHECK(rc == 0 && fabs(num(r, "accuracy") - dev_acc) < 1.5 / 128, "full: eval exit %d, accuracy %g vs %g", rc, num(r, "accuracy"), dev_acc);
+        const cJSON *tm = cJSON_GetObjectItemCaseSensitive(r, "task_metrics");
+        CHECK(cJSON_GetArraySize(tm) == 2 && fabs(num(r, "score") - (num(r, "accuracy") + num(r, "mcc")) / 2) < 1e-12,
+              "--metrics accuracy,mcc: score %g is their mean", num(r, "score"));
         cJSON_Delete(r);
     }
 
