@@ -5,6 +5,10 @@
  *   balora eval --bench B --data FILE --prompts-out PROMPTS.jsonl [--limit N]   (prompts to generate from)
  *   balora eval --task seq-cls --glue-task TASK --data GLUE.tsv --predictions FILE [--out REPORT.json]
  *               [--ood-data FILE --ood-predictions FILE [--ood-glue-task TASK]]   (GLUE-X style)
+ *   balora eval --task seq-cls --model DIR [--adapter DIR] [--tokenizer DIR] --glue-task TASK --data FILE
+ *               [--ood-data FILE [--ood-glue-task TASK]] [--metrics LIST] [--out REPORT.json]
+ *               (a classifier's own predictions; FILE: a GLUE TSV, Adversarial GLUE's dev_ann.json,
+ *               or with --glue-task generic a CSV / TSV / JSONL with text and label columns)
  *   balora eval --glue-average REPORT1.json,REPORT2.json,... [--out GLUE.json]
  *   balora eval --bench mtbench --data question.jsonl --completions answers.jsonl --judge-prompts-out J.jsonl
  *   balora eval --bench mtbench --data question.jsonl --judgments judgments.jsonl [--out REPORT.json]
@@ -14,6 +18,7 @@
  * with a model) plug in at the MODEL HOOKS section below. */
 #include "args.h"
 #include "cli.h"
+#include "encoders/predict.h"
 #include "eval/bench.h"
 #include "eval/generate.h"
 #include "eval/glue.h"
@@ -45,7 +50,7 @@ typedef struct eval_args {
  *       exactly as bl_completions_load would have read them from a file;
  *   eval_model_ppl: perplexity of the model (+ adapter) on a text file (--bench ppl);
  *   eval_model_seqcls: class predictions (or STS-B scores) of a classifier for every example
- *       of a GLUE file, in file order, into *preds [*n].
+ *       of a GLUE file, in file order, into *preds [*n], and the file's gold targets into *gold [*n].
  * ====================================================================================== */
 static balora_status not_yet(const char *what) {
     return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s with --model is not available in this build yet; "
@@ -70,9 +75,28 @@ static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_
     if (!a->data) return bl_fail(BALORA_STATUS_INVALID, "--bench ppl needs --data TEXT_FILE");
     return bl_eval_ppl_file(a->model, a->adapter, a->tokenizer, a->data, a->window, a->stride, ppl, n_tokens);
 }
-static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, double **preds, int64_t *n) {
-    (void)a; (void)task; (void)preds; (void)n;
-    return not_yet("sequence classification (--task seq-cls)");
+/* The classifier (encoder, or decoder *ForSequenceClassification; + adapter) over `data`: a GLUE TSV of
+ * `task`, Adversarial GLUE's dev_ann.json (a .json file with a GLUE task: the task's key), or a generic
+ * CSV / TSV / JSONL (task generic: columns text and label, or --label-column). */
+static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, const char *data, double **preds, double **gold,
+                                       int64_t *n) {
+    bl_enc_predict_opts o = BL_ENC_PREDICT_DEFAULT;
+    o.tokenizer = a->tokenizer;
+    if (a->batch_size > 0) o.batch = a->batch_size;
+    bl_data_spec spec = BL_DATA_SPEC_DEFAULT;
+    if (a->label_column) spec.label_col = a->label_column;
+    o.spec = &spec;
+    size_t len = strlen(data);
+    o.advglue = task != BL_GLUE_TASK_GENERIC && len > 5 && !strcmp(data + len - 5, ".json");
+    BL_TRY(bl_enc_predict_file(a->model, a->adapter, task, data, &o, preds, gold, n));
+    for (int64_t i = 0; i < *n; i++)
+        if (isnan((*gold)[i])) {
+            free(*preds); free(*gold);
+            *preds = *gold = NULL;
+            return bl_fail(BALORA_STATUS_FORMAT, "%s: example %lld has no label; hint: evaluation needs a labelled file (a GLUE "
+                           "test file has none)", data, (long long)i + 1);
+        }
+    return BALORA_STATUS_OK;
 }
 /*   eval_model_judge: MT-Bench judging with a model balora runs: for each judge prompt
  *       (bl_mt_judge_prompt: system + prompt) generate the judge's text and write the judgments
@@ -244,8 +268,12 @@ static balora_status seqcls_score(const eval_args *a, bl_glue_task task, const c
                                   bl_glue_result *r) {
     double *gold = NULL, *pred = NULL;
     int64_t ng = 0, np = 0;
-    balora_status st = bl_glue_read_labels(task, data, a->label_column, &gold, &ng);
-    if (!st) st = a->model ? eval_model_seqcls(a, task, &pred, &np) : bl_glue_read_predictions(task, preds_path, &pred, &np);
+    balora_status st;
+    if (a->model) { st = eval_model_seqcls(a, task, data, &pred, &gold, &ng); np = ng; } /* the model reads its own gold labels */
+    else {
+        st = bl_glue_read_labels(task, data, a->label_column, &gold, &ng);
+        if (!st) st = bl_glue_read_predictions(task, preds_path, &pred, &np);
+    }
     if (!st && np != ng)
         st = bl_fail(BALORA_STATUS_FORMAT, "%s has %lld predictions but %s has %lld labelled examples; hint: one prediction per example, in file order",
                      preds_path ? preds_path : "the model", (long long)np, data, (long long)ng);
@@ -329,13 +357,40 @@ static int run_seqcls(const eval_args *a) {
     printf("%-14s %-8s %7s %9s %9s %9s %9s %9s %9s\n", "", "task", "n", "accuracy", "f1", "mcc", "pearson", "spearman", "score");
     seqcls_print(ood ? "in-domain" : "", &r[0]);
     if (ood) seqcls_print("out-of-domain", &r[1]);
+    /* GLUE-X: the change from in-domain to out-of-domain of each metric both report */
+    bool same_kind = ood && (r[0].task == BL_GLUE_TASK_STSB) == (r[1].task == BL_GLUE_TASK_STSB);
+    bool both_f1 = same_kind && r[0].n_classes == 2 && r[1].n_classes == 2;
+    if (same_kind) {
+        printf("%-14s %-8s %7s", "OOD - ID", "", "");
+        if (r[0].task == BL_GLUE_TASK_STSB) printf(" %9s %9s %9s %+9.4f %+9.4f", "-", "-", "-", r[1].pearson - r[0].pearson, r[1].spearman - r[0].spearman);
+        else {
+            printf(" %+9.4f", r[1].accuracy - r[0].accuracy);
+            if (both_f1) printf(" %+9.4f", r[1].f1 - r[0].f1); else printf(" %9s", "-");
+            printf(" %+9.4f %9s %9s", r[1].mcc - r[0].mcc, "-", "-");
+        }
+        printf(" %+9.4f\n", r[1].score - r[0].score);
+    }
     seqcls_confusion(ood ? "in-domain" : "", &r[0]);
     if (ood) seqcls_confusion("out-of-domain", &r[1]);
     if (!a->out) return 0;
     cJSON *j = seqcls_json(&r[0], a->data);
+    if (j && a->model) {
+        cJSON_AddStringToObject(j, "model", a->model);
+        if (a->adapter) cJSON_AddStringToObject(j, "adapter", a->adapter); else cJSON_AddNullToObject(j, "adapter");
+    }
     if (j && ood) {
         cJSON *o = seqcls_json(&r[1], a->ood_data);
         if (o) cJSON_AddItemToObject(j, "out_of_domain", o);
+        cJSON *d = same_kind ? cJSON_AddObjectToObject(j, "ood_minus_id") : NULL;
+        if (d && r[0].task == BL_GLUE_TASK_STSB) {
+            cJSON_AddNumberToObject(d, "pearson", r[1].pearson - r[0].pearson);
+            cJSON_AddNumberToObject(d, "spearman", r[1].spearman - r[0].spearman);
+        } else if (d) {
+            cJSON_AddNumberToObject(d, "accuracy", r[1].accuracy - r[0].accuracy);
+            if (both_f1) cJSON_AddNumberToObject(d, "f1", r[1].f1 - r[0].f1);
+            cJSON_AddNumberToObject(d, "mcc", r[1].mcc - r[0].mcc);
+        }
+        if (d) cJSON_AddNumberToObject(d, "score", r[1].score - r[0].score);
     }
     if (!j) return cli_fail(bl_fail(BALORA_STATUS_NOMEM, "report"));
     return write_report(j, a->out);

@@ -86,6 +86,8 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     double *pred = NULL, *gold = NULL;
     cJSON *meta = NULL, *results = NULL;
     char *meta_str = NULL;
+    bl_metrics_log mlog;
+    memset(&mlog, 0, sizeof mlog);
 
     /* data */
     const bl_glue_task_info *ti = bl_glue_task_get(c->task);
@@ -96,6 +98,7 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     if (!tr.has_labels) { st = bl_fail(BALORA_STATUS_INVALID, "%s: the training file has no labels", c->train); goto done; }
     if ((st = bl_data_apply_knobs(&tr, &c->knobs))) goto done;
     res->n_train = tr.n;
+    res->train_meta = tr.meta;
     /* model */
     if ((st = bl_clsm_load(cm, c->model, tr.regression ? 1 : (c->num_labels > 0 ? c->num_labels : tr.n_labels), tr.regression,
                            c->seed))) goto done;
@@ -153,7 +156,7 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     int64_t micro = (tr.n + B - 1) / B;                 /* micro-batches per epoch */
     int64_t per_epoch = (micro + accum - 1) / accum;     /* optimizer steps per epoch */
     int64_t total = c->max_steps > 0 ? c->max_steps : c->epochs * per_epoch;
-    int64_t warm = bl_warmup_steps(total, 0, c->warmup_ratio);
+    int64_t warm = bl_warmup_steps(total, c->warmup_steps, c->warmup_ratio);
     perm = bl_malloc(sizeof(int64_t) * (size_t)tr.n);                       /* [n] */
     buf = bl_malloc(sizeof(int64_t) * (size_t)(3 * B * max_len));          /* ids, mask, types [B, max_len] */
     labels = bl_malloc(sizeof(int64_t) * (size_t)B);                        /* [B] */
@@ -166,17 +169,26 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     int64_t *ids = buf, *mask = buf + B * max_len, *types = mask + B * max_len;
     double win = 0;
     int64_t win_n = 0;
+    /* progress and the metrics log (the BA-LoRA terms as the causal-LM trainer names them) */
+    static const char *const reg_names[6] = {"l_cr", "l_dr", "l_svdr", "lambda1", "lambda2", "lambda3"};
+    double extra[6] = {0};
+    int n_extra = meth == FT_BALORA ? 6 : 0;
+    if (c->log_path && (st = bl_metrics_open(&mlog, c->log_path, n_extra, reg_names, 0))) goto done;
+    bl_progress prog = {.total_steps = total, .n_extra = n_extra, .extra_names = reg_names, .extra = extra};
+    double t_train = bl_time_now();
     for (int64_t step = 0; step < total; step++) {
         int64_t epoch = step / per_epoch, k0 = (step % per_epoch) * accum;
         if (k0 == 0) shuffle(perm, tr.n, c->seed, epoch);
         int64_t k1 = k0 + accum < micro ? k0 + accum : micro; /* micro-batches [k0, k1) of this step */
         int64_t step_n = (k1 * B < tr.n ? k1 * B : tr.n) - k0 * B;
-        double step_loss = 0;
+        double step_loss = 0, reg_loss = 0;
+        for (int i = 0; i < 6; i++) extra[i] = 0;
         bl_adamw_zero_grad(&opt);
         for (int64_t k = k0; k < k1; k++) {
             int64_t nb = tr.n - k * B < B ? tr.n - k * B : B, T;
             float wgt = (float)nb / (float)step_n; /* the step's loss is the mean over its examples */
             if ((st = bl_seqcls_batch(&s, perm + k * B, nb, ids, mask, types, labels, targets, &T))) goto done;
+            for (int64_t i = 0; i < nb; i++) prog.tokens += s.len[perm[k * B + i]];
             bl_rng_seed(cm->rng, c->seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(step * accum + (k - k0) + 1)));
             if (meth == FT_BALORA) {
                 /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
@@ -189,25 +201,45 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
             if (meth == FT_BALORA) {
                 bl_reg_out ro;
                 if ((st = bl_reg_apply(&ws, &c->reg, step, total, nb, 1, NL, cm->logits, z_pt, NULL, cm->dlogits, &ro))) goto done;
+                reg_loss += wgt * ro.total;
+                extra[0] += wgt * ro.cr; extra[1] += wgt * ro.dr; extra[2] += wgt * ro.svdr;
+                for (int i = 0; i < 3; i++) extra[3 + i] = ro.lambda[i];
             }
             if (wgt != 1.0f) bl_scale(cm->dlogits, wgt, nb * NL);
             if ((st = bl_clsm_backward(cm))) goto done;
             step_loss += wgt * loss;
         }
-        bl_clip_grad_norm(&opt, c->max_grad_norm);
-        bl_adamw_step(&opt, c->adam.lr * bl_schedule_factor(c->schedule, step, warm, total));
+        prog.grad_norm = bl_clip_grad_norm(&opt, c->max_grad_norm);
+        prog.lr = c->adam.lr * bl_schedule_factor(c->schedule, step, warm, total);
+        bl_adamw_step(&opt, prog.lr);
+        prog.step = step + 1;
+        prog.epoch = (double)(step + 1) / (double)per_epoch;
+        prog.task_loss = step_loss;
+        prog.loss = step_loss + reg_loss;
+        prog.elapsed_s = bl_time_now() - t_train;
+        prog.tokens_per_s = prog.elapsed_s > 0 ? (double)prog.tokens / prog.elapsed_s : 0.0;
+        prog.eta_s = prog.elapsed_s / (double)(step + 1) * (double)(total - step - 1);
+        prog.final = step + 1 == total;
+        if (!isfinite(prog.loss)) {
+            st = bl_fail(BALORA_STATUS_INVALID, "seq-cls: training diverged at step %lld: loss is %g; hint: lower the learning rate "
+                         "or keep gradient clipping on", (long long)step + 1, prog.loss);
+            goto done;
+        }
+        if ((st = bl_metrics_write(&mlog, &prog))) goto done;
+        if (c->progress) c->progress(&prog, c->progress_user);
         win += step_loss;
         win_n++;
         int64_t le = c->log_every > 0 ? c->log_every : 10;
         if (win_n == le || step == total - 1) {
             if (res->first_loss == 0) res->first_loss = win / (double)win_n;
             res->last_loss = win / (double)win_n;
-            bl_log(BL_INFO, "step %lld/%lld  loss %.4f", (long long)(step + 1), (long long)total, win / (double)win_n);
+            if (!c->progress) bl_log(BL_INFO, "step %lld/%lld  loss %.4f", (long long)(step + 1), (long long)total, win / (double)win_n);
             win = 0;
             win_n = 0;
         }
         res->steps = step + 1;
     }
+    bl_metrics_close(&mlog);
     /* dev */
     if (c->dev) {
         if (ti) st = bl_glue_load(&dv, c->task, c->dev, &go);
@@ -266,6 +298,24 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
         results = cJSON_CreateObject();
         cJSON_AddStringToObject(results, "model", c->model);
         cJSON_AddStringToObject(results, "method", c->method ? c->method : "lora");
+        cJSON_AddStringToObject(results, "task", ti ? ti->name : "generic");
+        if (c->config_json) {
+            cJSON *cj = cJSON_Parse(c->config_json);
+            if (cj) cJSON_AddItemToObject(results, "config", cj);
+            else cJSON_AddStringToObject(results, "config", c->config_json);
+        }
+        cJSON_AddNumberToObject(results, "n_train", (double)res->n_train);
+        if (meth == FT_BALORA) { /* the regularisers as they were applied */
+            cJSON *rg = cJSON_AddObjectToObject(results, "balora");
+            cJSON_AddNumberToObject(rg, "lambda1", c->reg.lambda1);
+            cJSON_AddNumberToObject(rg, "lambda2", c->reg.lambda2);
+            cJSON_AddNumberToObject(rg, "lambda3", c->reg.lambda3);
+            cJSON_AddStringToObject(rg, "lambda1_schedule", bl_lambda_sched_name(c->reg.sched[0]));
+            cJSON_AddStringToObject(rg, "lambda2_schedule", bl_lambda_sched_name(c->reg.sched[1]));
+            cJSON_AddStringToObject(rg, "lambda3_schedule", bl_lambda_sched_name(c->reg.sched[2]));
+            cJSON_AddNumberToObject(rg, "svd_k", (double)c->reg.svd_k);
+            cJSON_AddStringToObject(rg, "svd_norm", bl_reg_svd_norm_name(c->reg.svd_norm));
+        }
         cJSON_AddItemToObject(results, "data", meta);
         meta = NULL;
         cJSON_AddNumberToObject(results, "steps", (double)res->steps);
@@ -284,12 +334,20 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
                 cJSON_AddNumberToObject(d, "accuracy", res->dev.accuracy);
                 cJSON_AddNumberToObject(d, "f1", res->dev.f1);
                 cJSON_AddNumberToObject(d, "mcc", res->dev.mcc);
+                int32_t nc = res->dev.n_classes;
+                cJSON *cmx = nc > 0 && nc <= BL_GLUE_MAX_CLASSES ? cJSON_AddArrayToObject(d, "confusion_matrix") : NULL;
+                for (int32_t t = 0; cmx && t < nc; t++) {
+                    cJSON *row = cJSON_CreateArray();
+                    for (int32_t q = 0; row && q < nc; q++) cJSON_AddItemToArray(row, cJSON_CreateNumber((double)res->dev.confusion[t * nc + q]));
+                    cJSON_AddItemToArray(cmx, row);
+                }
             }
         }
         if ((st = bl_path_join(path, sizeof path, c->out_dir, "results.json"))) goto done;
         if ((st = bl_json_save(results, path))) goto done;
     }
 done:
+    bl_metrics_close(&mlog);
     cJSON_Delete(meta);
     cJSON_Delete(results);
     free(meta_str);

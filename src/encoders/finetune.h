@@ -26,6 +26,7 @@
 #include "eval/metrics.h"
 #include "method/reg.h"
 #include "train/optim.h"
+#include "train/progress.h"
 
 typedef struct bl_seqcls_ft_cfg {
     const char *model;         /* HF encoder folder */
@@ -44,6 +45,7 @@ typedef struct bl_seqcls_ft_cfg {
     bl_adamw_cfg adam;         /* lr 2e-4 default, no weight decay */
     bl_schedule schedule;      /* default linear */
     double warmup_ratio;       /* default 0.06 */
+    int64_t warmup_steps;      /* > 0: warmup steps (overrides warmup_ratio) */
     double max_grad_norm;      /* default 1.0 (0 = off) */
     int64_t batch;             /* examples per micro-batch (default 32) */
     int64_t grad_accum;        /* micro-batches per optimizer step (default 1); the step's loss is the mean
@@ -54,12 +56,21 @@ typedef struct bl_seqcls_ft_cfg {
     int64_t num_labels;        /* generic data: classifier outputs (0 = the data's label count) */
     uint64_t seed;             /* adapter init, data order, dropout (default 42) */
     int64_t log_every;         /* default 10 */
+    /* Per optimizer step (as src/train/trainer.h): progress(p, progress_user) after each step (NULL =
+     * none; then the loss goes to bl_log every log_every steps), and a metrics log file (.jsonl, or
+     * .csv by its name; NULL = none). BA-LoRA adds the extra values l_cr, l_dr, l_svdr, lambda1..3.
+     * p->loss = task loss + the weighted BA-LoRA terms, p->tokens = real (non-padding) tokens. */
+    bl_progress_fn progress;
+    void *progress_user;
+    const char *log_path;
+    const char *config_json;   /* the run's options as JSON text: recorded in results.json as "config" (NULL = none) */
 } bl_seqcls_ft_cfg;
 void bl_seqcls_ft_default(bl_seqcls_ft_cfg *c);
 
 typedef struct bl_seqcls_ft_result {
     int64_t steps;
     int64_t n_train;           /* examples after the knobs */
+    bl_data_meta train_meta;   /* the training file as loaded and what the knobs did (exact counts) */
     double first_loss, last_loss; /* mean task loss of the first / last log_every steps */
     double seconds;
     bool have_dev;
