@@ -52,10 +52,6 @@ typedef struct eval_args {
  *   eval_model_seqcls: class predictions (or STS-B scores) of a classifier for every example
  *       of a GLUE file, in file order, into *preds [*n], and the file's gold targets into *gold [*n].
  * ====================================================================================== */
-static balora_status not_yet(const char *what) {
-    return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s with --model is not available in this build yet; "
-                   "hint: generate outputs with another tool and score them with --completions / --predictions", what);
-}
 static balora_status eval_model_completions(const eval_args *a, const bl_bench_set *s, bl_completions *out) {
     bl_bench_gen_opts o;
     bl_bench_gen_opts_default(&o);
