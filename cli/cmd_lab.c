@@ -20,7 +20,10 @@ static void on_progress(const bl_lab_progress *p, void *user) {
     lab_ui *ui = user;
     char el[32], eta[32], line[512];
     bl_format_duration(p->elapsed_s, el, sizeof el);
-    if (p->eta_s >= 0) bl_format_duration(p->eta_s, eta, sizeof eta);
+    if (p->eta_s >= 0 && p->eta_lower_bound) {
+        eta[0] = '>';
+        bl_format_duration(p->eta_s, eta + 1, sizeof eta - 1);
+    } else if (p->eta_s >= 0) bl_format_duration(p->eta_s, eta, sizeof eta);
     else snprintf(eta, sizeof eta, "?");
     if (p->run_done)
         snprintf(line, sizeof line, "[run %lld/%lld] %s done | loss %.4f | %s elapsed | ETA %s", (long long)p->run,

@@ -658,22 +658,26 @@ typedef struct job {
     char what[128];
 } job;
 
-static double job_eta(const job *j, int64_t step, int64_t total, bool pre) {
+static double job_eta(const job *j, int64_t step, int64_t total, bool pre, bool *lower) {
+    *lower = false;
     double now = bl_time_now(), in_run = now - j->run_t0;
     double left_in_run = step > 0 && total > step ? in_run / (double)step * (double)(total - step) : 0;
     double run_est = step > 0 ? in_run / (double)step * (double)total : -1;
     double pre_avg = j->n_pre_done ? j->pre_time_sum / (double)j->n_pre_done : (pre ? run_est : -1);
     double ft_avg = j->n_ft_done ? j->ft_time_sum / (double)j->n_ft_done : (!pre ? run_est : -1);
     int64_t pre_left = j->n_pre_left - (pre ? 1 : 0), ft_left = j->n_ft_left - (pre ? 0 : 1);
-    if ((pre_left > 0 && pre_avg < 0) || (ft_left > 0 && ft_avg < 0)) return -1;
+    if ((pre_left > 0 && pre_avg < 0) || (ft_left > 0 && ft_avg < 0)) {
+        *lower = true;
+        return step > 0 ? left_in_run : -1;
+    }
     return left_in_run + (pre_left > 0 ? pre_left * pre_avg : 0) + (ft_left > 0 ? ft_left * ft_avg : 0);
 }
 
 static void job_report(job *j, int64_t step, int64_t total, double loss, bool pre, bool done) {
     if (!j->o->progress) return;
     bl_lab_progress q = {.run = j->run, .n_runs = j->n_runs, .what = j->what, .step = step, .total_steps = total,
-                         .loss = loss, .elapsed_s = bl_time_now() - j->t0, .eta_s = job_eta(j, step, total, pre),
-                         .run_done = done};
+                         .loss = loss, .elapsed_s = bl_time_now() - j->t0, .run_done = done};
+    q.eta_s = job_eta(j, step, total, pre, &q.eta_lower_bound);
     j->o->progress(&q, j->o->user);
 }
 

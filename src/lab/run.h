@@ -88,6 +88,7 @@ typedef struct bl_lab_progress {
     int64_t step, total_steps; /* within the run */
     double loss;
     double elapsed_s, eta_s;   /* whole job; eta < 0: unknown */
+    bool eta_lower_bound;      /* eta_s only counts the current run (later runs' cost not measured yet) */
     bool run_done;             /* the run finished (one call per run with this set) */
 } bl_lab_progress;
 typedef void (*bl_lab_progress_fn)(const bl_lab_progress *p, void *user);
