@@ -219,6 +219,25 @@ int main(void) {
         }
     }
 
+    /* the gpt2 family end to end, with the paper-v6 recipe (the ablation preset's) */
+    {
+        bl_lab_preset pg = *p;
+        pg.pretrain.arch.family = BL_FAMILY_GPT2;
+        pg.reg_recipe = "paper-v6";
+        pg.ft_batch = 16; /* paper-v6's k = 10 singular values need >= 10 answer rows per micro-batch */
+        pg.methods = BL_LAB_M_BIT(BL_LAB_M_LORA) | BL_LAB_M_BIT(BL_LAB_M_PISSA) | BL_LAB_M_BIT(BL_LAB_M_BALORA);
+        char dg[4096];
+        snprintf(dg, sizeof dg, "%s/gpt2", t_tmpdir());
+        bl_lab_run_opts og = {.out_dir = dg, .n_seeds = 2};
+        balora_status st2 = bl_lab_run(&pg, &og, &r2);
+        CHECK(st2 == BALORA_STATUS_OK, "gpt2 + paper-v6 run: %s", balora_last_error());
+        if (!st2) {
+            for (int s = 0; s < 2; s++)
+                CHECK(isfinite(r2.var[0].cell[BL_LAB_M_BALORA].val[s * BL_LAB_METRIC_COUNT + BL_LAB_KL_PT]), "gpt2 ba-lora KL");
+            bl_lab_results_free(&r2);
+        }
+    }
+
     /* bad input: clear errors */
     bl_lab_preset bad = *p;
     bad.ft_steps = 1;
