@@ -13,7 +13,7 @@ int cmd_demo(int argc, char **argv) {
     int64_t seeds = 0, threads = 1;
     cli_opt opts[] = {
         {"out", CLI_OPT_STR, &out, "report folder (created)"},
-        {"seeds", CLI_OPT_INT, &seeds, "seeds per method (0 = the preset's 3)"},
+        {"seeds", CLI_OPT_INT, &seeds, "seeds per method (0 = the preset's: 5 for demo)"},
         {"threads", CLI_OPT_INT, &threads, "threads (0 = all cores; the demo's tiny model runs fastest on 1)"},
         {"preset", CLI_OPT_STR, &preset, "run another preset instead (balora lab --list)"},
     };

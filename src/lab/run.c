@@ -585,7 +585,7 @@ static const bl_lab_preset g_presets[] = {
      .tsne_points = 200, .tsne_iters = 500},
     {.name = "grid",
      .description = "the defect grid: noise 0 / 0.1 / 0.2, imbalance 1 / 2 / 4, cue agreement 0.5 / 0.75 / 0.95 "
-                    "(one defect varied at a time), main methods x 3 seeds; a pre-training per cell",
+                    "(one defect varied at a time), full / lora / pissa / ba-lora x 3 seeds; a pre-training per cell",
      .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.0, .imbalance = 1.0, .cue_frac = 0.5, .cue_agree = 0.5,
      .pretrain = DEMO_PRETRAIN,
@@ -596,7 +596,7 @@ static const bl_lab_preset g_presets[] = {
                   {"imbalance 2", 0.0, 2.0, 0.5, 0}, {"imbalance 4", 0.0, 4.0, 0.5, 0},
                   {"cue 0.75", 0.0, 1.0, 0.75, 0}, {"cue 0.95", 0.0, 1.0, 0.95, 0}}},
     {.name = "rank-sweep",
-     .description = "LoRA rank r = 1 .. 128 (paper appendix C.2) on a 2-layer x 128 decoder, main methods x 3 seeds; "
+     .description = "LoRA rank r = 1 .. 128 (paper appendix C.2) on a 2-layer x 128 decoder, lora / pissa / ba-lora x 3 seeds; "
                     "one pre-training shared by all ranks",
      .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.2, .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
