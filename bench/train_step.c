@@ -40,12 +40,15 @@ static double sgemm_rate(void) {
     for (int i = 0; i < M * K; i++) a[i] = (float)(i % 7) * 0.1f;
     for (int i = 0; i < N * K; i++) b[i] = (float)(i % 5) * 0.1f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
-    int reps = 10;
-    double t0 = bl_time_now();
-    for (int r = 0; r < reps; r++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
-    double dt = bl_time_now() - t0;
+    double best = 1e30; /* best of 20: the machine is shared, the best run is the machine's rate */
+    for (int r = 0; r < 20; r++) {
+        double t0 = bl_time_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+        double dt = bl_time_now() - t0;
+        if (dt < best) best = dt;
+    }
     free(a); free(b); free(c);
-    return 2.0 * M * N * K * reps / dt / 1e9;
+    return 2.0 * M * N * K / best / 1e9;
 }
 
 typedef struct adamw { int n; bl_param *p; float **m, **v; int64_t t; } adamw;
@@ -98,7 +101,7 @@ static int run(const char *name, bl_config *c, const char *targets, int64_t B, i
         ntrain += o.p[i].numel;
     }
     bl_batch b = {.B = B, .T = T, .input_ids = ids};
-    double tf = 0, tb = 0, tl = 0, to = 0, first_loss = 0, loss = 0;
+    double tf = 0, tb = 0, tl = 0, to = 0, first_loss = 0, loss = 0, best = 1e30;
     int64_t cnt;
     for (int s = -1; s < steps; s++) { /* step -1: warm-up */
         double t0 = bl_time_now();
@@ -114,14 +117,16 @@ static int run(const char *name, bl_config *c, const char *targets, int64_t B, i
         double t4 = bl_time_now();
         if (s < 0) { first_loss = loss; continue; }
         tf += t1 - t0; tl += t2 - t1; tb += t3 - t2; to += t4 - t3;
+        if (t4 - t0 < best) best = t4 - t0;
     }
     double dt = (tf + tl + tb + to) / steps, fl = step_flops(&m, B, T);
-    double tok_s = (double)(B * T) / dt, gf = fl / dt / 1e9;
+    double tok_s = (double)(B * T) / dt, gf = fl / dt / 1e9, gf_best = fl / best / 1e9;
     printf("%-6s %lld params (%lld trainable), batch %lld x %lld: %.3f s/step (forward %.3f, loss %.3f, backward %.3f, "
            "AdamW %.4f)\n", name, (long long)bl_model_n_params(&m), (long long)ntrain, (long long)B, (long long)T, dt,
            tf / steps, tl / steps, tb / steps, to / steps);
-    printf("%-6s %.0f tokens/s, %.1f GFLOP/step, %.1f GFLOP/s = %.0f%% of measured SGEMM (%.1f GFLOP/s); loss %.4f -> %.4f\n",
-           name, tok_s, fl / 1e9, gf, 100 * gf / peak, peak, first_loss, loss);
+    printf("%-6s %.0f tokens/s (mean of %d steps; best step %.0f tokens/s), %.1f GFLOP/step, %.1f GFLOP/s mean = %.0f%% "
+           "of measured SGEMM (%.1f GFLOP/s), best step %.0f%%; loss %.4f -> %.4f\n",
+           name, tok_s, steps, (double)(B * T) / best, fl / 1e9, gf, 100 * gf / peak, peak, 100 * gf_best / peak, first_loss, loss);
     *tok_s_out = tok_s;
     for (int i = 0; i < o.n; i++) { free(o.m[i]); free(o.v[i]); }
     free(o.m); free(o.v); free(o.p); free(ids);
@@ -150,12 +155,16 @@ static double torch_rate(const char *src, const char *which, int steps, int thre
 }
 
 int main(int argc, char **argv) {
+    /* idle OpenMP threads sleep instead of spinning while OpenBLAS's own threads run a GEMM
+     * (measured faster on 2 shared cores); applied through the re-exec below, inherited by PyTorch */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
     bl_blas_prepare_process(argc, argv);
     int steps = argc > 1 ? atoi(argv[1]) : 3;
     int threads = argc > 2 ? atoi(argv[2]) : 0;
     const char *src = getenv("BALORA_SOURCE_DIR") ? getenv("BALORA_SOURCE_DIR") : ".";
     if (steps < 1) steps = 1;
     balora_threads_set(threads);
+    printf("OMP_WAIT_POLICY=%s\n", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(default)");
     threads = balora_threads_get();
     printf("BLAS: %s\n", balora_blas_info());
     double peak = sgemm_rate();
@@ -164,17 +173,22 @@ int main(int argc, char **argv) {
     bl_config gp;
     bl_config_defaults(&gp, BL_FAMILY_GPT2); /* 124M: 12 x 768, 12 heads, vocab 50257 */
     double ours_g = 0, ours_l = 0;
-    if (run("gpt2", &gp, "c_attn,c_proj,c_fc", 4, 256, steps, peak, &ours_g)) return 1;
+    const char *only = getenv("BALORA_BENCH_MODEL"); /* gpt2 or llama: run just one */
+    if ((!only || !strcmp(only, "gpt2")) && run("gpt2", &gp, "c_attn,c_proj,c_fc", 4, 256, steps, peak, &ours_g)) return 1;
     bl_config ll;
     bl_config_defaults(&ll, BL_FAMILY_LLAMA);
     ll.vocab_size = 32000; ll.hidden = 768; ll.n_layer = 12; ll.n_head = 12; ll.n_kv_head = 12; ll.head_dim = 64;
     ll.intermediate = 2048; ll.max_pos = 2048;
-    if (run("llama", &ll, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", 4, 256, steps, peak, &ours_l)) return 1;
+    if ((!only || !strcmp(only, "llama")) &&
+        run("llama", &ll, "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", 4, 256, steps, peak, &ours_l))
+        return 1;
 
     if (getenv("BALORA_BENCH_NO_TORCH")) return 0;
-    double tg = torch_rate(src, "gpt2", steps, threads), tl = torch_rate(src, "llama", steps, threads);
-    if (tg > 0) printf("gpt2:  balora %.0f tokens/s, PyTorch %.0f tokens/s: ratio %.2fx\n", ours_g, tg, ours_g / tg);
-    else printf("gpt2:  PyTorch comparison unavailable (is python3-torch installed?)\n");
-    if (tl > 0) printf("llama: balora %.0f tokens/s, PyTorch %.0f tokens/s: ratio %.2fx\n", ours_l, tl, ours_l / tl);
+    double tg = ours_g > 0 ? torch_rate(src, "gpt2", steps, threads) : -1;
+    double tl = ours_l > 0 ? torch_rate(src, "llama", steps, threads) : -1;
+    if (ours_g > 0 && tg > 0) printf("gpt2:  balora %.0f tokens/s, PyTorch %.0f tokens/s: ratio %.2fx\n", ours_g, tg, ours_g / tg);
+    if ((ours_g > 0 && tg <= 0) || (ours_l > 0 && tl <= 0))
+        printf("PyTorch comparison unavailable (is python3-torch installed for /usr/bin/python3?)\n");
+    if (ours_l > 0 && tl > 0) printf("llama: balora %.0f tokens/s, PyTorch %.0f tokens/s: ratio %.2fx\n", ours_l, tl, ours_l / tl);
     return 0;
 }

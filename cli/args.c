@@ -10,7 +10,9 @@
 #include <yaml.h>
 
 static void print_help(const char *cmd, const char *usage_line, const cli_opt *opts, int n) {
-    printf("usage: balora %s %s\n\noptions:\n", cmd, usage_line);
+    /* usage lines may be written with or without the leading "balora CMD" */
+    if (strncmp(usage_line, "balora ", 7) == 0) printf("usage: %s\n\noptions:\n", usage_line);
+    else printf("usage: balora %s %s\n\noptions:\n", cmd, usage_line);
     for (int i = 0; i < n; i++) {
         char def[96] = "";
         switch (opts[i].type) {

@@ -15,6 +15,7 @@
 #include "args.h"
 #include "cli.h"
 #include "eval/bench.h"
+#include "eval/generate.h"
 #include "eval/glue.h"
 #include "eval/mtbench.h"
 #include "io/json.h"
@@ -29,6 +30,10 @@ typedef struct eval_args {
     const char *model, *adapter;
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
+    /* model-backed generation and perplexity (src/eval/generate.h) */
+    const char *tokenizer;
+    int64_t max_new_tokens, batch_size, samples, seed, window, stride;
+    double temperature, top_p;
 } eval_args;
 
 /* ======================================================================================
@@ -47,12 +52,23 @@ static balora_status not_yet(const char *what) {
                    "hint: generate outputs with another tool and score them with --completions / --predictions", what);
 }
 static balora_status eval_model_completions(const eval_args *a, const bl_bench_set *s, bl_completions *out) {
-    (void)a; (void)s; (void)out;
-    return not_yet("generation for benchmarks");
+    bl_bench_gen_opts o;
+    bl_bench_gen_opts_default(&o);
+    o.model = a->model; o.adapter = a->adapter; o.tokenizer = a->tokenizer;
+    o.limit = a->limit; o.max_new_tokens = a->max_new_tokens; o.batch = a->batch_size;
+    o.samples = a->samples; o.temperature = a->temperature; o.top_p = a->top_p;
+    if (a->seed < 0) return bl_fail(BALORA_STATUS_INVALID, "--seed must be >= 0");
+    o.seed = (uint64_t)a->seed;
+    if (a->template) {
+        if (strcmp(a->template, "alpaca") && strcmp(a->template, "none"))
+            return bl_fail(BALORA_STATUS_INVALID, "--template must be alpaca or none, got '%s'", a->template);
+        o.alpaca = !strcmp(a->template, "alpaca");
+    }
+    return bl_bench_generate(s, &o, out);
 }
 static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_tokens) {
-    (void)a; (void)ppl; (void)n_tokens;
-    return not_yet("perplexity (--bench ppl)");
+    if (!a->data) return bl_fail(BALORA_STATUS_INVALID, "--bench ppl needs --data TEXT_FILE");
+    return bl_eval_ppl_file(a->model, a->adapter, a->tokenizer, a->data, a->window, a->stride, ppl, n_tokens);
 }
 static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, double **preds, int64_t *n) {
     (void)a; (void)task; (void)preds; (void)n;
@@ -443,7 +459,8 @@ static int run_mtbench(const eval_args *a) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    eval_args a = {.ks = "1", .glue_task = "generic", .jobs = 2, .memory_mb = 1024, .timeout = 10, .show_failures = 5};
+    eval_args a = {.ks = "1", .glue_task = "generic", .jobs = 2, .memory_mb = 1024, .timeout = 10, .show_failures = 5,
+                   .max_new_tokens = 512, .batch_size = 8, .samples = 1, .top_p = 1.0};
     cli_opt opts[] = {
         {"bench", CLI_OPT_STR, &a.bench, "benchmark: gsm8k, math, humaneval, mbpp, mtbench (or ppl, with --model)"},
         {"task", CLI_OPT_STR, &a.task, "seq-cls: score GLUE-style classification predictions"},
@@ -458,7 +475,7 @@ int cmd_eval(int argc, char **argv) {
         {"ood-glue-task", CLI_OPT_STR, &a.ood_glue_task, "seq-cls: the task layout of --ood-data (default: --glue-task)"},
         {"glue-average", CLI_OPT_STR, &a.glue_average, "comma-separated seq-cls reports (--out files): print and write the GLUE average"},
         {"prompts-out", CLI_OPT_STR, &a.prompts_out, "write the problems' prompts as JSONL {index, task_id, prompt} and stop"},
-        {"template", CLI_OPT_STR, &a.template, "--prompts-out: none, or alpaca (the paper's instruction format)"},
+        {"template", CLI_OPT_STR, &a.template, "--prompts-out / --model: none, or alpaca (the paper's instruction format; --model default: alpaca for gsm8k and math)"},
         {"limit", CLI_OPT_INT, &a.limit, "score only the first N problems (0 = all)"},
         {"out", CLI_OPT_STR, &a.out, "write the JSON report (metrics and every per-problem outcome) here"},
         {"k", CLI_OPT_STR, &a.ks, "pass@k values for code benchmarks, comma-separated (pass@1 always)"},
@@ -471,8 +488,17 @@ int cmd_eval(int argc, char **argv) {
         {"judge-prompts-out", CLI_OPT_STR, &a.judge_prompts_out, "mtbench: write the judge prompts (JSONL) for the answers in --completions"},
         {"judge-prompts", CLI_OPT_STR, &a.judge_prompts, "mtbench: FastChat judge_prompts.jsonl to use instead of balora's wording"},
         {"judge", CLI_OPT_STR, &a.judge, "mtbench: judge model folder run by balora (not in this build yet)"},
-        {"model", CLI_OPT_STR, &a.model, "model folder: generate / classify with it (not in this build yet)"},
+        {"model", CLI_OPT_STR, &a.model, "model folder (or llama2.c .bin): generate the completions with it / --bench ppl"},
         {"adapter", CLI_OPT_STR, &a.adapter, "adapter folder for --model"},
+        {"tokenizer", CLI_OPT_STR, &a.tokenizer, "--model: tokenizer folder (default: the model folder's)"},
+        {"max-new-tokens", CLI_OPT_INT, &a.max_new_tokens, "--model: tokens generated at most per completion"},
+        {"batch-size", CLI_OPT_INT, &a.batch_size, "--model: prompts decoded together"},
+        {"samples", CLI_OPT_INT, &a.samples, "--model: completions per problem (pass@k; > 1 needs --temperature)"},
+        {"temperature", CLI_OPT_FLOAT, &a.temperature, "--model: 0 = greedy"},
+        {"top-p", CLI_OPT_FLOAT, &a.top_p, "--model: nucleus sampling (1 = off)"},
+        {"seed", CLI_OPT_INT, &a.seed, "--model: sampling seed"},
+        {"window", CLI_OPT_INT, &a.window, "--bench ppl: tokens per window (0 = min(model positions, 1024))"},
+        {"stride", CLI_OPT_INT, &a.stride, "--bench ppl: window step (0 = window / 2), as the HF perplexity guide"},
     };
     int rc = cli_parse(argc, argv, "--bench B --data FILE --completions FILE.jsonl [options] | --task seq-cls --data GLUE.tsv --predictions FILE",
                        opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL);

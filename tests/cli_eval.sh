@@ -102,11 +102,11 @@ check "mtbench --judge: not available yet" "[ $? -eq 1 ] && grep -q 'not availab
 "$CLI" eval --bench gsm8k --data "$D/gsm8k/test.jsonl" --prompts-out "$T/prompts.jsonl" --limit 2 --template alpaca > /dev/null
 check "prompts-out alpaca" "'$PY' -c \"import json,sys; r=[json.loads(l) for l in open('$T/prompts.jsonl')]; p=r[1]['prompt']; sys.exit(0 if len(r)==2 and p.startswith('Below is an instruction') and 'A robe takes 2 bolts' in p and p.endswith('### Response:') else 1)\""
 
-# The model hook fails clearly; usage errors exit 2; bad files exit 1 naming the line.
+# A missing model fails clearly (the model-backed paths are tested in cli_generate.sh); usage errors exit 2; bad files exit 1 naming the line.
 "$CLI" eval --bench gsm8k --data "$D/gsm8k/test.jsonl" --model /nonexistent 2> "$T/err.txt"
-check "--model: exit 1, not available yet" "[ $? -eq 1 ] && grep -q 'not available in this build yet' '$T/err.txt'"
+check "--model: exit 1, names the missing model" "[ $? -eq 1 ] && grep -q '/nonexistent' '$T/err.txt'"
 "$CLI" eval --bench ppl --model /nonexistent --data x 2> "$T/err.txt"
-check "--bench ppl: not available yet" "[ $? -eq 1 ] && grep -q 'not available in this build yet' '$T/err.txt'"
+check "--bench ppl: names the missing model" "[ $? -eq 1 ] && grep -q '/nonexistent' '$T/err.txt'"
 "$CLI" eval --bench gsm8k --completions "$T/right.jsonl" 2> /dev/null
 check "missing --data: exit 2" "[ $? -eq 2 ]"
 "$CLI" eval --bench nope --data x --completions y 2> /dev/null

@@ -11,6 +11,7 @@
 #include "io/safetensors.h"
 #include "method/reg.h"
 #include "adapters/lora.h"
+#include "train/lm.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,16 +138,22 @@ static void check_grads(bl_encoder *m, const char *path, const char *arch) {
     bl_st_close(&g);
 }
 
+/* Opens dir/io.safetensors and reads the batch: input_ids, attention_mask [2, 16], labels [2]. */
+static void open_io(const char *dir, bl_st_file *io, int64_t *ids, int64_t *mask, int64_t *labels) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/io.safetensors", dir);
+    CHECK_OK(bl_st_open(io, p));
+    CHECK_OK(bl_st_tensor_to_i64(io, bl_st_find(io, "input_ids"), ids));
+    CHECK_OK(bl_st_tensor_to_i64(io, bl_st_find(io, "attention_mask"), mask));
+    CHECK_OK(bl_st_tensor_to_i64(io, bl_st_find(io, "labels"), labels));
+}
+
 static void run_arch(const char *shared, const char *arch) {
     char dir[1024], p[1200];
     snprintf(dir, sizeof dir, "%s/golden/%s", shared, arch);
-    snprintf(p, sizeof p, "%s/io.safetensors", dir);
     bl_st_file io;
-    CHECK_OK(bl_st_open(&io, p));
     int64_t ids[32], mask[32], labels[2];
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "input_ids"), ids));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "attention_mask"), mask));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "labels"), labels));
+    open_io(dir, &io, ids, mask, labels);
     const char *variants[3] = {"base", "lora", "pissa"};
     for (int v = 0; v < 3; v++) {
         bl_encoder m;
@@ -214,15 +221,11 @@ static void run_arch(const char *shared, const char *arch) {
 static void run_balora(const char *shared, const char *arch) {
     char dir[1024], p[1200];
     snprintf(dir, sizeof dir, "%s/golden/%s", shared, arch);
-    snprintf(p, sizeof p, "%s/io.safetensors", dir);
     bl_st_file io, gold;
-    CHECK_OK(bl_st_open(&io, p));
+    int64_t ids[32], mask[32], labels[2];
+    open_io(dir, &io, ids, mask, labels);
     snprintf(p, sizeof p, "%s/balora_nlu.safetensors", dir);
     CHECK_OK(bl_st_open(&gold, p));
-    int64_t ids[32], mask[32], labels[2];
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "input_ids"), ids));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "attention_mask"), mask));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "labels"), labels));
     bl_encoder m;
     CHECK_OK(bl_enc_load(&m, dir, NULL));
     int64_t NL = m.cfg.num_labels;
@@ -272,13 +275,9 @@ static void run_balora(const char *shared, const char *arch) {
 static void run_library(const char *shared, const char *arch) {
     char dir[1024], p[1200];
     snprintf(dir, sizeof dir, "%s/golden/%s", shared, arch);
-    snprintf(p, sizeof p, "%s/io.safetensors", dir);
     bl_st_file io;
-    CHECK_OK(bl_st_open(&io, p));
     int64_t ids[32], mask[32], labels[2];
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "input_ids"), ids));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "attention_mask"), mask));
-    CHECK_OK(bl_st_tensor_to_i64(&io, bl_st_find(&io, "labels"), labels));
+    open_io(dir, &io, ids, mask, labels);
     bl_encoder m;
     CHECK_OK(bl_enc_load(&m, dir, NULL));
     int64_t NL = m.cfg.num_labels;
@@ -340,6 +339,59 @@ static void run_library(const char *shared, const char *arch) {
     bl_st_close(&io);
 }
 
+/* PiSSA initialisation on the encoders (exact SVD, src/method through the trainer's helper):
+ * s B A and the residual W - s B A of every adapted module against PEFT's (pissa/), which fixes
+ * them up to the signs of the singular vectors. */
+static void run_pissa_init(const char *shared, const char *arch) {
+    char dir[1024], p[1200];
+    snprintf(dir, sizeof dir, "%s/golden/%s", shared, arch);
+    bl_encoder m;
+    CHECK_OK(bl_enc_load(&m, dir, NULL));
+    bl_lora_config lc;
+    bl_lora_config_default(&lc);
+    lc.r = 4; lc.alpha = 8; lc.init = BL_LORA_INIT_PISSA; lc.pissa_niter = -1; lc.keep_initial = true;
+    CHECK_OK(bl_lora_config_set_targets(&lc, m.cfg.arch == BL_ENC_DEBERTA_V2 ? "query_proj,key_proj,value_proj" : "query,key,value"));
+    bl_adapter ad;
+    CHECK_OK(bl_lora_init(&ad, &m.mods, &lc, 0));
+    CHECK_OK(bl_train_pissa_init(&ad, -1, 0));
+    bl_st_file ga, gr;
+    snprintf(p, sizeof p, "%s/pissa/adapter_model.safetensors", dir);
+    CHECK_OK(bl_st_open(&ga, p));
+    snprintf(p, sizeof p, "%s/pissa/residual_weights.safetensors", dir);
+    CHECK_OK(bl_st_open(&gr, p));
+    CHECK(ad.n == 6, "%s: %d modules", arch, ad.n);
+    for (int i = 0; i < ad.n; i++) {
+        const bl_lora *lo = &ad.mods[i];
+        const bl_linear *L = &m.mods.lin[ad.lin_index[i]];
+        int64_t out = L->out, in = L->in, r = lo->r;
+        float *A = malloc(sizeof(float) * (size_t)(r * in)), *B = malloc(sizeof(float) * (size_t)(out * r));
+        float *got = malloc(sizeof(float) * (size_t)(out * in)), *want = malloc(sizeof(float) * (size_t)(out * in));
+        char k[300], what[400];
+        snprintf(k, sizeof k, "base_model.model.%s.lora_A.weight", L->name);
+        CHECK_OK(bl_st_read_f32(&ga, k, 2, (int64_t[]){r, in}, A));
+        snprintf(k, sizeof k, "base_model.model.%s.lora_B.weight", L->name);
+        CHECK_OK(bl_st_read_f32(&ga, k, 2, (int64_t[]){out, r}, B));
+        for (int64_t o = 0; o < out; o++)
+            for (int64_t c = 0; c < in; c++) {
+                double g = 0, w = 0;
+                for (int64_t t = 0; t < r; t++) { g += (double)lo->B[o * r + t] * lo->A[t * in + c]; w += (double)B[o * r + t] * A[t * in + c]; }
+                got[o * in + c] = (float)(lo->scale * g);
+                want[o * in + c] = (float)(lo->scale * w);
+            }
+        snprintf(what, sizeof what, "%s PiSSA s B A of %s", arch, L->name);
+        CHECK(t_allclose(what, got, want, out * in, T_GOLDEN_ATOL, T_GOLDEN_RTOL) == 0, "%s", what);
+        snprintf(k, sizeof k, "%s.weight", L->name);
+        CHECK_OK(bl_st_read_f32(&gr, k, 2, (int64_t[]){out, in}, want));
+        snprintf(what, sizeof what, "%s PiSSA residual of %s", arch, L->name);
+        CHECK(t_allclose(what, L->W, want, out * in, T_GOLDEN_ATOL, T_GOLDEN_RTOL) == 0, "%s", what);
+        free(A); free(B); free(got); free(want);
+    }
+    bl_st_close(&ga);
+    bl_st_close(&gr);
+    bl_lora_free(&ad);
+    bl_enc_free(&m);
+}
+
 int main(void) {
     balora_threads_set(1); /* tiny matrices: threads cost more than they give on a shared machine */
     const char *shared = t_require_shared();
@@ -351,5 +403,8 @@ int main(void) {
     run_library(shared, "bert");
     run_library(shared, "roberta");
     run_library(shared, "deberta_v3");
+    run_pissa_init(shared, "bert");
+    run_pissa_init(shared, "roberta");
+    run_pissa_init(shared, "deberta_v3");
     return t_finish();
 }

@@ -2,7 +2,8 @@
  * models, padded batch, token types): LoRA factors on every linear (query/key/value, attention
  * output, intermediate, output, pooler), the classifier head (modules_to_save copy) and, with full
  * fine-tuning, every base tensor kind (embeddings, LayerNorms, relative embeddings). Classification
- * (cross-entropy) and regression (MSE). Also: bad batches fail clearly. */
+ * (cross-entropy) and regression (MSE), with and without LoRA dropout (the same masks on every
+ * forward). Also: bad batches fail clearly. */
 #include "harness.h"
 #include "encoders/encoder.h"
 #include <math.h>
@@ -21,6 +22,7 @@ typedef struct fixture {
 } fixture;
 
 static double loss_of(fixture *f, bl_enc_run *r) {
+    bl_rng_seed(&r->rng, 99); /* the same LoRA dropout masks on every forward */
     bl_enc_batch b = {B, T, f->ids, f->mask, f->m.cfg.type_vocab >= 2 ? f->types : NULL};
     double loss = NAN;
     if (bl_enc_forward(r, &b, BL_ADAPTER_ON)) return NAN;
@@ -48,13 +50,17 @@ static int probe(fixture *f, bl_enc_run *r, const char *what, float *x, const fl
     return bad;
 }
 
-static void run(bl_enc_arch arch, bool regression) {
+/* variant 1 (deberta-v2): c2p only, relative embeddings not normalised, absolute positions added
+ * to the input, token types; (bert): gelu_new and a 3-way token-type vocabulary. */
+static void run(bl_enc_arch arch, bool regression, float dropout, int variant) {
     fixture *f = calloc(1, sizeof *f);
     bl_enc_config c;
     bl_enc_config_defaults(&c, arch);
     c.vocab_size = 40; c.hidden = 16; c.n_head = 2; c.intermediate = 24; c.n_layer = 2;
     c.max_pos = 20; c.init_range = 0.3; c.num_labels = regression ? 1 : 3; c.regression = regression;
     if (arch == BL_ENC_DEBERTA_V2) { c.position_buckets = 4; c.att_span = 4; c.max_rel_pos = 16; }
+    if (variant == 1 && arch == BL_ENC_DEBERTA_V2) { c.p2c = false; c.norm_rel_ebd = false; c.position_biased_input = true; c.type_vocab = 2; }
+    if (variant == 1 && arch == BL_ENC_BERT) { c.act = BL_ENC_ACT_GELU_TANH; c.type_vocab = 3; }
     const char *an = arch == BL_ENC_BERT ? "bert" : arch == BL_ENC_ROBERTA ? "roberta" : "deberta-v2";
     CHECK_OK(bl_enc_init_random(&f->m, &c, 11));
     bl_encoder *m = &f->m;
@@ -65,7 +71,7 @@ static void run(bl_enc_arch arch, bool regression) {
         bl_linear *L = &m->mods.lin[i];
         bl_lora *lo = &f->lo[f->n];
         int64_t r = 2;
-        lo->in = L->in; lo->out = L->out; lo->r = r; lo->scale = 1.5f;
+        lo->in = L->in; lo->out = L->out; lo->r = r; lo->scale = 1.5f; lo->dropout = dropout;
         float *blk = calloc((size_t)(2 * r * (L->in + L->out)), sizeof(float));
         f->blocks[f->n++] = blk;
         lo->A = blk; lo->B = blk + r * L->in; lo->gA = lo->B + r * L->out; lo->gB = lo->gA + r * L->in;
@@ -86,7 +92,9 @@ static void run(bl_enc_arch arch, bool regression) {
     for (int bi = 0; bi < B; bi++) { f->labels[bi] = bi % 3; f->targets[bi] = 0.5f * bi - 0.3f; }
     bl_enc_run r;
     CHECK_OK(bl_enc_run_init(&r, m, B, T));
+    r.train = dropout > 0;
     bl_enc_batch b = {B, T, f->ids, f->mask, c.type_vocab >= 2 ? f->types : NULL};
+    bl_rng_seed(&r.rng, 99);
     CHECK_OK(bl_enc_forward(&r, &b, BL_ADAPTER_ON));
     double loss;
     CHECK_OK(bl_enc_loss(&r, f->labels, f->targets, &loss, r.dlogits));
@@ -113,7 +121,19 @@ static void run(bl_enc_arch arch, bool regression) {
         snprintf(what, sizeof what, "%s %s", an, p->name);
         bad += probe(f, &r, what, x, p->grad, p->numel, strstr(p->name, "embeddings.weight") ? 6 : 3, &rng);
     }
-    CHECK(bad == 0, "%s%s: %d gradient entries disagree with finite differences", an, regression ? " (regression)" : "", bad);
+    CHECK(bad == 0, "%s%s%s: %d gradient entries disagree with finite differences", an, regression ? " (regression)" : "",
+          dropout > 0 ? " (LoRA dropout)" : "", bad);
+    if (dropout > 0) {
+        /* dropout is live: another mask gives other logits */
+        float z1[B * 3];
+        memcpy(z1, r.logits, sizeof(float) * B * (size_t)c.num_labels);
+        bl_rng_seed(&r.rng, 12345);
+        CHECK_OK(bl_enc_forward(&r, &b, BL_ADAPTER_ON));
+        double dd = 0;
+        for (int64_t e = 0; e < B * c.num_labels; e++) dd += fabs(z1[e] - r.logits[e]);
+        CHECK(dd > 1e-4, "%s: LoRA dropout changes the logits with another seed (%g)", an, dd);
+        loss_of(f, &r);
+    }
     /* the head's base data is untouched by training the copy: adapter off differs from on */
     float on[B * 3];
     memcpy(on, r.logits, sizeof(float) * B * (size_t)c.num_labels);
@@ -156,10 +176,14 @@ static void run(bl_enc_arch arch, bool regression) {
 
 int main(void) {
     balora_threads_set(1); /* tiny matrices: threads cost more than they give on a shared machine */
-    run(BL_ENC_BERT, false);
-    run(BL_ENC_ROBERTA, false);
-    run(BL_ENC_DEBERTA_V2, false);
-    run(BL_ENC_BERT, true);
-    run(BL_ENC_DEBERTA_V2, true);
+    run(BL_ENC_BERT, false, 0, 0);
+    run(BL_ENC_ROBERTA, false, 0, 0);
+    run(BL_ENC_DEBERTA_V2, false, 0, 0);
+    run(BL_ENC_BERT, true, 0, 0);
+    run(BL_ENC_DEBERTA_V2, true, 0, 0);
+    run(BL_ENC_BERT, false, 0.3f, 0);
+    run(BL_ENC_DEBERTA_V2, false, 0.3f, 0);
+    run(BL_ENC_DEBERTA_V2, false, 0, 1);
+    run(BL_ENC_BERT, false, 0, 1);
     return t_finish();
 }

@@ -307,7 +307,69 @@ static void generic(void) {
     bl_glue_set_free(&d);
 }
 
+/* Mutated files (bytes flipped to tabs, quotes, newlines, braces, NULs, high bytes; cuts) through
+ * every loader: each returns OK or an error with a message, never crashes (the sanitizer build
+ * checks the memory side). */
+static void fuzz(void) {
+    static const char seed_text[] =
+        "index\tquestion\tsentence\tlabel\n0\tWhat came?\tAs of \"that\" day.\tentailment\n"
+        "1\tWho, really?\tThe {\"x\": 1} one\tnot_entailment\n"
+        "{\"text\": \"a\\u00e9\", \"label\": 1, \"pair\": \"b\"}\n"
+        "text,label\n\"q,\"\"x\"\"\",0\n";
+    size_t n0 = sizeof seed_text - 1;
+    char buf[512];
+    const char *path = write_file("fuzz.txt", "");
+    bl_rng r;
+    bl_rng_seed(&r, 77);
+    static const char alphabet[] = "\t\n\r\",{}[]:\\0a\xC3\xA9\xFF";
+    int ok = 0, failed = 0, bad_msg = 0;
+    for (int it = 0; it < 300; it++) {
+        size_t n = n0;
+        memcpy(buf, seed_text, n0);
+        int muts = 1 + (int)bl_rng_below(&r, 6);
+        for (int k = 0; k < muts; k++) {
+            size_t at = (size_t)bl_rng_below(&r, n);
+            buf[at] = alphabet[bl_rng_below(&r, sizeof alphabet - 1)];
+            if (bl_rng_below(&r, 8) == 0) buf[at] = 0;
+        }
+        if (bl_rng_below(&r, 3) == 0) n = (size_t)bl_rng_below(&r, n + 1);
+        FILE *f = fopen(path, "wb");
+        fwrite(buf, 1, n, f);
+        fclose(f);
+        bl_glue_set d;
+        balora_status st[8];
+        st[0] = bl_glue_load(&d, BL_GLUE_TASK_QNLI, path, NULL); if (!st[0]) bl_glue_set_free(&d);
+        bl_glue_opts o = {.skip_bad_rows = true};
+        st[1] = bl_glue_load(&d, BL_GLUE_TASK_COLA, path, &o); if (!st[1]) bl_glue_set_free(&d);
+        st[2] = bl_glue_load(&d, BL_GLUE_TASK_STSB, path, NULL); if (!st[2]) bl_glue_set_free(&d);
+        bl_data_spec sp = BL_DATA_SPEC_DEFAULT;
+        sp.format = "csv";
+        st[3] = bl_data_load(&d, &sp, path); if (!st[3]) bl_glue_set_free(&d);
+        sp.format = "tsv"; sp.text_col = "question"; sp.text_pair_col = "sentence";
+        st[4] = bl_data_load(&d, &sp, path); if (!st[4]) bl_glue_set_free(&d);
+        sp = BL_DATA_SPEC_DEFAULT;
+        sp.format = "jsonl"; sp.text_pair_col = "pair"; sp.skip_bad_rows = true;
+        st[5] = bl_data_load(&d, &sp, path); if (!st[5]) bl_glue_set_free(&d);
+        st[6] = bl_advglue_load(&d, BL_GLUE_TASK_QNLI, path); if (!st[6]) bl_glue_set_free(&d);
+        sp.format = "csv"; sp.header = false; sp.text_col = "0"; sp.text_pair_col = NULL; sp.label_col = "1"; sp.regression = true;
+        st[7] = bl_data_load(&d, &sp, path);
+        if (!st[7]) {
+            bl_data_knobs k = BL_DATA_KNOBS_DEFAULT;
+            k.max_train = 2;
+            bl_data_apply_knobs(&d, &k);
+            bl_glue_set_free(&d);
+        }
+        for (int i = 0; i < 8; i++) {
+            if (st[i]) { failed++; if (!balora_last_error()[0]) bad_msg++; }
+            else ok++;
+        }
+    }
+    CHECK(bad_msg == 0, "%d failures without a message", bad_msg);
+    CHECK(ok > 0 && failed > 0, "fuzz: %d loads succeeded, %d failed cleanly", ok, failed);
+}
+
 int main(void) {
+    fuzz();
     glue_layouts();
     generic();
     const char *shared = t_shared_dir();
