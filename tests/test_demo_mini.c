@@ -68,7 +68,7 @@ static void check_report(const char *dir, const bl_lab_results *r) {
     if (md) {
         static const char *const sections[] = {"# balora lab report", "## Results", "## What these numbers show", "## Pictures",
                                                "![scores](scores.png)", "![t-SNE maps](tsne.png)", "![fine-tuning loss](loss.png)",
-                                               "## Exact configuration", "- Seeds: 1 2", "## What this does not show",
+                                               "## Exact configuration", "review acc (", "- Seeds: 1 2", "## What this does not show",
                                                "| pre-trained (no fine-tuning) |", "| ba-lora-no-svdr |", "took"};
         for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
             CHECK(strstr(md, sections[i]) != NULL, "report.md lacks '%s'", sections[i]);
@@ -236,6 +236,18 @@ int main(void) {
                 CHECK(isfinite(r2.var[0].cell[BL_LAB_M_BALORA].val[s * BL_LAB_METRIC_COUNT + BL_LAB_KL_PT]), "gpt2 ba-lora KL");
             bl_lab_results_free(&r2);
         }
+    }
+
+    /* method lists */
+    {
+        uint32_t mask;
+        CHECK_OK(bl_lab_methods_parse("lora,ba-lora-no-dr", &mask));
+        CHECK(mask == (BL_LAB_M_BIT(BL_LAB_M_LORA) | BL_LAB_M_BIT(BL_LAB_M_BALORA_NO_DR)), "mask %x", mask);
+        CHECK_OK(bl_lab_methods_parse("all", &mask));
+        CHECK(mask == BL_LAB_M_ALL, "all");
+        CHECK_FAILS(bl_lab_methods_parse("lora,ba-lor", &mask), BALORA_STATUS_INVALID, "'ba-lor'");
+        CHECK_FAILS(bl_lab_methods_parse("", &mask), BALORA_STATUS_INVALID, "empty");
+        CHECK_FAILS(bl_lab_methods_parse(",", &mask), BALORA_STATUS_INVALID, "unknown method ''");
     }
 
     /* bad input: clear errors */

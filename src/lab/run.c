@@ -25,6 +25,31 @@ const char *bl_lab_method_name(bl_lab_method m) {
     return (unsigned)m < BL_LAB_M_COUNT ? n[m] : "?";
 }
 
+balora_status bl_lab_methods_parse(const char *list, uint32_t *mask) {
+    *mask = 0;
+    if (!list || !*list) return bl_fail(BALORA_STATUS_INVALID, "lab: empty method list; hint: e.g. lora,ba-lora or all");
+    const char *s = list;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        bool found = false;
+        if (n == 3 && !strncmp(s, "all", 3)) { *mask |= BL_LAB_M_ALL; found = true; }
+        for (int m = 0; m < BL_LAB_M_COUNT && !found; m++)
+            if (strlen(bl_lab_method_name((bl_lab_method)m)) == n && !strncmp(s, bl_lab_method_name((bl_lab_method)m), n)) {
+                *mask |= BL_LAB_M_BIT(m);
+                found = true;
+            }
+        if (!found) {
+            *mask = 0;
+            return bl_fail(BALORA_STATUS_INVALID, "lab: unknown method '%.*s'; hint: full, lora, pissa, ba-lora, ba-lora-no-cr, "
+                           "ba-lora-no-dr, ba-lora-no-svdr or all", (int)n, s);
+        }
+        s += n;
+        if (*s == ',') s++;
+    }
+    return BALORA_STATUS_OK;
+}
+
 const char *bl_lab_metric_key(bl_lab_metric k) {
     static const char *const n[BL_LAB_METRIC_COUNT] = {"acc_id", "acc_arith", "acc_fact", "acc_review", "acc_ood", "inherit",
                                                        "inherit_noise", "inherit_imbalance", "inherit_bias", "kl_to_pretrained",
@@ -855,6 +880,7 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
     if (!preset || !o || !o->out_dir) return bl_fail(BALORA_STATUS_INVALID, "lab: preset and output folder are required");
     bl_lab_preset p = *preset;
     if (o->n_seeds > 0) p.n_seeds = o->n_seeds;
+    if (o->methods) p.methods = o->methods & BL_LAB_M_ALL;
     if (p.n_seeds < 1 || p.n_seeds > 100) return bl_fail(BALORA_STATUS_INVALID, "lab: seeds = %d; hint: 1..100", p.n_seeds);
     if (p.ft_steps < 2 || p.ft_batch < 1 || !(p.lr_adapter > 0) || !p.methods)
         return bl_fail(BALORA_STATUS_INVALID, "lab preset '%s': need ft_steps >= 2, ft_batch >= 1, lr > 0 and a method", p.name);
