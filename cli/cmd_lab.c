@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_t seeds, int64_t threads);
+int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_t seeds, int64_t threads, const char *methods);
 
 typedef struct lab_ui { bool tty; int width; } lab_ui;
 
@@ -20,7 +20,10 @@ static void on_progress(const bl_lab_progress *p, void *user) {
     lab_ui *ui = user;
     char el[32], eta[32], line[512];
     bl_format_duration(p->elapsed_s, el, sizeof el);
-    if (p->eta_s >= 0) bl_format_duration(p->eta_s, eta, sizeof eta);
+    if (p->eta_s >= 0 && p->eta_lower_bound) {
+        eta[0] = '>';
+        bl_format_duration(p->eta_s, eta + 1, sizeof eta - 1);
+    } else if (p->eta_s >= 0) bl_format_duration(p->eta_s, eta, sizeof eta);
     else snprintf(eta, sizeof eta, "?");
     if (p->run_done)
         snprintf(line, sizeof line, "[run %lld/%lld] %s done | loss %.4f | %s elapsed | ETA %s", (long long)p->run,
@@ -39,7 +42,12 @@ static void on_progress(const bl_lab_progress *p, void *user) {
     fflush(stderr);
 }
 
-int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_t seeds, int64_t threads) {
+int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_t seeds, int64_t threads, const char *methods) {
+    uint32_t mask = 0;
+    if (methods && bl_lab_methods_parse(methods, &mask)) {
+        fprintf(stderr, "balora %s: error: --methods: %s\n", cmd, balora_last_error());
+        return 2;
+    }
     if (seeds < 0 || seeds > 100) {
         fprintf(stderr, "balora %s: error: --seeds %lld: need 1..100 (0 = the preset's %d)\n", cmd, (long long)seeds, p->n_seeds);
         return 2;
@@ -54,7 +62,7 @@ int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_
     fprintf(stderr, "balora %s: %d variant(s), %d seed(s), %d thread(s); report folder %s\n", cmd, n_var,
             seeds > 0 ? (int)seeds : p->n_seeds, balora_threads_get(), out);
     lab_ui ui = {.tty = isatty(fileno(stderr)) != 0};
-    bl_lab_run_opts o = {.out_dir = out, .n_seeds = (int32_t)seeds, .progress = on_progress, .user = &ui};
+    bl_lab_run_opts o = {.out_dir = out, .n_seeds = (int32_t)seeds, .methods = mask, .progress = on_progress, .user = &ui};
     bl_lab_results r;
     balora_status st = bl_lab_run(p, &o, &r);
     if (st) return cli_fail(st);
@@ -75,7 +83,7 @@ int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_
 }
 
 int cmd_lab(int argc, char **argv) {
-    const char *preset = NULL, *out = NULL;
+    const char *preset = NULL, *out = NULL, *methods = NULL;
     int64_t seeds = 0, threads = 1;
     bool list = false;
     cli_opt opts[] = {
@@ -83,6 +91,7 @@ int cmd_lab(int argc, char **argv) {
         {"list", CLI_OPT_FLAG, &list, "list the presets and exit"},
         {"out", CLI_OPT_STR, &out, "report folder (default ./balora-lab-PRESET)"},
         {"seeds", CLI_OPT_INT, &seeds, "seeds per method (0 = the preset's)"},
+        {"methods", CLI_OPT_STR, &methods, "comma list instead of the preset's: full, lora, pissa, ba-lora, ba-lora-no-cr, ba-lora-no-dr, ba-lora-no-svdr, all"},
         {"threads", CLI_OPT_INT, &threads, "threads (0 = all cores; the lab's tiny models run fastest on 1)"},
     };
     int rc = cli_parse(argc, argv, "--preset NAME [--out DIR] [--seeds N] | --list", opts, (int)(sizeof opts / sizeof opts[0]),
@@ -112,5 +121,5 @@ int cmd_lab(int argc, char **argv) {
         snprintf(def, sizeof def, "balora-lab-%s", p->name);
         out = def;
     }
-    return lab_cli_run("lab", p, out, seeds, threads);
+    return lab_cli_run("lab", p, out, seeds, threads, methods);
 }

@@ -31,6 +31,12 @@ for p in demo grid rank-sweep ablation mini; do grep -q "^$p " "$TMP/list.out"; 
 "$B" lab > /dev/null 2> "$TMP/err"; [ $? -eq 2 ]; check "lab without --preset: usage error" $?
 "$B" demo --seeds 1000 --out "$TMP/x" > /dev/null 2> "$TMP/err"; [ $? -eq 2 ]; check "demo --seeds 1000: usage error" $?
 
+"$B" demo --preset mini --methods lora,ba-lora --seeds 2 --out "$TMP/m2" > "$TMP/m2.out" 2> /dev/null
+check "demo --methods lora,ba-lora exits 0" $?
+grep -q '^| ba-lora |' "$TMP/m2.out" && ! grep -q '^| pissa |' "$TMP/m2.out"; check "--methods selects the methods" $?
+"$B" demo --methods lora,bogus --out "$TMP/x" > /dev/null 2> "$TMP/err"; [ $? -eq 2 ] && grep -q "'bogus'" "$TMP/err"
+check "demo --methods bogus: usage error naming it" $?
+
 for arch in llama gpt2; do
   "$B" pretrain --preset mini --arch $arch --layers 1 --hidden 16 --heads 2 --steps 3 --out "$TMP/pt_$arch" > "$TMP/pt.out" 2>&1
   check "pretrain --arch $arch exits 0" $?

@@ -68,7 +68,7 @@ static void check_report(const char *dir, const bl_lab_results *r) {
     if (md) {
         static const char *const sections[] = {"# balora lab report", "## Results", "## What these numbers show", "## Pictures",
                                                "![scores](scores.png)", "![t-SNE maps](tsne.png)", "![fine-tuning loss](loss.png)",
-                                               "## Exact configuration", "- Seeds: 1 2", "## What this does not show",
+                                               "## Exact configuration", "review acc (", "- Seeds: 1 2", "## What this does not show",
                                                "| pre-trained (no fine-tuning) |", "| ba-lora-no-svdr |", "took"};
         for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
             CHECK(strstr(md, sections[i]) != NULL, "report.md lacks '%s'", sections[i]);
@@ -217,6 +217,37 @@ int main(void) {
             free(md);
             bl_lab_results_free(&r2);
         }
+    }
+
+    /* the gpt2 family end to end, with the paper-v6 recipe (the ablation preset's) */
+    {
+        bl_lab_preset pg = *p;
+        pg.pretrain.arch.family = BL_FAMILY_GPT2;
+        pg.reg_recipe = "paper-v6";
+        pg.ft_batch = 16; /* paper-v6's k = 10 singular values need >= 10 answer rows per micro-batch */
+        pg.methods = BL_LAB_M_BIT(BL_LAB_M_LORA) | BL_LAB_M_BIT(BL_LAB_M_PISSA) | BL_LAB_M_BIT(BL_LAB_M_BALORA);
+        char dg[4096];
+        snprintf(dg, sizeof dg, "%s/gpt2", t_tmpdir());
+        bl_lab_run_opts og = {.out_dir = dg, .n_seeds = 2};
+        balora_status st2 = bl_lab_run(&pg, &og, &r2);
+        CHECK(st2 == BALORA_STATUS_OK, "gpt2 + paper-v6 run: %s", balora_last_error());
+        if (!st2) {
+            for (int s = 0; s < 2; s++)
+                CHECK(isfinite(r2.var[0].cell[BL_LAB_M_BALORA].val[s * BL_LAB_METRIC_COUNT + BL_LAB_KL_PT]), "gpt2 ba-lora KL");
+            bl_lab_results_free(&r2);
+        }
+    }
+
+    /* method lists */
+    {
+        uint32_t mask;
+        CHECK_OK(bl_lab_methods_parse("lora,ba-lora-no-dr", &mask));
+        CHECK(mask == (BL_LAB_M_BIT(BL_LAB_M_LORA) | BL_LAB_M_BIT(BL_LAB_M_BALORA_NO_DR)), "mask %x", mask);
+        CHECK_OK(bl_lab_methods_parse("all", &mask));
+        CHECK(mask == BL_LAB_M_ALL, "all");
+        CHECK_FAILS(bl_lab_methods_parse("lora,ba-lor", &mask), BALORA_STATUS_INVALID, "'ba-lor'");
+        CHECK_FAILS(bl_lab_methods_parse("", &mask), BALORA_STATUS_INVALID, "empty");
+        CHECK_FAILS(bl_lab_methods_parse(",", &mask), BALORA_STATUS_INVALID, "unknown method ''");
     }
 
     /* bad input: clear errors */

@@ -132,6 +132,34 @@ static void welch_md(sbuf *b, const bl_lab_results *r, int vi) {
     }
 }
 
+/* ID accuracy per task (the ID acc column is their mean). */
+static void tasks_md(sbuf *b, const bl_lab_results *r, int vi) {
+    const bl_lab_variant_result *v = &r->var[vi];
+    int S = r->preset.n_seeds;
+    static const bl_lab_metric ks[3] = {BL_LAB_ACC_ARITH, BL_LAB_ACC_FACT, BL_LAB_ACC_REVIEW};
+    sb_printf(b, "| method | arith acc (%lld items) | fact acc (%lld items) | review acc (%lld items) |\n|---|---|---|---|\n",
+              (long long)v->n_eval[0][BL_LAB_SPLIT_TEST_ID], (long long)v->n_eval[1][BL_LAB_SPLIT_TEST_ID],
+              (long long)v->n_eval[2][BL_LAB_SPLIT_TEST_ID]);
+    sb_printf(b, "| pre-trained (no fine-tuning) |");
+    for (int i = 0; i < 3; i++) {
+        char t[32];
+        fmt_num(t, sizeof t, v->pre_val[ks[i]]);
+        sb_printf(b, " %s |", t);
+    }
+    sb_printf(b, "\n");
+    for (int m = 0; m < BL_LAB_M_COUNT; m++) {
+        if (!v->cell[m].run) continue;
+        sb_printf(b, "| %s |", bl_lab_method_name((bl_lab_method)m));
+        for (int i = 0; i < 3; i++) {
+            double mu, sd;
+            cell_stat(&v->cell[m], S, ks[i], &mu, &sd);
+            if (!isfinite(mu)) sb_printf(b, " n/a |");
+            else sb_printf(b, " %.3f ± %.3f |", mu, sd);
+        }
+        sb_printf(b, "\n");
+    }
+}
+
 balora_status bl_lab_report_table(const bl_lab_results *r, int v, char **out) {
     *out = NULL;
     if (!r || v < 0 || v >= r->n_variants) return bl_fail(BALORA_STATUS_INVALID, "lab report: no variant %d", v);
@@ -466,7 +494,7 @@ static void findings_md(sbuf *b, const bl_lab_results *r, int vi) {
         }
     }
     if (n_tests == 0)
-        sb_printf(b, "- With %d seed(s) no test against lora could be computed (Welch's test needs 2 or more seeds per method).\n", S);
+        sb_printf(b, "- With %d seed(s) no test against lora could be computed (Welch's test needs lora in the run and 2 or more seeds per method).\n", S);
     else if (n_sig == 0)
         sb_printf(b, "- No method differs from lora by more than the seed noise on ID accuracy, OOD accuracy, inheritance or KL "
                      "to the pre-trained model (Welch p >= 0.05 in all %d comparisons).\n", n_tests);
@@ -525,6 +553,9 @@ static balora_status write_report_md(const bl_lab_results *r, const char *path, 
         if (r->n_variants > 1) sb_printf(&b, "## Variant %d: %s\n\n", vi, v->label);
         sb_printf(&b, "%s Results (mean ± std over %d seeds)\n\n", r->n_variants > 1 ? "###" : "##", p->n_seeds);
         table_md(&b, r, vi);
+        sb_printf(&b, "\nIn-distribution accuracy per task (most held-out arithmetic pairs and entities are noisy items, "
+                      "whose true answer the model never saw: see inh. noise):\n\n");
+        tasks_md(&b, r, vi);
         sb_printf(&b, "\nDifference from lora (Welch's unequal-variance t-test over seeds; * = p < 0.05, uncorrected):\n\n");
         welch_md(&b, r, vi);
         sb_printf(&b, "\n%s What these numbers show\n\n", r->n_variants > 1 ? "###" : "##");

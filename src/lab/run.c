@@ -25,6 +25,31 @@ const char *bl_lab_method_name(bl_lab_method m) {
     return (unsigned)m < BL_LAB_M_COUNT ? n[m] : "?";
 }
 
+balora_status bl_lab_methods_parse(const char *list, uint32_t *mask) {
+    *mask = 0;
+    if (!list || !*list) return bl_fail(BALORA_STATUS_INVALID, "lab: empty method list; hint: e.g. lora,ba-lora or all");
+    const char *s = list;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        bool found = false;
+        if (n == 3 && !strncmp(s, "all", 3)) { *mask |= BL_LAB_M_ALL; found = true; }
+        for (int m = 0; m < BL_LAB_M_COUNT && !found; m++)
+            if (strlen(bl_lab_method_name((bl_lab_method)m)) == n && !strncmp(s, bl_lab_method_name((bl_lab_method)m), n)) {
+                *mask |= BL_LAB_M_BIT(m);
+                found = true;
+            }
+        if (!found) {
+            *mask = 0;
+            return bl_fail(BALORA_STATUS_INVALID, "lab: unknown method '%.*s'; hint: full, lora, pissa, ba-lora, ba-lora-no-cr, "
+                           "ba-lora-no-dr, ba-lora-no-svdr or all", (int)n, s);
+        }
+        s += n;
+        if (*s == ',') s++;
+    }
+    return BALORA_STATUS_OK;
+}
+
 const char *bl_lab_metric_key(bl_lab_metric k) {
     static const char *const n[BL_LAB_METRIC_COUNT] = {"acc_id", "acc_arith", "acc_fact", "acc_review", "acc_ood", "inherit",
                                                        "inherit_noise", "inherit_imbalance", "inherit_bias", "kl_to_pretrained",
@@ -585,7 +610,7 @@ static const bl_lab_preset g_presets[] = {
      .tsne_points = 200, .tsne_iters = 500},
     {.name = "grid",
      .description = "the defect grid: noise 0 / 0.1 / 0.2, imbalance 1 / 2 / 4, cue agreement 0.5 / 0.75 / 0.95 "
-                    "(one defect varied at a time), main methods x 3 seeds; a pre-training per cell",
+                    "(one defect varied at a time), full / lora / pissa / ba-lora x 3 seeds; a pre-training per cell",
      .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.0, .imbalance = 1.0, .cue_frac = 0.5, .cue_agree = 0.5,
      .pretrain = DEMO_PRETRAIN,
@@ -596,7 +621,7 @@ static const bl_lab_preset g_presets[] = {
                   {"imbalance 2", 0.0, 2.0, 0.5, 0}, {"imbalance 4", 0.0, 4.0, 0.5, 0},
                   {"cue 0.75", 0.0, 1.0, 0.75, 0}, {"cue 0.95", 0.0, 1.0, 0.95, 0}}},
     {.name = "rank-sweep",
-     .description = "LoRA rank r = 1 .. 128 (paper appendix C.2) on a 2-layer x 128 decoder, main methods x 3 seeds; "
+     .description = "LoRA rank r = 1 .. 128 (paper appendix C.2) on a 2-layer x 128 decoder, lora / pissa / ba-lora x 3 seeds; "
                     "one pre-training shared by all ranks",
      .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
      .noise = 0.2, .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
@@ -658,22 +683,26 @@ typedef struct job {
     char what[128];
 } job;
 
-static double job_eta(const job *j, int64_t step, int64_t total, bool pre) {
+static double job_eta(const job *j, int64_t step, int64_t total, bool pre, bool *lower) {
+    *lower = false;
     double now = bl_time_now(), in_run = now - j->run_t0;
     double left_in_run = step > 0 && total > step ? in_run / (double)step * (double)(total - step) : 0;
     double run_est = step > 0 ? in_run / (double)step * (double)total : -1;
     double pre_avg = j->n_pre_done ? j->pre_time_sum / (double)j->n_pre_done : (pre ? run_est : -1);
     double ft_avg = j->n_ft_done ? j->ft_time_sum / (double)j->n_ft_done : (!pre ? run_est : -1);
     int64_t pre_left = j->n_pre_left - (pre ? 1 : 0), ft_left = j->n_ft_left - (pre ? 0 : 1);
-    if ((pre_left > 0 && pre_avg < 0) || (ft_left > 0 && ft_avg < 0)) return -1;
+    if ((pre_left > 0 && pre_avg < 0) || (ft_left > 0 && ft_avg < 0)) {
+        *lower = true;
+        return step > 0 ? left_in_run : -1;
+    }
     return left_in_run + (pre_left > 0 ? pre_left * pre_avg : 0) + (ft_left > 0 ? ft_left * ft_avg : 0);
 }
 
 static void job_report(job *j, int64_t step, int64_t total, double loss, bool pre, bool done) {
     if (!j->o->progress) return;
     bl_lab_progress q = {.run = j->run, .n_runs = j->n_runs, .what = j->what, .step = step, .total_steps = total,
-                         .loss = loss, .elapsed_s = bl_time_now() - j->t0, .eta_s = job_eta(j, step, total, pre),
-                         .run_done = done};
+                         .loss = loss, .elapsed_s = bl_time_now() - j->t0, .run_done = done};
+    q.eta_s = job_eta(j, step, total, pre, &q.eta_lower_bound);
     j->o->progress(&q, j->o->user);
 }
 
@@ -851,6 +880,7 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
     if (!preset || !o || !o->out_dir) return bl_fail(BALORA_STATUS_INVALID, "lab: preset and output folder are required");
     bl_lab_preset p = *preset;
     if (o->n_seeds > 0) p.n_seeds = o->n_seeds;
+    if (o->methods) p.methods = o->methods & BL_LAB_M_ALL;
     if (p.n_seeds < 1 || p.n_seeds > 100) return bl_fail(BALORA_STATUS_INVALID, "lab: seeds = %d; hint: 1..100", p.n_seeds);
     if (p.ft_steps < 2 || p.ft_batch < 1 || !(p.lr_adapter > 0) || !p.methods)
         return bl_fail(BALORA_STATUS_INVALID, "lab preset '%s': need ft_steps >= 2, ft_batch >= 1, lr > 0 and a method", p.name);

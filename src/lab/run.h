@@ -43,6 +43,8 @@ typedef enum bl_lab_method {
 #define BL_LAB_M_MAIN (BL_LAB_M_BIT(BL_LAB_M_FULL) | BL_LAB_M_BIT(BL_LAB_M_LORA) | BL_LAB_M_BIT(BL_LAB_M_PISSA) | BL_LAB_M_BIT(BL_LAB_M_BALORA))
 
 const char *bl_lab_method_name(bl_lab_method m); /* "full", "lora", "pissa", "ba-lora", "ba-lora-no-cr", ... */
+/* "lora,ba-lora" -> a BL_LAB_M_BIT mask ("all" = every method). Unknown names fail naming them. */
+balora_status bl_lab_methods_parse(const char *list, uint32_t *mask);
 
 /* Scores of one fine-tuned model (or of the pre-trained model itself). */
 typedef enum bl_lab_metric {
@@ -88,6 +90,7 @@ typedef struct bl_lab_progress {
     int64_t step, total_steps; /* within the run */
     double loss;
     double elapsed_s, eta_s;   /* whole job; eta < 0: unknown */
+    bool eta_lower_bound;      /* eta_s only counts the current run (later runs' cost not measured yet) */
     bool run_done;             /* the run finished (one call per run with this set) */
 } bl_lab_progress;
 typedef void (*bl_lab_progress_fn)(const bl_lab_progress *p, void *user);
@@ -188,6 +191,7 @@ typedef struct bl_lab_results {
 typedef struct bl_lab_run_opts {
     const char *out_dir;            /* report folder (models under out_dir/models, logs under out_dir/logs) */
     int32_t n_seeds;                /* 0 = the preset's */
+    uint32_t methods;               /* BL_LAB_M_BIT mask; 0 = the preset's */
     bl_lab_progress_fn progress;
     void *user;
 } bl_lab_run_opts;
