@@ -19,7 +19,7 @@ static void check_roundtrip(int family) {
     CHECK_OK(bl_model_init_random(&m, &cfg, 11, 0.05f));
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/rt_%d", t_tmpdir(), family);
-    CHECK_OK(bl_lab_save_model(&m, dir));
+    CHECK_OK(bl_model_save(&m, dir));
     balora_status st = bl_model_load(&m2, dir);
     CHECK(st == BALORA_STATUS_OK, "load: %s", balora_last_error());
     if (st) { bl_model_free(&m); return; }

@@ -731,14 +731,7 @@ static balora_status sb_save(strbuf *b, const char *dir, const char *name) {
     return st;
 }
 
-balora_status bl_lab_corpus_write(const bl_lab_corpus *c, const char *dir) {
-    if (!c || !c->arena.base) return bl_fail(BALORA_STATUS_INVALID, "lab corpus write: the corpus is empty");
-    BL_TRY(bl_lab_write_tokenizer(c, dir));
-    char path[4096];
-    /* corpus.json */
-    const bl_lab_corpus_config *g = &c->cfg;
-    cJSON *root = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(root, "config"), *cnt = cJSON_AddObjectToObject(root, "counts");
-    if (!root || !cfg || !cnt) { cJSON_Delete(root); return bl_fail(BALORA_STATUS_NOMEM, "lab corpus write: out of memory"); }
+void bl_lab_corpus_config_fill_json(const bl_lab_corpus_config *g, cJSON *cfg) {
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)g->seed);
     cJSON_AddStringToObject(cfg, "seed", seed); /* as a string: JSON numbers lose 64-bit precision */
@@ -756,7 +749,9 @@ balora_status bl_lab_corpus_write(const bl_lab_corpus *c, const char *dir) {
     cJSON_AddNumberToObject(cfg, "imbalance", g->imbalance);
     cJSON_AddNumberToObject(cfg, "cue_frac", g->cue_frac);
     cJSON_AddNumberToObject(cfg, "cue_agree", g->cue_agree);
-    const bl_lab_counts *k = &c->counts;
+}
+
+void bl_lab_counts_fill_json(const bl_lab_counts *k, cJSON *cnt) {
     cJSON_AddNumberToObject(cnt, "arith", (double)k->arith);
     cJSON_AddNumberToObject(cnt, "arith_wrong", (double)k->arith_wrong);
     cJSON_AddNumberToObject(cnt, "fact", (double)k->fact);
@@ -767,6 +762,18 @@ balora_status bl_lab_corpus_write(const bl_lab_corpus *c, const char *dir) {
     cJSON_AddNumberToObject(cnt, "review_cue_agree", (double)k->review_cue_agree);
     cJSON_AddNumberToObject(cnt, "noisy_pairs", (double)k->noisy_pairs);
     cJSON_AddNumberToObject(cnt, "noisy_entities", (double)k->noisy_entities);
+}
+
+balora_status bl_lab_corpus_write(const bl_lab_corpus *c, const char *dir) {
+    if (!c || !c->arena.base) return bl_fail(BALORA_STATUS_INVALID, "lab corpus write: the corpus is empty");
+    BL_TRY(bl_lab_write_tokenizer(c, dir));
+    char path[4096];
+    /* corpus.json */
+    const bl_lab_corpus_config *g = &c->cfg;
+    cJSON *root = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(root, "config"), *cnt = cJSON_AddObjectToObject(root, "counts");
+    if (!root || !cfg || !cnt) { cJSON_Delete(root); return bl_fail(BALORA_STATUS_NOMEM, "lab corpus write: out of memory"); }
+    bl_lab_corpus_config_fill_json(g, cfg);
+    bl_lab_counts_fill_json(&c->counts, cnt);
     cJSON_AddNumberToObject(root, "vocab_size", c->vocab_size);
     cJSON_AddNumberToObject(root, "pretrain_tokens", (double)c->n_pre_ids);
     cJSON_AddNumberToObject(root, "pretrain_documents", (double)c->n_docs);

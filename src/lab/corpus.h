@@ -178,6 +178,9 @@ balora_status bl_lab_write_tokenizer(const bl_lab_corpus *c, const char *dir);
  *                                      "label": 7, "key": 34, "defects": ["noise"], "defect_answer": "9",
  *                                      "defect_label": 9} (prompt without <bos>; defect_* null if none) */
 balora_status bl_lab_corpus_write(const bl_lab_corpus *c, const char *dir);
+/* The generator's settings and the injected counts as JSON fields added to obj (corpus.json, reports). */
+void bl_lab_corpus_config_fill_json(const bl_lab_corpus_config *cfg, struct cJSON *obj);
+void bl_lab_counts_fill_json(const bl_lab_counts *counts, struct cJSON *obj);
 
 /* Scores of one set given a model's answers.
  * pred: [s->n_items] the predicted answer token of each item (causal form: the arg-max at the

@@ -177,28 +177,6 @@ static void add_num(cJSON *o, const char *k, double x) {
     else cJSON_AddNullToObject(o, k);
 }
 
-static cJSON *corpus_json(const bl_lab_corpus_config *c) {
-    cJSON *o = cJSON_CreateObject();
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
-    cJSON_AddStringToObject(o, "seed", seed);
-    cJSON_AddNumberToObject(o, "max_operand", c->max_operand);
-    cJSON_AddNumberToObject(o, "n_entities", c->n_entities);
-    cJSON_AddNumberToObject(o, "n_cities", c->n_cities);
-    cJSON_AddNumberToObject(o, "n_pre_arith", (double)c->n_pre_arith);
-    cJSON_AddNumberToObject(o, "n_pre_fact", (double)c->n_pre_fact);
-    cJSON_AddNumberToObject(o, "n_pre_review", (double)c->n_pre_review);
-    cJSON_AddNumberToObject(o, "stmts_per_doc", c->stmts_per_doc);
-    cJSON_AddNumberToObject(o, "test_frac", c->test_frac);
-    cJSON_AddNumberToObject(o, "n_ft", (double)c->n_ft);
-    cJSON_AddNumberToObject(o, "n_test", (double)c->n_test);
-    cJSON_AddNumberToObject(o, "noise", c->noise);
-    cJSON_AddNumberToObject(o, "imbalance", c->imbalance);
-    cJSON_AddNumberToObject(o, "cue_frac", c->cue_frac);
-    cJSON_AddNumberToObject(o, "cue_agree", c->cue_agree);
-    return o;
-}
-
 static cJSON *preset_json(const bl_lab_preset *p) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", p->name);
@@ -288,20 +266,10 @@ static balora_status write_results_json(const bl_lab_results *r, const char *pat
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToArray(vars, o);
         cJSON_AddStringToObject(o, "label", v->label);
-        cJSON_AddItemToObject(o, "corpus", corpus_json(&v->corpus));
+        bl_lab_corpus_config_fill_json(&v->corpus, cJSON_AddObjectToObject(o, "corpus"));
         cJSON_AddNumberToObject(o, "rank", v->rank);
         cJSON_AddNumberToObject(o, "vocab_size", v->vocab);
-        cJSON *cn = cJSON_AddObjectToObject(o, "injected");
-        cJSON_AddNumberToObject(cn, "arith", (double)v->counts.arith);
-        cJSON_AddNumberToObject(cn, "arith_wrong", (double)v->counts.arith_wrong);
-        cJSON_AddNumberToObject(cn, "fact", (double)v->counts.fact);
-        cJSON_AddNumberToObject(cn, "fact_wrong", (double)v->counts.fact_wrong);
-        cJSON_AddNumberToObject(cn, "review_pos", (double)v->counts.review_pos);
-        cJSON_AddNumberToObject(cn, "review_neg", (double)v->counts.review_neg);
-        cJSON_AddNumberToObject(cn, "review_cued", (double)v->counts.review_cued);
-        cJSON_AddNumberToObject(cn, "review_cue_agree", (double)v->counts.review_cue_agree);
-        cJSON_AddNumberToObject(cn, "noisy_pairs", (double)v->counts.noisy_pairs);
-        cJSON_AddNumberToObject(cn, "noisy_entities", (double)v->counts.noisy_entities);
+        bl_lab_counts_fill_json(&v->counts, cJSON_AddObjectToObject(o, "injected"));
         cJSON *ev = cJSON_AddObjectToObject(o, "eval_items");
         for (int t = 0; t < BL_LAB_TASK_COUNT; t++) {
             cJSON *te = cJSON_AddObjectToObject(ev, bl_lab_task_name((bl_lab_task)t));

@@ -92,82 +92,6 @@ balora_status bl_lab_arch_config(const bl_lab_arch *a, int64_t vocab, bl_config 
     return BALORA_STATUS_OK;
 }
 
-static balora_status write_config_json(const bl_config *c, const char *path) {
-    cJSON *j = cJSON_CreateObject();
-    if (!j) return BALORA_STATUS_NOMEM;
-    cJSON *arch = cJSON_AddArrayToObject(j, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString(c->architecture));
-    cJSON_AddStringToObject(j, "model_type", c->model_type);
-    cJSON_AddNumberToObject(j, "vocab_size", (double)c->vocab_size);
-    if (c->family == BL_FAMILY_GPT2) {
-        cJSON_AddNumberToObject(j, "n_embd", (double)c->hidden);
-        cJSON_AddNumberToObject(j, "n_layer", (double)c->n_layer);
-        cJSON_AddNumberToObject(j, "n_head", (double)c->n_head);
-        cJSON_AddNumberToObject(j, "n_inner", (double)c->intermediate);
-        cJSON_AddNumberToObject(j, "n_positions", (double)c->max_pos);
-        cJSON_AddNumberToObject(j, "n_ctx", (double)c->max_pos);
-        cJSON_AddNumberToObject(j, "layer_norm_epsilon", c->norm_eps);
-        cJSON_AddStringToObject(j, "activation_function", "gelu_new");
-        cJSON_AddBoolToObject(j, "scale_attn_weights", 1);
-    } else {
-        cJSON_AddNumberToObject(j, "hidden_size", (double)c->hidden);
-        cJSON_AddNumberToObject(j, "num_hidden_layers", (double)c->n_layer);
-        cJSON_AddNumberToObject(j, "num_attention_heads", (double)c->n_head);
-        cJSON_AddNumberToObject(j, "num_key_value_heads", (double)c->n_kv_head);
-        cJSON_AddNumberToObject(j, "intermediate_size", (double)c->intermediate);
-        cJSON_AddNumberToObject(j, "max_position_embeddings", (double)c->max_pos);
-        cJSON_AddNumberToObject(j, "rms_norm_eps", c->norm_eps);
-        cJSON_AddNumberToObject(j, "rope_theta", c->rope_theta);
-        cJSON_AddNullToObject(j, "rope_scaling");
-        cJSON_AddStringToObject(j, "hidden_act", "silu");
-        cJSON_AddBoolToObject(j, "attention_bias", 0);
-        cJSON_AddBoolToObject(j, "mlp_bias", 0);
-    }
-    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_word_embeddings);
-    cJSON_AddNumberToObject(j, "bos_token_id", (double)c->bos_token_id);
-    cJSON_AddNumberToObject(j, "eos_token_id", (double)c->eos_token_id);
-    cJSON_AddNumberToObject(j, "pad_token_id", (double)c->pad_token_id);
-    cJSON_AddStringToObject(j, "torch_dtype", "float32");
-    balora_status st = bl_json_save(j, path);
-    cJSON_Delete(j);
-    return st;
-}
-
-balora_status bl_lab_save_model(const bl_model *m, const char *dir) {
-    char path[4096];
-    BL_TRY(bl_mkdir_p(dir));
-    BL_TRY(bl_path_join(path, sizeof path, dir, "config.json"));
-    BL_TRY(write_config_json(&m->cfg, path));
-    /* Conv1D tensors are written in their checkpoint orientation [in, out]: one transposed copy each */
-    int64_t n_tr = 0;
-    for (int i = 0; i < m->mods.n_params; i++)
-        if (m->mods.params[i].transposed) n_tr += m->mods.params[i].numel;
-    float *tr = n_tr ? bl_malloc((size_t)n_tr * sizeof(float)) : NULL; /* [sum of transposed numel] */
-    if (n_tr && !tr) return BALORA_STATUS_NOMEM;
-    bl_st_writer w;
-    bl_st_writer_init(&w);
-    balora_status st = bl_st_writer_meta(&w, "format", "pt");
-    float *p = tr;
-    for (int i = 0; !st && i < m->mods.n_params; i++) {
-        const bl_param *q = &m->mods.params[i];
-        if (q->transposed) {
-            int64_t rows = q->shape[0], cols = q->shape[1]; /* held [out, in] */
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t c = 0; c < cols; c++) p[c * rows + r] = q->data[r * cols + c];
-            int64_t shp[2] = {cols, rows};
-            st = bl_st_writer_add(&w, q->name, BL_DTYPE_F32, 2, shp, p);
-            p += q->numel;
-        } else {
-            st = bl_st_writer_add(&w, q->name, BL_DTYPE_F32, q->ndim, q->shape, q->data);
-        }
-    }
-    if (!st) st = bl_path_join(path, sizeof path, dir, "model.safetensors");
-    if (!st) st = bl_st_writer_save(&w, path);
-    bl_st_writer_free(&w);
-    free(tr);
-    return st;
-}
-
 /* ------------------------------------------------------------------ in-memory datasets */
 
 /* Pre-training: every document (truncated to max_len), every token trained. */
@@ -238,73 +162,6 @@ static balora_status dataset_ft(const bl_lab_corpus *c, bl_train_data *d) {
     return BALORA_STATUS_OK;
 }
 
-/* ------------------------------------------------------------------ full training as a bl_train_model */
-
-typedef struct full_tm {
-    bl_model *m;
-    bl_run run;
-    int n;
-    const char **names; /* [n] */
-    float **w, **g;     /* [n] */
-    int64_t *numel;     /* [n] */
-    bool *decay;        /* [n] */
-    bl_arena arena;
-    bl_train_model iface;
-} full_tm;
-
-static balora_status full_forward(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits) {
-    full_tm *t = self;
-    (void)training; (void)rng;
-    if (teacher) return bl_fail(BALORA_STATUS_INTERNAL, "lab: full training has no teacher");
-    bl_batch bb = {.B = b->B, .T = b->T, .input_ids = b->ids, .attention_mask = b->mask};
-    t->run.train = false;
-    BL_TRY(bl_model_forward(&t->run, &bb, BL_ADAPTER_ON));
-    *logits = t->run.logits;
-    return BALORA_STATUS_OK;
-}
-
-static balora_status full_backward(void *self, const bl_train_batch *b, const float *dlogits) {
-    (void)b;
-    return bl_model_backward(&((full_tm *)self)->run, dlogits);
-}
-
-static void full_free(full_tm *t) {
-    bl_run_free(&t->run);
-    bl_arena_free(&t->arena);
-    memset(t, 0, sizeof *t);
-}
-
-static balora_status full_init(full_tm *t, bl_model *m, int64_t max_B, int64_t max_T) {
-    memset(t, 0, sizeof *t);
-    t->m = m;
-    BL_TRY(bl_model_set_full_ft(m, true));
-    int n = m->mods.n_params;
-    for (int pass = 0; pass < 2; pass++) {
-        t->names = bl_arena_take(&t->arena, (size_t)n * sizeof *t->names);
-        t->w = bl_arena_take(&t->arena, (size_t)n * sizeof *t->w);
-        t->g = bl_arena_take(&t->arena, (size_t)n * sizeof *t->g);
-        t->numel = bl_arena_take(&t->arena, (size_t)n * sizeof *t->numel);
-        t->decay = bl_arena_take(&t->arena, (size_t)n * sizeof *t->decay);
-        if (pass == 0) BL_TRY(bl_arena_alloc(&t->arena));
-    }
-    for (int i = 0; i < n; i++) {
-        bl_param *p = &m->mods.params[i];
-        if (!p->grad) return bl_fail(BALORA_STATUS_INTERNAL, "lab: %s has no gradient in full training", p->name);
-        t->names[i] = p->name;
-        t->w[i] = p->data;
-        t->g[i] = p->grad;
-        t->numel[i] = p->numel;
-        t->decay[i] = p->ndim >= 2; /* transformers: no decay on biases and norm weights */
-    }
-    t->n = n;
-    balora_status st = bl_run_init(&t->run, m, max_B, max_T);
-    if (st) { full_free(t); return st; }
-    t->iface = (bl_train_model){.self = t, .vocab = m->cfg.vocab_size, .n_params = n, .names = t->names, .w = t->w,
-                                .g = t->g, .numel = t->numel, .decay = t->decay, .forward = full_forward,
-                                .backward = full_backward, .save = NULL};
-    return BALORA_STATUS_OK;
-}
-
 /* ------------------------------------------------------------------ pre-training */
 
 typedef struct pre_prog {
@@ -334,11 +191,11 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
     BL_TRY(bl_lab_arch_config(&p->arch, c->vocab_size, &cfg));
     bl_model m = {0};
     bl_train_data ds = {0};
-    full_tm tm = {0};
+    bl_train_lm tm = {0};
     balora_status st = bl_model_init_random(&m, &cfg, p->seed, 0.02f);
     if (!st) st = dataset_pretrain(c, LAB_PRE_MAX_LEN, &ds);
     if (!st && ds.n == 0) st = bl_fail(BALORA_STATUS_INVALID, "lab pretrain: the corpus has no pre-training documents");
-    if (!st) st = full_init(&tm, &m, p->batch, ds.max_len);
+    if (!st) st = bl_train_lm_init_full(&tm, &m, p->batch, ds.max_len);
     if (!st) {
         bl_train_cfg tc;
         bl_train_cfg_default(&tc);
@@ -369,8 +226,8 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
             res->n_params = bl_model_n_params(&m);
         }
     }
-    full_free(&tm);
-    if (!st) st = bl_lab_save_model(&m, out_dir);
+    bl_train_lm_free(&tm);
+    if (!st) st = bl_model_save(&m, out_dir);
     if (!st) st = bl_lab_write_tokenizer(c, out_dir);
     bl_train_data_free(&ds);
     bl_model_free(&m);
@@ -736,7 +593,7 @@ static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_train_data 
     bl_model m = {0};
     bl_adapter ad = {0};
     bl_train_lm lm = {0};
-    full_tm fm = {0};
+    bl_train_lm fm = {0};
     evaluator ev = {0};
     bl_train_balora hook = {0};
     const bl_train_model *tmodel = NULL;
@@ -745,7 +602,7 @@ static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_train_data 
     bool full = meth == BL_LAB_M_FULL;
     bool pissa = meth >= BL_LAB_M_PISSA;
     if (!st && full) {
-        st = full_init(&fm, &m, p->ft_batch, ds->max_len);
+        st = bl_train_lm_init_full(&fm, &m, p->ft_batch, ds->max_len);
         tmodel = &fm.iface;
     } else if (!st) {
         bl_lora_config lc;
@@ -808,7 +665,7 @@ static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_train_data 
     }
     eval_free(&ev);
     bl_train_balora_free(&hook);
-    full_free(&fm);
+    bl_train_lm_free(&fm);
     bl_train_lm_free(&lm);
     bl_lora_free(&ad);
     bl_model_free(&m);

@@ -101,8 +101,6 @@ balora_status bl_lab_pretrain(const bl_lab_corpus *c, const bl_lab_pretrain_cfg 
                               const char *log_path, bl_lab_progress_fn progress, void *user, bl_lab_pretrain_result *res);
 /* The config of the model bl_lab_pretrain builds (also for tests). */
 balora_status bl_lab_arch_config(const bl_lab_arch *a, int64_t vocab, bl_config *out);
-/* Writes m (a decoder) as DIR/config.json + DIR/model.safetensors (float32). */
-balora_status bl_lab_save_model(const bl_model *m, const char *dir);
 
 /* ---------------------------------------------------------------- presets (data) */
 
