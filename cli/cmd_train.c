@@ -12,10 +12,7 @@
 #include "io/json.h"
 #include "train/balora.h"
 #include "train/lm.h"
-#ifdef BL_TRAIN_HAVE_PISSA
 #include "method/pissa.h"
-#endif
-#ifdef BL_TRAIN_HAVE_ENGINE
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -74,7 +71,6 @@ typedef struct reg_opts {
     int64_t svd_k, top_k_entropy;
 } reg_opts;
 
-#ifdef BL_TRAIN_HAVE_BALORA
 /* The regulariser configuration: the recipe of the task (NLG for causal LMs, NLU for classifiers),
  * then each option that was set. */
 static balora_status reg_from_opts(const reg_opts *o, bl_reg_task task, bl_reg_config *rc) {
@@ -92,7 +88,6 @@ static balora_status reg_from_opts(const reg_opts *o, bl_reg_task task, bl_reg_c
     if (o->svd_norm) BL_TRY(bl_reg_svd_norm_parse(o->svd_norm, &rc->svd_norm));
     return BALORA_STATUS_OK;
 }
-#endif
 
 /* The options only --task seq-cls reads (src/data_glue/data.h, src/encoders/finetune.h). */
 typedef struct seqcls_opts {
@@ -268,20 +263,14 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     snprintf(fc.lora.base_model, sizeof fc.lora.base_model, "%s", model_dir);
     if (!strcmp(init, "gaussian") && lora) fc.lora.init = BL_LORA_INIT_GAUSSIAN;
     else if (!strncmp(init, "pissa", 5) && pissa_family) {
-#ifdef BL_TRAIN_HAVE_PISSA
         int niter = -1;
         st = bl_pissa_parse_init(init, &niter);
         fc.pissa_niter = niter;
-#endif
     } else if (strcmp(init, "auto") != 0 && !(strcmp(init, "default") == 0 && lora))
         st = bl_fail(BALORA_STATUS_INVALID, "--init %s does not go with --method %s; hint: lora takes default or gaussian, pissa and ba-lora "
                      "take pissa or pissa_niter_K, full takes none", init, method);
     if (!st && !full) st = bl_lora_config_set_targets(&fc.lora, strcmp(targets, "auto") ? targets : seqcls_auto_targets(model_dir));
-#ifdef BL_TRAIN_HAVE_BALORA
     if (!st && pissa_family && strcmp(method, "pissa") != 0) st = reg_from_opts(ro, BL_REG_TASK_NLU, &fc.reg);
-#else
-    (void)ro;
-#endif
     if (st) { fprintf(stderr, "balora train: error: %s\n", balora_last_error()); return 2; }
     if (pissa_family && strcmp(method, "pissa") != 0)
         bl_log(BL_INFO, "BA-LoRA (NLU): lambda %g / %g / %g (%s, %s, %s), k %lld, svd norm %s; teacher: W_res + s B0 A0 with the initial head",
@@ -348,13 +337,13 @@ int cmd_train(int argc, char **argv) {
         {"model", CLI_OPT_STR, &model_dir, "base model: Hugging Face folder (config.json + safetensors) or llama2.c .bin"},
         {"data", CLI_OPT_STR, &data, "training data (see --data-format)"},
         {"out", CLI_OPT_STR, &out, "output adapter folder (PEFT format); checkpoints in OUT/checkpoint-STEP (seq-cls: run folder, OUT/adapter or OUT/model + OUT/results.json)"},
-        {"method", CLI_OPT_STR, &method, "lora; balora (LoRA-family adapter + BA-LoRA's regularisers, METHOD.md section 3); full (every weight; --out gets a model folder); seq-cls: lora, pissa, ba-lora or full"},
+        {"method", CLI_OPT_STR, &method, "lora; pissa (LoRA with PiSSA init); ba-lora (alias balora: PiSSA-initialised adapter + BA-LoRA's regularisers, METHOD.md section 3); full (every weight; --out gets a model folder)"},
         {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn; seq-cls encoders: query,key,value)"},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
         {"dropout", CLI_OPT_FLOAT, &dropout, "LoRA dropout on the adapter input"},
         {"rslora", CLI_OPT_FLAG, &rslora, "rank-stabilised scale alpha / sqrt(r)"},
-        {"init", CLI_OPT_STR, &init, "adapter init: default (PEFT: kaiming-uniform A, B = 0), gaussian, pissa (exact SVD), pissa_niter_K; auto = default for lora, pissa for balora"},
+        {"init", CLI_OPT_STR, &init, "adapter init: default (PEFT: kaiming-uniform A, B = 0), gaussian, pissa (exact SVD), pissa_niter_K; auto = default for lora, pissa for pissa and ba-lora"},
         {"lr", CLI_OPT_FLOAT, &lr, "peak learning rate"},
         {"schedule", CLI_OPT_STR, &schedule, "learning-rate schedule: constant, linear or cosine (after warmup)"},
         {"warmup-ratio", CLI_OPT_FLOAT, &warmup_ratio, "warmup steps as a fraction of all steps (ceil)"},
@@ -438,14 +427,17 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "balora train: error: --dev, --glue-task, the column options and the data knobs belong to --task seq-cls\n");
         return 2;
     }
-    bool use_balora = !strcmp(method, "balora"), full = !strcmp(method, "full");
-    if (strcmp(method, "lora") != 0 && !use_balora && !full) {
-        fprintf(stderr, "balora train: error: --method %s: unknown; hint: lora, balora or full\n", method);
+    /* pissa = a LoRA adapter with PiSSA init (the default init of pissa and ba-lora); ba-lora = balora */
+    bool use_balora = !strcmp(method, "balora") || !strcmp(method, "ba-lora"), full = !strcmp(method, "full");
+    bool pissa_method = !strcmp(method, "pissa");
+    if (strcmp(method, "lora") != 0 && !use_balora && !full && !pissa_method) {
+        fprintf(stderr, "balora train: error: --method %s: unknown; hint: lora, pissa, ba-lora (or balora) or full\n", method);
         return 2;
     }
-#ifndef BL_TRAIN_HAVE_BALORA
-    if (use_balora) { fprintf(stderr, "balora train: error: --method balora needs src/method/reg.h, not in this build\n"); return 2; }
-#endif
+    if (pissa_method && strcmp(init, "auto") != 0 && strncmp(init, "pissa", 5) != 0) {
+        fprintf(stderr, "balora train: error: --method pissa takes --init pissa or pissa_niter_K, not %s\n", init);
+        return 2;
+    }
     if (full && strcmp(init, "auto") != 0) {
         fprintf(stderr, "balora train: error: --init applies to adapters, not to --method full\n");
         return 2;
@@ -470,15 +462,11 @@ int cmd_train(int argc, char **argv) {
     bl_train_lm lm = {0};
     bl_train_data ds = {0};
     const bl_train_tokenizer *tokp = NULL;
-#ifdef BL_TRAIN_HAVE_TOK
     bl_tok *tok = NULL;
     bl_train_tok tt = {0};
-#endif
     char *cfg_json = NULL;
     int ret = 1;
-#ifdef BL_TRAIN_HAVE_BALORA
     bl_train_balora hook = {0};
-#endif
 
     st = ends_with(model_dir, ".bin") ? bl_model_load_llama2c(&m, model_dir) : bl_model_load(&m, model_dir);
     if (st) goto done;
@@ -491,19 +479,14 @@ int cmd_train(int argc, char **argv) {
     int pissa_niter = -1;
     if (!full) { /* the adapter */
         lc.r = rank; lc.alpha = alpha; lc.dropout = dropout; lc.rslora = rslora;
-        if (!strcmp(init, "auto")) init = use_balora ? "pissa" : "default";
+        if (!strcmp(init, "auto")) init = use_balora || pissa_method ? "pissa" : "default";
         pissa = !strncmp(init, "pissa", 5);
         if (!strcmp(init, "gaussian")) lc.init = BL_LORA_INIT_GAUSSIAN;
         else if (pissa) {
-#ifdef BL_TRAIN_HAVE_PISSA
             if ((st = bl_pissa_parse_init(init, &pissa_niter))) goto done;
             lc.init = BL_LORA_INIT_PISSA;
             lc.pissa_niter = pissa_niter > 0 ? pissa_niter : 0;
             lc.keep_initial = true;
-#else
-            st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--init %s needs src/method/pissa.h, not in this build", init);
-            goto done;
-#endif
         } else if (strcmp(init, "default") != 0) {
             st = bl_fail(BALORA_STATUS_INVALID, "--init: unknown '%s'; hint: default, gaussian, pissa or pissa_niter_K", init);
             goto done;
@@ -513,14 +496,12 @@ int cmd_train(int argc, char **argv) {
         if ((st = bl_lora_config_set_targets(&lc, tg))) goto done;
         snprintf(lc.base_model, sizeof lc.base_model, "%s", model_dir);
         if ((st = bl_lora_init(&ad, &m.mods, &lc, (uint64_t)seed))) goto done;
-#ifdef BL_TRAIN_HAVE_PISSA
         if (pissa) {
             double t0 = bl_time_now();
             if ((st = bl_train_pissa_init(&ad, pissa_niter, (uint64_t)seed))) goto done;
             bl_log(BL_INFO, "PiSSA: %d modules initialised from their top-%lld singular triplets (%s SVD) in %.1f s", ad.n, (long long)rank,
                    pissa_niter < 0 ? "exact" : "randomized", bl_time_now() - t0);
         }
-#endif
 
     }
     dc.prompt_field = prompt_field;
@@ -533,17 +514,11 @@ int cmd_train(int argc, char **argv) {
     }
     dc.vocab_size = m.cfg.vocab_size;
     if (dc.format != BL_TRAIN_DATA_TOKENS) {
-#ifdef BL_TRAIN_HAVE_TOK
         const char *tdir = tokenizer ? tokenizer : (ends_with(model_dir, ".bin") ? NULL : model_dir);
         if (!tdir) { st = bl_fail(BALORA_STATUS_INVALID, "%s: a llama2.c checkpoint has no tokenizer; hint: give --tokenizer or use --data-format tokens", model_dir); goto done; }
         if ((st = bl_tok_load(&tok, tdir))) { bl_fail_prefix(st, "loading the tokenizer (hint: --tokenizer DIR, or --data-format tokens)"); goto done; }
         bl_train_tok_init(&tt, tok, (int32_t)m.cfg.eos_token_id);
         tokp = &tt.iface;
-#else
-        (void)tokenizer;
-        st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--data-format %s needs the tokenizers, not in this build; hint: --data-format tokens", data_format);
-        goto done;
-#endif
     }
     if ((st = bl_train_data_load(&ds, data, &dc, tokp))) goto done;
     bl_log(BL_INFO, "data: %s: %lld examples, %lld trained tokens, longest %lld tokens", data, (long long)ds.n,
@@ -557,7 +532,6 @@ int cmd_train(int argc, char **argv) {
     lm.n_meta = 1;
     if (pissa) { lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL; }
     const bl_extra_loss *extra = NULL;
-#ifdef BL_TRAIN_HAVE_BALORA
     if (use_balora) {
         bl_reg_config rc;
         if ((st = reg_from_opts(&ro, BL_REG_TASK_NLG, &rc))) goto done;
@@ -568,9 +542,6 @@ int cmd_train(int argc, char **argv) {
                bl_lambda_sched_name(rc.sched[2]), (long long)rc.svd_k, rc.tau, (long long)rc.top_k_entropy,
                bl_reg_svd_norm_name(rc.svd_norm), pissa ? "W_res + s B0 A0 (the original W)" : "the base model (adapter off)");
     }
-#else
-    (void)ro;
-#endif
 
     tc.adam.lr = lr; tc.adam.beta1 = beta1; tc.adam.beta2 = beta2; tc.adam.eps = eps; tc.adam.weight_decay = wd;
     tc.warmup_ratio = warmup_ratio; tc.warmup_steps = warmup_steps; tc.max_grad_norm = max_grad_norm;
@@ -601,18 +572,13 @@ int cmd_train(int argc, char **argv) {
     ret = 0;
 done:
     if (st) ret = cli_fail(st);
-#ifdef BL_TRAIN_HAVE_BALORA
     bl_train_balora_free(&hook);
-#endif
     free(cfg_json);
     bl_train_lm_free(&lm);
     bl_train_data_free(&ds);
-#ifdef BL_TRAIN_HAVE_TOK
     bl_train_tok_free(&tt);
     if (tok) bl_tok_free(tok);
-#endif
     bl_lora_free(&ad);
     bl_model_free(&m);
     return ret;
 }
-#endif

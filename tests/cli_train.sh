@@ -3,8 +3,8 @@
 # (Training itself, checkpoints and resume through the CLI are in tests/test_train_e2e.c.)
 set -u
 CLI=${BALORA_CLI:-./build/balora}
-fail=0
-check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; fi; }
+fail=0; n_ok=0
+check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; else n_ok=$((n_ok + 1)); fi; }
 help=$("$CLI" train --help 2>&1)
 if echo "$help" | grep -q "not available in this build"; then echo "SKIP: balora train is not in this build (needs the engine)"; exit 77; fi
 for o in model data out method targets rank alpha dropout rslora lr schedule warmup-ratio warmup-steps weight-decay \
@@ -22,11 +22,26 @@ check "non-integer --rank exits 2 (got $rc)" '[ $rc -eq 2 ]'
 "$CLI" train --model m --data d --out o --method dora >/dev/null 2>&1; rc=$?
 check "unknown --method exits 2 (got $rc)" '[ $rc -eq 2 ]'
 tmp=$(mktemp -d)
-# the unknown key first: args.c keeps parsed config strings alive (a leak under ASan) once one is applied
 printf 'bogus_key: 1\nrank: 4\n' > "$tmp/c.yaml"
 err=$("$CLI" train --model m --data d --out o --config "$tmp/c.yaml" 2>&1); rc=$?
 check "config with an unknown key exits 2 naming it (got $rc: $err)" '[ $rc -eq 2 ] && echo "$err" | grep -q bogus_key'
 err=$("$CLI" train --model "$tmp/nowhere" --data d --out "$tmp/o" 2>&1); rc=$?
 check "missing model folder exits 1 naming it (got $rc: $err)" '[ $rc -eq 1 ] && echo "$err" | grep -q nowhere'
+"$CLI" train --model m --data d --out o --method pissa --init gaussian >/dev/null 2>&1; rc=$?
+check "--method pissa with a non-PiSSA --init exits 2 (got $rc)" '[ $rc -eq 2 ]'
+# --method pissa and ba-lora train a PiSSA adapter and save it converted for the original weights (r' = 2r)
+shared=${BALORA_SHARED:-${BALORA_SOURCE_DIR:-.}/../shared}
+if [ -d "$shared/golden/llama" ] && command -v python3 >/dev/null; then
+  python3 -c "
+import json
+with open('$tmp/ids.jsonl', 'w') as f:
+    for i in range(8): f.write(json.dumps({'input_ids': [(i * 31 + t * 7) % 256 for t in range(10)]}) + '\n')"
+  for m in pissa ba-lora; do
+    "$CLI" train --model "$shared/golden/llama" --data "$tmp/ids.jsonl" --data-format tokens --method $m --rank 4 --alpha 8 \
+      --max-steps 2 --batch-size 4 --out "$tmp/$m" >/dev/null 2>&1; rc=$?
+    check "--method $m trains (got $rc)" '[ $rc -eq 0 ]'
+    check "--method $m saves r = 8, alpha = 16" 'python3 -c "import json,sys; c=json.load(open(\"$tmp/$m/adapter_config.json\")); sys.exit(not (c[\"r\"] == 8 and c[\"lora_alpha\"] == 16))"'
+  done
+fi
 rm -rf "$tmp"
-exit $fail
+echo "cli_train: $n_ok checks passed"; exit $fail

@@ -10,12 +10,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#ifndef BL_TRAIN_HAVE_ENGINE
-int main(void) {
-    printf("SKIP: the model engine (src/model, src/adapters) is not in this build\n");
-    return 77;
-}
-#else
 #include "io/safetensors.h"
 
 enum { V = 32, C = 16, L = 2, H = 2, HKV = 1, HD = C / H, F = 32 };
@@ -149,7 +143,6 @@ static void logits_of(bl_model *m, bl_adapter_mode mode, float *out) {
     bl_run_free(&r);
 }
 
-#ifdef BL_TRAIN_HAVE_PISSA
 /* PiSSA: step 0 reproduces the original model; the teacher is the original model; the saved
  * (converted) adapter on the ORIGINAL weights reproduces the trained model. */
 static void test_pissa(const char *model_dir, const char *data) {
@@ -204,7 +197,6 @@ static void test_pissa(const char *model_dir, const char *data) {
     bl_lora_free(&ad);
     bl_model_free(&m);
 }
-#endif
 
 /* Full fine-tuning of GPT-2 (Conv1D weights): the saved folder reloads to the same model. */
 static void test_full_save(const char *model_dir, const char *data) {
@@ -298,10 +290,7 @@ int main(void) {
     snprintf(p, sizeof p, "%s/full/adapter_config.json", tmp);
     CHECK(bl_file_exists(p), "adapter_config.json written");
 
-#ifdef BL_TRAIN_HAVE_PISSA
     test_pissa(model, data);
-#endif
-#ifdef BL_TRAIN_HAVE_BALORA
     /* BA-LoRA through the CLI: PiSSA init, v6 schedules; stop + resume bit-identical; terms logged */
     const char *bal = "--data-format tokens --method balora --recipe paper-v6 --svd-k 2 --top-k-entropy 5 --targets all-linear "
                       "--rank 2 --alpha 2 --lr 0.01 --batch-size 4 --epochs 2 --max-len 32 --seed 3 --threads 2";
@@ -324,7 +313,6 @@ int main(void) {
         CHECK(strstr(lg, "\"r\":\t4") && strstr(lg, "\"init_lora_weights\":\ttrue"), "PiSSA adapter saved converted (r 4 = 2 x 2): %s", lg);
         free(lg);
     }
-#endif
 
     /* every decoder family of ../shared/golden trains through the CLI (targets auto) */
     const char *sd = t_shared_dir();
@@ -370,7 +358,6 @@ int main(void) {
         free(lg);
     }
 
-#ifdef BL_TRAIN_HAVE_TOK
     /* Alpaca JSONL through the LLaMA-2 tokenizer on a model with its 32000-token vocabulary */
     if (sd) {
         char big[600];
@@ -399,7 +386,6 @@ int main(void) {
             free(lg);
         }
     }
-#endif
 
     /* full fine-tuning: GPT-2 save/reload; CLI stop + resume on the tiny llama */
     if (sd) {
@@ -438,4 +424,3 @@ int main(void) {
     CHECK(sh(cmd) == 2, "missing --out is a usage error");
     return t_finish();
 }
-#endif

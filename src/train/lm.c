@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef BL_TRAIN_HAVE_ENGINE
 static balora_status lm_forward(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits) {
     bl_train_lm *t = self;
     bl_batch bb = {.B = b->B, .T = b->T, .input_ids = b->ids, .attention_mask = b->mask};
@@ -25,9 +24,7 @@ static balora_status lm_backward(void *self, const bl_train_batch *b, const floa
 static balora_status lm_save(void *self, const char *dir) {
     bl_train_lm *t = self;
     if (!t->adapter) return bl_model_save(t->model, dir);
-#ifdef BL_TRAIN_HAVE_PISSA
     if (t->pissa) return bl_train_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
-#endif
     return bl_lora_save(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
 }
 
@@ -112,7 +109,6 @@ void bl_train_lm_free(bl_train_lm *t) {
     memset(t, 0, sizeof *t);
 }
 
-#ifdef BL_TRAIN_HAVE_PISSA
 #include "method/pissa.h"
 #include <stdlib.h>
 
@@ -162,10 +158,7 @@ balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir
     free(mods);
     return st;
 }
-#endif
-#endif
 
-#ifdef BL_TRAIN_HAVE_TOK
 static balora_status tok_encode(void *self, const char *text, size_t len, bool special, int32_t *ids, int64_t cap, int64_t *n) {
     bl_train_tok *t = self;
     BL_TRY(bl_tok_encode(t->tok, text, len, special, &t->enc));
@@ -183,4 +176,3 @@ void bl_train_tok_init(bl_train_tok *t, bl_tok *tok, int32_t eos_id) {
 }
 
 void bl_train_tok_free(bl_train_tok *t) { bl_tok_enc_free(&t->enc); memset(t, 0, sizeof *t); }
-#endif

@@ -1,13 +1,9 @@
 /* The trainer's view (bl_train_model) of a causal LM from src/model with an adapter from
- * src/adapters attached, and the tokenizer seam (bl_train_tokenizer) over src/tok.
- * Available once the engine (model/model.h, adapters/lora.h) and tokenizers (tok/tok.h) are
- * in the tree; BL_TRAIN_HAVE_ENGINE / BL_TRAIN_HAVE_TOK say whether they are. */
+ * src/adapters attached, and the tokenizer seam (bl_train_tokenizer) over src/tok. */
 #ifndef BL_TRAIN_LM_H
 #define BL_TRAIN_LM_H
 #include "train/trainer.h"
 
-#if __has_include("model/model.h") && __has_include("adapters/lora.h")
-#define BL_TRAIN_HAVE_ENGINE 1
 #include "adapters/lora.h"
 #include "model/model.h"
 
@@ -38,8 +34,6 @@ void bl_train_lm_free(bl_train_lm *t);
  * Saves write a model folder (bl_model_save). No teacher (BA-LoRA needs an adapter). */
 balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T);
 
-#if __has_include("method/pissa.h")
-#define BL_TRAIN_HAVE_PISSA 1
 /* PiSSA initialisation of an attached adapter created with init BL_LORA_INIT_PISSA and
  * keep_initial: A, B from the top-r SVD of each adapted W (exact: niter < 0; randomized with
  * niter power iterations, seeded), W replaced by W_res, A0/B0 = the initial factors.
@@ -49,11 +43,7 @@ balora_status bl_train_pissa_init(bl_adapter *a, int niter, uint64_t seed);
  * ORIGINAL weights with A' = [A ; A0], B' = [B , -B0], r' = 2r, alpha' (METHOD.md section 2). */
 balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
                                             const char *const *keys, const char *const *vals);
-#endif
-#endif
 
-#if __has_include("tok/tok.h")
-#define BL_TRAIN_HAVE_TOK 1
 #include "tok/tok.h"
 typedef struct bl_train_tok {
     bl_tok *tok;
@@ -63,6 +53,5 @@ typedef struct bl_train_tok {
 /* eos_id < 0: the tokenizer's EOS. */
 void bl_train_tok_init(bl_train_tok *t, bl_tok *tok, int32_t eos_id);
 void bl_train_tok_free(bl_train_tok *t);
-#endif
 
 #endif
