@@ -100,10 +100,17 @@ typedef struct seqcls_opts {
 
 /* --task seq-cls on the command line: its defaults are set before parsing so --help shows them
  * (a --task given in a --config file is handled after parsing, by parsing again). */
+/* --task nlg / nlu (BA-LoRA's names, METHOD.md 3.1/3.2) are causal-lm / seq-cls. */
+static const char *task_canonical(const char *t) {
+    if (t && !strcmp(t, "nlu")) return "seq-cls";
+    if (t && !strcmp(t, "nlg")) return "causal-lm";
+    return t;
+}
+
 static bool argv_wants_seqcls(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--task") && i + 1 < argc) return !strcmp(argv[i + 1], "seq-cls");
-        if (!strcmp(argv[i], "--task=seq-cls")) return true;
+        if (!strcmp(argv[i], "--task") && i + 1 < argc) return !strcmp(task_canonical(argv[i + 1]), "seq-cls");
+        if (!strncmp(argv[i], "--task=", 7)) return !strcmp(task_canonical(argv[i] + 7), "seq-cls");
     }
     return false;
 }
@@ -385,7 +392,7 @@ int cmd_train(int argc, char **argv) {
         {"distill-temp", CLI_OPT_FLOAT, &ro.tau, "balora: temperature tau of L_CR; -1 = recipe"},
         {"top-k-entropy", CLI_OPT_INT, &ro.top_k_entropy, "balora: L_DR over the top-K logits (0 = full softmax); -1 = recipe"},
         {"stop-after", CLI_OPT_INT, &stop_after, "testing: stop after step N as if killed (no final adapter)"},
-        {"task", CLI_OPT_STR, &sq.task, "causal-lm, or seq-cls (sequence classification: GLUE / generic data; --help after it shows its defaults)"},
+        {"task", CLI_OPT_STR, &sq.task, "causal-lm (alias nlg), or seq-cls (alias nlu; sequence classification: GLUE / generic data; --help after it shows its defaults)"},
         {"dev", CLI_OPT_STR, &sq.dev, "seq-cls: dev file scored after training (same layout as --data)"},
         {"glue-task", CLI_OPT_STR, &sq.glue_task, "seq-cls: GLUE TSV layout: cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli (default: generic CSV/TSV/JSONL)"},
         {"text-col", CLI_OPT_STR, &sq.text_col, "seq-cls generic data: the text column (header name, or 0-based index with --no-header; default text)"},
@@ -406,10 +413,12 @@ int cmd_train(int argc, char **argv) {
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *usage = "--model DIR --data FILE --out ADAPTER_DIR [options]  |  --task seq-cls --model DIR --data TRAIN --out RUN_DIR [options]";
     int rc = cli_parse(argc, argv, usage, opts, n_opts, NULL, 0, NULL);
+    sq.task = task_canonical(sq.task);
     if (!rc && !seqcls && sq.task && !strcmp(sq.task, "seq-cls")) { /* --task came from --config: its defaults, then parse again */
         seqcls = true;
         SEQCLS_DEFAULTS();
         rc = cli_parse(argc, argv, usage, opts, n_opts, NULL, 0, NULL);
+        sq.task = task_canonical(sq.task);
     }
 #undef SEQCLS_DEFAULTS
     if (rc) return rc == 1 ? 0 : 2;
@@ -418,7 +427,7 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!sq.task || (strcmp(sq.task, "causal-lm") != 0 && strcmp(sq.task, "seq-cls") != 0)) {
-        fprintf(stderr, "balora train: error: --task %s: unknown; hint: causal-lm or seq-cls\n", sq.task ? sq.task : "(null)");
+        fprintf(stderr, "balora train: error: --task %s: unknown; hint: causal-lm (nlg) or seq-cls (nlu)\n", sq.task ? sq.task : "(null)");
         return 2;
     }
     if (seqcls) return train_seqcls(&sq, &ro, opts, n_opts);

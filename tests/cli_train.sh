@@ -27,6 +27,10 @@ err=$("$CLI" train --model m --data d --out o --config "$tmp/c.yaml" 2>&1); rc=$
 check "config with an unknown key exits 2 naming it (got $rc: $err)" '[ $rc -eq 2 ] && echo "$err" | grep -q bogus_key'
 err=$("$CLI" train --model "$tmp/nowhere" --data d --out "$tmp/o" 2>&1); rc=$?
 check "missing model folder exits 1 naming it (got $rc: $err)" '[ $rc -eq 1 ] && echo "$err" | grep -q nowhere'
+nlu_help=$("$CLI" train --task nlu --help 2>&1)
+check "--task nlu is seq-cls (its defaults in --help)" 'echo "$nlu_help" | grep -q -- "--batch-size N .*(default: 32)"'
+"$CLI" train --task foo --model m --data d --out o >/dev/null 2>&1; rc=$?
+check "unknown --task exits 2 (got $rc)" '[ $rc -eq 2 ]'
 "$CLI" train --model m --data d --out o --method pissa --init gaussian >/dev/null 2>&1; rc=$?
 check "--method pissa with a non-PiSSA --init exits 2 (got $rc)" '[ $rc -eq 2 ]'
 # --method pissa and ba-lora train a PiSSA adapter and save it converted for the original weights (r' = 2r)
