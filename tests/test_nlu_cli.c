@@ -296,7 +296,7 @@ int main(void) {
         {"train --task seq-cls --model M --data D --out O --glue-task sst3", 2, "sst3"},
         {"train --task seq-cls --model M --data D --out O --method dora", 2, "dora"},
         {"train --task seq-cls --model M --data D --out O --save-every 5", 2, "--save-every"},
-        {"train --task nlu --model M --data D --out O", 2, "--task nlu"},
+        {"train --task nlx --model M --data D --out O", 2, "--task nlx"},
         {"train --model M --data D --out O --label-noise 0.2", 2, "--task seq-cls"},
         {"eval --task seq-cls --model M --data D --glue-task sst3", 2, "sst3"},
     };
