@@ -335,7 +335,7 @@ int cmd_train(int argc, char **argv) {
     int64_t rank = 8, batch = 4, accum = 1, epochs = 1, max_steps = 0, max_len = 512, seed = 42, threads = 0;
     int64_t save_every = 0, save_limit = 3, warmup_steps = 0, stop_after = 0;
     double alpha = 8, dropout = 0, lr = 2e-4, warmup_ratio = 0, wd = 0, max_grad_norm = 1.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-    bool rslora = false, no_shuffle = false, pad_to_max = false;
+    bool rslora = false, no_shuffle = false, pad_to_max = false, train_embeddings = false;
     bool seqcls = argv_wants_seqcls(argc, argv);
     /* --task seq-cls defaults (finetune.h, as transformers' run_glue examples) */
 #define SEQCLS_DEFAULTS() do { batch = 32; epochs = 3; max_len = 128; warmup_ratio = 0.06; } while (0)
@@ -344,7 +344,8 @@ int cmd_train(int argc, char **argv) {
         {"model", CLI_OPT_STR, &model_dir, "base model: Hugging Face folder (config.json + safetensors) or llama2.c .bin"},
         {"data", CLI_OPT_STR, &data, "training data (see --data-format)"},
         {"out", CLI_OPT_STR, &out, "output adapter folder (PEFT format); checkpoints in OUT/checkpoint-STEP (seq-cls: run folder, OUT/adapter or OUT/model + OUT/results.json)"},
-        {"method", CLI_OPT_STR, &method, "lora; pissa (LoRA with PiSSA init); ba-lora (alias balora: PiSSA-initialised adapter + BA-LoRA's regularisers, METHOD.md section 3); full (every weight; --out gets a model folder)"},
+        {"method", CLI_OPT_STR, &method, "lora; pissa (LoRA with PiSSA init); ba-lora (alias balora: PiSSA-initialised adapter + BA-LoRA's regularisers, METHOD.md section 3); full (every base weight but the embeddings and LM head; --out gets a model folder)"},
+        {"train-embeddings", CLI_OPT_FLAG, &train_embeddings, "--method full: also train the embeddings and the LM head (the paper's baseline freezes them)"},
         {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn; seq-cls encoders: query,key,value)"},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
@@ -430,6 +431,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "balora train: error: --task %s: unknown; hint: causal-lm (nlg) or seq-cls (nlu)\n", sq.task ? sq.task : "(null)");
         return 2;
     }
+    if (seqcls && train_embeddings) {
+        fprintf(stderr, "balora train: error: --train-embeddings applies to causal-lm --method full\n");
+        return 2;
+    }
     if (seqcls) return train_seqcls(&sq, &ro, opts, n_opts);
     if (sq.dev || sq.glue_task || sq.text_col || sq.text_pair_col || sq.label_col || sq.labels || sq.regression || sq.no_header ||
         sq.skip_bad_rows || sq.num_labels || sq.label_noise != 0 || sq.imbalance != 0 || sq.max_train || sq.data_seed != -1) {
@@ -445,6 +450,10 @@ int cmd_train(int argc, char **argv) {
     }
     if (pissa_method && strcmp(init, "auto") != 0 && strncmp(init, "pissa", 5) != 0) {
         fprintf(stderr, "balora train: error: --method pissa takes --init pissa or pissa_niter_K, not %s\n", init);
+        return 2;
+    }
+    if (train_embeddings && !full) {
+        fprintf(stderr, "balora train: error: --train-embeddings applies to --method full\n");
         return 2;
     }
     if (full && strcmp(init, "auto") != 0) {
@@ -533,10 +542,15 @@ int cmd_train(int argc, char **argv) {
     bl_log(BL_INFO, "data: %s: %lld examples, %lld trained tokens, longest %lld tokens", data, (long long)ds.n,
            (long long)ds.total_trained, (long long)ds.max_len);
 
-    st = full ? bl_train_lm_init_full(&lm, &m, batch > 0 ? batch : 1, ds.max_len)
+    st = full ? bl_train_lm_init_full(&lm, &m, batch > 0 ? batch : 1, ds.max_len, train_embeddings)
               : bl_train_lm_init(&lm, &m, &ad, batch > 0 ? batch : 1, ds.max_len);
     if (st) goto done;
-    if (full) bl_log(BL_INFO, "full fine-tuning: %d tensors, %lld parameters trainable", lm.n, (long long)bl_model_n_params(&m));
+    if (full) {
+        int64_t n_train = 0;
+        for (int i = 0; i < lm.n; i++) n_train += lm.numel[i];
+        bl_log(BL_INFO, "full fine-tuning: %d tensors, %lld of %lld parameters trainable%s", lm.n, (long long)n_train,
+               (long long)bl_model_n_params(&m), train_embeddings ? "" : " (embeddings and LM head frozen)");
+    }
     lm.meta_keys[0] = "balora_version"; lm.meta_vals[0] = balora_version();
     lm.n_meta = 1;
     if (pissa) { lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL; }

@@ -40,6 +40,32 @@ if [ -d "$shared/golden/llama" ] && command -v python3 >/dev/null; then
 import json
 with open('$tmp/ids.jsonl', 'w') as f:
     for i in range(8): f.write(json.dumps({'input_ids': [(i * 31 + t * 7) % 256 for t in range(10)]}) + '\n')"
+  # --method full freezes the embeddings and the LM head by default (the paper's baseline)
+  for emb in frozen trained; do
+    flag=""; [ $emb = trained ] && flag="--train-embeddings"
+    "$CLI" train --model "$shared/golden/llama" --data "$tmp/ids.jsonl" --data-format tokens --method full $flag \
+      --max-steps 2 --batch-size 4 --lr 1e-2 --out "$tmp/full-$emb" >/dev/null 2>&1; rc=$?
+    check "--method full ($emb embeddings) trains (got $rc)" '[ $rc -eq 0 ]'
+    python3 - "$shared/golden/llama/model.safetensors" "$tmp/full-$emb/model.safetensors" $emb <<'PY'
+import json, struct, sys
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); out = {}
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        s, e = v["data_offsets"]; raw = b[8 + n + s:8 + n + e]
+        if v["dtype"] == "BF16": out[k] = [struct.unpack("<f", b"\0\0" + raw[i:i + 2])[0] for i in range(0, len(raw), 2)]
+        else: out[k] = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    return out
+base, ft = load(sys.argv[1]), load(sys.argv[2])
+same = lambda k: base[k] == ft[k]
+frozen = sys.argv[3] == "frozen"
+ok = same("model.embed_tokens.weight") == frozen and same("lm_head.weight") == frozen \
+     and not same("model.layers.0.self_attn.q_proj.weight") and not same("model.layers.1.mlp.down_proj.weight")
+sys.exit(0 if ok else 1)
+PY
+    rc=$?
+    check "--method full with $emb embeddings: embeddings and LM head $emb, block weights trained" '[ $rc -eq 0 ]'
+  done
   for m in pissa ba-lora; do
     "$CLI" train --model "$shared/golden/llama" --data "$tmp/ids.jsonl" --data-format tokens --method $m --rank 4 --alpha 8 \
       --max-steps 2 --batch-size 4 --out "$tmp/$m" >/dev/null 2>&1; rc=$?

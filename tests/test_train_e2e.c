@@ -210,7 +210,7 @@ static void test_full_save(const char *model_dir, const char *data) {
     dc.format = BL_TRAIN_DATA_TOKENS; dc.vocab_size = 256; dc.max_len = 32;
     CHECK_OK(bl_train_data_load(&ds, data, &dc, NULL));
     bl_train_lm lm;
-    CHECK_OK(bl_train_lm_init_full(&lm, &m, 4, ds.max_len));
+    CHECK_OK(bl_train_lm_init_full(&lm, &m, 4, ds.max_len, true));
     int nodecay = 0, n_t = 0;
     for (int i = 0; i < lm.n; i++) { nodecay += !lm.decay[i]; n_t += lm.tp[i].transposed; }
     CHECK(nodecay > 0 && nodecay < lm.n && n_t > 0, "decay flags (%d of %d exempt), %d Conv1D tensors", nodecay, lm.n, n_t);

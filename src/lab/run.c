@@ -195,7 +195,7 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
     balora_status st = bl_model_init_random(&m, &cfg, p->seed, 0.02f);
     if (!st) st = dataset_pretrain(c, LAB_PRE_MAX_LEN, &ds);
     if (!st && ds.n == 0) st = bl_fail(BALORA_STATUS_INVALID, "lab pretrain: the corpus has no pre-training documents");
-    if (!st) st = bl_train_lm_init_full(&tm, &m, p->batch, ds.max_len);
+    if (!st) st = bl_train_lm_init_full(&tm, &m, p->batch, ds.max_len, true); /* from scratch: every weight */
     if (!st) {
         bl_train_cfg tc;
         bl_train_cfg_default(&tc);
@@ -602,7 +602,7 @@ static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_train_data 
     bool full = meth == BL_LAB_M_FULL;
     bool pissa = meth >= BL_LAB_M_PISSA;
     if (!st && full) {
-        st = bl_train_lm_init_full(&fm, &m, p->ft_batch, ds->max_len);
+        st = bl_train_lm_init_full(&fm, &m, p->ft_batch, ds->max_len, false); /* the paper's baseline */
         tmodel = &fm.iface;
     } else if (!st) {
         bl_lora_config lc;

@@ -253,6 +253,12 @@ balora_status bl_model_set_full_ft(bl_model *m, bool on) {
     return BALORA_STATUS_OK;
 }
 
+void bl_model_freeze_embeddings(bl_model *m) {
+    const int idx[3] = {m->p_wte, m->p_wpe, m->p_lm_head};
+    for (int i = 0; i < 3; i++)
+        if (idx[i] >= 0) m->mods.params[idx[i]].grad = NULL;
+}
+
 void bl_model_zero_grads(bl_model *m) {
     if (m->grads.base) memset(m->grads.base, 0, m->grads.size);
 }

@@ -221,6 +221,10 @@ balora_status bl_model_save(const bl_model *m, const char *dir);
 /* config.json for cfg (transformers' field names); caller frees with cJSON_Delete. */
 cJSON *bl_config_to_json(const bl_config *c);
 /* Full fine-tuning on/off: allocates (once) and attaches a grad to every base tensor. */
+/* After bl_model_set_full_ft(m, true): freezes the token (and GPT-2 position) embeddings and the LM
+ * head (their grads detached, so backward neither computes nor needs them): the paper's full
+ * fine-tuning baseline trains every other base weight (METHOD.md section 4). */
+void bl_model_freeze_embeddings(bl_model *m);
 balora_status bl_model_set_full_ft(bl_model *m, bool on);
 void bl_model_zero_grads(bl_model *m); /* base-weight grads (full FT) only */
 int64_t bl_model_n_params(const bl_model *m);

@@ -81,25 +81,28 @@ static bool decayed(const char *name) {
     return !strstr(name, "bias") && !strstr(name, "norm") && !strstr(name, "ln_");
 }
 
-balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T) {
+balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T, bool train_embeddings) {
     memset(t, 0, sizeof *t);
     t->model = m;
     t->teacher_mode = BL_ADAPTER_OFF;
     BL_TRY(check_causal(m));
     BL_TRY(bl_model_set_full_ft(m, true));
-    int n = m->mods.n_params;
-    BL_TRY(lm_alloc(t, n));
-    t->n = n;
-    for (int i = 0; i < n; i++) {
+    if (!train_embeddings) bl_model_freeze_embeddings(m);
+    BL_TRY(lm_alloc(t, m->mods.n_params));
+    int n = 0;
+    for (int i = 0; i < m->mods.n_params; i++) {
         bl_param *p = &m->mods.params[i];
-        t->tp[i] = *p;
-        t->names[i] = p->name;
-        t->w[i] = p->data;
-        t->g[i] = p->grad;
-        t->numel[i] = p->numel;
-        t->decay[i] = decayed(p->name);
-        if (!t->w[i] || !t->g[i]) return bl_fail(BALORA_STATUS_INTERNAL, "model tensor '%s' has no data or gradient", p->name);
+        if (!p->grad) continue; /* frozen */
+        if (!p->data) return bl_fail(BALORA_STATUS_INTERNAL, "model tensor '%s' has no data", p->name);
+        t->tp[n] = *p;
+        t->names[n] = p->name;
+        t->w[n] = p->data;
+        t->g[n] = p->grad;
+        t->numel[n] = p->numel;
+        t->decay[n] = decayed(p->name);
+        n++;
     }
+    t->n = n;
     return lm_finish(t, m, max_B, max_T);
 }
 

@@ -30,9 +30,11 @@ balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64
 void bl_train_lm_free(bl_train_lm *t);
 
 /* Full fine-tuning: every base tensor of m is trainable (gradients allocated by
- * bl_model_set_full_ft). Weight decay as transformers: not on biases and norm weights.
- * Saves write a model folder (bl_model_save). No teacher (BA-LoRA needs an adapter). */
-balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T);
+ * bl_model_set_full_ft), except the embeddings and the LM head unless train_embeddings (the
+ * paper's baseline freezes them; pre-training from scratch trains them). Weight decay as
+ * transformers: not on biases and norm weights. Saves write a model folder (bl_model_save).
+ * No teacher (BA-LoRA needs an adapter). */
+balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T, bool train_embeddings);
 
 /* PiSSA initialisation of an attached adapter created with init BL_LORA_INIT_PISSA and
  * keep_initial: A, B from the top-r SVD of each adapted W (exact: niter < 0; randomized with
