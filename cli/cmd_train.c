@@ -335,7 +335,8 @@ int cmd_train(int argc, char **argv) {
     int64_t rank = 8, batch = 4, accum = 1, epochs = 1, max_steps = 0, max_len = 512, seed = 42, threads = 0;
     int64_t save_every = 0, save_limit = 3, warmup_steps = 0, stop_after = 0;
     double alpha = 8, dropout = 0, lr = 2e-4, warmup_ratio = 0, wd = 0, max_grad_norm = 1.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-    bool rslora = false, no_shuffle = false, pad_to_max = false, train_embeddings = false;
+    bool rslora = false, no_shuffle = false, pad_to_max = false, train_embeddings = false, save_residual = false;
+    const char *pissa_save = "converted";
     bool seqcls = argv_wants_seqcls(argc, argv);
     /* --task seq-cls defaults (finetune.h, as transformers' run_glue examples) */
 #define SEQCLS_DEFAULTS() do { batch = 32; epochs = 3; max_len = 128; warmup_ratio = 0.06; } while (0)
@@ -345,6 +346,8 @@ int cmd_train(int argc, char **argv) {
         {"data", CLI_OPT_STR, &data, "training data (see --data-format)"},
         {"out", CLI_OPT_STR, &out, "output adapter folder (PEFT format); checkpoints in OUT/checkpoint-STEP (seq-cls: run folder, OUT/adapter or OUT/model + OUT/results.json)"},
         {"method", CLI_OPT_STR, &method, "lora; pissa (LoRA with PiSSA init); ba-lora (alias balora: PiSSA-initialised adapter + BA-LoRA's regularisers, METHOD.md section 3); full (every base weight but the embeddings and LM head; --out gets a model folder)"},
+        {"pissa-save", CLI_OPT_STR, &pissa_save, "PiSSA adapters: converted (a plain LoRA of rank 2r for the original model, METHOD.md 2) or as-is (the trained factors, init_lora_weights \"pissa\": valid on W_res, see --save-residual)"},
+        {"save-residual", CLI_OPT_FLAG, &save_residual, "PiSSA: also write OUT/residual, the model folder holding W_res"},
         {"train-embeddings", CLI_OPT_FLAG, &train_embeddings, "--method full: also train the embeddings and the LM head (the paper's baseline freezes them)"},
         {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn; seq-cls encoders: query,key,value)"},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
@@ -391,6 +394,7 @@ int cmd_train(int argc, char **argv) {
         {"svd-k", CLI_OPT_INT, &ro.svd_k, "balora: k of L_SVDR; -1 = recipe"},
         {"svd-norm", CLI_OPT_STR, &ro.svd_norm, "balora: sum, fro or none (default: recipe)"},
         {"distill-temp", CLI_OPT_FLOAT, &ro.tau, "balora: temperature tau of L_CR; -1 = recipe"},
+        {"tau", CLI_OPT_FLOAT, &ro.tau, "balora: alias of --distill-temp"},
         {"top-k-entropy", CLI_OPT_INT, &ro.top_k_entropy, "balora: L_DR over the top-K logits (0 = full softmax); -1 = recipe"},
         {"stop-after", CLI_OPT_INT, &stop_after, "testing: stop after step N as if killed (no final adapter)"},
         {"task", CLI_OPT_STR, &sq.task, "causal-lm (alias nlg), or seq-cls (alias nlu; sequence classification: GLUE / generic data; --help after it shows its defaults)"},
@@ -553,7 +557,15 @@ int cmd_train(int argc, char **argv) {
     }
     lm.meta_keys[0] = "balora_version"; lm.meta_vals[0] = balora_version();
     lm.n_meta = 1;
-    if (pissa) { lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL; }
+    if (pissa) { lm.pissa = true; lm.pissa_as_is = !strcmp(pissa_save, "as-is"); lm.teacher_mode = BL_ADAPTER_INITIAL; }
+    if ((save_residual || strcmp(pissa_save, "converted") != 0) && !pissa) {
+        st = bl_fail(BALORA_STATUS_INVALID, "--pissa-save and --save-residual apply to PiSSA-initialised adapters (--method pissa or ba-lora, or --init pissa)");
+        goto done;
+    }
+    if (strcmp(pissa_save, "converted") != 0 && strcmp(pissa_save, "as-is") != 0) {
+        st = bl_fail(BALORA_STATUS_INVALID, "--pissa-save %s: unknown; hint: converted or as-is", pissa_save);
+        goto done;
+    }
     const bl_extra_loss *extra = NULL;
     if (use_balora) {
         bl_reg_config rc;
@@ -590,6 +602,11 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     if ((st = bl_mkdir_p(out)) || (st = lm.iface.save(lm.iface.self, out))) goto done;
+    if (save_residual) { /* the base weights in memory hold W_res since the PiSSA initialisation */
+        char res_dir[4200];
+        if ((st = bl_path_join(res_dir, sizeof res_dir, out, "residual")) || (st = bl_model_save(&m, res_dir))) goto done;
+        bl_log(BL_INFO, "residual model (W_res) written to %s", res_dir);
+    }
     bl_log(BL_INFO, "%s saved to %s (%lld steps, loss %.4f -> %.4f, %.1f s, %.0f tokens/s)", full ? "model" : "adapter", out, (long long)res.steps,
            res.first_loss, res.last_loss, res.seconds, res.seconds > 0 ? res.tokens / res.seconds : 0.0);
     ret = 0;

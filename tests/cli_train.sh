@@ -66,6 +66,26 @@ PY
     rc=$?
     check "--method full with $emb embeddings: embeddings and LM head $emb, block weights trained" '[ $rc -eq 0 ]'
   done
+  # a PiSSA adapter saved as is (on W_res, --save-residual) and converted (on the original model) are the same model
+  pissa=(--model "$shared/golden/llama" --data "$tmp/ids.jsonl" --data-format tokens --method pissa --max-steps 2 --batch-size 4 --lr 1e-2)
+  "$CLI" train "${pissa[@]}" --pissa-save as-is --save-residual --out "$tmp/asis" >/dev/null 2>&1; rc=$?
+  check "--pissa-save as-is --save-residual trains (got $rc)" '[ $rc -eq 0 ] && [ -f "$tmp/asis/residual/model.safetensors" ]'
+  check "as-is adapter records init_lora_weights pissa" 'grep -Eq "\"init_lora_weights\":[[:space:]]*\"pissa\"" "$tmp/asis/adapter_config.json"'
+  "$CLI" train "${pissa[@]}" --out "$tmp/conv" >/dev/null 2>&1
+  "$CLI" forward --model "$tmp/asis/residual" --adapter "$tmp/asis" --batch "$shared/golden/llama/io.safetensors" --out "$tmp/a.st" >/dev/null 2>&1
+  "$CLI" forward --model "$shared/golden/llama" --adapter "$tmp/conv" --batch "$shared/golden/llama/io.safetensors" --out "$tmp/b.st" >/dev/null 2>&1
+  python3 - "$tmp/a.st" "$tmp/b.st" <<'PY'
+import json, struct, sys
+def logits(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])["logits"]; s, e = h["data_offsets"]
+    return struct.unpack(f"<{(e - s) // 4}f", b[8 + n + s:8 + n + e])
+a, b = logits(sys.argv[1]), logits(sys.argv[2])
+sys.exit(0 if max(abs(x - y) for x, y in zip(a, b)) <= 1e-4 + 1e-3 * max(abs(x) for x in b) else 1)
+PY
+  rc=$?
+  check "as-is adapter on W_res == converted adapter on the original model" '[ $rc -eq 0 ]'
+  err=$("$CLI" train "${pissa[@]}" --method lora --save-residual --out "$tmp/nores" 2>&1); rc=$?
+  check "--save-residual without PiSSA is refused (got $rc)" '[ $rc -ne 0 ] && echo "$err" | grep -q "apply to PiSSA"'
   for m in pissa ba-lora; do
     "$CLI" train --model "$shared/golden/llama" --data "$tmp/ids.jsonl" --data-format tokens --method $m --rank 4 --alpha 8 \
       --max-steps 2 --batch-size 4 --out "$tmp/$m" >/dev/null 2>&1; rc=$?

@@ -24,7 +24,7 @@ static balora_status lm_backward(void *self, const bl_train_batch *b, const floa
 static balora_status lm_save(void *self, const char *dir) {
     bl_train_lm *t = self;
     if (!t->adapter) return bl_model_save(t->model, dir);
-    if (t->pissa) return bl_train_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
+    if (t->pissa && !t->pissa_as_is) return bl_train_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
     return bl_lora_save(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
 }
 

@@ -19,6 +19,7 @@ typedef struct bl_train_lm {
     int64_t *numel;      /* [n] */
     bool *decay;         /* [n] */
     bool pissa;          /* PiSSA-initialised: saves convert to a plain LoRA on the original W */
+    bool pissa_as_is;    /* PiSSA: save the factors as trained (init_lora_weights "pissa"; valid on W_res) */
     int n_meta;
     const char *meta_keys[4], *meta_vals[4]; /* written into adapter_model.safetensors */
     bl_arena arena;
