@@ -152,13 +152,8 @@ static balora_status copy_tokenizer(const char *src, const char *dst_dir) {
         else if (i == 0) snprintf(from, sizeof from, "%s", src);
         else break;
         if (!bl_file_exists(from)) continue;
-        char *data;
-        size_t n;
-        BL_TRY(bl_file_read(from, &data, &n));
-        balora_status st = bl_path_join(to, sizeof to, dst_dir, files[i]);
-        if (!st) st = bl_file_write_atomic(to, data, n);
-        free(data);
-        BL_TRY(st);
+        BL_TRY(bl_path_join(to, sizeof to, dst_dir, files[i]));
+        BL_TRY(bl_file_copy(from, to));
     }
     return BALORA_STATUS_OK;
 }

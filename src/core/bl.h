@@ -56,6 +56,8 @@ uint64_t bl_rng_below(bl_rng *r, uint64_t n); /* [0, n) without modulo bias */
 balora_status bl_file_read(const char *path, char **data, size_t *len);
 /* Write atomically: path.tmp.<pid> then fsync then rename. */
 balora_status bl_file_write_atomic(const char *path, const void *data, size_t len);
+/* Copies a file (read whole, written atomically). */
+balora_status bl_file_copy(const char *src, const char *dst);
 bool bl_file_exists(const char *path);
 bool bl_dir_exists(const char *path);
 balora_status bl_mkdir_p(const char *path);

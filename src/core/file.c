@@ -57,6 +57,15 @@ balora_status bl_file_write_atomic(const char *path, const void *data, size_t le
     return BALORA_STATUS_OK;
 }
 
+balora_status bl_file_copy(const char *src, const char *dst) {
+    char *data;
+    size_t len;
+    BL_TRY(bl_file_read(src, &data, &len));
+    balora_status st = bl_file_write_atomic(dst, data, len);
+    free(data);
+    return st;
+}
+
 bool bl_file_exists(const char *path) { struct stat st; return stat(path, &st) == 0 && S_ISREG(st.st_mode); }
 bool bl_dir_exists(const char *path) { struct stat st; return stat(path, &st) == 0 && S_ISDIR(st.st_mode); }
 

@@ -103,15 +103,6 @@ balora_status bl_hf_read_f32(const bl_hf_folder *h, const char *name, const char
     return bl_st_read_f32(f, t->name, ndim, shape, out);
 }
 
-static balora_status copy_file(const char *src, const char *dst) {
-    char *data;
-    size_t len;
-    BL_TRY(bl_file_read(src, &data, &len));
-    balora_status st = bl_file_write_atomic(dst, data, len);
-    free(data);
-    return st;
-}
-
 balora_status bl_hf_copy_side_files(const char *from_dir, const char *to_dir, bool with_config, int *n_copied) {
     static const char *const names[] = {"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                         "vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", "spm.model",
@@ -125,7 +116,7 @@ balora_status bl_hf_copy_side_files(const char *from_dir, const char *to_dir, bo
             continue;
         }
         BL_TRY(bl_path_join(dst, sizeof dst, to_dir, names[i]));
-        BL_TRY(copy_file(src, dst));
+        BL_TRY(bl_file_copy(src, dst));
         if (n_copied) (*n_copied)++;
     }
     return BALORA_STATUS_OK;

@@ -217,20 +217,11 @@ static const char *torch_dtype_name(int dt) {
     return dt == BL_DTYPE_F16 ? "float16" : dt == BL_DTYPE_BF16 ? "bfloat16" : "float32";
 }
 
-static balora_status copy_file(const char *src, const char *dst) {
-    char *data;
-    size_t len;
-    BL_TRY(bl_file_read(src, &data, &len));
-    balora_status st = bl_file_write_atomic(dst, data, len);
-    free(data);
-    return st;
-}
-
 /* config.json byte for byte, or with torch_dtype updated when every tensor's dtype was forced. */
 static balora_status write_config(const merge_plan *p, const char *out_dir, int forced) {
     char path[4200];
     BL_TRY(bl_path_join(path, sizeof path, out_dir, "config.json"));
-    if (forced < 0) return copy_file(p->base.config_path, path);
+    if (forced < 0) return bl_file_copy(p->base.config_path, path);
     cJSON *cfg = cJSON_Duplicate(p->base.config, 1);
     if (!cfg) return bl_fail(BALORA_STATUS_NOMEM, "out of memory copying %s", p->base.config_path);
     if (forced >= 0) {
