@@ -45,6 +45,9 @@ static void test_pretrain_loss_falls(const char *dir) {
     /* random init: loss about log(V); it must fall clearly */
     CHECK(r.first_loss > 0.8 * log((double)c.vocab_size + 1) && r.last_loss < r.first_loss - 0.5,
           "MLM loss %.3f -> %.3f (log V %.3f)", r.first_loss, r.last_loss, log((double)c.vocab_size + 1));
+    /* the fill-in probe of the pre-trained model: finite rates */
+    for (int k = 0; k < 3; k++) CHECK(r.probe[k] >= 0 && r.probe[k] <= 1, "probe %s = %g", bl_nlu_metric_key((bl_nlu_metric)k), r.probe[k]);
+    CHECK(isnan(r.probe[BL_NLU_FINAL_LOSS]), "probe final loss NaN");
     /* the folder loads back as a classifier, with the [MASK] id in its vocabulary */
     bl_encoder e;
     bl_enc_load_opts o = BL_ENC_LOAD_DEFAULT;
@@ -100,7 +103,8 @@ static void test_run(const char *dir) {
     free(js);
     snprintf(path, sizeof path, "%s/nlu_report.md", dir);
     char *md = slurp(path);
-    CHECK(md && strstr(md, "| method |") && strstr(md, "| ba-lora |") && strstr(md, "| full |") && strstr(md, "MLM loss"),
+    CHECK(md && strstr(md, "| method |") && strstr(md, "| ba-lora |") && strstr(md, "| full |") && strstr(md, "MLM loss") &&
+          strstr(md, "| pre-trained (MLM fill-in) |"),
           "nlu_report.md has the table");
     free(md);
     /* bad input */

@@ -230,6 +230,57 @@ static balora_status mlm_model_init(mlm_model *mm, bl_encoder *enc, int64_t B, i
     return BALORA_STATUS_OK;
 }
 
+/* The fill-in probe of the pre-trained model on REVIEW set s (nlu.h: bl_lab_nlu_pre_result.probe). */
+static balora_status mlm_probe_set(mlm_model *mm, const bl_lab_corpus *c, const bl_lab_set *s, int64_t maxB, int64_t maxT,
+                                   int64_t *ids, int64_t *mask, int32_t *pred, bl_lab_score *sc) {
+    int32_t dot = bl_lab_word_id(c, "."), mask_id = c->vocab_size;
+    const int32_t *cls = c->class_token[BL_LAB_TASK_REVIEW];
+    int64_t V = mm->enc->cfg.vocab_size;
+    for (int64_t i0 = 0; i0 < s->n_items; i0 += maxB) {
+        int64_t nb = s->n_items - i0 < maxB ? s->n_items - i0 : maxB, T = 0;
+        for (int64_t i = 0; i < nb; i++) if (s->items[i0 + i].prompt_len + 3 > T) T = s->items[i0 + i].prompt_len + 3;
+        if (T > maxT) return bl_fail(BALORA_STATUS_INVALID, "lab nlu probe: a review of %lld tokens exceeds the run's %lld",
+                                     (long long)T, (long long)maxT);
+        for (int64_t i = 0; i < nb; i++) {
+            const bl_lab_item *it = &s->items[i0 + i];
+            int64_t L = it->prompt_len;
+            for (int64_t t = 0; t < T; t++) {
+                int64_t v = t < L ? s->ids[it->off + t] : t == L ? mask_id : t == L + 1 ? dot : t == L + 2 ? BL_LAB_TOK_EOS : BL_LAB_TOK_PAD;
+                ids[i * T + t] = v;
+                mask[i * T + t] = t < L + 3;
+            }
+        }
+        bl_enc_batch eb = {nb, T, ids, mask, NULL};
+        BL_TRY(bl_enc_forward(&mm->run, &eb, BL_ADAPTER_ON));
+        BL_TRY(bl_mlm_forward(&mm->head, bl_enc_layer_hidden(&mm->run, mm->enc->cfg.n_layer), nb * T, mm->logits));
+        for (int64_t i = 0; i < nb; i++) {
+            const float *z = mm->logits + (i * T + s->items[i0 + i].prompt_len) * V;
+            pred[i0 + i] = z[cls[1]] > z[cls[0]] ? cls[1] : cls[0];
+        }
+    }
+    return bl_lab_score_set(s, pred, sc);
+}
+
+static balora_status mlm_probe(mlm_model *mm, const bl_lab_corpus *c, int64_t maxB, int64_t maxT, double *val) {
+    const bl_lab_set *sets = c->sets[BL_LAB_TASK_REVIEW];
+    int64_t n = 1;
+    for (int sp = 0; sp < BL_LAB_SPLIT_COUNT; sp++) if (sets[sp].n_items > n) n = sets[sp].n_items;
+    int64_t *ids = bl_malloc(sizeof(int64_t) * (size_t)(maxB * maxT));  /* [maxB, maxT] */
+    int64_t *mask = bl_malloc(sizeof(int64_t) * (size_t)(maxB * maxT)); /* [maxB, maxT] */
+    int32_t *pred = bl_malloc(sizeof(int32_t) * (size_t)n);             /* [n] */
+    balora_status st = !ids || !mask || !pred ? BALORA_STATUS_NOMEM : BALORA_STATUS_OK;
+    bl_lab_score sc;
+    if (!st) st = mlm_probe_set(mm, c, &sets[BL_LAB_SPLIT_TEST_ID], maxB, maxT, ids, mask, pred, &sc);
+    if (!st) val[BL_NLU_ACC_ID] = sc.accuracy;
+    if (!st) st = mlm_probe_set(mm, c, &sets[BL_LAB_SPLIT_TEST_OOD], maxB, maxT, ids, mask, pred, &sc);
+    if (!st) val[BL_NLU_ACC_OOD] = sc.accuracy;
+    if (!st) st = mlm_probe_set(mm, c, &sets[BL_LAB_SPLIT_AFFECTED], maxB, maxT, ids, mask, pred, &sc);
+    if (!st) val[BL_NLU_INHERIT] = sc.inheritance;
+    val[BL_NLU_FINAL_LOSS] = NAN;
+    free(ids); free(mask); free(pred);
+    return st;
+}
+
 typedef struct curve_rec { float *curve; int64_t cap; } curve_rec;
 static void on_pre_step(const bl_progress *p, void *user) {
     curve_rec *cr = user;
@@ -300,6 +351,7 @@ balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_prese
             res->first_loss = window_mean(curve, p->pre_steps, false);
             res->last_loss = window_mean(curve, p->pre_steps, true);
         }
+        if (!st) st = mlm_probe(&mm, c, p->pre_batch, ds.max_len, res->probe);
     }
     if (!st) st = bl_mkdir_p(out_dir);
     if (!st) st = bl_enc_save(&enc, out_dir, false);
@@ -529,8 +581,9 @@ balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, in
     }
     if (!st) st = bl_lab_nlu_pretrain(&c, p, model_dir, NULL, &res->pre);
     if (!st && progress) {
-        snprintf(line, sizeof line, "nlu: pre-trained in %.1f s, MLM loss %.3f -> %.3f", res->pre.seconds, res->pre.first_loss,
-                 res->pre.last_loss);
+        snprintf(line, sizeof line, "nlu: pre-trained in %.1f s, MLM loss %.3f -> %.3f; fill-in probe: ID %.3f, OOD %.3f, "
+                 "inherit %.3f", res->pre.seconds, res->pre.first_loss, res->pre.last_loss, res->pre.probe[BL_NLU_ACC_ID],
+                 res->pre.probe[BL_NLU_ACC_OOD], res->pre.probe[BL_NLU_INHERIT]);
         progress(line, user);
     }
     for (int s = 0; s < ns; s++) res->seeds[s] = 1000u + (uint64_t)s;

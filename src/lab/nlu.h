@@ -65,6 +65,10 @@ typedef struct bl_lab_nlu_pre_result {
     int64_t steps, n_examples, n_masked, n_params;
     double first_loss, last_loss;      /* mean MLM loss of the first / last 10% of steps */
     double seconds;
+    /* The pre-trained model itself, by fill-in: "<bos> review... verdict [MASK] . <eos>", the arg-max of
+     * the MLM logits over the two verdict words; ID acc, OOD acc, inherit as the fine-tuned models'
+     * (FINAL_LOSS NaN). Shows how much of the pre-training defect the pre-trained encoder carries. */
+    double probe[BL_NLU_METRIC_COUNT];
 } bl_lab_nlu_pre_result;
 
 /* Pre-train on c's documents (each truncated to 128 tokens) and write the HF folder out_dir

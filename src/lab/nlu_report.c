@@ -34,6 +34,12 @@ balora_status bl_lab_nlu_table(const bl_lab_nlu_results *r, char **out) {
     fprintf(f, "\n|---|");
     for (int k = 0; k < BL_NLU_METRIC_COUNT; k++) fprintf(f, "---|");
     fprintf(f, "\n");
+    fprintf(f, "| pre-trained (MLM fill-in) |");
+    for (int k = 0; k < BL_NLU_METRIC_COUNT; k++) {
+        if (isfinite(r->pre.probe[k])) fprintf(f, " %.3f |", r->pre.probe[k]);
+        else fprintf(f, " – |");
+    }
+    fprintf(f, "\n");
     for (int m = 0; m < BL_NLU_M_COUNT; m++) {
         fprintf(f, "| %s |", bl_nlu_method_name((bl_nlu_method)m));
         for (int k = 0; k < BL_NLU_METRIC_COUNT; k++) {
@@ -87,6 +93,9 @@ balora_status bl_lab_nlu_report(const bl_lab_nlu_results *r, const char *out_dir
     cJSON_AddNumberToObject(pre, "loss_first_10pct", r->pre.first_loss);
     cJSON_AddNumberToObject(pre, "loss_last_10pct", r->pre.last_loss);
     cJSON_AddNumberToObject(pre, "seconds", r->pre.seconds);
+    cJSON *pj = cJSON_AddObjectToObject(pre, "fill_in_probe");
+    for (int k = 0; k < BL_NLU_METRIC_COUNT; k++)
+        if (isfinite(r->pre.probe[k])) cJSON_AddNumberToObject(pj, bl_nlu_metric_key((bl_nlu_metric)k), r->pre.probe[k]);
     cJSON *ftj = cJSON_AddObjectToObject(root, "finetuning");
     cJSON_AddStringToObject(ftj, "task", "review sentiment (classification form)");
     cJSON_AddNumberToObject(ftj, "steps", (double)p->ft_steps);
@@ -162,7 +171,9 @@ balora_status bl_lab_nlu_report(const bl_lab_nlu_results *r, const char *out_dir
     for (int s = 0; s < n; s++) fprintf(f, " %llu", (unsigned long long)r->seeds[s]);
     fprintf(f, ".\n- Scores: ID acc on %lld balanced neutral-name test reviews; OOD acc on the same reviews with the "
                "spurious cue name reversed (%lld); inherit = share of the %lld affected items (cue-reversed, and minority-class "
-               "when imbalanced) on which the prediction follows the pre-training defect against the true label.\n\n",
+               "when imbalanced) on which the prediction follows the pre-training defect against the true label. The first row is "
+               "the pre-trained encoder itself, without fine-tuning: the verdict word filled in by its MLM head "
+               "(\"<bos> review . verdict [MASK] . <eos>\", positive vs negative).\n\n",
             (long long)r->n_id, (long long)r->n_ood, (long long)r->n_affected);
     fprintf(f, "## Results (mean ± std over %d seeds; * = Welch p < 0.05 against LoRA)\n\n%s\n", n, table);
     fprintf(f, "What this does and does not show: one tiny encoder, one corpus, %d seeds and a short fine-tuning budget; "
