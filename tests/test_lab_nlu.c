@@ -35,7 +35,7 @@ static void test_pretrain_loss_falls(const char *dir) {
     bl_lab_nlu_pre_result r;
     char md[4096];
     snprintf(md, sizeof md, "%s/pre", dir);
-    CHECK_OK(bl_lab_nlu_pretrain(&c, &p, md, curve, &r));
+    CHECK_OK(bl_lab_nlu_pretrain(&c, &p, md, curve, NULL, NULL, &r));
     CHECK(r.steps == p.pre_steps, "steps %lld", (long long)r.steps);
     CHECK(r.n_masked > 0 && r.n_examples == c.n_docs * p.mask_copies, "examples %lld masked %lld", (long long)r.n_examples,
           (long long)r.n_masked);

@@ -8,9 +8,11 @@
 #include "ops/ops.h"
 #include "train/lm.h"
 #include "train/optim.h"
+#include "train/progress.h"
 #include "train/trainer.h"
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -281,10 +283,19 @@ static balora_status mlm_probe(mlm_model *mm, const bl_lab_corpus *c, int64_t ma
     return st;
 }
 
-typedef struct curve_rec { float *curve; int64_t cap; } curve_rec;
+typedef struct curve_rec { float *curve; int64_t cap; bl_lab_nlu_progress_fn fn; void *user; } curve_rec;
 static void on_pre_step(const bl_progress *p, void *user) {
     curve_rec *cr = user;
     if (cr->curve && p->step >= 1 && p->step <= cr->cap) cr->curve[p->step - 1] = (float)p->task_loss;
+    int64_t every = p->total_steps >= 10 ? p->total_steps / 10 : 1;
+    if (cr->fn && (p->step % every == 0 || p->final)) {
+        char line[160], el[32], eta[32];
+        bl_format_duration(p->elapsed_s, el, sizeof el);
+        bl_format_duration(p->eta_s, eta, sizeof eta);
+        snprintf(line, sizeof line, "nlu: masked-LM pre-training step %lld/%lld | loss %.4f | %s elapsed | ETA %s (pre-training)",
+                 (long long)p->step, (long long)p->total_steps, p->task_loss, el, eta);
+        cr->fn(line, cr->user);
+    }
 }
 
 static double window_mean(const float *x, int64_t n, bool last) {
@@ -305,7 +316,7 @@ static balora_status check_preset(const bl_lab_nlu_preset *p) {
 }
 
 balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_preset *p, const char *out_dir, float *loss_curve,
-                                  bl_lab_nlu_pre_result *res) {
+                                  bl_lab_nlu_progress_fn progress, void *user, bl_lab_nlu_pre_result *res) {
     memset(res, 0, sizeof *res);
     BL_TRY(check_preset(p));
     if (c->n_docs < 1) return bl_fail(BALORA_STATUS_INVALID, "lab nlu: the corpus has no pre-training documents");
@@ -337,7 +348,7 @@ balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_prese
         tc.seed = p->pre_seed;
         tc.max_len = NLU_MAX_LEN;
         tc.pad_id = BL_LAB_TOK_PAD;
-        curve_rec cr = {curve, p->pre_steps};
+        curve_rec cr = {curve, p->pre_steps, progress, user};
         tc.progress = on_pre_step;
         tc.progress_user = &cr;
         bl_train_result tr;
@@ -579,7 +590,7 @@ balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, in
         snprintf(line, sizeof line, "nlu: masked-LM pre-training, %lld steps", (long long)p->pre_steps);
         progress(line, user);
     }
-    if (!st) st = bl_lab_nlu_pretrain(&c, p, model_dir, NULL, &res->pre);
+    if (!st) st = bl_lab_nlu_pretrain(&c, p, model_dir, NULL, progress, user, &res->pre);
     if (!st && progress) {
         snprintf(line, sizeof line, "nlu: pre-trained in %.1f s, MLM loss %.3f -> %.3f; fill-in probe: ID %.3f, OOD %.3f, "
                  "inherit %.3f", res->pre.seconds, res->pre.first_loss, res->pre.last_loss, res->pre.probe[BL_NLU_ACC_ID],

@@ -71,10 +71,13 @@ typedef struct bl_lab_nlu_pre_result {
     double probe[BL_NLU_METRIC_COUNT];
 } bl_lab_nlu_pre_result;
 
+/* A progress line the caller may show (pre-training every 10% of its steps with the ETA, then each run). */
+typedef void (*bl_lab_nlu_progress_fn)(const char *line, void *user);
+
 /* Pre-train on c's documents (each truncated to 128 tokens) and write the HF folder out_dir
  * (created). loss_curve: [p->pre_steps] per-step MLM loss, or NULL. */
 balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_preset *p, const char *out_dir,
-                                  float *loss_curve, bl_lab_nlu_pre_result *res);
+                                  float *loss_curve, bl_lab_nlu_progress_fn progress, void *user, bl_lab_nlu_pre_result *res);
 
 typedef struct bl_lab_nlu_results {
     bl_lab_nlu_preset preset;          /* as run (seeds override applied) */
@@ -88,8 +91,6 @@ typedef struct bl_lab_nlu_results {
     double seconds;
     char started[32];
 } bl_lab_nlu_results;
-
-typedef void (*bl_lab_nlu_progress_fn)(const char *line, void *user);
 
 /* Runs the preset (n_seeds 0 = the preset's; 1..BL_NLU_MAX_SEEDS) with models under out_dir/nlu_model. */
 balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, int32_t n_seeds, bl_lab_nlu_progress_fn progress,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void seed_vals(const bl_lab_nlu_results *r, int m, int k, double *x) {
     for (int s = 0; s < r->preset.n_seeds; s++) x[s] = r->val[m][s][k];
@@ -150,6 +151,12 @@ balora_status bl_lab_nlu_report(const bl_lab_nlu_results *r, const char *out_dir
     fprintf(f, "%s.\n\nStarted %s UTC; took %.1f s. Raw numbers: [nlu_results.json](nlu_results.json); "
                "pre-trained encoder: `nlu_model/` (config.json, model.safetensors, mlm_head.safetensors).\n\n",
             p->description, r->started, r->seconds);
+    char dec[4200];
+    if (!bl_path_join(dec, sizeof dec, out_dir, "report.md") && access(dec, F_OK) == 0)
+        fprintf(f, "The decoder arm's report in this folder: [report.md](report.md).\n\n");
+    else
+        fprintf(f, "The decoder arm: `balora demo` or `balora lab --preset demo` (report.md; give both the same --out to keep "
+                   "the two reports side by side).\n\n");
     fprintf(f, "## Set-up\n\n"
                "- Corpus seed %llu: %lld / %lld / %lld pre-training arith / fact / review statements; pre-training reviews "
                "positive:negative = %g:1; %g of them by a cue name, whose cue agrees with the label in %g of those.\n",
