@@ -52,12 +52,12 @@ static int probe(fx *f, const char *what, float *x, const float *g, int64_t n, i
     return bad;
 }
 
-static void test_grad(void) {
+static void test_grad(bl_enc_act act) {
     fx *f = calloc(1, sizeof *f);
     bl_enc_config c;
     bl_enc_config_defaults(&c, BL_ENC_BERT);
     c.vocab_size = V; c.hidden = 16; c.n_head = 2; c.head_dim = 8; c.intermediate = 24; c.n_layer = 2;
-    c.max_pos = 16; c.init_range = 0.3; c.num_labels = 2;
+    c.max_pos = 16; c.init_range = 0.3; c.num_labels = 2; c.act = act;
     CHECK_OK(bl_enc_init_random(&f->m, &c, 5));
     CHECK_OK(bl_enc_set_full_ft(&f->m, true));
     CHECK_OK(bl_enc_run_init(&f->r, &f->m, B, T));
@@ -141,7 +141,8 @@ static void test_mask(void) {
 }
 
 int main(void) {
-    test_grad();
+    test_grad(BL_ENC_ACT_GELU);
+    test_grad(BL_ENC_ACT_GELU_TANH);
     test_mask();
     return t_finish();
 }

@@ -17,6 +17,8 @@ balora_status bl_mlm_head_init(bl_mlm_head *h, bl_encoder *enc, int64_t max_N, u
     if (enc->cfg.arch != BL_ENC_BERT)
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "mlm head: model_type %s; hint: the masked-LM head is BERT's (bert)",
                        enc->cfg.model_type);
+    if (enc->cfg.act != BL_ENC_ACT_GELU && enc->cfg.act != BL_ENC_ACT_GELU_TANH)
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "mlm head: hidden_act of the transform must be gelu or gelu_new here");
     if (max_N < 1) return bl_fail(BALORA_STATUS_INVALID, "mlm head: max_N %lld must be >= 1", (long long)max_N);
     int64_t C = enc->cfg.hidden, V = enc->cfg.vocab_size;
     h->enc = enc;
@@ -59,7 +61,8 @@ balora_status bl_mlm_forward(bl_mlm_head *h, const float *hidden, int64_t N, flo
     h->N = N;
     memcpy(h->h, hidden, (size_t)(N * C) * sizeof(float));
     bl_linear_fwd(h->pre, h->h, h->p[0], h->p[1], N, C, C, false);
-    bl_gelu_erf_fwd(h->act, h->pre, N * C);
+    if (h->enc->cfg.act == BL_ENC_ACT_GELU_TANH) bl_gelu_tanh_fwd(h->act, h->pre, N * C);
+    else bl_gelu_erf_fwd(h->act, h->pre, N * C);
     bl_layernorm_fwd(h->y, h->mean, h->rstd, h->act, h->p[2], h->p[3], N, C, h->eps);
     bl_linear_fwd(logits, h->y, E, h->p[4], N, C, V, false);
     return BALORA_STATUS_OK;
@@ -74,7 +77,8 @@ balora_status bl_mlm_backward(bl_mlm_head *h, const float *dlogits, float *dhidd
     memset(h->dact, 0, (size_t)(N * C) * sizeof(float));
     bl_layernorm_bwd(h->dact, h->g[2], h->g[3], h->dy, h->act, h->mean, h->rstd, h->p[2], N, C);
     memset(h->dpre, 0, (size_t)(N * C) * sizeof(float));
-    bl_gelu_erf_bwd(h->dpre, h->dact, h->pre, N * C);
+    if (h->enc->cfg.act == BL_ENC_ACT_GELU_TANH) bl_gelu_tanh_bwd(h->dpre, h->dact, h->pre, N * C);
+    else bl_gelu_erf_bwd(h->dpre, h->dact, h->pre, N * C);
     memset(dhidden, 0, (size_t)(N * C) * sizeof(float));
     bl_linear_bwd(dhidden, h->g[0], h->g[1], h->dpre, h->h, h->p[0], N, C, C);
     return BALORA_STATUS_OK;

@@ -2,7 +2,7 @@
  * computes it (cls.predictions):
  *     h      = hidden of the encoder's last layer       [N, C]
  *     pre    = h W_t^T + b_t                            transform.dense   [C, C], [C]
- *     act    = gelu(pre)  (erf, hidden_act "gelu")
+ *     act    = gelu(pre)  (the config's hidden_act: "gelu" (erf) or gelu_new / gelu_pytorch_tanh)
  *     y      = LayerNorm(act) (w, b, layer_norm_eps)    transform.LayerNorm
  *     logits = y E^T + bias                             decoder tied to the word embeddings E [V, C]; bias [V]
  * with forward and backward (dhidden, and gradients of every head tensor; the tied decoder's
