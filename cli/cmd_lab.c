@@ -91,6 +91,13 @@ static void on_nlu_progress(const char *line, void *user) {
     fflush(stderr);
 }
 
+/* Each fine-tuning run loads the pre-trained BertForMaskedLM folder, whose missing pooler and classifier
+ * are created (logged at BL_INFO every time): shown with --verbose only. */
+static void nlu_log(int level, const char *msg, void *user) {
+    if (level == BL_INFO && !cli_verbose) return;
+    cli_log(level == BL_INFO ? BL_VERBOSE : level, msg, user);
+}
+
 static int lab_nlu_cli_run(const bl_lab_nlu_preset *p, const char *out, int64_t seeds, int64_t threads) {
     if (seeds < 0 || seeds > BL_NLU_MAX_SEEDS) {
         fprintf(stderr, "balora lab: error: --seeds %lld: need 1..%d (0 = the preset's %d)\n", (long long)seeds, BL_NLU_MAX_SEEDS,
@@ -105,7 +112,9 @@ static int lab_nlu_cli_run(const bl_lab_nlu_preset *p, const char *out, int64_t 
     fprintf(stderr, "balora lab: preset '%s': %s\nbalora lab: report folder %s\n", p->name, p->description, out);
     bl_lab_nlu_results *r = calloc(1, sizeof *r);
     if (!r) return cli_fail(BALORA_STATUS_NOMEM);
+    balora_log_set(nlu_log, NULL);
     balora_status st = bl_lab_nlu_run(p, out, (int32_t)seeds, on_nlu_progress, NULL, r);
+    balora_log_set(cli_log, NULL);
     if (!st) st = bl_lab_nlu_report(r, out);
     char *t = NULL;
     if (!st) st = bl_lab_nlu_table(r, &t);

@@ -3,6 +3,7 @@
  * scores in [0, 1], the report files have their structure; bad presets fail clearly. */
 #include "harness.h"
 #include "encoders/encoder.h"
+#include "io/safetensors.h"
 #include "lab/nlu.h"
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -55,11 +56,19 @@ static void test_pretrain_loss_falls(const char *dir) {
     CHECK_OK(bl_enc_load(&e, md, &o));
     CHECK(e.cfg.vocab_size == c.vocab_size + 1 && e.cfg.hidden == p.hidden, "vocab %lld", (long long)e.cfg.vocab_size);
     bl_enc_free(&e);
+    /* a BertForMaskedLM folder: the MLM head, neither pooler nor classifier */
     char path[4200];
-    snprintf(path, sizeof path, "%s/mlm_head.safetensors", md);
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL, "%s written", path);
-    if (f) fclose(f);
+    snprintf(path, sizeof path, "%s/model.safetensors", md);
+    bl_st_file sf;
+    CHECK_OK(bl_st_open(&sf, path));
+    CHECK(bl_st_find(&sf, "cls.predictions.transform.dense.weight") && bl_st_find(&sf, "cls.predictions.bias") &&
+          bl_st_find(&sf, "bert.embeddings.word_embeddings.weight"), "MLM head and encoder tensors in model.safetensors");
+    CHECK(!bl_st_find(&sf, "classifier.weight") && !bl_st_find(&sf, "bert.pooler.dense.weight"), "no pooler / classifier");
+    bl_st_close(&sf);
+    snprintf(path, sizeof path, "%s/config.json", md);
+    char *cj = slurp(path);
+    CHECK(cj && strstr(cj, "BertForMaskedLM") && !strstr(cj, "num_labels"), "config.json of a BertForMaskedLM");
+    free(cj);
     free(curve);
     bl_lab_corpus_free(&c);
 }

@@ -1,6 +1,8 @@
 /* The masked-language-model head (mlm.h). */
 #include "encoders/mlm.h"
+#include "io/json.h"
 #include "io/safetensors.h"
+#include <stdio.h>
 #include "ops/ops.h"
 #include <string.h>
 
@@ -84,16 +86,38 @@ balora_status bl_mlm_backward(bl_mlm_head *h, const float *dlogits, float *dhidd
     return BALORA_STATUS_OK;
 }
 
-balora_status bl_mlm_save(const bl_mlm_head *h, const char *path) {
+balora_status bl_mlm_save(const bl_mlm_head *h, const char *dir) {
     if (!h->arena.base) return bl_fail(BALORA_STATUS_INVALID, "mlm head: not initialised");
+    const bl_encoder *m = h->enc;
+    BL_TRY(bl_mkdir_p(dir));
+    bl_enc_config c = m->cfg;
+    snprintf(c.architecture, sizeof c.architecture, "BertForMaskedLM");
+    cJSON *j;
+    BL_TRY(bl_enc_config_json(&c, &j));
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "num_labels");
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "problem_type");
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "id2label");
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "label2id");
+    char path[4200];
+    balora_status st = bl_path_join(path, sizeof path, dir, "config.json");
+    if (!st) st = bl_json_save(j, path);
+    cJSON_Delete(j);
+    if (st) return st;
     bl_st_writer w;
     bl_st_writer_init(&w);
-    balora_status st = BALORA_STATUS_OK;
+    for (int i = 0; i < m->mods.n_params && !st; i++) {
+        bool head = i == m->head_w || i == m->head_b || i == m->head_dense_w || i == m->head_dense_b ||
+                    (m->pooler && (i == m->pooler->w_param || i == m->pooler->b_param));
+        if (head) continue;
+        const bl_param *p = &m->mods.params[i];
+        st = bl_st_writer_add(&w, p->name, BL_DTYPE_F32, p->ndim, p->shape, p->data);
+    }
     for (int i = 0; i < BL_MLM_N_PARAMS && !st; i++) {
         int64_t shape[2] = {i == 0 ? h->C : h->numel[i], h->C};
         st = bl_st_writer_add(&w, bl_mlm_param_name(i), BL_DTYPE_F32, i == 0 ? 2 : 1, shape, h->p[i]);
     }
     if (!st) st = bl_st_writer_meta(&w, "format", "pt");
+    if (!st) st = bl_path_join(path, sizeof path, dir, "model.safetensors");
     if (!st) st = bl_st_writer_save(&w, path);
     bl_st_writer_free(&w);
     return st;

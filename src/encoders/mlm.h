@@ -47,8 +47,12 @@ balora_status bl_mlm_forward(bl_mlm_head *h, const float *hidden, int64_t N, flo
 /* Backward of the last forward: dhidden [N, C] = d loss / d hidden (written); head gradients and
  * (when the encoder has one) the word embeddings' gradient accumulate. */
 balora_status bl_mlm_backward(bl_mlm_head *h, const float *dlogits, float *dhidden);
-/* Writes the head to path (safetensors, float32, the HF names; the tied decoder is not repeated). */
-balora_status bl_mlm_save(const bl_mlm_head *h, const char *path);
+/* Writes a BertForMaskedLM folder: dir/config.json (architectures ["BertForMaskedLM"], no
+ * classifier fields) and dir/model.safetensors holding the encoder's tensors without the pooler and
+ * the classifier (as transformers' BertForMaskedLM, add_pooling_layer=False) plus the head's
+ * cls.predictions.* (the decoder tied to the word embeddings, not repeated). bl_enc_load of the folder
+ * then creates the pooler and the classifier as transformers does for *ForSequenceClassification. */
+balora_status bl_mlm_save(const bl_mlm_head *h, const char *dir);
 
 /* BERT masking of ids[n] in place: labels[i] = original id where picked, else -100. Positions with
  * maskable[i] false (or NULL = all maskable) are never picked. Returns the number picked. */

@@ -364,11 +364,7 @@ balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_prese
         }
         if (!st) st = mlm_probe(&mm, c, p->pre_batch, ds.max_len, res->probe);
     }
-    if (!st) st = bl_mkdir_p(out_dir);
-    if (!st) st = bl_enc_save(&enc, out_dir, false);
-    char path[4200];
-    if (!st) st = bl_path_join(path, sizeof path, out_dir, "mlm_head.safetensors");
-    if (!st) st = bl_mlm_save(&mm.head, path);
+    if (!st) st = bl_mlm_save(&mm.head, out_dir);
     mlm_model_free(&mm);
     bl_train_data_free(&ds);
     bl_enc_free(&enc);

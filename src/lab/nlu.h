@@ -7,8 +7,10 @@
  *                           mask_copies differently masked copies of each document). Vocabulary =
  *                           the corpus's words + one reserved [MASK] id (= corpus vocab_size);
  *                           <bos> plays [CLS] (token 0, the pooler's input), <eos> [SEP], <pad> pad.
- *                           Writes an HF folder: config.json + model.safetensors (bl_enc_save) and
- *                           mlm_head.safetensors (cls.predictions.*, decoder tied to the embeddings).
+ *                           Writes an HF BertForMaskedLM folder (bl_mlm_save: config.json,
+ *                           model.safetensors with bert.* and cls.predictions.*, decoder tied to
+ *                           the embeddings); fine-tuning creates the pooler and the classifier
+ *                           from each seed, as transformers does.
  *   2. bl_lab_nlu_run       then fine-tunes the REVIEW task's classification form (sentiment,
  *                           <bos> + prompt -> 0 negative / 1 positive; the corpus's FT split) with
  *                           full fine-tuning, LoRA, PiSSA and BA-LoRA (PiSSA init + the NLU

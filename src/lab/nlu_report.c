@@ -149,7 +149,7 @@ balora_status bl_lab_nlu_report(const bl_lab_nlu_results *r, const char *out_dir
     if (!f) { free(table); return bl_fail(BALORA_STATUS_IO, "%s: cannot write; hint: check the folder's permissions", path); }
     fprintf(f, "# balora lab — encoder (NLU) arm: preset `%s`\n\n", p->name);
     fprintf(f, "%s.\n\nStarted %s UTC; took %.1f s. Raw numbers: [nlu_results.json](nlu_results.json); "
-               "pre-trained encoder: `nlu_model/` (config.json, model.safetensors, mlm_head.safetensors).\n\n",
+               "pre-trained encoder: `nlu_model/` (a Hugging Face BertForMaskedLM folder: config.json, model.safetensors).\n\n",
             p->description, r->started, r->seconds);
     char dec[4200];
     if (!bl_path_join(dec, sizeof dec, out_dir, "report.md") && access(dec, F_OK) == 0)
