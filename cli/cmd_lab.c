@@ -5,6 +5,7 @@
  * lab_cli_run is shared with balora demo (cmd_demo.c). */
 #include "args.h"
 #include "cli.h"
+#include "lab/nlu.h"
 #include "lab/report.h"
 #include "lab/run.h"
 #include "train/progress.h"
@@ -82,6 +83,52 @@ int lab_cli_run(const char *cmd, const bl_lab_preset *p, const char *out, int64_
     return st ? cli_fail(st) : 0;
 }
 
+/* ---- the encoder (NLU) arm: presets of src/lab/nlu.h ("nlu", "nlu-mini") ---- */
+
+static void on_nlu_progress(const char *line, void *user) {
+    (void)user;
+    fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+}
+
+/* Each fine-tuning run loads the pre-trained BertForMaskedLM folder, whose missing pooler and classifier
+ * are created (logged at BL_INFO every time): shown with --verbose only. */
+static void nlu_log(int level, const char *msg, void *user) {
+    if (level == BL_INFO && !cli_verbose) return;
+    cli_log(level == BL_INFO ? BL_VERBOSE : level, msg, user);
+}
+
+static int lab_nlu_cli_run(const bl_lab_nlu_preset *p, const char *out, int64_t seeds, int64_t threads) {
+    if (seeds < 0 || seeds > BL_NLU_MAX_SEEDS) {
+        fprintf(stderr, "balora lab: error: --seeds %lld: need 1..%d (0 = the preset's %d)\n", (long long)seeds, BL_NLU_MAX_SEEDS,
+                p->n_seeds);
+        return 2;
+    }
+    if (threads < 0 || threads > 1024) {
+        fprintf(stderr, "balora lab: error: --threads %lld: need 0..1024\n", (long long)threads);
+        return 2;
+    }
+    balora_threads_set((int)threads);
+    fprintf(stderr, "balora lab: preset '%s': %s\nbalora lab: report folder %s\n", p->name, p->description, out);
+    bl_lab_nlu_results *r = calloc(1, sizeof *r);
+    if (!r) return cli_fail(BALORA_STATUS_NOMEM);
+    balora_log_set(nlu_log, NULL);
+    balora_status st = bl_lab_nlu_run(p, out, (int32_t)seeds, on_nlu_progress, NULL, r);
+    balora_log_set(cli_log, NULL);
+    if (!st) st = bl_lab_nlu_report(r, out);
+    char *t = NULL;
+    if (!st) st = bl_lab_nlu_table(r, &t);
+    if (!st) {
+        char el[32];
+        bl_format_duration(r->seconds, el, sizeof el);
+        printf("\n(mean ± std over %d seeds; * = Welch p < 0.05 against LoRA)\n%s\ntook %s; report: %s/nlu_report.md "
+               "(nlu_results.json and the pre-trained encoder nlu_model/ next to it)\n", r->preset.n_seeds, t, el, out);
+    }
+    free(t);
+    free(r);
+    return st ? cli_fail(st) : 0;
+}
+
 int cmd_lab(int argc, char **argv) {
     const char *preset = NULL, *out = NULL, *methods = NULL;
     int64_t seeds = 0, threads = 1;
@@ -105,6 +152,11 @@ int cmd_lab(int argc, char **argv) {
             printf("%-11s %s [%d variant(s) x %d method(s) x %d seed(s), %lld fine-tuning steps]\n", p->name, p->description,
                    p->n_variants > 0 ? p->n_variants : 1, nm, p->n_seeds, (long long)p->ft_steps);
         }
+        for (int i = 0; i < bl_lab_nlu_preset_count(); i++) {
+            const bl_lab_nlu_preset *q = bl_lab_nlu_preset_at(i);
+            printf("%-11s %s [4 method(s) x %d seed(s), %lld fine-tuning steps]\n", q->name, q->description, q->n_seeds,
+                   (long long)q->ft_steps);
+        }
         return 0;
     }
     if (!preset) {
@@ -112,6 +164,19 @@ int cmd_lab(int argc, char **argv) {
         return 2;
     }
     const bl_lab_preset *p = bl_lab_preset_find(preset);
+    const bl_lab_nlu_preset *np = p ? NULL : bl_lab_nlu_preset_find(preset);
+    if (np) {
+        if (methods) {
+            fprintf(stderr, "balora lab: error: --methods: the encoder arm (preset %s) always runs full, lora, pissa and ba-lora\n", preset);
+            return 2;
+        }
+        char ndef[256];
+        if (!out) {
+            snprintf(ndef, sizeof ndef, "balora-lab-%s", np->name);
+            out = ndef;
+        }
+        return lab_nlu_cli_run(np, out, seeds, threads);
+    }
     if (!p) {
         fprintf(stderr, "balora lab: error: --preset %s: unknown; hint: balora lab --list\n", preset);
         return 2;

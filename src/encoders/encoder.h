@@ -173,6 +173,9 @@ balora_status bl_enc_forward(bl_enc_run *r, const bl_enc_batch *b, bl_adapter_mo
 balora_status bl_enc_loss(bl_enc_run *r, const int64_t *labels, const float *targets, double *loss, float *dlogits);
 /* Accumulates into every trainable gradient (LoRA gA/gB, head grads, base grads with full FT). */
 balora_status bl_enc_backward(bl_enc_run *r, const float *dlogits);
+/* As bl_enc_backward, from d loss / d (last layer's hidden states) dhidden [B, T, C] instead of
+ * the head (token-level heads such as the masked-LM head, src/encoders/mlm.h). */
+balora_status bl_enc_backward_hidden(bl_enc_run *r, const float *dhidden);
 /* Hidden states [B, T, C] after layer l of the last forward (0 = embeddings, n_layer = last). */
 const float *bl_enc_layer_hidden(const bl_enc_run *r, int64_t l);
 

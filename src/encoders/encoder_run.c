@@ -332,7 +332,8 @@ balora_status bl_enc_loss(bl_enc_run *r, const int64_t *labels, const float *tar
 
 /* ---------------------------------------------------------------- backward */
 
-balora_status bl_enc_backward(bl_enc_run *r, const float *dlogits) {
+/* dhidden NULL: from the head's dlogits; else from d loss / d (last hidden state) [B, T, C] (no head). */
+static balora_status enc_backward(bl_enc_run *r, const float *dlogits, const float *dhidden) {
     bl_encoder *m = r->m;
     const bl_enc_config *c = &m->cfg;
     struct bl_enc_saved *s = r->sv;
@@ -347,6 +348,9 @@ balora_status bl_enc_backward(bl_enc_run *r, const float *dlogits) {
     int64_t S2 = deb_rel ? 2 * c->att_span : 0;
     float *sc = s->scratch;
     /* head */
+    if (dhidden) {
+        memcpy(s->dcur, dhidden, (size_t)(N * C) * sizeof(float));
+    } else {
     zero(s->dpooled, B * C);
     bl_linear_bwd(s->dpooled, pgrad(m, m->head_w), pgrad(m, m->head_b), dlogits, r->pooled, s->hw, B, C, NL);
     zero(s->dpool_pre, B * C);
@@ -360,6 +364,7 @@ balora_status bl_enc_backward(bl_enc_run *r, const float *dlogits) {
     }
     zero(s->dcur, N * C);
     for (int64_t bi = 0; bi < B; bi++) bl_acc(s->dcur + bi * T * C, s->dcls + bi * C, C);
+    }
     if (deb_rel) zero(s->drel, S2 * C);
     bl_attn_desc ad = attn_desc(r);
     bl_relbias_desc rd = deb_rel ? rel_desc(r) : (bl_relbias_desc){0};
@@ -421,4 +426,11 @@ balora_status bl_enc_backward(bl_enc_run *r, const float *dlogits) {
         }
     }
     return BALORA_STATUS_OK;
+}
+
+balora_status bl_enc_backward(bl_enc_run *r, const float *dlogits) { return enc_backward(r, dlogits, NULL); }
+
+balora_status bl_enc_backward_hidden(bl_enc_run *r, const float *dhidden) {
+    if (!dhidden) return bl_fail(BALORA_STATUS_INVALID, "encoder backward: dhidden is NULL");
+    return enc_backward(r, NULL, dhidden);
 }

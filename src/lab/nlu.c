@@ -1,0 +1,613 @@
+/* The lab's encoder (NLU) arm: MLM pre-training, sequence-classification fine-tuning of the
+ * REVIEW task with every method x seed, scores (nlu.h). */
+#include "lab/nlu.h"
+#include "adapters/lora.h"
+#include "encoders/clsmodel.h"
+#include "encoders/mlm.h"
+#include "method/reg.h"
+#include "ops/ops.h"
+#include "train/lm.h"
+#include "train/optim.h"
+#include "train/progress.h"
+#include "train/trainer.h"
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define NLU_MAX_LEN 128
+#define NLU_EVAL_B 64
+
+const char *bl_nlu_method_name(bl_nlu_method m) {
+    static const char *const n[BL_NLU_M_COUNT] = {"full", "lora", "pissa", "ba-lora"};
+    return (unsigned)m < BL_NLU_M_COUNT ? n[m] : "?";
+}
+const char *bl_nlu_metric_key(bl_nlu_metric k) {
+    static const char *const n[BL_NLU_METRIC_COUNT] = {"acc_id", "acc_ood", "inherit", "final_loss"};
+    return (unsigned)k < BL_NLU_METRIC_COUNT ? n[k] : "?";
+}
+const char *bl_nlu_metric_label(bl_nlu_metric k) {
+    static const char *const n[BL_NLU_METRIC_COUNT] = {"ID acc", "OOD acc", "inherit", "final loss"};
+    return (unsigned)k < BL_NLU_METRIC_COUNT ? n[k] : "?";
+}
+
+/* ------------------------------------------------------------------ presets (data) */
+
+static const bl_lab_nlu_preset g_nlu_presets[] = {
+    {.name = "nlu",
+     .description = "the encoder arm: 2-layer x 64 BERT-shaped encoder pre-trained by masked-LM on the demo's corpus "
+                    "(imbalance 4:1, cue agreement 0.9), then review sentiment classification with full / LoRA / PiSSA / "
+                    "BA-LoRA x 3 seeds x 150 steps",
+     .corpus_seed = 2024, .n_pre_arith = 3000, .n_pre_fact = 1500, .n_pre_review = 6000, .n_ft = 1000, .n_test = 200,
+     .imbalance = 4.0, .cue_frac = 0.5, .cue_agree = 0.9,
+     .layers = 2, .hidden = 64, .heads = 4, .intermediate = 128,
+     .pre_steps = 1500, .pre_batch = 16, .mask_copies = 4, .mask_prob = 0.15, .pre_lr = 2e-3, .pre_warmup_ratio = 0.05,
+     .pre_weight_decay = 0.01, .pre_seed = 7,
+     .ft_steps = 150, .ft_batch = 16, .lr_adapter = 3e-3, .rank = 4, .alpha_per_rank = 1.0, .targets = "all-linear",
+     .n_seeds = 3},
+    {.name = "nlu-mini",
+     .description = "a miniature run of the encoder arm for tests (1 layer x 16, a few steps; the numbers mean nothing)",
+     .corpus_seed = 5, .n_pre_arith = 100, .n_pre_fact = 50, .n_pre_review = 300, .n_ft = 40, .n_test = 40,
+     .imbalance = 3.0, .cue_frac = 0.5, .cue_agree = 0.9,
+     .layers = 1, .hidden = 16, .heads = 2, .intermediate = 32,
+     .pre_steps = 60, .pre_batch = 8, .mask_copies = 2, .mask_prob = 0.15, .pre_lr = 5e-3, .pre_warmup_ratio = 0.0,
+     .pre_weight_decay = 0.0, .pre_seed = 3,
+     .ft_steps = 4, .ft_batch = 8, .lr_adapter = 3e-3, .rank = 2, .alpha_per_rank = 1.0, .targets = "all-linear",
+     .n_seeds = 2},
+};
+
+int bl_lab_nlu_preset_count(void) { return (int)(sizeof g_nlu_presets / sizeof g_nlu_presets[0]); }
+const bl_lab_nlu_preset *bl_lab_nlu_preset_at(int i) { return i >= 0 && i < bl_lab_nlu_preset_count() ? &g_nlu_presets[i] : NULL; }
+const bl_lab_nlu_preset *bl_lab_nlu_preset_find(const char *name) {
+    for (int i = 0; name && i < bl_lab_nlu_preset_count(); i++)
+        if (!strcmp(g_nlu_presets[i].name, name)) return &g_nlu_presets[i];
+    return NULL;
+}
+
+void bl_lab_nlu_preset_corpus(const bl_lab_nlu_preset *p, bl_lab_corpus_config *o) {
+    bl_lab_corpus_config_default(o);
+    o->seed = p->corpus_seed;
+    o->n_pre_arith = p->n_pre_arith;
+    o->n_pre_fact = p->n_pre_fact;
+    o->n_pre_review = p->n_pre_review;
+    o->n_ft = p->n_ft;
+    o->n_test = p->n_test;
+    o->noise = 0.0; /* the arm's task is REVIEW: noise only touches ARITH / FACT */
+    o->imbalance = p->imbalance;
+    o->cue_frac = p->cue_frac;
+    o->cue_agree = p->cue_agree;
+}
+
+static void enc_config(const bl_lab_nlu_preset *p, int64_t vocab, bl_enc_config *c) {
+    bl_enc_config_defaults(c, BL_ENC_BERT);
+    c->vocab_size = vocab;
+    c->hidden = p->hidden;
+    c->n_layer = p->layers;
+    c->n_head = p->heads;
+    c->head_dim = p->hidden / p->heads;
+    c->intermediate = p->intermediate;
+    c->max_pos = NLU_MAX_LEN;
+    c->type_vocab = 2;
+    c->pad_id = BL_LAB_TOK_PAD;
+    c->init_range = 0.02;
+    c->num_labels = 2;
+    c->regression = false;
+}
+
+/* ------------------------------------------------------------------ MLM pre-training */
+
+/* Static BERT masking of every document, mask_copies times. The trainer's loss is the causal-shift
+ * cross-entropy (logits at t score labels[t + 1]), so the target of position j goes to labels[j + 1];
+ * <bos> (position 0) and the last token (<eos>) are never masked. */
+static balora_status dataset_mlm(const bl_lab_corpus *c, const bl_lab_nlu_preset *p, bl_train_data *d, int64_t *n_masked) {
+    memset(d, 0, sizeof *d);
+    int64_t nd = c->n_docs, n = nd * p->mask_copies, tot = 0;
+    for (int64_t i = 0; i < nd; i++) {
+        int64_t L = c->doc_off[i + 1] - c->doc_off[i];
+        tot += L < NLU_MAX_LEN ? L : NLU_MAX_LEN;
+    }
+    tot *= p->mask_copies;
+    for (int pass = 0; pass < 2; pass++) {
+        d->off = bl_arena_take(&d->arena, (size_t)(n + 1) * sizeof *d->off);         /* [n + 1] */
+        d->ids = bl_arena_take(&d->arena, (size_t)(tot ? tot : 1) * sizeof *d->ids);   /* [tot] */
+        d->labels = bl_arena_take(&d->arena, (size_t)(tot ? tot : 1) * sizeof *d->labels);
+        d->trained = bl_arena_take(&d->arena, (size_t)(n ? n : 1) * sizeof *d->trained);
+        if (pass == 0) BL_TRY(bl_arena_alloc(&d->arena));
+    }
+    int32_t *lab = bl_malloc(sizeof(int32_t) * NLU_MAX_LEN);  /* [max_len] unshifted targets */
+    bool *ok = bl_malloc(sizeof(bool) * NLU_MAX_LEN);          /* [max_len] maskable */
+    if (!lab || !ok) { free(lab); free(ok); return BALORA_STATUS_NOMEM; }
+    bl_rng rng;
+    bl_rng_seed(&rng, p->pre_seed ^ 0x4d4c4d6d61736bULL);
+    int32_t mask_id = c->vocab_size;
+    int64_t o = 0, k = 0;
+    *n_masked = 0;
+    for (int32_t cp = 0; cp < p->mask_copies; cp++)
+        for (int64_t i = 0; i < nd; i++, k++) {
+            int64_t L = c->doc_off[i + 1] - c->doc_off[i];
+            if (L > NLU_MAX_LEN) L = NLU_MAX_LEN;
+            int32_t *ids = d->ids + o;
+            memcpy(ids, c->pre_ids + c->doc_off[i], (size_t)L * sizeof(int32_t));
+            for (int64_t j = 0; j < L; j++) ok[j] = j > 0 && j < L - 1;
+            int64_t picked = bl_mlm_mask(ids, lab, ok, L, p->mask_prob, mask_id, BL_LAB_TOK_UNK + 1, c->vocab_size, &rng);
+            if (picked == 0 && L > 2) { /* every example trains at least one position */
+                int64_t j = 1 + (int64_t)bl_rng_below(&rng, (uint64_t)(L - 2));
+                lab[j] = ids[j];
+                ids[j] = mask_id;
+                picked = 1;
+            }
+            d->labels[o] = BL_IGNORE_INDEX;
+            for (int64_t j = 0; j + 1 < L; j++) d->labels[o + j + 1] = lab[j];
+            d->off[k] = o;
+            d->trained[k] = picked;
+            d->total_trained += picked;
+            *n_masked += picked;
+            if (L > d->max_len) d->max_len = L;
+            o += L;
+        }
+    d->n = n;
+    d->off[n] = o;
+    free(lab);
+    free(ok);
+    return BALORA_STATUS_OK;
+}
+
+typedef struct mlm_model {
+    bl_encoder *enc;
+    bl_enc_run run;
+    bl_mlm_head head;
+    float *logits;            /* [max_B * max_T, V] */
+    float *dh;                /* [max_B * max_T, C] */
+    int n;
+    const char **names;
+    float **w, **g;
+    int64_t *numel;
+    bool *decay;
+    bl_train_model iface;
+} mlm_model;
+
+static balora_status mlm_forward(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits) {
+    (void)teacher; (void)training; (void)rng;
+    mlm_model *mm = self;
+    bl_enc_batch eb = {b->B, b->T, b->ids, b->mask, NULL};
+    BL_TRY(bl_enc_forward(&mm->run, &eb, BL_ADAPTER_ON));
+    BL_TRY(bl_mlm_forward(&mm->head, bl_enc_layer_hidden(&mm->run, mm->enc->cfg.n_layer), b->B * b->T, mm->logits));
+    *logits = mm->logits;
+    return BALORA_STATUS_OK;
+}
+
+static balora_status mlm_backward(void *self, const bl_train_batch *b, const float *dlogits) {
+    (void)b;
+    mlm_model *mm = self;
+    BL_TRY(bl_mlm_backward(&mm->head, dlogits, mm->dh));
+    return bl_enc_backward_hidden(&mm->run, mm->dh);
+}
+
+static void mlm_model_free(mlm_model *mm) {
+    bl_enc_run_free(&mm->run);
+    bl_mlm_head_free(&mm->head);
+    free(mm->logits); free(mm->dh); free(mm->names); free(mm->w); free(mm->g); free(mm->numel); free(mm->decay);
+    memset(mm, 0, sizeof *mm);
+}
+
+static bool no_decay(const char *name) {
+    size_t ln = strlen(name);
+    return (ln > 5 && !strcmp(name + ln - 5, ".bias")) || strstr(name, "LayerNorm") || !strcmp(name, "cls.predictions.bias");
+}
+
+static balora_status mlm_model_init(mlm_model *mm, bl_encoder *enc, int64_t B, int64_t T, uint64_t seed) {
+    memset(mm, 0, sizeof *mm);
+    mm->enc = enc;
+    BL_TRY(bl_enc_set_full_ft(enc, true));
+    BL_TRY(bl_enc_run_init(&mm->run, enc, B, T));
+    BL_TRY(bl_mlm_head_init(&mm->head, enc, B * T, seed));
+    int64_t V = enc->cfg.vocab_size, C = enc->cfg.hidden;
+    int n = 0, ne = enc->mods.n_params;
+    for (int i = 0; i < ne; i++) n += enc->mods.params[i].grad != NULL;
+    n += BL_MLM_N_PARAMS;
+    mm->logits = bl_malloc(sizeof(float) * (size_t)(B * T * V));
+    mm->dh = bl_malloc(sizeof(float) * (size_t)(B * T * C));
+    mm->names = bl_calloc((size_t)n, sizeof *mm->names);
+    mm->w = bl_calloc((size_t)n, sizeof *mm->w);
+    mm->g = bl_calloc((size_t)n, sizeof *mm->g);
+    mm->numel = bl_calloc((size_t)n, sizeof *mm->numel);
+    mm->decay = bl_calloc((size_t)n, sizeof *mm->decay);
+    if (!mm->logits || !mm->dh || !mm->names || !mm->w || !mm->g || !mm->numel || !mm->decay) return BALORA_STATUS_NOMEM;
+    int k = 0;
+    for (int i = 0; i < ne; i++) {
+        bl_param *q = &enc->mods.params[i];
+        if (!q->grad) continue; /* the classifier (modules_to_save) has no gradient here: unused by MLM */
+        mm->names[k] = q->name; mm->w[k] = q->data; mm->g[k] = q->grad; mm->numel[k] = q->numel;
+        mm->decay[k] = !no_decay(q->name);
+        k++;
+    }
+    for (int i = 0; i < BL_MLM_N_PARAMS; i++, k++) {
+        mm->names[k] = bl_mlm_param_name(i); mm->w[k] = mm->head.p[i]; mm->g[k] = mm->head.g[i];
+        mm->numel[k] = mm->head.numel[i]; mm->decay[k] = !no_decay(mm->names[k]);
+    }
+    mm->n = k;
+    mm->iface = (bl_train_model){.self = mm, .vocab = V, .n_params = k, .names = mm->names, .w = mm->w, .g = mm->g,
+                                 .numel = mm->numel, .decay = mm->decay, .forward = mlm_forward, .backward = mlm_backward};
+    return BALORA_STATUS_OK;
+}
+
+/* The fill-in probe of the pre-trained model on REVIEW set s (nlu.h: bl_lab_nlu_pre_result.probe). */
+static balora_status mlm_probe_set(mlm_model *mm, const bl_lab_corpus *c, const bl_lab_set *s, int64_t maxB, int64_t maxT,
+                                   int64_t *ids, int64_t *mask, int32_t *pred, bl_lab_score *sc) {
+    int32_t dot = bl_lab_word_id(c, "."), mask_id = c->vocab_size;
+    const int32_t *cls = c->class_token[BL_LAB_TASK_REVIEW];
+    int64_t V = mm->enc->cfg.vocab_size;
+    for (int64_t i0 = 0; i0 < s->n_items; i0 += maxB) {
+        int64_t nb = s->n_items - i0 < maxB ? s->n_items - i0 : maxB, T = 0;
+        for (int64_t i = 0; i < nb; i++) if (s->items[i0 + i].prompt_len + 3 > T) T = s->items[i0 + i].prompt_len + 3;
+        if (T > maxT) return bl_fail(BALORA_STATUS_INVALID, "lab nlu probe: a review of %lld tokens exceeds the run's %lld",
+                                     (long long)T, (long long)maxT);
+        for (int64_t i = 0; i < nb; i++) {
+            const bl_lab_item *it = &s->items[i0 + i];
+            int64_t L = it->prompt_len;
+            for (int64_t t = 0; t < T; t++) {
+                int64_t v = t < L ? s->ids[it->off + t] : t == L ? mask_id : t == L + 1 ? dot : t == L + 2 ? BL_LAB_TOK_EOS : BL_LAB_TOK_PAD;
+                ids[i * T + t] = v;
+                mask[i * T + t] = t < L + 3;
+            }
+        }
+        bl_enc_batch eb = {nb, T, ids, mask, NULL};
+        BL_TRY(bl_enc_forward(&mm->run, &eb, BL_ADAPTER_ON));
+        BL_TRY(bl_mlm_forward(&mm->head, bl_enc_layer_hidden(&mm->run, mm->enc->cfg.n_layer), nb * T, mm->logits));
+        for (int64_t i = 0; i < nb; i++) {
+            const float *z = mm->logits + (i * T + s->items[i0 + i].prompt_len) * V;
+            pred[i0 + i] = z[cls[1]] > z[cls[0]] ? cls[1] : cls[0];
+        }
+    }
+    return bl_lab_score_set(s, pred, sc);
+}
+
+static balora_status mlm_probe(mlm_model *mm, const bl_lab_corpus *c, int64_t maxB, int64_t maxT, double *val) {
+    const bl_lab_set *sets = c->sets[BL_LAB_TASK_REVIEW];
+    int64_t n = 1;
+    for (int sp = 0; sp < BL_LAB_SPLIT_COUNT; sp++) if (sets[sp].n_items > n) n = sets[sp].n_items;
+    int64_t *ids = bl_malloc(sizeof(int64_t) * (size_t)(maxB * maxT));  /* [maxB, maxT] */
+    int64_t *mask = bl_malloc(sizeof(int64_t) * (size_t)(maxB * maxT)); /* [maxB, maxT] */
+    int32_t *pred = bl_malloc(sizeof(int32_t) * (size_t)n);             /* [n] */
+    balora_status st = !ids || !mask || !pred ? BALORA_STATUS_NOMEM : BALORA_STATUS_OK;
+    bl_lab_score sc;
+    if (!st) st = mlm_probe_set(mm, c, &sets[BL_LAB_SPLIT_TEST_ID], maxB, maxT, ids, mask, pred, &sc);
+    if (!st) val[BL_NLU_ACC_ID] = sc.accuracy;
+    if (!st) st = mlm_probe_set(mm, c, &sets[BL_LAB_SPLIT_TEST_OOD], maxB, maxT, ids, mask, pred, &sc);
+    if (!st) val[BL_NLU_ACC_OOD] = sc.accuracy;
+    if (!st) st = mlm_probe_set(mm, c, &sets[BL_LAB_SPLIT_AFFECTED], maxB, maxT, ids, mask, pred, &sc);
+    if (!st) val[BL_NLU_INHERIT] = sc.inheritance;
+    val[BL_NLU_FINAL_LOSS] = NAN;
+    free(ids); free(mask); free(pred);
+    return st;
+}
+
+typedef struct curve_rec { float *curve; int64_t cap; bl_lab_nlu_progress_fn fn; void *user; } curve_rec;
+static void on_pre_step(const bl_progress *p, void *user) {
+    curve_rec *cr = user;
+    if (cr->curve && p->step >= 1 && p->step <= cr->cap) cr->curve[p->step - 1] = (float)p->task_loss;
+    int64_t every = p->total_steps >= 10 ? p->total_steps / 10 : 1;
+    if (cr->fn && (p->step % every == 0 || p->final)) {
+        char line[160], el[32], eta[32];
+        bl_format_duration(p->elapsed_s, el, sizeof el);
+        bl_format_duration(p->eta_s, eta, sizeof eta);
+        snprintf(line, sizeof line, "nlu: masked-LM pre-training step %lld/%lld | loss %.4f | %s elapsed | ETA %s (pre-training)",
+                 (long long)p->step, (long long)p->total_steps, p->task_loss, el, eta);
+        cr->fn(line, cr->user);
+    }
+}
+
+static double window_mean(const float *x, int64_t n, bool last) {
+    int64_t w = n / 10 > 0 ? n / 10 : 1;
+    double s = 0;
+    for (int64_t i = 0; i < w; i++) s += x[last ? n - w + i : i];
+    return s / (double)w;
+}
+
+static balora_status check_preset(const bl_lab_nlu_preset *p) {
+    if (p->layers < 1 || p->hidden < 4 || p->heads < 1 || p->hidden % p->heads || p->intermediate < 1 || p->pre_steps < 2 ||
+        p->pre_batch < 1 || p->mask_copies < 1 || !(p->mask_prob > 0 && p->mask_prob < 1) || !(p->pre_lr > 0) ||
+        p->ft_steps < 2 || p->ft_batch < 1 || !(p->lr_adapter > 0) || p->rank < 1 || !(p->alpha_per_rank > 0) || !p->targets)
+        return bl_fail(BALORA_STATUS_INVALID, "lab nlu preset '%s': need layers >= 1, hidden divisible by heads, intermediate "
+                       ">= 1, pre_steps >= 2, 0 < mask_prob < 1, ft_steps >= 2, rank >= 1, positive learning rates",
+                       p->name ? p->name : "?");
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_preset *p, const char *out_dir, float *loss_curve,
+                                  bl_lab_nlu_progress_fn progress, void *user, bl_lab_nlu_pre_result *res) {
+    memset(res, 0, sizeof *res);
+    BL_TRY(check_preset(p));
+    if (c->n_docs < 1) return bl_fail(BALORA_STATUS_INVALID, "lab nlu: the corpus has no pre-training documents");
+    bl_enc_config ec;
+    enc_config(p, c->vocab_size + 1, &ec); /* + [MASK] */
+    bl_encoder enc;
+    memset(&enc, 0, sizeof enc);
+    bl_train_data ds;
+    memset(&ds, 0, sizeof ds);
+    mlm_model mm;
+    memset(&mm, 0, sizeof mm);
+    float *curve = loss_curve ? loss_curve : bl_calloc((size_t)p->pre_steps, sizeof(float)); /* [pre_steps] */
+    if (!curve) return BALORA_STATUS_NOMEM;
+    balora_status st = bl_enc_init_random(&enc, &ec, p->pre_seed);
+    if (!st) st = dataset_mlm(c, p, &ds, &res->n_masked);
+    if (!st) st = mlm_model_init(&mm, &enc, p->pre_batch, ds.max_len, p->pre_seed);
+    if (!st) {
+        bl_train_cfg tc;
+        bl_train_cfg_default(&tc);
+        tc.adam.lr = p->pre_lr;
+        tc.adam.weight_decay = p->pre_weight_decay;
+        tc.adam.beta2 = 0.99;
+        tc.schedule = BL_SCHEDULE_COSINE;
+        tc.warmup_ratio = p->pre_warmup_ratio;
+        tc.max_grad_norm = 1.0;
+        tc.batch_size = p->pre_batch;
+        tc.grad_accum = 1;
+        tc.max_steps = p->pre_steps;
+        tc.seed = p->pre_seed;
+        tc.max_len = NLU_MAX_LEN;
+        tc.pad_id = BL_LAB_TOK_PAD;
+        curve_rec cr = {curve, p->pre_steps, progress, user};
+        tc.progress = on_pre_step;
+        tc.progress_user = &cr;
+        bl_train_result tr;
+        st = bl_train_run(&tc, &mm.iface, &ds, NULL, &tr);
+        if (!st) {
+            res->steps = tr.steps;
+            res->seconds = tr.seconds;
+            res->n_examples = ds.n;
+            res->n_params = bl_enc_n_params(&enc) + mm.head.numel[0] + mm.head.numel[1] + mm.head.numel[2] +
+                            mm.head.numel[3] + mm.head.numel[4];
+            res->first_loss = window_mean(curve, p->pre_steps, false);
+            res->last_loss = window_mean(curve, p->pre_steps, true);
+        }
+        if (!st) st = mlm_probe(&mm, c, p->pre_batch, ds.max_len, res->probe);
+    }
+    if (!st) st = bl_mlm_save(&mm.head, out_dir);
+    mlm_model_free(&mm);
+    bl_train_data_free(&ds);
+    bl_enc_free(&enc);
+    if (!loss_curve) free(curve);
+    return st;
+}
+
+/* ------------------------------------------------------------------ fine-tuning and scores */
+
+/* Rows [i0, i0 + nb) of set s (or of perm) as a right-padded [nb, T] batch. */
+static int64_t make_batch(const bl_lab_set *s, const int64_t *perm, int64_t i0, int64_t nb, int64_t *ids, int64_t *mask,
+                          int64_t *labels) {
+    int64_t T = 1;
+    for (int64_t i = 0; i < nb; i++) {
+        const bl_lab_item *it = &s->items[perm ? perm[i0 + i] : i0 + i];
+        if (it->prompt_len > T) T = it->prompt_len;
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        const bl_lab_item *it = &s->items[perm ? perm[i0 + i] : i0 + i];
+        for (int64_t t = 0; t < T; t++) {
+            bool real = t < it->prompt_len;
+            ids[i * T + t] = real ? s->ids[it->off + t] : BL_LAB_TOK_PAD;
+            mask[i * T + t] = real;
+        }
+        if (labels) labels[i] = it->label;
+    }
+    return T;
+}
+
+static balora_status eval_set(bl_clsm *cm, const bl_lab_corpus *c, const bl_lab_set *s, int64_t *ids, int64_t *mask,
+                              int32_t *pred, bl_lab_score *sc) {
+    cm->train = false;
+    for (int64_t i0 = 0; i0 < s->n_items; i0 += NLU_EVAL_B) {
+        int64_t nb = s->n_items - i0 < NLU_EVAL_B ? s->n_items - i0 : NLU_EVAL_B;
+        int64_t T = make_batch(s, NULL, i0, nb, ids, mask, NULL);
+        BL_TRY(bl_clsm_forward(cm, nb, T, ids, mask, NULL, BL_ADAPTER_ON));
+        for (int64_t i = 0; i < nb; i++) {
+            const float *z = cm->logits + i * 2;
+            pred[i0 + i] = c->class_token[BL_LAB_TASK_REVIEW][z[1] > z[0] ? 1 : 0];
+        }
+    }
+    return bl_lab_score_set(s, pred, sc);
+}
+
+static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch) {
+    bl_rng r;
+    bl_rng_seed(&r, seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)));
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)bl_rng_below(&r, (uint64_t)i + 1);
+        int64_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+    }
+}
+
+/* One method x seed: load the pre-trained encoder, attach, train ft_steps, score. val[BL_NLU_METRIC_COUNT]. */
+static balora_status finetune_one(const bl_lab_corpus *c, const bl_lab_nlu_preset *p, const char *model_dir, bl_nlu_method meth,
+                                  uint64_t seed, double *val) {
+    const bl_lab_set *ft = &c->sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_FT];
+    if (ft->n_items < 1) return bl_fail(BALORA_STATUS_INVALID, "lab nlu: no REVIEW fine-tuning items; hint: n_ft >= 1");
+    int64_t maxT = 1, maxN = ft->n_items;
+    for (int sp = 0; sp < BL_LAB_SPLIT_COUNT; sp++) {
+        const bl_lab_set *s = &c->sets[BL_LAB_TASK_REVIEW][sp];
+        if (s->n_items > maxN) maxN = s->n_items;
+        for (int64_t i = 0; i < s->n_items; i++) if (s->items[i].prompt_len > maxT) maxT = s->items[i].prompt_len;
+    }
+    int64_t B = p->ft_batch < ft->n_items ? p->ft_batch : ft->n_items, BE = B > NLU_EVAL_B ? B : NLU_EVAL_B, NL = 2;
+    balora_status st = BALORA_STATUS_OK;
+    bl_clsm cm;
+    bl_encoder enc;
+    bl_adapter ad;
+    bl_adamw opt;
+    bl_reg_ws ws;
+    memset(&cm, 0, sizeof cm); memset(&enc, 0, sizeof enc); memset(&ad, 0, sizeof ad);
+    memset(&opt, 0, sizeof opt); memset(&ws, 0, sizeof ws);
+    bl_param *tp = NULL;
+    const char **names = NULL;
+    float **w = NULL, **g = NULL, *z_pt = NULL, *curve = NULL;
+    int64_t *numel = NULL, *perm = NULL, *ids = NULL, *mask = NULL, *labels = NULL;
+    int32_t *pred = NULL;
+    bool *decay = NULL;
+    bl_enc_load_opts lo = BL_ENC_LOAD_DEFAULT;
+    lo.num_labels = NL;
+    lo.seed = seed;
+    if ((st = bl_enc_load(&enc, model_dir, &lo))) goto done;
+    bl_clsm_wrap_encoder(&cm, &enc);
+    int n_tp = 0;
+    if (meth == BL_NLU_FULL) {
+        if ((st = bl_enc_heads_trainable(&enc))) goto done;
+        if ((st = bl_clsm_set_full_ft(&cm, true))) goto done;
+        n_tp = enc.mods.n_params;
+        tp = bl_calloc((size_t)n_tp, sizeof *tp);
+        if (!tp) { st = BALORA_STATUS_NOMEM; goto done; }
+        for (int i = 0; i < n_tp; i++) tp[i] = enc.mods.params[i];
+    } else {
+        bl_lora_config lc;
+        bl_lora_config_default(&lc);
+        lc.r = p->rank;
+        lc.alpha = p->alpha_per_rank * p->rank;
+        if ((st = bl_lora_config_set_targets(&lc, p->targets))) goto done;
+        if (meth != BL_NLU_LORA) { lc.init = BL_LORA_INIT_PISSA; lc.pissa_niter = -1; lc.keep_initial = true; }
+        if ((st = bl_lora_init(&ad, &enc.mods, &lc, seed))) goto done;
+        if (meth != BL_NLU_LORA && (st = bl_train_pissa_init(&ad, -1, seed))) goto done;
+        n_tp = bl_lora_trainables(&ad, NULL, 0);
+        tp = bl_calloc((size_t)n_tp, sizeof *tp);
+        if (!tp) { st = BALORA_STATUS_NOMEM; goto done; }
+        bl_lora_trainables(&ad, tp, n_tp);
+    }
+    names = bl_calloc((size_t)n_tp, sizeof *names);
+    w = bl_calloc((size_t)n_tp, sizeof *w);
+    g = bl_calloc((size_t)n_tp, sizeof *g);
+    numel = bl_calloc((size_t)n_tp, sizeof *numel);
+    decay = bl_calloc((size_t)n_tp, sizeof *decay);
+    perm = bl_malloc(sizeof(int64_t) * (size_t)ft->n_items);       /* [n_ft] */
+    ids = bl_malloc(sizeof(int64_t) * (size_t)(BE * maxT));         /* [BE, maxT] */
+    mask = bl_malloc(sizeof(int64_t) * (size_t)(BE * maxT));        /* [BE, maxT] */
+    labels = bl_malloc(sizeof(int64_t) * (size_t)BE);               /* [BE] */
+    z_pt = bl_malloc(sizeof(float) * (size_t)(B * NL));             /* [B, 2] teacher logits */
+    pred = bl_malloc(sizeof(int32_t) * (size_t)maxN);               /* [maxN] */
+    curve = bl_malloc(sizeof(float) * (size_t)p->ft_steps);         /* [ft_steps] */
+    if (!names || !w || !g || !numel || !decay || !perm || !ids || !mask || !labels || !z_pt || !pred || !curve) {
+        st = BALORA_STATUS_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < n_tp; i++) {
+        names[i] = tp[i].name;
+        w[i] = meth == BL_NLU_FULL && tp[i].train_data ? tp[i].train_data : tp[i].data;
+        g[i] = tp[i].grad;
+        numel[i] = tp[i].numel;
+        decay[i] = !no_decay(tp[i].name);
+    }
+    bl_adamw_cfg acfg;
+    bl_adamw_cfg_default(&acfg);
+    acfg.lr = meth == BL_NLU_FULL ? p->lr_adapter / 10.0 : p->lr_adapter;
+    if ((st = bl_adamw_init(&opt, &acfg, n_tp, names, w, g, numel, decay))) goto done;
+    if ((st = bl_clsm_run_init(&cm, BE, maxT))) goto done;
+    bl_reg_config reg;
+    bl_reg_config_default(&reg, BL_REG_TASK_NLU); /* paper-v1 NLU lambdas */
+    if (meth == BL_NLU_BALORA && (st = bl_reg_ws_init(&ws, BL_REG_TASK_NLU, B, NL, 0))) goto done;
+    int64_t per_epoch = (ft->n_items + B - 1) / B, total = p->ft_steps;
+    int64_t warm = bl_warmup_steps(total, 0, 0.06);
+    for (int64_t step = 0; step < total; step++) {
+        int64_t epoch = step / per_epoch, k = step % per_epoch;
+        if (k == 0) shuffle(perm, ft->n_items, seed, epoch);
+        int64_t nb = ft->n_items - k * B < B ? ft->n_items - k * B : B;
+        int64_t T = make_batch(ft, perm, k * B, nb, ids, mask, labels);
+        bl_adamw_zero_grad(&opt);
+        cm.train = true;
+        bl_rng_seed(cm.rng, seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(step + 1)));
+        if (meth == BL_NLU_BALORA) {
+            /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
+            if ((st = bl_clsm_forward(&cm, nb, T, ids, mask, NULL, BL_ADAPTER_INITIAL))) goto done;
+            memcpy(z_pt, cm.logits, sizeof(float) * (size_t)(nb * NL));
+        }
+        if ((st = bl_clsm_forward(&cm, nb, T, ids, mask, NULL, BL_ADAPTER_ON))) goto done;
+        double loss;
+        if ((st = bl_clsm_loss(&cm, labels, NULL, &loss))) goto done;
+        if (meth == BL_NLU_BALORA) {
+            bl_reg_out ro;
+            if ((st = bl_reg_apply(&ws, &reg, step, total, nb, 1, NL, cm.logits, z_pt, NULL, cm.dlogits, &ro))) goto done;
+        }
+        if ((st = bl_clsm_backward(&cm))) goto done;
+        bl_clip_grad_norm(&opt, 1.0);
+        bl_adamw_step(&opt, acfg.lr * bl_schedule_factor(BL_SCHEDULE_LINEAR, step, warm, total));
+        if (!isfinite(loss)) {
+            st = bl_fail(BALORA_STATUS_INVALID, "lab nlu: %s diverged at step %lld (loss %g)", bl_nlu_method_name(meth),
+                         (long long)step + 1, loss);
+            goto done;
+        }
+        curve[step] = (float)loss;
+    }
+    val[BL_NLU_FINAL_LOSS] = window_mean(curve, total, true);
+    const bl_lab_set *sets = c->sets[BL_LAB_TASK_REVIEW];
+    bl_lab_score sc;
+    if ((st = eval_set(&cm, c, &sets[BL_LAB_SPLIT_TEST_ID], ids, mask, pred, &sc))) goto done;
+    val[BL_NLU_ACC_ID] = sc.accuracy;
+    if ((st = eval_set(&cm, c, &sets[BL_LAB_SPLIT_TEST_OOD], ids, mask, pred, &sc))) goto done;
+    val[BL_NLU_ACC_OOD] = sc.accuracy;
+    if ((st = eval_set(&cm, c, &sets[BL_LAB_SPLIT_AFFECTED], ids, mask, pred, &sc))) goto done;
+    val[BL_NLU_INHERIT] = sc.inheritance;
+done:
+    free(tp); free(names); free(w); free(g); free(numel); free(decay);
+    free(perm); free(ids); free(mask); free(labels); free(z_pt); free(pred); free(curve);
+    bl_reg_ws_free(&ws);
+    bl_adamw_free(&opt);
+    bl_clsm_free(&cm);
+    bl_lora_free(&ad);
+    bl_enc_free(&enc);
+    return st;
+}
+
+balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, int32_t n_seeds, bl_lab_nlu_progress_fn progress,
+                             void *user, bl_lab_nlu_results *res) {
+    memset(res, 0, sizeof *res);
+    BL_TRY(check_preset(p));
+    if (!out_dir) return bl_fail(BALORA_STATUS_INVALID, "lab nlu: an output folder is required");
+    int32_t ns = n_seeds > 0 ? n_seeds : p->n_seeds;
+    if (ns < 1 || ns > BL_NLU_MAX_SEEDS)
+        return bl_fail(BALORA_STATUS_INVALID, "lab nlu: %d seeds; hint: 1..%d", (int)ns, BL_NLU_MAX_SEEDS);
+    res->preset = *p;
+    res->preset.n_seeds = ns;
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(res->started, sizeof res->started, "%Y-%m-%d %H:%M:%S", &tmv);
+    double t0 = bl_time_now();
+    bl_lab_corpus_config cc;
+    bl_lab_nlu_preset_corpus(p, &cc);
+    bl_lab_corpus c;
+    BL_TRY(bl_lab_corpus_generate(&cc, &c));
+    res->counts = c.counts;
+    res->vocab = c.vocab_size + 1;
+    res->n_ft = c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_FT].n_items;
+    res->n_id = c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_TEST_ID].n_items;
+    res->n_ood = c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_TEST_OOD].n_items;
+    res->n_affected = c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_AFFECTED].n_items;
+    char model_dir[4200], line[256];
+    balora_status st = bl_path_join(model_dir, sizeof model_dir, out_dir, "nlu_model");
+    if (!st && progress) {
+        snprintf(line, sizeof line, "nlu: masked-LM pre-training, %lld steps", (long long)p->pre_steps);
+        progress(line, user);
+    }
+    if (!st) st = bl_lab_nlu_pretrain(&c, p, model_dir, NULL, progress, user, &res->pre);
+    if (!st && progress) {
+        snprintf(line, sizeof line, "nlu: pre-trained in %.1f s, MLM loss %.3f -> %.3f; fill-in probe: ID %.3f, OOD %.3f, "
+                 "inherit %.3f", res->pre.seconds, res->pre.first_loss, res->pre.last_loss, res->pre.probe[BL_NLU_ACC_ID],
+                 res->pre.probe[BL_NLU_ACC_OOD], res->pre.probe[BL_NLU_INHERIT]);
+        progress(line, user);
+    }
+    for (int s = 0; s < ns; s++) res->seeds[s] = 1000u + (uint64_t)s;
+    for (int m = 0; m < BL_NLU_M_COUNT && !st; m++) {
+        double tm0 = bl_time_now();
+        for (int s = 0; s < ns && !st; s++) {
+            st = finetune_one(&c, p, model_dir, (bl_nlu_method)m, res->seeds[s], res->val[m][s]);
+            if (!st && progress) {
+                snprintf(line, sizeof line, "nlu: %s seed %llu: ID %.3f, OOD %.3f, inherit %.3f", bl_nlu_method_name((bl_nlu_method)m),
+                         (unsigned long long)res->seeds[s], res->val[m][s][BL_NLU_ACC_ID], res->val[m][s][BL_NLU_ACC_OOD],
+                         res->val[m][s][BL_NLU_INHERIT]);
+                progress(line, user);
+            }
+        }
+        res->method_seconds[m] = bl_time_now() - tm0;
+    }
+    res->seconds = bl_time_now() - t0;
+    bl_lab_corpus_free(&c);
+    return st;
+}
