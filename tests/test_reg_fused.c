@@ -58,13 +58,21 @@ static void one(const shape *s, int only) { /* only: 0 = CE + all terms, 1..3 = 
     if (c.lambda2 > 0) CHECK_OK(bl_reg_nlg_dr(&ws, B, T, V, z, lab, c.top_k_entropy, w * l[1], ref, &dr));
     if (c.lambda3 > 0) CHECK_OK(bl_reg_nlg_svdr(&ws, B, T, V, z, lab, c.svd_k, c.svd_norm, w * l[2], ref, &sv));
 
+    float *z0 = malloc(sizeof(float) * (size_t)n);
+    memcpy(z0, z, sizeof(float) * (size_t)n);
+    for (int use_stats = 0; use_stats <= (s->hidden && c.lambda1 > 0 ? 1 : 0); use_stats++) {
+    memcpy(z, z0, sizeof(float) * (size_t)n);
     bl_reg_teacher t = s->hidden ? (bl_reg_teacher){.hidden = h, .head = head, .C = C} : (bl_reg_teacher){.logits = zt};
+    if (use_stats) { /* the trainer's route: statistics taken from the teacher's logits beforehand */
+        CHECK_OK(bl_reg_nlg_teacher_stats(&ws, &c, B, T, V, zt));
+        t.stats = true;
+    }
     double vals[3], lam[3];
     CHECK_OK(bl_reg_nlg_fused(&ws, &c, 3, 10, B, T, V, z, lab, &t, ce_scale, w, vals, lam));
     double worst = 0, scale = 0;
     for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
     for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)z[i] - ref[i]));
-    CHECK(scale > 0 && worst <= 2e-6 * scale, "%s (only %d): fused gradient vs the single terms: max diff %g (max |grad| %g)", s->name, only, worst, scale);
+    CHECK(scale > 0 && worst <= 2e-6 * scale, "%s (only %d, stats %d): fused gradient vs the single terms: max diff %g (max |grad| %g)", s->name, only, use_stats, worst, scale);
     CHECK(fabs(vals[0] - cr) <= 1e-9 * fabs(cr) + 1e-300 && fabs(vals[1] - dr) <= 1e-12 * fabs(dr) && fabs(vals[2] - sv) <= 1e-12 * fabs(sv),
           "%s: values cr %.12g/%.12g dr %.12g/%.12g svdr %.12g/%.12g", s->name, vals[0], cr, vals[1], dr, vals[2], sv);
     CHECK(fabs(lam[0] - l[0]) <= 1e-12 && lam[1] == l[1] && lam[2] == l[2], "%s: lambdas %g %g %g vs %g %g %g", s->name,
@@ -74,6 +82,8 @@ static void one(const shape *s, int only) { /* only: 0 = CE + all terms, 1..3 = 
         if (r % T == T - 1 || lab[r + 1] == -100)
             for (int64_t j = 0; j < V; j++)
                 if (z[r * V + j] != 0) { CHECK(0, "%s: row %lld untrained but has gradient", s->name, (long long)r); break; }
+    }
+    free(z0);
     bl_reg_ws_free(&ws);
     free(z); free(zt); free(ref); free(h); free(head); free(lab);
 }

@@ -237,6 +237,7 @@ balora_status bl_reg_ws_init(bl_reg_ws *ws, bl_reg_task task, int64_t max_rows, 
             ws->topk_rows = bl_arena_take(a, (size_t)max_rows * (size_t)(ws->max_k + 1) * sizeof(int64_t));
             ws->t_rows = bl_arena_take(a, (size_t)BL_REG_TEACHER_ROWS * (size_t)ncols * sizeof(float));
             ws->t_blk = bl_arena_take(a, (size_t)max_rows * (size_t)ws->chunk * sizeof(float));
+            ws->t_stat = bl_arena_take(a, (size_t)max_rows * 2 * sizeof(double));
         }
         if (task == BL_REG_TASK_NLU) {
             ws->nlu_g = bl_arena_take(a, (size_t)max_rows * (size_t)ncols * sizeof(double));
@@ -785,6 +786,36 @@ static balora_status nlu_dr(bl_reg_ws *ws, int64_t N, int64_t C, rin z, double w
 
 enum { ST_LSE = 0, ST_LQ, ST_LP, ST_DLSE, ST_H, ST_CR, ST_CONF, ST_N = 8 };
 
+/* Teacher statistics of one row x [V] (float): t[0] = log-sum-exp(x / tau), t[1] = its confidence
+ * 1 - clamp(H(softmax(x / tau)) / log V) (V = 1: 1). p: [V] scratch. Returns false if x holds NaN/Inf. */
+static bool teacher_row(const float *xf, int64_t V, double inv_tau, double *x, double *p, double *t) {
+    if (!isfinite(ld_row(RIN_F(xf), 0, V, x))) return false;
+    const double lp = softmax_row(x, V, inv_tau, p);
+    double ht = 0;
+    for (int64_t j = 0; j < V; j++)
+        if (p[j] > 0) ht -= p[j] * (x[j] * inv_tau - lp);
+    const double rr = ht / log((double)V);
+    t[0] = lp;
+    t[1] = V == 1 ? 1 : 1 - (rr < 0 ? 0 : rr > 1 ? 1 : rr);
+    return true;
+}
+
+balora_status bl_reg_nlg_teacher_stats(bl_reg_ws *ws, const bl_reg_config *c, int64_t B, int64_t T, int64_t V,
+                                       const float *zt) {
+    const char *what = "BA-LoRA teacher statistics";
+    if (!ws || !ws->t_stat || !c || !zt) return bl_fail(BALORA_STATUS_INVALID, "%s: NLG workspace, configuration or teacher logits missing", what);
+    if (!(c->tau > 0)) return bl_fail(BALORA_STATUS_INVALID, "%s: tau = %g: must be > 0", what, c->tau);
+    if (B < 1 || T < 1 || B > INT64_MAX / T) return bl_fail(BALORA_STATUS_INVALID, "%s: B = %lld, T = %lld", what, (long long)B, (long long)T);
+    BL_TRY(check_shape(ws, what, B * T, V));
+    const double inv_tau = 1.0 / c->tau;
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(B * T * V))
+    for (int64_t r = 0; r < B * T; r++) {
+        double *x = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V;
+        if (!teacher_row(zt + r * V, V, inv_tau, x, x + V, ws->t_stat + 2 * r)) ws->t_stat[2 * r] = NAN;
+    }
+    return BALORA_STATUS_OK;
+}
+
 balora_status bl_reg_nlg_fused(bl_reg_ws *ws, const bl_reg_config *c, int64_t step, int64_t total, int64_t B, int64_t T,
                                int64_t V, float *z, const int64_t *labels, const bl_reg_teacher *teacher, double ce_scale,
                                double weight, double vals[3], double lam_out[3]) {
@@ -830,71 +861,85 @@ balora_status bl_reg_nlg_fused(bl_reg_ws *ws, const bl_reg_config *c, int64_t st
     double *stat = ws->stat;        /* [M, ST_N] */
     const int64_t mk = ws->max_k + 1;
 
-    /* Pass A (reads z): per row, the softmax statistics and the term values. The teacher's rows come
-     * from its logits or BL_REG_TEACHER_ROWS rows at a time from its hidden states. */
-    const int64_t RB = t_hid ? BL_REG_TEACHER_ROWS : B * T;
-    for (int64_t r0 = 0, i0 = 0; r0 < B * T && i0 < M; r0 += RB) {
-        const int64_t nr = B * T - r0 < RB ? B * T - r0 : RB;
-        int64_t i1 = i0;
-        while (i1 < M && ws->rows[i1] < r0 + nr) i1++;
-        if (i1 == i0) continue;
-        if (t_hid) bl_linear_fwd(ws->t_rows, tt->hidden + r0 * tt->C, tt->head, NULL, nr, tt->C, V, false);
+    /* The teacher from hidden states: its per-row statistics (log-sum-exp at tau, confidence) come from
+     * bl_reg_nlg_teacher_stats on its logits (tt->stats) or are computed here, BL_REG_TEACHER_ROWS
+     * recomputed rows at a time; its logits are recomputed once more, by column blocks, in pass B. */
+    if (t_hid && !tt->stats) {
+        for (int64_t r0 = 0, i0 = 0; r0 < B * T && i0 < M; r0 += BL_REG_TEACHER_ROWS) {
+            const int64_t nr = B * T - r0 < BL_REG_TEACHER_ROWS ? B * T - r0 : BL_REG_TEACHER_ROWS;
+            int64_t i1 = i0;
+            while (i1 < M && ws->rows[i1] < r0 + nr) i1++;
+            if (i1 == i0) continue;
+            bl_linear_fwd(ws->t_rows, tt->hidden + r0 * tt->C, tt->head, NULL, nr, tt->C, V, false);
 #pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR((i1 - i0) * V))
-        for (int64_t i = i0; i < i1; i++) {
-            const int tid = omp_get_thread_num();
-            double *y = ws->row_buf + (size_t)tid * ROWBUF * (size_t)V; /* [V] student */
-            double *x = y + V, *p = x + V, *q = p + V;                    /* [V] teacher, softmaxes */
-            double *st = stat + i * ST_N;
-            const int64_t r = ws->rows[i];
-            double fin = ld_row(RIN_F(z), r * V, V, y);
-            if (do_cr) fin += t_hid ? ld_row(RIN_F(ws->t_rows), (r - r0) * V, V, x) : ld_row(RIN_F(tt->logits), r * V, V, x);
-            if (!isfinite(fin)) { st[ST_LSE] = NAN; continue; }
-            const double lse = softmax_row(y, V, 1.0, q);
-            st[ST_LSE] = lse;
-            if (do_dr && K == 0) {
-                double h = 0;
-                for (int64_t j = 0; j < V; j++)
-                    if (q[j] > 0) h -= q[j] * (y[j] - lse);
-                st[ST_DLSE] = lse; st[ST_H] = h;
-            } else if (do_dr) {
-                int64_t *idx = ws->topk_rows + i * mk;
-                top_k_indices(y, V, K, idx);
-                double m = -INFINITY, s = 0, h = 0;
-                for (int64_t a = 0; a < K; a++) if (y[idx[a]] > m) m = y[idx[a]];
-                for (int64_t a = 0; a < K; a++) s += exp(y[idx[a]] - m);
-                const double lk = m + log(s);
-                for (int64_t a = 0; a < K; a++) {
-                    double lq = y[idx[a]] - lk, e = exp(lq);
-                    if (e > 0) h -= e * lq;
-                }
-                st[ST_DLSE] = lk; st[ST_H] = h;
+            for (int64_t i = i0; i < i1; i++) {
+                double *x = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V;
+                const int64_t r = ws->rows[i];
+                if (!teacher_row(ws->t_rows + (r - r0) * V, V, inv_tau, x, x + V, ws->t_stat + 2 * r)) ws->t_stat[2 * r] = NAN;
             }
-            if (do_cr) {
-                const double lp = softmax_row(x, V, inv_tau, p), lq = softmax_row(y, V, inv_tau, q);
-                double kl = 0;
+            i0 = i1;
+        }
+    }
+
+    /* Pass A (reads z): per row, the softmax statistics and the term values (L_CR's only with teacher logits). */
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(M * V))
+    for (int64_t i = 0; i < M; i++) {
+        const int tid = omp_get_thread_num();
+        double *y = ws->row_buf + (size_t)tid * ROWBUF * (size_t)V; /* [V] student */
+        double *x = y + V, *p = x + V, *q = p + V;                    /* [V] teacher, softmaxes */
+        double *st = stat + i * ST_N;
+        const int64_t r = ws->rows[i];
+        double fin = ld_row(RIN_F(z), r * V, V, y);
+        if (do_cr && !t_hid) fin += ld_row(RIN_F(tt->logits), r * V, V, x);
+        if (t_hid) fin += ws->t_stat[2 * r];
+        if (!isfinite(fin)) { st[ST_LSE] = NAN; continue; }
+        const double lse = softmax_row(y, V, 1.0, q);
+        st[ST_LSE] = lse;
+        if (do_dr && K == 0) {
+            double h = 0;
+            for (int64_t j = 0; j < V; j++)
+                if (q[j] > 0) h -= q[j] * (y[j] - lse);
+            st[ST_DLSE] = lse; st[ST_H] = h;
+        } else if (do_dr) {
+            int64_t *idx = ws->topk_rows + i * mk;
+            top_k_indices(y, V, K, idx);
+            double m = -INFINITY, s = 0, h = 0;
+            for (int64_t a = 0; a < K; a++) if (y[idx[a]] > m) m = y[idx[a]];
+            for (int64_t a = 0; a < K; a++) s += exp(y[idx[a]] - m);
+            const double lk = m + log(s);
+            for (int64_t a = 0; a < K; a++) {
+                double lq = y[idx[a]] - lk, e = exp(lq);
+                if (e > 0) h -= e * lq;
+            }
+            st[ST_DLSE] = lk; st[ST_H] = h;
+        }
+        if (t_hid) {
+            st[ST_LQ] = softmax_row(y, V, inv_tau, q);
+            st[ST_LP] = ws->t_stat[2 * r];
+            st[ST_CONF] = ws->t_stat[2 * r + 1];
+            st[ST_CR] = 0; /* accumulated in pass B */
+        } else if (do_cr) {
+            const double lp = softmax_row(x, V, inv_tau, p), lq = softmax_row(y, V, inv_tau, q);
+            double kl = 0;
+            for (int64_t j = 0; j < V; j++)
+                if (p[j] > 0) kl += p[j] * ((x[j] - y[j]) * inv_tau - lp + lq);
+            st[ST_LP] = lp; st[ST_LQ] = lq; st[ST_CR] = kl;
+            if (do_conf) {
+                double ht = 0;
                 for (int64_t j = 0; j < V; j++)
-                    if (p[j] > 0) kl += p[j] * ((x[j] - y[j]) * inv_tau - lp + lq);
-                st[ST_LP] = lp; st[ST_LQ] = lq; st[ST_CR] = kl;
-                if (do_conf) {
-                    double ht = 0;
-                    for (int64_t j = 0; j < V; j++)
-                        if (p[j] > 0) ht -= p[j] * (x[j] * inv_tau - lp);
-                    double rr = ht / logv;
-                    st[ST_CONF] = V == 1 ? 1 : 1 - (rr < 0 ? 0 : rr > 1 ? 1 : rr);
-                }
+                    if (p[j] > 0) ht -= p[j] * (x[j] * inv_tau - lp);
+                double rr = ht / logv;
+                st[ST_CONF] = V == 1 ? 1 : 1 - (rr < 0 ? 0 : rr > 1 ? 1 : rr);
             }
         }
-        i0 = i1;
     }
     for (int64_t i = 0; i < M; i++) ws->row_val[i] = stat[i * ST_N + ST_LSE];
     BL_TRY(check_finite_rows(what, ws->row_val, M));
-    double cr = 0, dr = 0, conf = 0;
+    double dr = 0, conf = 0;
     for (int64_t i = 0; i < M; i++) {
-        if (do_cr) cr += stat[i * ST_N + ST_CR];
         if (do_dr) dr += stat[i * ST_N + ST_H];
         if (do_conf) conf += stat[i * ST_N + ST_CONF];
     }
-    if (do_cr) vals[0] = c->tau * c->tau * cr / (double)M;
     if (do_dr) vals[1] = -dr * inv_m;
     conf = do_conf ? conf / (double)M : 0;
     for (int i = 0; i < 3; i++) lam_out[i] = bl_reg_lambda(c, i, step, total, conf);
@@ -912,21 +957,27 @@ balora_status bl_reg_nlg_fused(bl_reg_ws *ws, const bl_reg_config *c, int64_t st
         const double *svo = NULL;
         int64_t svld = 0;
         if (sv_grad) svd_block(ws, M, V, RIN_F(z), c0, w, &svo, &svld);
-        if (t_hid && wcr != 0) bl_linear_fwd(ws->t_blk, tt->hidden, tt->head + c0 * tt->C, NULL, B * T, tt->C, w, false);
+        if (t_hid) bl_linear_fwd(ws->t_blk, tt->hidden, tt->head + c0 * tt->C, NULL, B * T, tt->C, w, false);
 #pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(M * w))
         for (int64_t i = 0; i < M; i++) {
             double *g = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V; /* [w] */
-            const double *st = stat + i * ST_N;
+            double *st = stat + i * ST_N;
             const int64_t r = ws->rows[i], off = r * V + c0, target = labels[r + 1];
-            const float *zt = !(wcr != 0) ? NULL : t_hid ? ws->t_blk + r * w : tt->logits + off;
+            const float *zt = !do_cr ? NULL : t_hid ? ws->t_blk + r * w : tt->logits + off;
+            double kl = 0;
             for (int64_t j = 0; j < w; j++) {
                 const double y = z[off + j], e = exp(y - st[ST_LSE]);
                 double v = ce_scale * e;
-                if (wcr != 0) v += wcr * (exp(y * inv_tau - st[ST_LQ]) - exp((double)zt[j] * inv_tau - st[ST_LP]));
+                if (do_cr) {
+                    const double x = zt[j], pj = exp(x * inv_tau - st[ST_LP]);
+                    if (t_hid && pj > 0) kl += pj * ((x - y) * inv_tau - st[ST_LP] + st[ST_LQ]);
+                    if (wcr != 0) v += wcr * (exp(y * inv_tau - st[ST_LQ]) - pj);
+                }
                 if (wdr != 0 && K == 0) v += wdr * e * (y - st[ST_LSE] + st[ST_H]);
                 if (sv_grad) v += wsv * svo[i * svld + j];
                 g[j] = v;
             }
+            st[ST_CR] += kl;
             if (target >= c0 && target < c0 + w) g[target - c0] -= ce_scale;
             if (wdr != 0 && K > 0) {
                 const int64_t *idx = ws->topk_rows + i * mk;
@@ -938,6 +989,11 @@ balora_status bl_reg_nlg_fused(bl_reg_ws *ws, const bl_reg_config *c, int64_t st
             }
             for (int64_t j = 0; j < w; j++) z[off + j] = (float)g[j];
         }
+    }
+    if (do_cr) {
+        double cr = 0;
+        for (int64_t i = 0; i < M; i++) cr += stat[i * ST_N + ST_CR];
+        vals[0] = c->tau * c->tau * cr / (double)M;
     }
     /* rows outside the mask: no loss term sees them */
     for (int64_t r = 0, i = 0; r < B * T; r++) {

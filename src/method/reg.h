@@ -118,6 +118,7 @@ typedef struct bl_reg_ws {
     int64_t *topk_rows;        /* [max_rows, max_k] top-K entropy indices of each row */
     float *t_rows;             /* [BL_REG_TEACHER_ROWS, ncols] teacher logits recomputed from hidden states */
     float *t_blk;              /* [max_rows, chunk] teacher logits of one column block */
+    double *t_stat;            /* [max_rows, 2] teacher log-sum-exp at tau and confidence per row */
     double *cov;               /* [ncols, ncols] NLU only */
     bool warned_const;         /* runtime warning given once */
     bool warned_config;        /* bl_reg_apply checked (and warned about) the configuration once */
@@ -177,7 +178,13 @@ typedef struct bl_reg_teacher {
     const float *hidden;
     const float *head;
     int64_t C;
+    bool stats; /* with hidden: bl_reg_nlg_teacher_stats ran on this teacher's logits (saves a recompute) */
 } bl_reg_teacher;
+/* Per-row statistics of the teacher's logits zt [B, T, V] that L_CR needs (log-sum-exp at tau, the
+ * confidence of adaptive lambda1), kept in the workspace: call it while the teacher's logits exist
+ * (right after its forward) and pass the hidden states with stats = true. */
+balora_status bl_reg_nlg_teacher_stats(bl_reg_ws *ws, const bl_reg_config *c, int64_t B, int64_t T, int64_t V,
+                                       const float *zt);
 /* z [B, T, V]: on entry the student logits, on return the gradient
  *     ce_scale * d(summed causal CE)/dz + weight * (l[0] dL_CR + l[1] dL_DR + l[2] dL_SVDR)/dz
  * (every element; rows outside the mask get 0), computed as bl_causal_ce's gradient plus the

@@ -13,13 +13,23 @@ static balora_status balora_fn(void *self, const bl_train_batch *b, float *z, co
     for (int i = 0; i < 6; i++) terms[i] = 0.0;
     /* no trained position: the terms are undefined and contribute nothing (fused zeroes the gradient) */
     bl_reg_teacher rt = {0};
-    if (t) rt = (bl_reg_teacher){.logits = t->logits, .hidden = t->hidden, .head = t->head, .C = t->C};
+    if (t) rt = (bl_reg_teacher){.logits = t->logits, .hidden = t->hidden, .head = t->head, .C = t->C, .stats = t->hidden && h->t_stats};
+    h->t_stats = false;
     double v[3], l[3];
     BL_TRY(bl_reg_nlg_fused(&h->ws, c, step, total, b->B, b->T, V, z, b->labels, t ? &rt : NULL, ce_scale, scale, v, l));
     if (b->n_trained == 0) return BALORA_STATUS_OK;
     *loss = l[0] * v[0] + l[1] * v[1] + l[2] * v[2];
     terms[0] = v[0]; terms[1] = v[1]; terms[2] = v[2];
     terms[3] = l[0]; terms[4] = l[1]; terms[5] = l[2];
+    return BALORA_STATUS_OK;
+}
+
+/* The teacher's logits exist only now (the trainer keeps its hidden states): take L_CR's row statistics. */
+static balora_status balora_teacher_seen(void *self, const bl_train_batch *b, const float *zt, int64_t V) {
+    bl_train_balora *h = self;
+    h->t_stats = false;
+    BL_TRY(bl_reg_nlg_teacher_stats(&h->ws, &h->cfg, b->B, b->T, V, zt));
+    h->t_stats = true;
     return BALORA_STATUS_OK;
 }
 
@@ -30,7 +40,8 @@ balora_status bl_train_balora_init(bl_train_balora *h, const bl_reg_config *c, i
     BL_TRY(bl_reg_config_check(c, V));
     h->cfg = *c;
     BL_TRY(bl_reg_ws_init(&h->ws, BL_REG_TASK_NLG, max_rows, V, c->top_k_entropy > 0 ? c->top_k_entropy : 0));
-    h->iface = (bl_extra_loss){.self = h, .n_terms = 6, .term_names = g_names, .needs_teacher = c->lambda1 > 0, .fn = balora_fn};
+    h->iface = (bl_extra_loss){.self = h, .n_terms = 6, .term_names = g_names, .needs_teacher = c->lambda1 > 0, .fn = balora_fn,
+                              .teacher_seen = balora_teacher_seen};
     return BALORA_STATUS_OK;
 }
 

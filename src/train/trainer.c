@@ -222,6 +222,7 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
                 BL_TRY(m->last_hidden(m->self, &h, &head));
                 memcpy(tr->teacher, h, (size_t)(b->B * b->T * m->hidden_size) * sizeof(float));
                 teach = (bl_train_teacher){.hidden = tr->teacher, .head = head, .C = m->hidden_size};
+                if (tr->extra->teacher_seen) BL_TRY(tr->extra->teacher_seen(tr->extra->self, b, logits, V));
             } else {
                 memcpy(tr->teacher, logits, (size_t)(b->B * b->T * V) * sizeof(float));
                 teach.logits = tr->teacher;

@@ -59,6 +59,9 @@ typedef struct bl_extra_loss {
     int n_terms;                     /* <= BL_MAX_EXTRA - 1 values logged each step */
     const char *const *term_names;   /* [n_terms] */
     bool needs_teacher;              /* the trainer runs a teacher forward first */
+    /* Optional: called right after the teacher forward with its logits [B, T, V] (valid only during
+     * the call) when the trainer keeps the teacher as hidden states: take what is needed of them. */
+    balora_status (*teacher_seen)(void *self, const bl_train_batch *b, const float *teacher_logits, int64_t V);
     /* logits [B, T, V]: on entry the student's logits, on return
      *     ce_scale * d(summed causal CE)/d(logits) + scale * d(extra)/d(logits)
      * (every element; the CE part exactly what bl_causal_ce(.., ce_scale, ..) writes, up to float
