@@ -27,7 +27,9 @@
  * column count; no function here allocates afterwards. Its size: 4 rows of ncols doubles per
  * thread, plus for the SVD term ~ 3 R^2 + 3 R * 512 doubles with R = min(max_rows, ncols/2)
  * (Gram route: G, dsyevd work, P) and, only when ncols < 2 * max_rows, 3 max_rows * ncols
- * doubles for dgesdd. The SVD term costs O(|M|^2 V) flops (dsyrk + one product). OpenMP over rows; the BLAS and
+ * doubles for dgesdd; NLG workspaces add, for bl_reg_nlg_fused, 10 doubles per row, max_k indices
+ * per row, BL_REG_TEACHER_ROWS rows of ncols floats and max_rows x 512 floats (teacher logits
+ * recomputed from hidden states). The SVD term costs O(|M|^2 V) flops (dsyrk + one product). OpenMP over rows; the BLAS and
  * LAPACK calls run outside OpenMP regions. Per-row partial values are summed in row
  * order, so results are deterministic for any thread count. */
 #ifndef BL_METHOD_REG_H
