@@ -2,7 +2,7 @@
  * replaces: the gradient it writes over the logits equals bl_causal_ce's gradient plus each
  * term's (bl_reg_nlg_cr/dr/svdr, themselves checked by test_reg_fd and test_reg_golden), and
  * the values equal theirs, on both SVD routes (Gram: 2|M| <= V; gesdd), full and top-K entropy,
- * constant and adaptive lambda1, the teacher given as logits or as hidden states + LM head
+ * constant and adaptive lambda1, tau 1 and not, the teacher given as logits or as hidden states + LM head
  * (recomputed by blocks, more rows than one teacher chunk), masked rows, no trained row. */
 #include "harness.h"
 #include "method/reg.h"
@@ -34,7 +34,8 @@ static void one(const shape *s, int only) { /* only: 0 = CE + all terms, 1..3 = 
 
     bl_reg_config c;
     bl_reg_config_default(&c, BL_REG_TASK_NLG);
-    c.lambda1 = 0.7; c.lambda2 = 0.4; c.lambda3 = 0.3; c.tau = 1.7;
+    c.lambda1 = 0.7; c.lambda2 = 0.4; c.lambda3 = 0.3;
+    c.tau = s->norm == BL_SVD_NORM_SUM ? 1.0 : 1.7; /* tau = 1 shares the temperature-1 softmax */
     c.svd_k = s->k; c.top_k_entropy = s->top_k; c.svd_norm = s->norm;
     if (s->adaptive) c.sched[0] = BL_LAMBDA_SCHED_ADAPTIVE;
     if (only) {

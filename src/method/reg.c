@@ -914,12 +914,12 @@ balora_status bl_reg_nlg_fused(bl_reg_ws *ws, const bl_reg_config *c, int64_t st
             st[ST_DLSE] = lk; st[ST_H] = h;
         }
         if (t_hid) {
-            st[ST_LQ] = softmax_row(y, V, inv_tau, q);
+            st[ST_LQ] = inv_tau == 1.0 ? lse : softmax_row(y, V, inv_tau, q); /* tau = 1: the same softmax */
             st[ST_LP] = ws->t_stat[2 * r];
             st[ST_CONF] = ws->t_stat[2 * r + 1];
             st[ST_CR] = 0; /* accumulated in pass B */
         } else if (do_cr) {
-            const double lp = softmax_row(x, V, inv_tau, p), lq = softmax_row(y, V, inv_tau, q);
+            const double lp = softmax_row(x, V, inv_tau, p), lq = inv_tau == 1.0 ? lse : softmax_row(y, V, inv_tau, q);
             double kl = 0;
             for (int64_t j = 0; j < V; j++)
                 if (p[j] > 0) kl += p[j] * ((x[j] - y[j]) * inv_tau - lp + lq);
@@ -971,7 +971,7 @@ balora_status bl_reg_nlg_fused(bl_reg_ws *ws, const bl_reg_config *c, int64_t st
                 if (do_cr) {
                     const double x = zt[j], pj = exp(x * inv_tau - st[ST_LP]);
                     if (t_hid && pj > 0) kl += pj * ((x - y) * inv_tau - st[ST_LP] + st[ST_LQ]);
-                    if (wcr != 0) v += wcr * (exp(y * inv_tau - st[ST_LQ]) - pj);
+                    if (wcr != 0) v += wcr * ((inv_tau == 1.0 ? e : exp(y * inv_tau - st[ST_LQ])) - pj);
                 }
                 if (wdr != 0 && K == 0) v += wdr * e * (y - st[ST_LSE] + st[ST_H]);
                 if (sv_grad) v += wsv * svo[i * svld + j];
