@@ -2,7 +2,9 @@
  * teacher is computed without a second copy of the weights: adapter off, or PiSSA's W_res + s B0 A0).
  *
  * One process per configuration (peak RSS = getrusage ru_maxrss of that process, which includes the
- * model, the run's activations, the trainer's buffers and BA-LoRA's teacher logits + workspace):
+ * model, the run's activations, the trainer's buffers and BA-LoRA's teacher hidden states [B, T, C] +
+ * workspace; no [B, T, V] buffer beyond the run's logits: the trainer writes the whole gradient over
+ * them and recomputes the teacher's logits from its hidden states by column blocks):
  *     memory_bench MODE [B T steps threads [l1,l2,l3]]   (lambdas: paper-v1 unless given; 0 turns a term off)
  *   MODE: lora          plain LoRA (default init), the trainer's loop (bl_train_run)
  *         balora        LoRA + BA-LoRA's three terms (paper-v1 NLG), teacher = adapter off
