@@ -2,13 +2,16 @@
  * teacher is computed without a second copy of the weights: adapter off, or PiSSA's W_res + s B0 A0).
  *
  * One process per configuration (peak RSS = getrusage ru_maxrss of that process, which includes the
- * model, the run's activations, the trainer's buffers and BA-LoRA's teacher logits + workspace):
+ * model, the run's activations, the trainer's buffers and BA-LoRA's teacher hidden states [B, T, C] +
+ * workspace; no [B, T, V] buffer beyond the run's logits: the trainer writes the whole gradient over
+ * them and recomputes the teacher's logits from its hidden states by column blocks):
  *     memory_bench MODE [B T steps threads [l1,l2,l3]]   (lambdas: paper-v1 unless given; 0 turns a term off)
  *   MODE: lora          plain LoRA (default init), the trainer's loop (bl_train_run)
  *         balora        LoRA + BA-LoRA's three terms (paper-v1 NLG), teacher = adapter off
  *         pissa-balora  PiSSA init + BA-LoRA, teacher = W_res + s B0 A0 (the paper's setting)
  *         parts         time of each piece of a BA-LoRA step on the same shapes (no training loop):
- *                       student forward, teacher forward, task CE, L_CR, L_DR, L_SVDR, backward
+ *                       student forward, teacher forward, task CE, L_CR, L_DR, L_SVDR, backward; then
+ *                       the trainer's route: CE value + bl_reg_nlg_fused (teacher as hidden states)
  * Model: GPT-2-small shape (12 layers, 768 wide, 12 heads, vocab 50257), random weights, LoRA r = 8
  * on c_attn; data: random token ids, every token trained. Prints one line:
  *     MODE peak_rss_mib=... base_rss_mib=... step_s=... steps=... B=... T=...
@@ -73,9 +76,32 @@ static int time_parts(bl_model *m, bl_adapter *ad, int64_t B, int64_t T) {
     t[6] = bl_time_now();
     if (bl_model_backward(&r, dl)) return die("backward");
     t[7] = bl_time_now();
+    /* the trainer's route: teacher kept as hidden states, the whole gradient written over the logits */
+    const int64_t C = m->cfg.hidden;
+    float *th = malloc(sizeof(float) * (size_t)(B * T * C));
+    if (!th) return 1;
+    if (bl_model_forward(&r, &b, BL_ADAPTER_OFF)) return die("teacher");
+    memcpy(th, r.hidden, sizeof(float) * (size_t)(B * T * C));
+    bl_reg_config rc;
+    bl_reg_config_default(&rc, BL_REG_TASK_NLG);
+    double vals[3], lam[3], tf[4];
+    tf[3] = bl_time_now();
+    if (bl_reg_nlg_teacher_stats(&ws, &rc, B, T, V, r.logits)) return die("teacher stats");
+    tf[3] = bl_time_now() - tf[3];
+    if (bl_model_forward(&r, &b, BL_ADAPTER_ON)) return die("student");
+    bl_reg_teacher tt = {.hidden = th, .head = m->lm_head, .C = C, .stats = true};
+    tf[0] = bl_time_now();
+    if (bl_xent(r.logits, labels, B, T, V, true, NULL, 1.0f, &loss, &cnt)) return die("ce");
+    tf[1] = bl_time_now();
+    if (bl_reg_nlg_fused(&ws, &rc, 0, 1, B, T, V, r.logits, labels, &tt, 1.0 / (double)cnt, 1.0, vals, lam)) return die("fused");
+    tf[2] = bl_time_now();
+    free(th);
     printf("parts B=%lld T=%lld threads=%d: teacher_fwd=%.3f student_fwd=%.3f ce=%.3f l_cr=%.3f l_dr=%.3f l_svdr=%.3f backward=%.3f s\n",
            (long long)B, (long long)T, balora_threads_get(), t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4],
            t[6] - t[5], t[7] - t[6]);
+    printf("parts (trainer route: teacher as hidden states, gradient in place): teacher_stats=%.3f ce_value=%.3f "
+           "fused_terms_and_grad=%.3f s (vs ce+l_cr+l_dr+l_svdr above %.3f s + a [B,T,V] teacher copy)\n", tf[3],
+           tf[1] - tf[0], tf[2] - tf[1], t[6] - t[2]);
     bl_reg_ws_free(&ws);
     bl_run_free(&r);
     free(ids); free(zt); free(dl);

@@ -1,9 +1,12 @@
 /* BA-LoRA's terms in the trainer (src/train/balora.c over src/method/reg.h) on the mock model:
  * the gradient the loop assembles equals finite differences of the loss it reports
  * (CE + lambda1 L_CR + lambda2 L_DR + lambda3 L_SVDR, teacher = the initial model), the terms
- * are logged, and kill + resume stays bit-identical with the terms on. */
+ * are logged, and kill + resume stays bit-identical with the terms on. On the engine's decoder the
+ * trainer keeps the teacher as hidden states (no [B, T, V] copy): its gradient equals the route that
+ * copies the teacher's logits. */
 #include "harness.h"
 #include "train/balora.h"
+#include "train/lm.h"
 #include "train/mock.h"
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +44,64 @@ static void on_progress(const bl_progress *p, void *user) {
     l->n = p->n_extra;
     for (int i = 0; i < p->n_extra; i++) l->vals[i] = p->extra[i];
 }
+
+#ifdef BL_TRAIN_HAVE_ENGINE
+/* One step at lr 0 on a tiny random GPT-2 with LoRA (B != 0, so student != teacher): the gradient
+ * of the adapter with the teacher kept as hidden states (lm.c's last_hidden) vs its logits. */
+static void engine_hidden_vs_logits(const bl_train_data *d, const bl_reg_config *rc) {
+    float *g[2] = {NULL, NULL};
+    int64_t ng = 0;
+    double loss[2] = {0, 0}, cr[2] = {0, 0};
+    for (int route = 0; route < 2; route++) {
+        bl_config c;
+        bl_config_defaults(&c, BL_FAMILY_GPT2);
+        c.vocab_size = V; c.hidden = 16; c.n_layer = 2; c.n_head = 2; c.n_kv_head = 2; c.head_dim = 8;
+        c.intermediate = 32; c.max_pos = 32;
+        bl_model m;
+        memset(&m, 0, sizeof m);
+        CHECK_OK(bl_model_init_random(&m, &c, 7, 0.3f));
+        bl_lora_config lc;
+        bl_lora_config_default(&lc);
+        lc.r = 2; lc.alpha = 4;
+        CHECK_OK(bl_lora_config_set_targets(&lc, "c_attn"));
+        bl_adapter ad;
+        memset(&ad, 0, sizeof ad);
+        CHECK_OK(bl_lora_init(&ad, &m.mods, &lc, 1));
+        for (int i = 0; i < ad.n; i++)
+            for (int64_t k = 0; k < ad.mods[i].out * ad.mods[i].r; k++) ad.mods[i].B[k] = 0.2f * (float)((k * 7) % 5 - 2);
+        bl_train_lm lm;
+        CHECK_OK(bl_train_lm_init(&lm, &m, &ad, 5, d->max_len));
+        CHECK(lm.iface.last_hidden && lm.iface.hidden_size == 16, "the decoder offers its hidden states");
+        if (route == 1) lm.iface.last_hidden = NULL; /* the trainer keeps the teacher's logits instead */
+        bl_train_balora h;
+        CHECK_OK(bl_train_balora_init(&h, rc, 5 * d->max_len, V));
+        logged lg = {0};
+        bl_train_cfg tc;
+        bl_train_cfg_default(&tc);
+        tc.adam.lr = 0; tc.batch_size = 5; tc.max_steps = 1; tc.max_grad_norm = 0; tc.no_shuffle = true;
+        tc.progress = on_progress; tc.progress_user = &lg;
+        bl_train_result res;
+        CHECK_OK(bl_train_run(&tc, &lm.iface, d, &h.iface, &res));
+        loss[route] = res.last_loss;
+        cr[route] = lg.vals[0];
+        ng = 0;
+        for (int i = 0; i < lm.iface.n_params; i++) ng += lm.iface.numel[i];
+        g[route] = malloc(sizeof(float) * (size_t)ng);
+        for (int i = 0, o = 0; i < lm.iface.n_params; o += (int)lm.iface.numel[i], i++)
+            memcpy(g[route] + o, lm.iface.g[i], sizeof(float) * (size_t)lm.iface.numel[i]);
+        bl_train_balora_free(&h);
+        bl_train_lm_free(&lm);
+        bl_lora_free(&ad);
+        bl_model_free(&m);
+    }
+    double worst = 0, gmax = 0;
+    for (int64_t i = 0; i < ng; i++) { worst = fmax(worst, fabs((double)g[0][i] - g[1][i])); gmax = fmax(gmax, fabs(g[1][i])); }
+    CHECK(cr[0] > 1e-4 && fabs(cr[0] - cr[1]) <= 1e-5 * cr[1], "teacher as hidden states: L_CR %.9g vs %.9g with its logits", cr[0], cr[1]);
+    CHECK(fabs(loss[0] - loss[1]) <= 1e-6 * fabs(loss[1]), "loss %.9g vs %.9g", loss[0], loss[1]);
+    CHECK(gmax > 0 && worst <= 1e-4 * gmax, "gradient, teacher as hidden states vs logits: max diff %g (max %g)", worst, gmax);
+    free(g[0]); free(g[1]);
+}
+#endif
 
 int main(void) {
     bl_train_data d;
@@ -134,6 +195,11 @@ int main(void) {
     }
     CHECK(res.resumed_from == 2 && res.steps == 8, "resumed from %lld to %lld", (long long)res.resumed_from, (long long)res.steps);
     CHECK(memcmp(W1, W2, sizeof W1) == 0, "BA-LoRA kill + resume is bit-identical");
+#ifdef BL_TRAIN_HAVE_ENGINE
+    bl_reg_config_default(&rc, BL_REG_TASK_NLG);
+    rc.lambda1 = 0.5; rc.lambda2 = 0.3; rc.lambda3 = 0.2; rc.svd_k = 2; rc.tau = 2.0;
+    engine_hidden_vs_logits(&d, &rc);
+#endif
     bl_train_data_free(&d);
     return t_finish();
 }

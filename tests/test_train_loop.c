@@ -55,11 +55,13 @@ static void test_ce(void) {
 
 /* ---- an extra loss: lam * sum_v (z - z_teacher)^2, mean over the micro-batch's trained rows ---- */
 typedef struct sq_hook { double lam; int calls; int teacher_equal_at_0; } sq_hook;
-static balora_status sq_fn(void *self, const bl_train_batch *b, const float *z, const float *zt, int64_t V, int64_t step, int64_t total,
-                           float scale, float *dl, double *loss, double *terms) {
+static balora_status sq_fn(void *self, const bl_train_batch *b, float *z, const bl_train_teacher *t, int64_t V, int64_t step,
+                           int64_t total, float ce_scale, float scale, double *loss, double *terms) {
     sq_hook *h = self;
     (void)total;
     h->calls++;
+    const float *zt = t->logits;
+    float *dl = calloc((size_t)(b->B * b->T * V), sizeof(float)); /* the extra part, added after the task part */
     int64_t n = 0;
     double s = 0, maxdiff = 0;
     for (int64_t r = 0; r < b->B * b->T; r++) if (r % b->T + 1 < b->T && b->labels[r + 1] != -100) n++;
@@ -72,6 +74,13 @@ static balora_status sq_fn(void *self, const bl_train_batch *b, const float *z, 
             dl[r * V + v] += (float)(scale * h->lam * 2 * e / n);
         }
     }
+    /* the contract: the whole gradient over the logits, task part included */
+    double ce_sum;
+    int64_t ce_n;
+    balora_status st = bl_causal_ce(z, b->labels, b->B, b->T, V, ce_scale, z, &ce_sum, &ce_n);
+    for (int64_t i = 0; i < b->B * b->T * V; i++) z[i] += dl[i];
+    free(dl);
+    if (st) return st;
     if (step == 0 && maxdiff == 0) h->teacher_equal_at_0++;
     *loss = n ? h->lam * s / n : 0;
     terms[0] = n ? s / n : 0;

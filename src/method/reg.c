@@ -1,5 +1,6 @@
 /* BA-LoRA's regularisers: see reg.h and ../shared/docs/METHOD.md section 3. */
 #include "method/reg.h"
+#include "ops/ops.h"
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -230,6 +231,13 @@ balora_status bl_reg_ws_init(bl_reg_ws *ws, bl_reg_task task, int64_t max_rows, 
         if (need_svd) {
             ws->u = bl_arena_take(a, (size_t)max_rows * (size_t)mn * sizeof(double));
             ws->vt = bl_arena_take(a, (size_t)mn * (size_t)ncols * sizeof(double));
+        }
+        if (task == BL_REG_TASK_NLG) {
+            ws->stat = bl_arena_take(a, (size_t)max_rows * 8 * sizeof(double));
+            ws->topk_rows = bl_arena_take(a, (size_t)max_rows * (size_t)(ws->max_k + 1) * sizeof(int64_t));
+            ws->t_rows = bl_arena_take(a, (size_t)BL_REG_TEACHER_ROWS * (size_t)ncols * sizeof(float));
+            ws->t_blk = bl_arena_take(a, (size_t)max_rows * (size_t)ws->chunk * sizeof(float));
+            ws->t_stat = bl_arena_take(a, (size_t)max_rows * 2 * sizeof(double));
         }
         if (task == BL_REG_TASK_NLU) {
             ws->nlu_g = bl_arena_take(a, (size_t)max_rows * (size_t)ncols * sizeof(double));
@@ -525,14 +533,17 @@ static void gather_cols(const bl_reg_ws *ws, rin z, int64_t M, int64_t V, int64_
     for (int64_t m = 0; m < M; m++) ld_row(z, ws->rows[m] * V + c0, w, blk + m * w);
 }
 
-/* L = -(sum of top-k sigma) [/ norm] over the M rows in ws->rows of z [*, V]. */
-static balora_status svd_term(bl_reg_ws *ws, const char *what, int64_t M, int64_t V, rin z, int64_t k, bl_svd_norm norm,
-                              double weight, rout grad, double *value) {
+/* L = -(sum of top-k sigma) [/ norm] over the M rows in ws->rows of z [*, V]: the value, and with want_grad
+ * what the gradient needs (reading z only): Gram route E, Ed and P in the workspace, gesdd route the
+ * whole gradient [M, V] in ws->zd. Then svd_block gives the gradient column block by block.
+ * Sets ws->svd_grad (false: no gradient, e.g. all logits zero). */
+static balora_status svd_prepare(bl_reg_ws *ws, const char *what, int64_t M, int64_t V, rin z, int64_t k,
+                                 bl_svd_norm norm, bool want_grad, double *value) {
+    ws->svd_grad = false;
     if (rin_null(z)) return bl_fail(BALORA_STATUS_INVALID, "%s: logits missing", what);
     if (k < 1) return bl_fail(BALORA_STATUS_INVALID, "%s: k = %lld: must be >= 1", what, (long long)k);
     if ((unsigned)norm > BL_SVD_NORM_FRO) return bl_fail(BALORA_STATUS_INVALID, "%s: unknown norm %d", what, (int)norm);
     const int64_t mn = M < V ? M : V, kk = k < mn ? k : mn;
-    const bool want_grad = !rout_null(grad) && weight != 0;
     const bool gram = 2 * M <= V;
     double *sig = ws->eig; /* [mn] singular values, descending */
     double fro2 = 0;       /* ||Z||_F^2 */
@@ -621,24 +632,9 @@ static balora_status svd_term(bl_reg_ws *ws, const char *what, int64_t M, int64_
                         0.0, P, (int)M);
             for (int64_t i = 0; i < M; i++) P[i * M + i] += beta;
         }
-        for (int64_t c0 = 0; c0 < V; c0 += ws->chunk) {
-            const int64_t w = V - c0 < ws->chunk ? V - c0 : ws->chunk;
-            double *in = ws->blk_in, *outb = ws->blk_out; /* [M, w] */
-            gather_cols(ws, z, M, V, c0, w, in);
-            if (low_rank) {
-                for (int64_t i = 0; i < M * w; i++) outb[i] = beta * in[i];
-                if (nu > 0) {
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nu, (int)w, (int)M, 1.0, Ed, (int)M, in,
-                                (int)w, 0.0, ws->blk_t, (int)w); /* [nu, w] */
-                    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)w, (int)nu, 1.0, E, (int)M, ws->blk_t,
-                                (int)w, 1.0, outb, (int)w);
-                }
-            } else {
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)w, (int)M, 1.0, P, (int)M, in, (int)w,
-                            0.0, outb, (int)w);
-            }
-            for (int64_t m = 0; m < M; m++) add_row(grad, ws->rows[m] * V + c0, w, weight, outb + m * w);
-        }
+        ws->svd_nu = nu;
+        ws->svd_low_rank = low_rank;
+        ws->svd_beta = beta;
     } else {
         double *U = ws->u, *VT = ws->vt, *out = ws->zd; /* [M, mn], [mn, V], [M, V] */
         for (int64_t m = 0; m < M; m++)
@@ -652,7 +648,50 @@ static balora_status svd_term(bl_reg_ws *ws, const char *what, int64_t M, int64_
                 for (int64_t j = 0; j < V; j++) out[m * V + j] += beta * x[j];
             }
         }
-        for (int64_t m = 0; m < M; m++) add_row(grad, ws->rows[m] * V, V, weight, out + m * V);
+    }
+    ws->svd_gram = gram;
+    ws->svd_grad = true;
+    return BALORA_STATUS_OK;
+}
+
+/* The SVD term's gradient (unweighted) on columns [c0, c0 + w) of the M rows, after svd_prepare:
+ * *out [M, w] with row stride *ld. Gram route: reads those columns of z (so z must still hold the
+ * logits there) and fills ws->blk_out; gesdd route: points into ws->zd. w <= ws->chunk. */
+static void svd_block(bl_reg_ws *ws, int64_t M, int64_t V, rin z, int64_t c0, int64_t w, const double **out, int64_t *ld) {
+    if (!ws->svd_gram) { *out = ws->zd + c0; *ld = V; return; }
+    const int64_t nu = ws->svd_nu;
+    const double beta = ws->svd_beta;
+    const double *E = ws->gram + (M - nu) * M, *Ed = ws->lwork, *P = ws->lwork + M * M;
+    double *in = ws->blk_in, *outb = ws->blk_out; /* [M, w] */
+    gather_cols(ws, z, M, V, c0, w, in);
+    if (ws->svd_low_rank) {
+        for (int64_t i = 0; i < M * w; i++) outb[i] = beta * in[i];
+        if (nu > 0) {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nu, (int)w, (int)M, 1.0, Ed, (int)M, in,
+                        (int)w, 0.0, ws->blk_t, (int)w); /* [nu, w] */
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)w, (int)nu, 1.0, E, (int)M, ws->blk_t,
+                        (int)w, 1.0, outb, (int)w);
+        }
+    } else {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)w, (int)M, 1.0, P, (int)M, in, (int)w,
+                    0.0, outb, (int)w);
+    }
+    *out = outb;
+    *ld = w;
+}
+
+static balora_status svd_term(bl_reg_ws *ws, const char *what, int64_t M, int64_t V, rin z, int64_t k, bl_svd_norm norm,
+                              double weight, rout grad, double *value) {
+    const bool want_grad = !rout_null(grad) && weight != 0;
+    BL_TRY(svd_prepare(ws, what, M, V, z, k, norm, want_grad, value));
+    if (!want_grad || !ws->svd_grad) return BALORA_STATUS_OK;
+    const int64_t bw = ws->svd_gram ? ws->chunk : V;
+    for (int64_t c0 = 0; c0 < V; c0 += bw) {
+        const int64_t w = V - c0 < bw ? V - c0 : bw;
+        const double *out;
+        int64_t ld;
+        svd_block(ws, M, V, z, c0, w, &out, &ld);
+        for (int64_t m = 0; m < M; m++) add_row(grad, ws->rows[m] * V + c0, w, weight, out + m * ld);
     }
     return BALORA_STATUS_OK;
 }
@@ -740,6 +779,227 @@ static balora_status nlu_dr(bl_reg_ws *ws, int64_t N, int64_t C, rin z, double w
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)C, (int)C, 4.0 / ((double)C * (double)(N - 1)), Zc,
                 (int)C, cov, (int)C, 0.0, G, (int)C);
     for (int64_t i = 0; i < N; i++) add_row(grad, i * C, C, weight, G + i * C);
+    return BALORA_STATUS_OK;
+}
+
+/* ---------------------------------------------------------------- fused NLG training step */
+
+enum { ST_LSE = 0, ST_LQ, ST_LP, ST_DLSE, ST_H, ST_CR, ST_CONF, ST_N = 8 };
+
+/* Teacher statistics of one row x [V] (float): t[0] = log-sum-exp(x / tau), t[1] = its confidence
+ * 1 - clamp(H(softmax(x / tau)) / log V) (V = 1: 1). p: [V] scratch. Returns false if x holds NaN/Inf. */
+static bool teacher_row(const float *xf, int64_t V, double inv_tau, double *x, double *p, double *t) {
+    if (!isfinite(ld_row(RIN_F(xf), 0, V, x))) return false;
+    const double lp = softmax_row(x, V, inv_tau, p);
+    double ht = 0;
+    for (int64_t j = 0; j < V; j++)
+        if (p[j] > 0) ht -= p[j] * (x[j] * inv_tau - lp);
+    const double rr = ht / log((double)V);
+    t[0] = lp;
+    t[1] = V == 1 ? 1 : 1 - (rr < 0 ? 0 : rr > 1 ? 1 : rr);
+    return true;
+}
+
+balora_status bl_reg_nlg_teacher_stats(bl_reg_ws *ws, const bl_reg_config *c, int64_t B, int64_t T, int64_t V,
+                                       const float *zt) {
+    const char *what = "BA-LoRA teacher statistics";
+    if (!ws || !ws->t_stat || !c || !zt) return bl_fail(BALORA_STATUS_INVALID, "%s: NLG workspace, configuration or teacher logits missing", what);
+    if (!(c->tau > 0)) return bl_fail(BALORA_STATUS_INVALID, "%s: tau = %g: must be > 0", what, c->tau);
+    if (B < 1 || T < 1 || B > INT64_MAX / T) return bl_fail(BALORA_STATUS_INVALID, "%s: B = %lld, T = %lld", what, (long long)B, (long long)T);
+    BL_TRY(check_shape(ws, what, B * T, V));
+    const double inv_tau = 1.0 / c->tau;
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(B * T * V))
+    for (int64_t r = 0; r < B * T; r++) {
+        double *x = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V;
+        if (!teacher_row(zt + r * V, V, inv_tau, x, x + V, ws->t_stat + 2 * r)) ws->t_stat[2 * r] = NAN;
+    }
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_reg_nlg_fused(bl_reg_ws *ws, const bl_reg_config *c, int64_t step, int64_t total, int64_t B, int64_t T,
+                               int64_t V, float *z, const int64_t *labels, const bl_reg_teacher *teacher, double ce_scale,
+                               double weight, double vals[3], double lam_out[3]) {
+    const char *what = "BA-LoRA (training step)";
+    for (int i = 0; i < 3; i++) vals[i] = lam_out[i] = 0;
+    if (!ws || !ws->arena.base || !c || !z || !labels)
+        return bl_fail(BALORA_STATUS_INVALID, "%s: workspace, configuration, logits or labels missing", what);
+    if (!ws->stat) return bl_fail(BALORA_STATUS_INVALID, "%s: workspace was made for NLU; hint: bl_reg_ws_init with BL_REG_TASK_NLG", what);
+    BL_TRY(config_check(c, V, false));
+    for (int i = 0; i < 3; i++)
+        if (c->sched[i] != BL_LAMBDA_SCHED_CONSTANT && c->sched[i] != BL_LAMBDA_SCHED_ADAPTIVE && total <= 0)
+            return bl_fail(BALORA_STATUS_INVALID, "BA-LoRA: lambda%d schedule '%s' needs the total step count (got %lld)",
+                           i + 1, bl_lambda_sched_name(c->sched[i]), (long long)total);
+    const bool do_cr = c->lambda1 > 0, do_dr = c->lambda2 > 0, do_sv = c->lambda3 > 0;
+    const bool do_conf = do_cr && c->sched[0] == BL_LAMBDA_SCHED_ADAPTIVE;
+    const bl_reg_teacher *tt = teacher;
+    if (do_cr && (!tt || (!tt->logits && (!tt->hidden || !tt->head || tt->C < 1))))
+        return bl_fail(BALORA_STATUS_INVALID, "%s: L_CR needs the teacher (logits, or hidden states and the LM head)", what);
+    const bool t_hid = do_cr && !tt->logits;
+    const int64_t K = c->top_k_entropy > 0 && c->top_k_entropy < V ? c->top_k_entropy : 0;
+    if (do_dr && K > ws->max_k)
+        return bl_fail(BALORA_STATUS_INVALID, "%s: top_k_entropy = %lld exceeds the workspace's %lld; hint: pass it as "
+                       "max_k to bl_reg_ws_init", what, (long long)K, (long long)ws->max_k);
+    if (B < 1 || T < 1 || B > INT64_MAX / T)
+        return bl_fail(BALORA_STATUS_INVALID, "%s: B = %lld, T = %lld", what, (long long)B, (long long)T);
+    BL_TRY(check_shape(ws, what, B * T, V));
+    /* the mask (no trained position: the gradient is zero, every term contributes nothing) */
+    int64_t M = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t + 1 < T; t++) {
+            int64_t lab = labels[b * T + t + 1];
+            if (lab == -100) continue;
+            if (lab < 0 || lab >= V)
+                return bl_fail(BALORA_STATUS_INVALID, "%s: labels[%lld, %lld] = %lld: must be -100 (ignored) or a token id "
+                               "in [0, %lld)", what, (long long)b, (long long)(t + 1), (long long)lab, (long long)V);
+            ws->rows[M++] = b * T + t;
+        }
+    if (M == 0) {
+        memset(z, 0, (size_t)(B * T * V) * sizeof(float));
+        return BALORA_STATUS_OK;
+    }
+    const double inv_tau = 1.0 / c->tau, inv_m = 1.0 / (double)M, logv = log((double)V);
+    double *stat = ws->stat;        /* [M, ST_N] */
+    const int64_t mk = ws->max_k + 1;
+
+    /* The teacher from hidden states: its per-row statistics (log-sum-exp at tau, confidence) come from
+     * bl_reg_nlg_teacher_stats on its logits (tt->stats) or are computed here, BL_REG_TEACHER_ROWS
+     * recomputed rows at a time; its logits are recomputed once more, by column blocks, in pass B. */
+    if (t_hid && !tt->stats) {
+        for (int64_t r0 = 0, i0 = 0; r0 < B * T && i0 < M; r0 += BL_REG_TEACHER_ROWS) {
+            const int64_t nr = B * T - r0 < BL_REG_TEACHER_ROWS ? B * T - r0 : BL_REG_TEACHER_ROWS;
+            int64_t i1 = i0;
+            while (i1 < M && ws->rows[i1] < r0 + nr) i1++;
+            if (i1 == i0) continue;
+            bl_linear_fwd(ws->t_rows, tt->hidden + r0 * tt->C, tt->head, NULL, nr, tt->C, V, false);
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR((i1 - i0) * V))
+            for (int64_t i = i0; i < i1; i++) {
+                double *x = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V;
+                const int64_t r = ws->rows[i];
+                if (!teacher_row(ws->t_rows + (r - r0) * V, V, inv_tau, x, x + V, ws->t_stat + 2 * r)) ws->t_stat[2 * r] = NAN;
+            }
+            i0 = i1;
+        }
+    }
+
+    /* Pass A (reads z): per row, the softmax statistics and the term values (L_CR's only with teacher logits). */
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(M * V))
+    for (int64_t i = 0; i < M; i++) {
+        const int tid = omp_get_thread_num();
+        double *y = ws->row_buf + (size_t)tid * ROWBUF * (size_t)V; /* [V] student */
+        double *x = y + V, *p = x + V, *q = p + V;                    /* [V] teacher, softmaxes */
+        double *st = stat + i * ST_N;
+        const int64_t r = ws->rows[i];
+        double fin = ld_row(RIN_F(z), r * V, V, y);
+        if (do_cr && !t_hid) fin += ld_row(RIN_F(tt->logits), r * V, V, x);
+        if (t_hid) fin += ws->t_stat[2 * r];
+        if (!isfinite(fin)) { st[ST_LSE] = NAN; continue; }
+        const double lse = softmax_row(y, V, 1.0, q);
+        st[ST_LSE] = lse;
+        if (do_dr && K == 0) {
+            double h = 0;
+            for (int64_t j = 0; j < V; j++)
+                if (q[j] > 0) h -= q[j] * (y[j] - lse);
+            st[ST_DLSE] = lse; st[ST_H] = h;
+        } else if (do_dr) {
+            int64_t *idx = ws->topk_rows + i * mk;
+            top_k_indices(y, V, K, idx);
+            double m = -INFINITY, s = 0, h = 0;
+            for (int64_t a = 0; a < K; a++) if (y[idx[a]] > m) m = y[idx[a]];
+            for (int64_t a = 0; a < K; a++) s += exp(y[idx[a]] - m);
+            const double lk = m + log(s);
+            for (int64_t a = 0; a < K; a++) {
+                double lq = y[idx[a]] - lk, e = exp(lq);
+                if (e > 0) h -= e * lq;
+            }
+            st[ST_DLSE] = lk; st[ST_H] = h;
+        }
+        if (t_hid) {
+            st[ST_LQ] = inv_tau == 1.0 ? lse : softmax_row(y, V, inv_tau, q); /* tau = 1: the same softmax */
+            st[ST_LP] = ws->t_stat[2 * r];
+            st[ST_CONF] = ws->t_stat[2 * r + 1];
+            st[ST_CR] = 0; /* accumulated in pass B */
+        } else if (do_cr) {
+            const double lp = softmax_row(x, V, inv_tau, p), lq = inv_tau == 1.0 ? lse : softmax_row(y, V, inv_tau, q);
+            double kl = 0;
+            for (int64_t j = 0; j < V; j++)
+                if (p[j] > 0) kl += p[j] * ((x[j] - y[j]) * inv_tau - lp + lq);
+            st[ST_LP] = lp; st[ST_LQ] = lq; st[ST_CR] = kl;
+            if (do_conf) {
+                double ht = 0;
+                for (int64_t j = 0; j < V; j++)
+                    if (p[j] > 0) ht -= p[j] * (x[j] * inv_tau - lp);
+                double rr = ht / logv;
+                st[ST_CONF] = V == 1 ? 1 : 1 - (rr < 0 ? 0 : rr > 1 ? 1 : rr);
+            }
+        }
+    }
+    for (int64_t i = 0; i < M; i++) ws->row_val[i] = stat[i * ST_N + ST_LSE];
+    BL_TRY(check_finite_rows(what, ws->row_val, M));
+    double dr = 0, conf = 0;
+    for (int64_t i = 0; i < M; i++) {
+        if (do_dr) dr += stat[i * ST_N + ST_H];
+        if (do_conf) conf += stat[i * ST_N + ST_CONF];
+    }
+    if (do_dr) vals[1] = -dr * inv_m;
+    conf = do_conf ? conf / (double)M : 0;
+    for (int i = 0; i < 3; i++) lam_out[i] = bl_reg_lambda(c, i, step, total, conf);
+    const double wcr = do_cr ? weight * lam_out[0] * c->tau * inv_m : 0; /* times (q_tau - p_tau) */
+    const double wdr = do_dr ? weight * lam_out[1] * inv_m : 0;
+    const double wsv = do_sv ? weight * lam_out[2] : 0;
+    /* the SVD term: its value and what its gradient needs, reading z */
+    if (do_sv) BL_TRY(svd_prepare(ws, "BA-LoRA L_SVDR (NLG)", M, V, RIN_F(z), c->svd_k, c->svd_norm, wsv != 0, &vals[2]));
+    const bool sv_grad = do_sv && wsv != 0 && ws->svd_grad;
+
+    /* Pass B, one column block at a time: read the block of every row, then overwrite it with the gradient. */
+    const int64_t bw = ws->chunk;
+    for (int64_t c0 = 0; c0 < V; c0 += bw) {
+        const int64_t w = V - c0 < bw ? V - c0 : bw;
+        const double *svo = NULL;
+        int64_t svld = 0;
+        if (sv_grad) svd_block(ws, M, V, RIN_F(z), c0, w, &svo, &svld);
+        if (t_hid) bl_linear_fwd(ws->t_blk, tt->hidden, tt->head + c0 * tt->C, NULL, B * T, tt->C, w, false);
+#pragma omp parallel for schedule(static) num_threads(nthr(ws)) if (PAR(M * w))
+        for (int64_t i = 0; i < M; i++) {
+            double *g = ws->row_buf + (size_t)omp_get_thread_num() * ROWBUF * (size_t)V; /* [w] */
+            double *st = stat + i * ST_N;
+            const int64_t r = ws->rows[i], off = r * V + c0, target = labels[r + 1];
+            const float *zt = !do_cr ? NULL : t_hid ? ws->t_blk + r * w : tt->logits + off;
+            double kl = 0;
+            for (int64_t j = 0; j < w; j++) {
+                const double y = z[off + j], e = exp(y - st[ST_LSE]);
+                double v = ce_scale * e;
+                if (do_cr) {
+                    const double x = zt[j], pj = exp(x * inv_tau - st[ST_LP]);
+                    if (t_hid && pj > 0) kl += pj * ((x - y) * inv_tau - st[ST_LP] + st[ST_LQ]);
+                    if (wcr != 0) v += wcr * ((inv_tau == 1.0 ? e : exp(y * inv_tau - st[ST_LQ])) - pj);
+                }
+                if (wdr != 0 && K == 0) v += wdr * e * (y - st[ST_LSE] + st[ST_H]);
+                if (sv_grad) v += wsv * svo[i * svld + j];
+                g[j] = v;
+            }
+            st[ST_CR] += kl;
+            if (target >= c0 && target < c0 + w) g[target - c0] -= ce_scale;
+            if (wdr != 0 && K > 0) {
+                const int64_t *idx = ws->topk_rows + i * mk;
+                for (int64_t a = 0; a < K; a++) {
+                    if (idx[a] < c0 || idx[a] >= c0 + w) continue;
+                    const double lq = (double)z[r * V + idx[a]] - st[ST_DLSE];
+                    g[idx[a] - c0] += wdr * exp(lq) * (lq + st[ST_H]);
+                }
+            }
+            for (int64_t j = 0; j < w; j++) z[off + j] = (float)g[j];
+        }
+    }
+    if (do_cr) {
+        double cr = 0;
+        for (int64_t i = 0; i < M; i++) cr += stat[i * ST_N + ST_CR];
+        vals[0] = c->tau * c->tau * cr / (double)M;
+    }
+    /* rows outside the mask: no loss term sees them */
+    for (int64_t r = 0, i = 0; r < B * T; r++) {
+        if (i < M && ws->rows[i] == r) { i++; continue; }
+        memset(z + r * V, 0, (size_t)V * sizeof(float));
+    }
     return BALORA_STATUS_OK;
 }
 

@@ -27,7 +27,9 @@
  * column count; no function here allocates afterwards. Its size: 4 rows of ncols doubles per
  * thread, plus for the SVD term ~ 3 R^2 + 3 R * 512 doubles with R = min(max_rows, ncols/2)
  * (Gram route: G, dsyevd work, P) and, only when ncols < 2 * max_rows, 3 max_rows * ncols
- * doubles for dgesdd. The SVD term costs O(|M|^2 V) flops (dsyrk + one product). OpenMP over rows; the BLAS and
+ * doubles for dgesdd; NLG workspaces add, for bl_reg_nlg_fused, 10 doubles per row, max_k indices
+ * per row, BL_REG_TEACHER_ROWS rows of ncols floats and max_rows x 512 floats (teacher logits
+ * recomputed from hidden states). The SVD term costs O(|M|^2 V) flops (dsyrk + one product). OpenMP over rows; the BLAS and
  * LAPACK calls run outside OpenMP regions. Per-row partial values are summed in row
  * order, so results are deterministic for any thread count. */
 #ifndef BL_METHOD_REG_H
@@ -109,6 +111,16 @@ typedef struct bl_reg_ws {
     double *u;                 /* [max_rows, mn] */
     double *vt;                /* [mn, ncols] */
     double *nlu_g;             /* [max_rows, ncols] NLU only: Zc Cov */
+    /* SVD term state between svd_prepare and its column blocks */
+    bool svd_grad, svd_gram, svd_low_rank;
+    int64_t svd_nu;
+    double svd_beta;
+    /* fused NLG step (bl_reg_nlg_fused; NLG workspaces only) */
+    double *stat;              /* [max_rows, 8] per-row softmax statistics and term values */
+    int64_t *topk_rows;        /* [max_rows, max_k] top-K entropy indices of each row */
+    float *t_rows;             /* [BL_REG_TEACHER_ROWS, ncols] teacher logits recomputed from hidden states */
+    float *t_blk;              /* [max_rows, chunk] teacher logits of one column block */
+    double *t_stat;            /* [max_rows, 2] teacher log-sum-exp at tau and confidence per row */
     double *cov;               /* [ncols, ncols] NLU only */
     bool warned_const;         /* runtime warning given once */
     bool warned_config;        /* bl_reg_apply checked (and warned about) the configuration once */
@@ -157,6 +169,35 @@ balora_status bl_reg_teacher_conf(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V
                                   const int64_t *labels, double tau, double *conf);
 balora_status bl_reg_teacher_conf_d(bl_reg_ws *ws, int64_t B, int64_t T, int64_t V, const double *z_pt,
                                     const int64_t *labels, double tau, double *conf);
+
+/* ---- the training step: task gradient + all terms, in place, without [B, T, V] copies ---- */
+#define BL_REG_TEACHER_ROWS 32
+/* The teacher for bl_reg_nlg_fused: either its logits [B*T, V], or (no [B, T, V] copy) its final
+ * hidden states [B*T, C] and the frozen LM head [V, C] (logits = hidden head^T, no bias): the
+ * teacher logits are then recomputed BL_REG_TEACHER_ROWS rows / one column block at a time. */
+typedef struct bl_reg_teacher {
+    const float *logits;
+    const float *hidden;
+    const float *head;
+    int64_t C;
+    bool stats; /* with hidden: bl_reg_nlg_teacher_stats ran on this teacher's logits (saves a recompute) */
+} bl_reg_teacher;
+/* Per-row statistics of the teacher's logits zt [B, T, V] that L_CR needs (log-sum-exp at tau, the
+ * confidence of adaptive lambda1), kept in the workspace: call it while the teacher's logits exist
+ * (right after its forward) and pass the hidden states with stats = true. */
+balora_status bl_reg_nlg_teacher_stats(bl_reg_ws *ws, const bl_reg_config *c, int64_t B, int64_t T, int64_t V,
+                                       const float *zt);
+/* z [B, T, V]: on entry the student logits, on return the gradient
+ *     ce_scale * d(summed causal CE)/dz + weight * (l[0] dL_CR + l[1] dL_DR + l[2] dL_SVDR)/dz
+ * (every element; rows outside the mask get 0), computed as bl_causal_ce's gradient plus the
+ * single-term functions would (same formulas, double arithmetic, one rounding to float).
+ * The terms whose configured lambda is > 0 are evaluated: vals[0..3) = L_CR, L_DR, L_SVDR (0
+ * when off); lam_out[0..3) = the effective lambdas at step of total (bl_reg_lambda; the adaptive
+ * lambda1 from the teacher confidence). teacher may be NULL when lambda1 = 0.
+ * With no trained position z is zeroed and vals are 0. Peak extra memory: the workspace only. */
+balora_status bl_reg_nlg_fused(bl_reg_ws *ws, const bl_reg_config *c, int64_t step, int64_t total, int64_t B, int64_t T,
+                               int64_t V, float *z, const int64_t *labels, const bl_reg_teacher *teacher, double ce_scale,
+                               double weight, double vals[3], double lam_out[3]);
 
 /* ---- all three terms with the configuration's lambdas at step t of S ---- */
 typedef struct bl_reg_out {

@@ -14,6 +14,7 @@
 typedef struct bl_train_balora {
     bl_reg_config cfg;
     bl_reg_ws ws;
+    bool t_stats;      /* ws holds the statistics of this micro-batch's teacher (teacher_seen) */
     bl_extra_loss iface;
 } bl_train_balora;
 

@@ -21,6 +21,18 @@ static balora_status lm_backward(void *self, const bl_train_batch *b, const floa
     return bl_model_backward(&t->run, dlogits);
 }
 
+/* The final hidden states of the last forward and the LM head: the decoder's logits are exactly
+ * hidden lm_head^T (no bias; adapters never sit on the head), so BA-LoRA's teacher needs no
+ * [B, T, V] copy. */
+static balora_status lm_last_hidden(void *self, const float **hidden, const float **head) {
+    bl_train_lm *t = self;
+    if (!t->run.have_forward || !t->run.hidden || !t->model->lm_head)
+        return bl_fail(BALORA_STATUS_INTERNAL, "trainer: no forward to take the hidden states of");
+    *hidden = t->run.hidden;
+    *head = t->model->lm_head;
+    return BALORA_STATUS_OK;
+}
+
 static balora_status lm_save(void *self, const char *dir) {
     bl_train_lm *t = self;
     if (!t->adapter) return bl_model_save(t->model, dir);
@@ -45,7 +57,8 @@ static balora_status lm_finish(bl_train_lm *t, bl_model *m, int64_t max_B, int64
     BL_TRY(bl_run_init(&t->run, m, max_B, max_T));
     t->iface = (bl_train_model){.self = t, .vocab = m->cfg.vocab_size, .n_params = t->n, .names = t->names, .w = t->w,
                                 .g = t->g, .numel = t->numel, .decay = t->decay, .forward = lm_forward,
-                                .backward = lm_backward, .save = lm_save};
+                                .backward = lm_backward, .save = lm_save,
+                                .hidden_size = m->cfg.hidden, .last_hidden = lm_last_hidden};
     return BALORA_STATUS_OK;
 }
 

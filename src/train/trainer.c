@@ -56,8 +56,8 @@ typedef struct trainer {
     int64_t perm_epoch;   /* epoch whose order is in perm */
     bl_arena arena;
     int64_t *perm;        /* [n] order of the current epoch */
-    float *dlogits;       /* [B, T, V]; NULL without an extra loss: the gradient overwrites the logits in place */
-    float *teacher;       /* [B, T, V] or NULL */
+    float *teacher;       /* [B, T, hidden_size] teacher hidden states (model->last_hidden), else [B, T, V] logits; or NULL */
+    bool teacher_hidden;  /* teacher holds hidden states */
     bl_train_batch batch;
 } trainer;
 
@@ -214,26 +214,36 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
         bl_train_batch *b = &tr->batch;
         bl_train_batch_fill(b, tr->data, idx, n, c->pad_to_max, c->pad_id);
         float *logits = NULL;
+        bl_train_teacher teach = {0};
         if (tr->teacher) {
             BL_TRY(m->forward(m->self, b, true, false, &tr->rng, &logits));
-            memcpy(tr->teacher, logits, (size_t)(b->B * b->T * V) * sizeof(float));
+            if (tr->teacher_hidden) {
+                const float *h = NULL, *head = NULL;
+                BL_TRY(m->last_hidden(m->self, &h, &head));
+                memcpy(tr->teacher, h, (size_t)(b->B * b->T * m->hidden_size) * sizeof(float));
+                teach = (bl_train_teacher){.hidden = tr->teacher, .head = head, .C = m->hidden_size};
+                if (tr->extra->teacher_seen) BL_TRY(tr->extra->teacher_seen(tr->extra->self, b, logits, V));
+            } else {
+                memcpy(tr->teacher, logits, (size_t)(b->B * b->T * V) * sizeof(float));
+                teach.logits = tr->teacher;
+            }
         }
         /* dropout draws depend only on (seed, step, micro-batch): resuming at a step restores them */
         bl_rng_seed(&tr->rng, c->seed ^ 0xd1b54a32d192ed03ULL ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(step * c->grad_accum + (mi - m0) + 1)));
         BL_TRY(m->forward(m->self, b, false, true, &tr->rng, &logits));
         double sum;
         int64_t cnt;
-        float *dl = tr->dlogits ? tr->dlogits : logits;
-        BL_TRY(bl_causal_ce(logits, b->labels, b->B, b->T, V, scale, dl, &sum, &cnt));
+        /* the gradient overwrites the logits in place (with an extra loss: written by it, task part included) */
+        BL_TRY(bl_causal_ce(logits, b->labels, b->B, b->T, V, scale, tr->extra ? NULL : logits, &sum, &cnt));
         task_sum += sum;
         if (tr->extra) {
             double el = 0.0, terms[BL_MAX_EXTRA] = {0};
             float w = step_trained > 0 ? (float)((double)cnt / (double)step_trained) : 0.0f;
-            BL_TRY(tr->extra->fn(tr->extra->self, b, logits, tr->teacher, V, step, tr->total, w, dl, &el, terms));
+            BL_TRY(tr->extra->fn(tr->extra->self, b, logits, tr->teacher ? &teach : NULL, V, step, tr->total, scale, w, &el, terms));
             extra_loss += w * el;
             for (int i = 0; i < n_terms; i++) extra_vals[i] += w * terms[i];
         }
-        BL_TRY(m->backward(m->self, b, dl));
+        BL_TRY(m->backward(m->self, b, logits));
         p->tokens += b->n_tokens;
     }
     p->grad_norm = bl_clip_grad_norm(&tr->opt, c->max_grad_norm);
@@ -277,10 +287,11 @@ static balora_status train(trainer *tr, bl_train_result *res) {
     tr->perm_epoch = -1;
     BL_TRY(bl_adamw_init(&tr->opt, &c->adam, m->n_params, m->names, m->w, m->g, m->numel, m->decay));
     bool teacher = tr->extra && tr->extra->needs_teacher;
+    tr->teacher_hidden = teacher && m->last_hidden && m->hidden_size > 0;
+    const int64_t tw = tr->teacher_hidden ? m->hidden_size : V; /* floats per teacher position */
     for (int pass = 0; pass < 2; pass++) {
         tr->perm = bl_arena_take(&tr->arena, (size_t)d->n * sizeof(int64_t));
-        tr->dlogits = tr->extra ? bl_arena_take(&tr->arena, (size_t)(B * T * V) * sizeof(float)) : NULL;
-        tr->teacher = teacher ? bl_arena_take(&tr->arena, (size_t)(B * T * V) * sizeof(float)) : NULL;
+        tr->teacher = teacher ? bl_arena_take(&tr->arena, (size_t)(B * T * tw) * sizeof(float)) : NULL;
         if (pass == 0) BL_TRY(bl_arena_alloc(&tr->arena));
     }
     BL_TRY(bl_train_batch_init(&tr->batch, B, T));

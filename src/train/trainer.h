@@ -29,6 +29,12 @@ typedef struct bl_train_model {
      * valid until the next forward. teacher: the frozen reference model (adapter off /
      * PiSSA's initial factors), no backward follows. training: dropout on, drawing from rng. */
     balora_status (*forward)(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits);
+    /* Optional (NULL: the trainer keeps the teacher's [B, T, V] logits): after a forward, its final
+     * hidden states [B, T, hidden_size] (valid until the next forward) and the LM head [V, hidden_size]
+     * such that logits = hidden head^T exactly (no bias, no adapter on the head). The trainer then
+     * keeps only the teacher's hidden states and BA-LoRA recomputes its logits a block at a time. */
+    int64_t hidden_size;
+    balora_status (*last_hidden)(void *self, const float **hidden, const float **head);
     /* Backward of the last student forward: adds d(loss)/d(param) for dlogits [B, T, V] into g.
      * dlogits may be the logits buffer returned by forward (overwritten in place). */
     balora_status (*backward)(void *self, const bl_train_batch *b, const float *dlogits);
@@ -36,19 +42,34 @@ typedef struct bl_train_model {
     balora_status (*save)(void *self, const char *dir);
 } bl_train_model;
 
+/* The teacher as the extra loss gets it: its logits [B, T, V], or (no [B, T, V] copy) its final
+ * hidden states [B, T, C] and the LM head [V, C] (logits = hidden head^T). */
+typedef struct bl_train_teacher {
+    const float *logits;
+    const float *hidden;
+    const float *head;
+    int64_t C;
+} bl_train_teacher;
+
 /* An extra loss on the logits (BA-LoRA's terms plug in here). Called once per micro-batch
- * after the task loss, before backward. */
+ * after the task loss value is taken, before backward; it writes the whole gradient (task +
+ * extra) over the logits in place, so no [B, T, V] gradient buffer exists. */
 typedef struct bl_extra_loss {
     void *self;
     int n_terms;                     /* <= BL_MAX_EXTRA - 1 values logged each step */
     const char *const *term_names;   /* [n_terms] */
     bool needs_teacher;              /* the trainer runs a teacher forward first */
-    /* logits, teacher: [B, T, V] (teacher NULL unless needs_teacher); b->labels unshifted.
-     * step: 0-based optimizer step, total: planned steps (for lambda schedules).
-     * Must add scale * d(extra)/d(logits) into dlogits, set *loss to the extra loss of this
+    /* Optional: called right after the teacher forward with its logits [B, T, V] (valid only during
+     * the call) when the trainer keeps the teacher as hidden states: take what is needed of them. */
+    balora_status (*teacher_seen)(void *self, const bl_train_batch *b, const float *teacher_logits, int64_t V);
+    /* logits [B, T, V]: on entry the student's logits, on return
+     *     ce_scale * d(summed causal CE)/d(logits) + scale * d(extra)/d(logits)
+     * (every element; the CE part exactly what bl_causal_ce(.., ce_scale, ..) writes, up to float
+     * rounding). teacher: NULL unless needs_teacher; b->labels unshifted. step: 0-based optimizer
+     * step, total: planned steps (for lambda schedules). Sets *loss to the extra loss of this
      * micro-batch (already weighted by its lambdas) and terms[0..n_terms) to the values to log. */
-    balora_status (*fn)(void *self, const bl_train_batch *b, const float *logits, const float *teacher, int64_t V,
-                        int64_t step, int64_t total, float scale, float *dlogits, double *loss, double *terms);
+    balora_status (*fn)(void *self, const bl_train_batch *b, float *logits, const bl_train_teacher *teacher, int64_t V,
+                        int64_t step, int64_t total, float ce_scale, float scale, double *loss, double *terms);
 } bl_extra_loss;
 
 typedef struct bl_train_cfg {
