@@ -12,12 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef BL_TRAIN_HAVE_BALORA
-int main(void) {
-    printf("SKIP: src/method/reg.h (BA-LoRA terms) is not in this build\n");
-    return 77;
-}
-#else
 enum { V = 9, D = 12 }; /* D > V: full-rank logits (the nuclear norm has a kink at zero singular values) */
 
 static const char *write_data(const char *name, int n) {
@@ -45,7 +39,6 @@ static void on_progress(const bl_progress *p, void *user) {
     for (int i = 0; i < p->n_extra; i++) l->vals[i] = p->extra[i];
 }
 
-#ifdef BL_TRAIN_HAVE_ENGINE
 /* One step at lr 0 on a tiny random GPT-2 with LoRA (B != 0, so student != teacher): the gradient
  * of the adapter with the teacher kept as hidden states (lm.c's last_hidden) vs its logits. */
 static void engine_hidden_vs_logits(const bl_train_data *d, const bl_reg_config *rc) {
@@ -101,7 +94,6 @@ static void engine_hidden_vs_logits(const bl_train_data *d, const bl_reg_config 
     CHECK(gmax > 0 && worst <= 1e-4 * gmax, "gradient, teacher as hidden states vs logits: max diff %g (max %g)", worst, gmax);
     free(g[0]); free(g[1]);
 }
-#endif
 
 int main(void) {
     bl_train_data d;
@@ -195,12 +187,9 @@ int main(void) {
     }
     CHECK(res.resumed_from == 2 && res.steps == 8, "resumed from %lld to %lld", (long long)res.resumed_from, (long long)res.steps);
     CHECK(memcmp(W1, W2, sizeof W1) == 0, "BA-LoRA kill + resume is bit-identical");
-#ifdef BL_TRAIN_HAVE_ENGINE
     bl_reg_config_default(&rc, BL_REG_TASK_NLG);
     rc.lambda1 = 0.5; rc.lambda2 = 0.3; rc.lambda3 = 0.2; rc.svd_k = 2; rc.tau = 2.0;
     engine_hidden_vs_logits(&d, &rc);
-#endif
     bl_train_data_free(&d);
     return t_finish();
 }
-#endif

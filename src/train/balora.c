@@ -2,7 +2,6 @@
 #include "train/balora.h"
 #include <string.h>
 
-#ifdef BL_TRAIN_HAVE_BALORA
 static const char *const g_names[6] = {"l_cr", "l_dr", "l_svdr", "lambda1", "lambda2", "lambda3"};
 
 static balora_status balora_fn(void *self, const bl_train_batch *b, float *z, const bl_train_teacher *t, int64_t V,
@@ -46,4 +45,3 @@ balora_status bl_train_balora_init(bl_train_balora *h, const bl_reg_config *c, i
 }
 
 void bl_train_balora_free(bl_train_balora *h) { bl_reg_ws_free(&h->ws); memset(h, 0, sizeof *h); }
-#endif
