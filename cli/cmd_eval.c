@@ -33,6 +33,8 @@ typedef struct eval_args {
     const char *ood_data, *ood_predictions, *ood_glue_task, *prompts_out, *glue_average;
     const char *judge, *judge_prompts, *judge_prompts_out, *judgments, *metrics, *template;
     const char *model, *adapter;
+    const char *text_col, *text_pair_col, *labels; /* seq-cls with --model on a generic file */
+    int64_t max_len;                               /* seq-cls with --model: tokens per example */
     int64_t limit, jobs, memory_mb, show_failures;
     double timeout;
     /* model-backed generation and perplexity (src/eval/generate.h) */
@@ -73,14 +75,20 @@ static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_
 }
 /* The classifier (encoder, or decoder *ForSequenceClassification; + adapter) over `data`: a GLUE TSV of
  * `task`, Adversarial GLUE's dev_ann.json (a .json file with a GLUE task: the task's key), or a generic
- * CSV / TSV / JSONL (task generic: columns text and label, or --label-column). */
+ * CSV / TSV / JSONL (task generic: columns --text-col [--text-pair-col] and --label-column, label names
+ * --labels). */
 static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, const char *data, double **preds, double **gold,
                                        int64_t *n) {
     bl_enc_predict_opts o = BL_ENC_PREDICT_DEFAULT;
     o.tokenizer = a->tokenizer;
     if (a->batch_size > 0) o.batch = a->batch_size;
+    if (a->max_len < 1) return bl_fail(BALORA_STATUS_INVALID, "--max-len must be >= 1, got %lld", (long long)a->max_len);
+    o.max_len = a->max_len;
     bl_data_spec spec = BL_DATA_SPEC_DEFAULT;
     if (a->label_column) spec.label_col = a->label_column;
+    if (a->text_col) spec.text_col = a->text_col;
+    if (a->text_pair_col) spec.text_pair_col = a->text_pair_col;
+    if (a->labels) spec.labels = a->labels;
     o.spec = &spec;
     size_t len = strlen(data);
     o.advglue = task != BL_GLUE_TASK_GENERIC && len > 5 && !strcmp(data + len - 5, ".json");
@@ -518,7 +526,7 @@ static int run_mtbench(const eval_args *a) {
 
 int cmd_eval(int argc, char **argv) {
     eval_args a = {.ks = "1", .glue_task = "generic", .jobs = 2, .memory_mb = 1024, .timeout = 10, .show_failures = 5,
-                   .max_new_tokens = 512, .batch_size = 8, .samples = 1, .top_p = 1.0};
+                   .max_new_tokens = 512, .batch_size = 8, .samples = 1, .top_p = 1.0, .max_len = 128};
     cli_opt opts[] = {
         {"bench", CLI_OPT_STR, &a.bench, "benchmark: gsm8k, math, humaneval, mbpp, mtbench (or ppl, with --model)"},
         {"task", CLI_OPT_STR, &a.task, "seq-cls: score GLUE-style classification predictions"},
@@ -527,6 +535,10 @@ int cmd_eval(int argc, char **argv) {
         {"predictions", CLI_OPT_STR, &a.predictions, "seq-cls: one prediction per line (or GLUE's index<TAB>prediction)"},
         {"glue-task", CLI_OPT_STR, &a.glue_task, "seq-cls: cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli, generic"},
         {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 1-based number; JSON: the field)"},
+        {"text-col", CLI_OPT_STR, &a.text_col, "seq-cls with --model, generic files: the text column (default: text)"},
+        {"text-pair-col", CLI_OPT_STR, &a.text_pair_col, "seq-cls with --model, generic files: the second text's column (sentence pairs)"},
+        {"labels", CLI_OPT_STR, &a.labels, "seq-cls with --model, generic files: label names in id order (as given to train)"},
+        {"max-len", CLI_OPT_INT, &a.max_len, "seq-cls with --model: tokens per example (truncation)"},
         {"metrics", CLI_OPT_STR, &a.metrics, "seq-cls: metrics the score averages (accuracy,f1,mcc,pearson,spearman; default: the GLUE task's)"},
         {"ood-data", CLI_OPT_STR, &a.ood_data, "seq-cls: an out-of-domain file (same label space), reported beside --data"},
         {"ood-predictions", CLI_OPT_STR, &a.ood_predictions, "seq-cls: predictions for --ood-data"},

@@ -259,6 +259,23 @@ int main(void) {
           "generic csv knobs: imbalance removed %g, max-train removed %g, n_train %g", num(data, "n_imbalance_removed"),
           num(data, "n_max_train_removed"), num(res, "n_train"));
     cJSON_Delete(res);
+    /* eval --model on the generic file: its columns and label names as given to train */
+    {
+        char rep[900];
+        snprintf(rep, sizeof rep, "%s/eval_csv.json", tmp);
+        snprintf(args, sizeof args, "eval --task seq-cls --model '%s' --adapter '%s/adapter' --data '%s' --text-col review "
+                 "--label-column sentiment --labels neg,pos --max-len 64 --out '%s'", mdir, run, csv, rep);
+        rc = run_cli(args, out, err);
+        CHECK(rc == 0, "eval generic csv: exit %d", rc);
+        cJSON *r = NULL;
+        if (!rc) CHECK_OK(bl_json_load(rep, &r));
+        if (r) check_report("generic csv", r, 60);
+        cJSON_Delete(r);
+        snprintf(args, sizeof args, "eval --task seq-cls --model '%s' --adapter '%s/adapter' --data '%s' --label-column sentiment "
+                 "--labels neg,pos --out '%s'", mdir, run, csv, rep);
+        rc = run_cli(args, out, err);
+        CHECK(rc == 1 && file_has(err, "text"), "eval generic csv without --text-col: exit %d, names the missing column", rc);
+    }
 
     /* --task seq-cls from a --config file: its defaults apply (batch 32, max-len 128, warmup 0.06), the command line wins */
     snprintf(p, sizeof p, "%s/run.yaml", tmp);
