@@ -1,6 +1,7 @@
 /* The lab's encoder (NLU) arm: MLM pre-training, sequence-classification fine-tuning of the
  * REVIEW task with every method x seed, scores (nlu.h). */
 #include "lab/nlu.h"
+#include "lab/run.h"
 #include "adapters/lora.h"
 #include "encoders/clsmodel.h"
 #include "encoders/mlm.h"
@@ -335,19 +336,8 @@ balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_prese
     if (!st) st = mlm_model_init(&mm, &enc, p->pre_batch, ds.max_len, p->pre_seed);
     if (!st) {
         bl_train_cfg tc;
-        bl_train_cfg_default(&tc);
-        tc.adam.lr = p->pre_lr;
-        tc.adam.weight_decay = p->pre_weight_decay;
-        tc.adam.beta2 = 0.99;
-        tc.schedule = BL_SCHEDULE_COSINE;
-        tc.warmup_ratio = p->pre_warmup_ratio;
-        tc.max_grad_norm = 1.0;
-        tc.batch_size = p->pre_batch;
-        tc.grad_accum = 1;
-        tc.max_steps = p->pre_steps;
-        tc.seed = p->pre_seed;
-        tc.max_len = NLU_MAX_LEN;
-        tc.pad_id = BL_LAB_TOK_PAD;
+        bl_lab_pretrain_train_cfg(&tc, p->pre_lr, p->pre_weight_decay, p->pre_warmup_ratio, p->pre_batch, p->pre_steps,
+                                  p->pre_seed, NLU_MAX_LEN);
         curve_rec cr = {curve, p->pre_steps, progress, user};
         tc.progress = on_pre_step;
         tc.progress_user = &cr;

@@ -182,6 +182,23 @@ static void pre_on_progress(const bl_progress *p, void *user) {
     pp->fn(&q, pp->user);
 }
 
+void bl_lab_pretrain_train_cfg(bl_train_cfg *tc, double lr, double weight_decay, double warmup_ratio, int64_t batch,
+                               int64_t steps, uint64_t seed, int64_t max_len) {
+    bl_train_cfg_default(tc);
+    tc->adam.lr = lr;
+    tc->adam.weight_decay = weight_decay;
+    tc->adam.beta2 = 0.99;
+    tc->schedule = BL_SCHEDULE_COSINE;
+    tc->warmup_ratio = warmup_ratio;
+    tc->max_grad_norm = 1.0;
+    tc->batch_size = batch;
+    tc->grad_accum = 1;
+    tc->max_steps = steps;
+    tc->seed = seed;
+    tc->max_len = max_len;
+    tc->pad_id = BL_LAB_TOK_PAD;
+}
+
 static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain_cfg *p, const char *out_dir,
                                    const char *log_path, pre_prog *pp, bl_lab_pretrain_result *res) {
     memset(res, 0, sizeof *res);
@@ -198,19 +215,7 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
     if (!st) st = bl_train_lm_init_full(&tm, &m, p->batch, ds.max_len, true); /* from scratch: every weight */
     if (!st) {
         bl_train_cfg tc;
-        bl_train_cfg_default(&tc);
-        tc.adam.lr = p->lr;
-        tc.adam.weight_decay = p->weight_decay;
-        tc.adam.beta2 = 0.99;
-        tc.schedule = BL_SCHEDULE_COSINE;
-        tc.warmup_ratio = p->warmup_ratio;
-        tc.max_grad_norm = 1.0;
-        tc.batch_size = p->batch;
-        tc.grad_accum = 1;
-        tc.max_steps = p->steps;
-        tc.seed = p->seed;
-        tc.max_len = LAB_PRE_MAX_LEN;
-        tc.pad_id = BL_LAB_TOK_PAD;
+        bl_lab_pretrain_train_cfg(&tc, p->lr, p->weight_decay, p->warmup_ratio, p->batch, p->steps, p->seed, LAB_PRE_MAX_LEN);
         tc.log_path = log_path;
         tc.progress = pre_on_progress;
         tc.progress_user = pp;

@@ -27,6 +27,7 @@
 #define BL_LAB_RUN_H
 #include "lab/corpus.h"
 #include "model/model.h"
+#include "train/trainer.h"
 
 typedef enum bl_lab_method {
     BL_LAB_M_FULL = 0,
@@ -97,6 +98,10 @@ typedef void (*bl_lab_progress_fn)(const bl_lab_progress *p, void *user);
 
 /* Pre-train on c's documents (each truncated to 128 tokens) and write an HF folder to out_dir
  * (created). log_path: metrics log (JSONL) or NULL. progress may be NULL. */
+/* The lab's pre-training recipe, shared by the decoder and the encoder arms: AdamW (beta2 0.99,
+ * weight decay), cosine schedule with warmup, gradient clipping at 1, no accumulation. */
+void bl_lab_pretrain_train_cfg(bl_train_cfg *tc, double lr, double weight_decay, double warmup_ratio, int64_t batch,
+                               int64_t steps, uint64_t seed, int64_t max_len);
 balora_status bl_lab_pretrain(const bl_lab_corpus *c, const bl_lab_pretrain_cfg *p, const char *out_dir,
                               const char *log_path, bl_lab_progress_fn progress, void *user, bl_lab_pretrain_result *res);
 /* The config of the model bl_lab_pretrain builds (also for tests). */
