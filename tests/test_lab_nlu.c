@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* fontconfig (under cairo's toy text API, which draws the pictures' text) keeps caches for the
+ * process lifetime: not ours. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libfontconfig\n"; }
+
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
