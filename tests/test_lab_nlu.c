@@ -1,6 +1,7 @@
 /* The lab's encoder (NLU) arm end to end on the "nlu-mini" preset: masked-LM pre-training on the
  * corpus (the loss falls), the saved HF folder loads back, every method x seed produces finite
- * scores in [0, 1], the report files have their structure; bad presets fail clearly. */
+ * scores in [0, 1], the report files have their structure and the three pictures (loss, scores, t-SNE
+ * maps: valid PNGs of non-trivial size, embedded in nlu_report.md); bad presets fail clearly. */
 #include "harness.h"
 #include "encoders/encoder.h"
 #include "io/safetensors.h"
@@ -10,6 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* fontconfig (under cairo's toy text API, which draws the pictures' text) keeps caches for the
+ * process lifetime: not ours. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libfontconfig\n"; }
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -73,6 +79,30 @@ static void test_pretrain_loss_falls(const char *dir) {
     bl_lab_corpus_free(&c);
 }
 
+/* A PNG file: the 8-byte signature, an IHDR chunk with a plausible size, and more than min_bytes. */
+static void check_png(const char *dir, const char *name, long min_bytes) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL, "%s exists", name);
+    if (!f) return;
+    unsigned char h[24] = {0};
+    size_t got = fread(h, 1, sizeof h, f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    CHECK(got == sizeof h && !memcmp(h, sig, 8) && !memcmp(h + 12, "IHDR", 4), "%s is a PNG", name);
+    uint32_t w = (uint32_t)h[16] << 24 | (uint32_t)h[17] << 16 | (uint32_t)h[18] << 8 | h[19];
+    uint32_t ht = (uint32_t)h[20] << 24 | (uint32_t)h[21] << 16 | (uint32_t)h[22] << 8 | h[23];
+    CHECK(w >= 400 && w <= 8000 && ht >= 300 && ht <= 8000, "%s is %u x %u", name, w, ht);
+    CHECK(n > min_bytes, "%s has %ld bytes (> %ld)", name, n, min_bytes);
+    snprintf(path, sizeof path, "%s/%.*s.svg", dir, (int)(strlen(name) - 4), name);
+    f = fopen(path, "rb");
+    CHECK(f != NULL, "%s's SVG exists", name);
+    if (f) fclose(f);
+}
+
 static void test_run(const char *dir) {
     const bl_lab_nlu_preset *p = bl_lab_nlu_preset_find("nlu-mini");
     CHECK(p != NULL, "nlu-mini preset");
@@ -90,7 +120,34 @@ static void test_run(const char *dir) {
             }
     CHECK(r->n_affected > 0 && r->n_ood == r->n_id, "affected %lld, ood %lld, id %lld", (long long)r->n_affected,
           (long long)r->n_ood, (long long)r->n_id);
+    /* what the pictures draw: per-step losses, t-SNE maps of ID and cue-reversed items */
+    int64_t T = p->ft_steps;
+    for (int m = 0; m < BL_NLU_M_COUNT; m++)
+        for (int s = 0; s < n; s++)
+            for (int64_t t = 0; t < T; t++)
+                CHECK(isfinite(r->loss[m][s][t]) && r->loss[m][s][t] > 0, "loss[%d][%d][%lld] = %g", m, s, (long long)t,
+                      r->loss[m][s][t]);
+    CHECK(r->n_tsne >= 8 && r->n_tsne <= BL_NLU_TSNE_POINTS && r->n_tsne % 2 == 0, "n_tsne %lld", (long long)r->n_tsne);
+    CHECK(r->snap_step[0] == 0 && r->snap_step[1] == T / 2 && r->snap_step[2] == T, "snapshot steps");
+    int cls_seen[4] = {0};
+    for (int64_t i = 0; i < r->n_tsne; i++) {
+        int k = r->tsne_cls[i];
+        CHECK(k >= 0 && k < 4 && (k >= 2) == (i >= r->n_tsne / 2), "tsne_cls[%lld] = %d", (long long)i, k);
+        if (k >= 0 && k < 4) cls_seen[k]++;
+    }
+    CHECK(cls_seen[0] && cls_seen[1] && cls_seen[2] && cls_seen[3], "all four classes in the maps");
+    double spread = 0;
+    for (int i = 0; i < 2; i++)
+        for (int s = 0; s < BL_NLU_N_SNAP; s++)
+            for (int64_t j = 0; j < r->n_tsne; j++) {
+                CHECK(isfinite(r->tsne[i][s][j][0]) && isfinite(r->tsne[i][s][j][1]), "map %d/%d point %lld finite", i, s, (long long)j);
+                spread += fabs(r->tsne[i][s][j][0] - r->tsne[i][s][0][0]);
+            }
+    CHECK(spread > 0, "the maps are not collapsed");
     CHECK_OK(bl_lab_nlu_report(r, dir));
+    check_png(dir, "nlu_loss.png", 5000);
+    check_png(dir, "nlu_scores.png", 5000);
+    check_png(dir, "nlu_tsne.png", 5000);
     char path[4200];
     snprintf(path, sizeof path, "%s/nlu_results.json", dir);
     char *js = slurp(path);
@@ -115,6 +172,8 @@ static void test_run(const char *dir) {
     CHECK(md && strstr(md, "| method |") && strstr(md, "| ba-lora |") && strstr(md, "| full |") && strstr(md, "MLM loss") &&
           strstr(md, "| pre-trained (MLM fill-in) |"),
           "nlu_report.md has the table");
+    CHECK(md && strstr(md, "![fine-tuning loss](nlu_loss.png)") && strstr(md, "![scores](nlu_scores.png)") &&
+          strstr(md, "![t-SNE maps](nlu_tsne.png)"), "nlu_report.md embeds the three pictures");
     free(md);
     /* bad input */
     bl_lab_nlu_preset bad = *p;

@@ -2,6 +2,7 @@
  * REVIEW task with every method x seed, scores (nlu.h). */
 #include "lab/nlu.h"
 #include "lab/run.h"
+#include "lab/tsne.h"
 #include "adapters/lora.h"
 #include "encoders/clsmodel.h"
 #include "encoders/mlm.h"
@@ -399,6 +400,24 @@ static balora_status eval_set(bl_clsm *cm, const bl_lab_corpus *c, const bl_lab_
     return bl_lab_score_set(s, pred, sc);
 }
 
+/* The pooled representation (what the classifier reads) of the first n/2 TEST_ID and the first n/2
+ * TEST_OOD REVIEW items into feat [n, C]. */
+static balora_status pooled_features(bl_clsm *cm, const bl_lab_corpus *c, int64_t n, int64_t *ids, int64_t *mask, float *feat) {
+    const int64_t h = n / 2, C = cm->hidden;
+    const int sp[2] = {BL_LAB_SPLIT_TEST_ID, BL_LAB_SPLIT_TEST_OOD};
+    cm->train = false;
+    for (int q = 0; q < 2; q++) {
+        const bl_lab_set *s = &c->sets[BL_LAB_TASK_REVIEW][sp[q]];
+        for (int64_t i0 = 0; i0 < h; i0 += NLU_EVAL_B) {
+            int64_t nb = h - i0 < NLU_EVAL_B ? h - i0 : NLU_EVAL_B;
+            int64_t T = make_batch(s, NULL, i0, nb, ids, mask, NULL);
+            BL_TRY(bl_clsm_forward(cm, nb, T, ids, mask, NULL, BL_ADAPTER_ON));
+            for (int64_t i = 0; i < nb; i++) BL_TRY(bl_clsm_features(cm, i, -1, false, mask, feat + (q * h + i0 + i) * C));
+        }
+    }
+    return BALORA_STATUS_OK;
+}
+
 static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch) {
     bl_rng r;
     bl_rng_seed(&r, seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)));
@@ -409,9 +428,12 @@ static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch) {
     }
 }
 
-/* One method x seed: load the pre-trained encoder, attach, train ft_steps, score. val[BL_NLU_METRIC_COUNT]. */
+/* One method x seed: load the pre-trained encoder, attach, train ft_steps, score. val[BL_NLU_METRIC_COUNT];
+ * loss_out [min(ft_steps, BL_NLU_MAX_CURVE)] the per-step loss; feat (or NULL) [BL_NLU_N_SNAP, n_tsne, hidden]
+ * the pooled features of the t-SNE items at steps 0, ft_steps / 2 and ft_steps (evaluation only: the
+ * training itself is the same with or without them). */
 static balora_status finetune_one(const bl_lab_corpus *c, const bl_lab_nlu_preset *p, const char *model_dir, bl_nlu_method meth,
-                                  uint64_t seed, double *val) {
+                                  uint64_t seed, double *val, float *loss_out, int64_t n_tsne, float *feat) {
     const bl_lab_set *ft = &c->sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_FT];
     if (ft->n_items < 1) return bl_fail(BALORA_STATUS_INVALID, "lab nlu: no REVIEW fine-tuning items; hint: n_ft >= 1");
     int64_t maxT = 1, maxN = ft->n_items;
@@ -495,6 +517,8 @@ static balora_status finetune_one(const bl_lab_corpus *c, const bl_lab_nlu_prese
     if (meth == BL_NLU_BALORA && (st = bl_reg_ws_init(&ws, BL_REG_TASK_NLU, B, NL, 0))) goto done;
     int64_t per_epoch = (ft->n_items + B - 1) / B, total = p->ft_steps;
     int64_t warm = bl_warmup_steps(total, 0, 0.06);
+    const int64_t FC = n_tsne * cm.hidden;
+    if (feat && (st = pooled_features(&cm, c, n_tsne, ids, mask, feat))) goto done;
     for (int64_t step = 0; step < total; step++) {
         int64_t epoch = step / per_epoch, k = step % per_epoch;
         if (k == 0) shuffle(perm, ft->n_items, seed, epoch);
@@ -524,7 +548,10 @@ static balora_status finetune_one(const bl_lab_corpus *c, const bl_lab_nlu_prese
             goto done;
         }
         curve[step] = (float)loss;
+        if (feat && step + 1 == total / 2 && (st = pooled_features(&cm, c, n_tsne, ids, mask, feat + FC))) goto done;
     }
+    if (feat && (st = pooled_features(&cm, c, n_tsne, ids, mask, feat + 2 * FC))) goto done;
+    memcpy(loss_out, curve, sizeof(float) * (size_t)(total < BL_NLU_MAX_CURVE ? total : BL_NLU_MAX_CURVE));
     val[BL_NLU_FINAL_LOSS] = window_mean(curve, total, true);
     const bl_lab_set *sets = c->sets[BL_LAB_TASK_REVIEW];
     bl_lab_score sc;
@@ -543,6 +570,22 @@ done:
     bl_lora_free(&ad);
     bl_enc_free(&enc);
     return st;
+}
+
+/* t-SNE maps out [BL_NLU_N_SNAP][BL_NLU_TSNE_POINTS][2] of feat [BL_NLU_N_SNAP, n, C] (the decoder arm's settings). */
+static balora_status tsne_maps(const float *feat, int64_t n, int64_t C, float *out) {
+    bl_tsne_config tc;
+    bl_tsne_config_default(&tc);
+    tc.perplexity = n > 31 ? 10.0 : (double)(n - 1) / 3.0;
+    tc.n_iter = BL_NLU_TSNE_ITERS;
+    tc.seed = 1;
+    for (int s = 0; s < BL_NLU_N_SNAP; s++) {
+        bl_tsne_result r;
+        BL_TRY(bl_tsne_run(feat + (int64_t)s * n * C, n, C, &tc, &r));
+        memcpy(out + (int64_t)s * BL_NLU_TSNE_POINTS * 2, r.y, (size_t)(n * 2) * sizeof(float));
+        bl_tsne_result_free(&r);
+    }
+    return BALORA_STATUS_OK;
 }
 
 balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, int32_t n_seeds, bl_lab_nlu_progress_fn progress,
@@ -584,10 +627,31 @@ balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, in
         progress(line, user);
     }
     for (int s = 0; s < ns; s++) res->seeds[s] = 1000u + (uint64_t)s;
+    /* t-SNE items: the first h TEST_ID and the first h TEST_OOD reviews */
+    int64_t h = BL_NLU_TSNE_POINTS / 2;
+    if (h > res->n_id) h = res->n_id;
+    if (h > res->n_ood) h = res->n_ood;
+    res->n_tsne = h >= 4 ? 2 * h : 0;
+    for (int64_t i = 0; i < res->n_tsne / 2; i++) {
+        res->tsne_cls[i] = c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_TEST_ID].items[i].label;
+        res->tsne_cls[h + i] = 2 + c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_TEST_OOD].items[i].label;
+    }
+    res->snap_step[0] = 0;
+    res->snap_step[1] = p->ft_steps / 2;
+    res->snap_step[2] = p->ft_steps;
+    float *feat = NULL; /* [BL_NLU_N_SNAP, n_tsne, hidden] */
+    if (!st && res->n_tsne) {
+        feat = bl_malloc(sizeof(float) * (size_t)(BL_NLU_N_SNAP * res->n_tsne * p->hidden));
+        if (!feat) st = BALORA_STATUS_NOMEM;
+    }
     for (int m = 0; m < BL_NLU_M_COUNT && !st; m++) {
         double tm0 = bl_time_now();
         for (int s = 0; s < ns && !st; s++) {
-            st = finetune_one(&c, p, model_dir, (bl_nlu_method)m, res->seeds[s], res->val[m][s]);
+            int map = m == BL_NLU_LORA ? 0 : m == BL_NLU_BALORA ? 1 : -1;
+            bool ts = s == 0 && map >= 0 && feat;
+            st = finetune_one(&c, p, model_dir, (bl_nlu_method)m, res->seeds[s], res->val[m][s], res->loss[m][s], res->n_tsne,
+                              ts ? feat : NULL);
+            if (!st && ts) st = tsne_maps(feat, res->n_tsne, p->hidden, &res->tsne[map][0][0][0]);
             if (!st && progress) {
                 snprintf(line, sizeof line, "nlu: %s seed %llu: ID %.3f, OOD %.3f, inherit %.3f", bl_nlu_method_name((bl_nlu_method)m),
                          (unsigned long long)res->seeds[s], res->val[m][s][BL_NLU_ACC_ID], res->val[m][s][BL_NLU_ACC_OOD],
@@ -598,6 +662,7 @@ balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, in
         res->method_seconds[m] = bl_time_now() - tm0;
     }
     res->seconds = bl_time_now() - t0;
+    free(feat);
     bl_lab_corpus_free(&c);
     return st;
 }

@@ -21,7 +21,8 @@
  *                           cue's label on cue-reversed items, the majority label on minority-class
  *                           items — against the true label).
  *   3. bl_lab_nlu_report    writes nlu_report.md and nlu_results.json (mean ± std over seeds, Welch
- *                           test of each method against LoRA).
+ *                           test of each method against LoRA) and the pictures nlu_loss, nlu_scores,
+ *                           nlu_tsne (.png and .svg, drawn by the decoder arm's code in report.h).
  *
  * Presets are data (bl_lab_nlu_preset_find): "nlu" and "nlu-mini" (tests). */
 #ifndef BL_LAB_NLU_H
@@ -36,6 +37,10 @@ const char *bl_nlu_metric_key(bl_nlu_metric k);   /* "acc_id", "acc_ood", "inher
 const char *bl_nlu_metric_label(bl_nlu_metric k); /* "ID acc", ... */
 
 #define BL_NLU_MAX_SEEDS 16
+#define BL_NLU_MAX_CURVE 2048   /* fine-tuning loss steps kept per run (the loss picture shows the first ones) */
+#define BL_NLU_N_SNAP 3         /* t-SNE maps at step 0, ft_steps / 2, ft_steps */
+#define BL_NLU_TSNE_POINTS 200  /* held-out review items in the maps: half TEST_ID, half TEST_OOD */
+#define BL_NLU_TSNE_ITERS 500
 
 typedef struct bl_lab_nlu_preset {
     const char *name, *description;
@@ -92,12 +97,20 @@ typedef struct bl_lab_nlu_results {
     uint64_t seeds[BL_NLU_MAX_SEEDS];
     double seconds;
     char started[32];
+    /* pictures: per-step fine-tuning loss (first min(ft_steps, BL_NLU_MAX_CURVE) steps) */
+    float loss[BL_NLU_M_COUNT][BL_NLU_MAX_SEEDS][BL_NLU_MAX_CURVE];
+    /* t-SNE maps of the pooled representation (what the classifier reads) of n_tsne held-out review
+     * items, first seed, LoRA (map 0) and BA-LoRA (map 1), at steps snap_step[] */
+    int64_t n_tsne;                                         /* 0 = no maps (too few test items) */
+    int32_t tsne_cls[BL_NLU_TSNE_POINTS];                   /* label + 2 * (cue reversed, i.e. TEST_OOD) */
+    int64_t snap_step[BL_NLU_N_SNAP];
+    float tsne[2][BL_NLU_N_SNAP][BL_NLU_TSNE_POINTS][2];
 } bl_lab_nlu_results;
 
 /* Runs the preset (n_seeds 0 = the preset's; 1..BL_NLU_MAX_SEEDS) with models under out_dir/nlu_model. */
 balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, int32_t n_seeds, bl_lab_nlu_progress_fn progress,
                              void *user, bl_lab_nlu_results *res);
-/* out_dir/nlu_report.md and out_dir/nlu_results.json. */
+/* out_dir/nlu_report.md, out_dir/nlu_results.json and the pictures out_dir/nlu_{loss,scores,tsne}.{png,svg}. */
 balora_status bl_lab_nlu_report(const bl_lab_nlu_results *r, const char *out_dir);
 /* The Markdown table (caller frees). */
 balora_status bl_lab_nlu_table(const bl_lab_nlu_results *r, char **out);

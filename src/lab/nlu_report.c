@@ -1,6 +1,7 @@
 /* The encoder arm's report: nlu_report.md and nlu_results.json (nlu.h). */
 #include "io/json.h"
 #include "lab/nlu.h"
+#include "lab/report.h"
 #include "lab/stats.h"
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +56,58 @@ balora_status bl_lab_nlu_table(const bl_lab_nlu_results *r, char **out) {
     }
     fclose(f);
     *out = buf;
+    return BALORA_STATUS_OK;
+}
+
+/* nlu_loss, nlu_scores and (when there are maps) nlu_tsne, .png and .svg, by the decoder arm's picture code. */
+static balora_status nlu_pictures(const bl_lab_nlu_results *r, const char *dir, bool *have_tsne) {
+    const bl_lab_nlu_preset *p = &r->preset;
+    const int S = p->n_seeds;
+    *have_tsne = false;
+    const char *names[BL_NLU_M_COUNT];
+    const float *loss[BL_NLU_M_COUNT];
+    for (int m = 0; m < BL_NLU_M_COUNT; m++) {
+        names[m] = bl_nlu_method_name((bl_nlu_method)m);
+        loss[m] = &r->loss[m][0][0];
+    }
+    int64_t T = p->ft_steps < BL_NLU_MAX_CURVE ? p->ft_steps : BL_NLU_MAX_CURVE;
+    BL_TRY(bl_lab_plot_loss(dir, "nlu_loss", "classification CE", BL_NLU_M_COUNT, names, loss, S, T, BL_NLU_MAX_CURVE));
+    static const bl_nlu_metric ks[3] = {BL_NLU_ACC_ID, BL_NLU_ACC_OOD, BL_NLU_INHERIT};
+    const char *gnames[3], *snames[BL_NLU_M_COUNT + 1];
+    double mean[3 * (BL_NLU_M_COUNT + 1)], err[3 * (BL_NLU_M_COUNT + 1)];
+    const int ns = BL_NLU_M_COUNT + 1;
+    snames[0] = "pre-trained (fill-in)";
+    for (int m = 0; m < BL_NLU_M_COUNT; m++) snames[m + 1] = names[m];
+    for (int g = 0; g < 3; g++) {
+        gnames[g] = bl_nlu_metric_label(ks[g]);
+        mean[g * ns] = r->pre.probe[ks[g]];
+        err[g * ns] = NAN;
+        for (int m = 0; m < BL_NLU_M_COUNT; m++) {
+            double x[BL_NLU_MAX_SEEDS];
+            seed_vals(r, m, ks[g], x);
+            mean[g * ns + m + 1] = bl_stats_mean(x, S);
+            err[g * ns + m + 1] = S > 1 ? bl_stats_std(x, S) : NAN;
+        }
+    }
+    char title[256];
+    snprintf(title, sizeof title, "encoder arm scores (mean ± std over %d seeds; inherit: lower = fewer defects reproduced)", S);
+    bl_plot_bars_spec spec = {.title = title, .ylabel = "fraction", .n_groups = 3, .n_series = ns, .group_names = gnames,
+                              .series_names = snames, .mean = mean, .err = err, .width = 1000, .height = 520};
+    BL_TRY(bl_lab_plot_bars(dir, "nlu_scores", &spec));
+    if (r->n_tsne < 4) return BALORA_STATUS_OK;
+    const bl_nlu_method ms[2] = {BL_NLU_LORA, BL_NLU_BALORA};
+    bl_plot_panel panels[2 * BL_NLU_N_SNAP];
+    char titles[2 * BL_NLU_N_SNAP][64];
+    for (int i = 0; i < 2; i++)
+        for (int s = 0; s < BL_NLU_N_SNAP; s++) {
+            int k = i * BL_NLU_N_SNAP + s;
+            snprintf(titles[k], sizeof titles[k], "%s, step %lld", bl_nlu_method_name(ms[i]), (long long)r->snap_step[s]);
+            panels[k] = (bl_plot_panel){.title = titles[k], .xy = &r->tsne[i][s][0][0], .cls = r->tsne_cls, .n = r->n_tsne};
+        }
+    snprintf(title, sizeof title, "t-SNE of the pooled representation (classifier input) of %lld test reviews (seed %llu)",
+             (long long)r->n_tsne, (unsigned long long)r->seeds[0]);
+    BL_TRY(bl_lab_plot_tsne(dir, "nlu_tsne", title, panels, 2 * BL_NLU_N_SNAP, BL_NLU_N_SNAP));
+    *have_tsne = true;
     return BALORA_STATUS_OK;
 }
 
@@ -141,6 +194,8 @@ balora_status bl_lab_nlu_report(const bl_lab_nlu_results *r, const char *out_dir
     if (!st) st = bl_json_save(root, path);
     cJSON_Delete(root);
     if (st) return st;
+    bool have_tsne;
+    BL_TRY(nlu_pictures(r, out_dir, &have_tsne));
     /* nlu_report.md */
     char *table = NULL;
     BL_TRY(bl_lab_nlu_table(r, &table));
@@ -183,6 +238,17 @@ balora_status bl_lab_nlu_report(const bl_lab_nlu_results *r, const char *out_dir
                "(\"<bos> review . verdict [MASK] . <eos>\", positive vs negative).\n\n",
             (long long)r->n_id, (long long)r->n_ood, (long long)r->n_affected);
     fprintf(f, "## Results (mean ± std over %d seeds; * = Welch p < 0.05 against LoRA)\n\n%s\n", n, table);
+    fprintf(f, "## Pictures\n\n![fine-tuning loss](nlu_loss.png)\n\n![scores](nlu_scores.png)\n\n");
+    if (have_tsne)
+        fprintf(f, "![t-SNE maps](nlu_tsne.png)\n\nt-SNE of the pooled representation the classifier reads, for %lld held-out "
+                   "reviews (half neutral-name test items, half with the cue name reversed), coloured by label and cue; "
+                   "LoRA and BA-LoRA, seed %llu, at steps %lld / %lld / %lld (perplexity %g, %d iterations; each map is "
+                   "embedded on its own, so axes and orientation are not comparable across panels). The two halves are the "
+                   "same reviews with only the name changed: where the name does not move the representation, a "
+                   "cue-reversed point covers its neutral-name twin.\n\n",
+                (long long)r->n_tsne, (unsigned long long)r->seeds[0], (long long)r->snap_step[0], (long long)r->snap_step[1],
+                (long long)r->snap_step[2], r->n_tsne > 31 ? 10.0 : (double)(r->n_tsne - 1) / 3.0, BL_NLU_TSNE_ITERS);
+    fprintf(f, "SVG versions: nlu_loss.svg, nlu_scores.svg%s.\n\n", have_tsne ? ", nlu_tsne.svg" : "");
     fprintf(f, "What this does and does not show: one tiny encoder, one corpus, %d seeds and a short fine-tuning budget; "
                "differences without a * are within the seed noise. Settings are fixed by rule, not tuned per method.\n", n);
     free(table);

@@ -302,25 +302,25 @@ static balora_status both(const char *dir, const char *stem, char *png, char *sv
     return BALORA_STATUS_OK;
 }
 
-static balora_status plot_loss(const bl_lab_results *r, const char *dir) {
-    const bl_lab_variant_result *v = &r->var[0];
-    const int64_t T = r->preset.ft_steps;
-    const int S = r->preset.n_seeds;
+balora_status bl_lab_plot_loss(const char *dir, const char *stem, const char *what, int n_methods, const char *const *names,
+                              const float *const *loss, int S, int64_t T, int64_t stride) {
+    if (n_methods < 1 || n_methods > 64 || S < 1 || S > 100 || T < 1 || stride < T)
+        return bl_fail(BALORA_STATUS_INVALID, "lab report: loss plot of %d methods x %d seeds x %lld steps; hint: 1..64, 1..100, >= 1",
+                       n_methods, S, (long long)T);
     int64_t win = T / 20 > 1 ? T / 20 : 1;
-    double *buf = bl_malloc((size_t)(BL_LAB_M_COUNT * 3 * T + S * T) * sizeof(double)); /* x, mean, std per method + smoothed seeds */
+    double *buf = bl_malloc((size_t)(n_methods * 3 * T + S * T) * sizeof(double)); /* x, mean, std per method + smoothed seeds */
     if (!buf) return BALORA_STATUS_NOMEM;
-    bl_plot_series ser[BL_LAB_M_COUNT];
+    bl_plot_series ser[64];
     int n = 0;
-    double *sm = buf + BL_LAB_M_COUNT * 3 * T; /* [S, T] */
-    for (int m = 0; m < BL_LAB_M_COUNT; m++) {
-        const bl_lab_cell *c = &v->cell[m];
-        if (!c->run) continue;
+    double *sm = buf + (int64_t)n_methods * 3 * T; /* [S, T] */
+    for (int m = 0; m < n_methods; m++) {
+        if (!loss[m]) continue;
         double *x = buf + (int64_t)n * 3 * T, *mu = x + T, *sd = mu + T;
         for (int s = 0; s < S; s++) /* trailing moving average over win steps */
             for (int64_t t = 0; t < T; t++) {
                 double a = 0;
                 int64_t k0 = t - win + 1 > 0 ? t - win + 1 : 0;
-                for (int64_t k = k0; k <= t; k++) a += c->loss[(int64_t)s * T + k];
+                for (int64_t k = k0; k <= t; k++) a += loss[m][(int64_t)s * stride + k];
                 sm[(int64_t)s * T + t] = a / (double)(t - k0 + 1);
             }
         for (int64_t t = 0; t < T; t++) {
@@ -330,18 +330,50 @@ static balora_status plot_loss(const bl_lab_results *r, const char *dir) {
             mu[t] = bl_stats_mean(col, S);
             sd[t] = S > 1 ? bl_stats_std(col, S) : 0.0;
         }
-        ser[n] = (bl_plot_series){.name = bl_lab_method_name((bl_lab_method)m), .x = x, .y = mu, .n = T, .err = sd};
+        ser[n] = (bl_plot_series){.name = names[m], .x = x, .y = mu, .n = T, .err = sd};
         n++;
     }
     char title[256], png[4200], svg[4200];
-    snprintf(title, sizeof title, "fine-tuning loss (answer token CE, moving average over %lld steps; band = std over %d seeds)",
+    snprintf(title, sizeof title, "fine-tuning loss (%s, moving average over %lld steps; band = std over %d seeds)", what,
              (long long)win, S);
     bl_plot_lines_spec spec = {.title = title, .xlabel = "step", .ylabel = "cross-entropy", .log_y = true, .width = 900, .height = 520};
-    balora_status st = both(dir, "loss", png, svg, sizeof png);
+    balora_status st = both(dir, stem, png, svg, sizeof png);
     if (!st) st = bl_plot_lines(png, &spec, ser, n);
     if (!st) st = bl_plot_lines(svg, &spec, ser, n);
     free(buf);
     return st;
+}
+
+static balora_status plot_loss(const bl_lab_results *r, const char *dir) {
+    const bl_lab_variant_result *v = &r->var[0];
+    const char *names[BL_LAB_M_COUNT];
+    const float *loss[BL_LAB_M_COUNT];
+    for (int m = 0; m < BL_LAB_M_COUNT; m++) {
+        names[m] = bl_lab_method_name((bl_lab_method)m);
+        loss[m] = v->cell[m].run ? v->cell[m].loss : NULL;
+    }
+    return bl_lab_plot_loss(dir, "loss", "answer token CE", BL_LAB_M_COUNT, names, loss, r->preset.n_seeds, r->preset.ft_steps,
+                            r->preset.ft_steps);
+}
+
+balora_status bl_lab_plot_bars(const char *dir, const char *stem, const bl_plot_bars_spec *spec) {
+    char png[4200], svg[4200];
+    BL_TRY(both(dir, stem, png, svg, sizeof png));
+    BL_TRY(bl_plot_bars(png, spec));
+    return bl_plot_bars(svg, spec);
+}
+
+const char *const bl_lab_tsne_class_names[4] = {"negative (neutral name)", "positive (neutral name)", "negative (cue reversed)",
+                                                "positive (cue reversed)"};
+
+balora_status bl_lab_plot_tsne(const char *dir, const char *stem, const char *title, const bl_plot_panel *panels, int n_panels,
+                               int cols) {
+    bl_plot_scatter_spec spec = {.title = title, .n_panels = n_panels, .panels = panels, .n_classes = 4,
+                                 .class_names = bl_lab_tsne_class_names, .cols = cols};
+    char png[4200], svg[4200];
+    BL_TRY(both(dir, stem, png, svg, sizeof png));
+    BL_TRY(bl_plot_scatter(png, &spec));
+    return bl_plot_scatter(svg, &spec);
 }
 
 static const bl_lab_metric k_bars[] = {BL_LAB_ACC_ID,   BL_LAB_ACC_OOD,  BL_LAB_INHERIT, BL_LAB_INH_NOISE,
@@ -364,13 +396,11 @@ static balora_status plot_scores(const bl_lab_results *r, const char *dir) {
         err[g * ns] = NAN;
         for (int s = 1; s < ns; s++) cell_stat(&v->cell[ms[s - 1]], S, k_bars[g], &mean[g * ns + s], &err[g * ns + s]);
     }
-    char title[256], png[4200], svg[4200];
+    char title[256];
     snprintf(title, sizeof title, "scores (mean ± std over %d seeds; inheritance: lower = fewer pre-training defects reproduced)", S);
     bl_plot_bars_spec spec = {.title = title, .ylabel = "fraction", .n_groups = N_BARS, .n_series = ns, .group_names = gnames,
                               .series_names = snames, .mean = mean, .err = err, .width = 1100, .height = 540};
-    BL_TRY(both(dir, "scores", png, svg, sizeof png));
-    BL_TRY(bl_plot_bars(png, &spec));
-    return bl_plot_bars(svg, &spec);
+    return bl_lab_plot_bars(dir, "scores", &spec);
 }
 
 static balora_status plot_tsne(const bl_lab_results *r, const char *dir, bool *made) {
@@ -390,16 +420,10 @@ static balora_status plot_tsne(const bl_lab_results *r, const char *dir, bool *m
         }
     }
     if (n == 0) return BALORA_STATUS_OK;
-    static const char *const cls[4] = {"negative (neutral name)", "positive (neutral name)", "negative (cue reversed)",
-                                       "positive (cue reversed)"};
-    char title[256], png[4200], svg[4200];
+    char title[256];
     snprintf(title, sizeof title, "t-SNE of the answer-position features of %lld test reviews (seed %llu)", (long long)r->n_tsne,
              (unsigned long long)r->seeds[0]);
-    bl_plot_scatter_spec spec = {.title = title, .n_panels = n, .panels = panels, .n_classes = 4, .class_names = cls,
-                                 .cols = BL_LAB_N_SNAP};
-    BL_TRY(both(dir, "tsne", png, svg, sizeof png));
-    BL_TRY(bl_plot_scatter(png, &spec));
-    BL_TRY(bl_plot_scatter(svg, &spec));
+    BL_TRY(bl_lab_plot_tsne(dir, "tsne", title, panels, n, BL_LAB_N_SNAP));
     *made = true;
     return BALORA_STATUS_OK;
 }
