@@ -2,7 +2,7 @@
  * OpenMP regions never call BLAS, and BLAS is never called inside an OpenMP region,
  * so the two pools take turns on the same cores instead of oversubscribing them. */
 #include "core/bl.h"
-#include <cblas.h>
+#include "ops/ops.h"
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 static int g_threads;
-static char g_blas_info[256];
 
 void balora_threads_set(int n) {
     if (n <= 0) {
@@ -19,21 +18,12 @@ void balora_threads_set(int n) {
     }
     g_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    bl_ops_threads_set(n); /* the BLAS pool (src/ops) */
 }
 
 int balora_threads_get(void) {
     if (g_threads == 0) balora_threads_set(0);
     return g_threads;
-}
-
-const char *balora_blas_info(void) {
-    const char *core = openblas_get_corename();
-    const char *env = getenv("OPENBLAS_CORETYPE");
-    snprintf(g_blas_info, sizeof g_blas_info, "%s; core=%s%s; threads=%d (BLAS) / %d (OpenMP)",
-             openblas_get_config(), core ? core : "?", env ? " (OPENBLAS_CORETYPE set)" : "",
-             openblas_get_num_threads(), omp_get_max_threads());
-    return g_blas_info;
 }
 
 /* The core type OpenBLAS 0.3.21 should use on this CPU, or NULL to leave it alone. */

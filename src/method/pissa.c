@@ -1,8 +1,7 @@
 /* PiSSA: SVD initialisation, residual, conversion to plain LoRA. See pissa.h. */
 #include "method/pissa.h"
-#include <cblas.h>
+#include "ops/ops.h"
 #include <errno.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,32 +44,10 @@ static balora_status check_args(const char *what, const float *W, int64_t m, int
     return BALORA_STATUS_OK;
 }
 
-/* Workspace query helpers (lwork = -1). */
-static int64_t q_gesdd(int64_t m, int64_t n) {
-    float q = 0, d = 0;
-    lapack_int iq = 0, mn = (lapack_int)(m < n ? m : n);
-    if (LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, 'S', (lapack_int)m, (lapack_int)n, &d, (lapack_int)m, &d, &d, (lapack_int)m,
-                            &d, mn, &q, -1, &iq) != 0) return -1;
-    return (int64_t)q + 1;
-}
-static int64_t q_qr(int64_t m, int64_t q) {
-    float a = 0, b = 0, d = 0;
-    if (LAPACKE_sgeqrf_work(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)q, &d, (lapack_int)m, &d, &a, -1) != 0) return -1;
-    if (LAPACKE_sorgqr_work(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)q, (lapack_int)q, &d, (lapack_int)m, &d, &b, -1) != 0)
-        return -1;
-    return (int64_t)fmaxf(a, b) + 1;
-}
-
 /* Orthonormal basis of the columns of X (col-major [rows, q]) in place. */
-static balora_status orth(float *X, int64_t rows, int64_t q, float *tau, float *work, int64_t lwork) {
-    lapack_int info = LAPACKE_sgeqrf_work(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)q, X, (lapack_int)rows, tau, work,
-                                          (lapack_int)lwork);
-    if (info == 0)
-        info = LAPACKE_sorgqr_work(LAPACK_COL_MAJOR, (lapack_int)rows, (lapack_int)q, (lapack_int)q, X, (lapack_int)rows,
-                                   tau, work, (lapack_int)lwork);
-    if (info != 0) return bl_fail(BALORA_STATUS_INTERNAL, "PiSSA: QR of a %lld x %lld sketch failed (info %d)",
-                                  (long long)rows, (long long)q, (int)info);
-    return BALORA_STATUS_OK;
+static balora_status orth(const char *what, float *X, int64_t rows, int64_t q, float *tau, float *work, int64_t lwork) {
+    balora_status st = bl_orth_f(rows, q, X, tau, work, lwork);
+    return st == BALORA_STATUS_OK ? st : bl_fail_prefix(st, "%s: QR of the sketch", what);
 }
 
 balora_status bl_pissa_svd(const float *W, int64_t out, int64_t in, bool w_in_out, int64_t r, int niter,
@@ -84,25 +61,26 @@ balora_status bl_pissa_svd(const float *W, int64_t out, int64_t in, bool w_in_ou
     /* Plan: Wc = W as row-major [out, in] (a copy: gesdd destroys it / the transpose of Conv1D). */
     const bool copy = niter < 0 || w_in_out;
     int64_t lwork, liwork;
+    balora_status st = BALORA_STATUS_OK;
     if (niter < 0) {
-        lwork = q_gesdd(n, m);
-        liwork = 8 * mn;
+        st = bl_svd_work_f(m, n, &lwork, &liwork);
     } else {
-        int64_t a = q_qr(m, q), b = q_qr(n, q), c = q_gesdd(n, q);
+        int64_t a = 0, b = 0, c = 0;
+        if (st == BALORA_STATUS_OK) st = bl_orth_work_f(m, q, &a);
+        if (st == BALORA_STATUS_OK) st = bl_orth_work_f(n, q, &b);
+        if (st == BALORA_STATUS_OK) st = bl_svd_work_f(q, n, &c, &liwork);
         lwork = a > b ? a : b;
         if (c > lwork) lwork = c;
-        if (a < 0 || b < 0 || c < 0) lwork = -1;
-        liwork = 8 * q;
     }
-    if (lwork < 0) return bl_fail(BALORA_STATUS_INTERNAL, "%s: LAPACK workspace query failed", what);
+    if (st != BALORA_STATUS_OK) return bl_fail_prefix(st, "%s", what);
     bl_arena ar = {0};
     float *Wc = NULL, *u = NULL, *vt = NULL, *s = NULL, *work = NULL, *omega = NULL, *Y = NULL, *Z = NULL, *tau = NULL,
           *u2 = NULL, *vt2 = NULL;
-    lapack_int *iwork = NULL;
+    int *iwork = NULL;
     for (int pass = 0; pass < 2; pass++) {
         if (copy) Wc = bl_arena_take(&ar, (size_t)(m * n) * sizeof(float));                /* [out, in] */
         work = bl_arena_take(&ar, (size_t)lwork * sizeof(float));
-        iwork = bl_arena_take(&ar, (size_t)liwork * sizeof(lapack_int));
+        iwork = bl_arena_take(&ar, (size_t)liwork * sizeof(int));
         if (niter < 0) {
             u = bl_arena_take(&ar, (size_t)(m * mn) * sizeof(float));   /* row-major [out, mn] = U */
             vt = bl_arena_take(&ar, (size_t)(mn * n) * sizeof(float));  /* row-major [mn, in] = V^T */
@@ -132,16 +110,10 @@ balora_status bl_pissa_svd(const float *W, int64_t out, int64_t in, bool w_in_ou
         }
         Wr = Wc;
     }
-    balora_status st = BALORA_STATUS_OK;
-    lapack_int info;
     if (niter < 0) {
-        /* row-major [m, n] = col-major [n, m] = W^T; its SVD W^T = U' S VT' gives U' = V (row-major [mn, n] = V^T)
-         * and VT' = U^T (row-major [m, mn] = U). */
-        info = LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, 'S', (lapack_int)n, (lapack_int)m, Wc, (lapack_int)n, s, vt,
-                                   (lapack_int)n, u, (lapack_int)mn, work, (lapack_int)lwork, iwork);
-        if (info != 0) {
-            st = bl_fail(BALORA_STATUS_INTERNAL, "%s: sgesdd failed (info %d) on a [%lld, %lld] weight", what, (int)info,
-                         (long long)m, (long long)n);
+        /* Wc row-major [m, n] = U [m, mn] diag(s) V^T [mn, n] */
+        if ((st = bl_svd_f(m, n, Wc, s, u, vt, work, lwork, iwork, liwork)) != BALORA_STATUS_OK) {
+            st = bl_fail_prefix(st, "%s of a [%lld, %lld] weight", what, (long long)m, (long long)n);
             goto done;
         }
         for (int64_t o = 0; o < m; o++) memcpy(U + o * r, u + o * mn, (size_t)r * sizeof(float));
@@ -150,32 +122,24 @@ balora_status bl_pissa_svd(const float *W, int64_t out, int64_t in, bool w_in_ou
     } else {
         /* In col-major terms Wr is [in, out] = W^T with leading dimension n. */
         for (int64_t i = 0; i < n * q; i++) omega[i] = bl_rng_normal(rng);
-        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)m, (int)q, (int)n, 1.0f, Wr, (int)n, omega, (int)n, 0.0f,
-                    Y, (int)m); /* Y = W Omega */
-        if ((st = orth(Y, m, q, tau, work, lwork)) != BALORA_STATUS_OK) goto done;
+        bl_gemm_cm(true, false, m, q, n, 1.0f, Wr, n, omega, n, 0.0f, Y, m); /* Y = W Omega */
+        if ((st = orth(what, Y, m, q, tau, work, lwork)) != BALORA_STATUS_OK) goto done;
         for (int it = 0; it < niter; it++) {
-            cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)q, (int)m, 1.0f, Wr, (int)n, Y, (int)m,
-                        0.0f, Z, (int)n); /* Z = W^T Q */
-            if ((st = orth(Z, n, q, tau, work, lwork)) != BALORA_STATUS_OK) goto done;
-            cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)m, (int)q, (int)n, 1.0f, Wr, (int)n, Z, (int)n, 0.0f,
-                        Y, (int)m); /* Y = W Z */
-            if ((st = orth(Y, m, q, tau, work, lwork)) != BALORA_STATUS_OK) goto done;
+            bl_gemm_cm(false, false, n, q, m, 1.0f, Wr, n, Y, m, 0.0f, Z, n); /* Z = W^T Q */
+            if ((st = orth(what, Z, n, q, tau, work, lwork)) != BALORA_STATUS_OK) goto done;
+            bl_gemm_cm(true, false, m, q, n, 1.0f, Wr, n, Z, n, 0.0f, Y, m); /* Y = W Z */
+            if ((st = orth(what, Y, m, q, tau, work, lwork)) != BALORA_STATUS_OK) goto done;
         }
-        /* (Q^T W)^T = W^T Q, col-major [n, q]; its SVD U2 S VT2 gives Q^T W = VT2^T S U2^T:
-         * U2 col-major [n, q] = row-major [q, n] = V^T; VT2 col-major [q, q] = row-major U_b. */
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)q, (int)m, 1.0f, Wr, (int)n, Y, (int)m, 0.0f, Z,
-                    (int)n);
-        info = LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, 'S', (lapack_int)n, (lapack_int)q, Z, (lapack_int)n, s, u2,
-                                   (lapack_int)n, vt2, (lapack_int)q, work, (lapack_int)lwork, iwork);
-        if (info != 0) {
-            st = bl_fail(BALORA_STATUS_INTERNAL, "%s: sgesdd failed (info %d) on the %lld x %lld projection", what,
-                         (int)info, (long long)q, (long long)n);
+        /* Q^T W = U_b S V^T: Z = W^T Q is col-major [n, q] = row-major [q, n] = Q^T W, whose row-major SVD
+         * gives U_b (row-major [q, q], in vt2) and V^T (row-major [q, n], in u2). */
+        bl_gemm_cm(false, false, n, q, m, 1.0f, Wr, n, Y, m, 0.0f, Z, n);
+        if ((st = bl_svd_f(q, n, Z, s, vt2, u2, work, lwork, iwork, liwork)) != BALORA_STATUS_OK) {
+            st = bl_fail_prefix(st, "%s of the %lld x %lld projection", what, (long long)q, (long long)n);
             goto done;
         }
         /* U_r = Q U_b[:, :r]; as col-major [r, m] (= row-major [m, r]) that is U_b[:, :r]^T Q^T, where the row-major
          * U_b read col-major is U_b^T, whose first r rows are U_b[:, :r]^T (leading dimension q). */
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)r, (int)m, (int)q, 1.0f, vt2, (int)q, Y, (int)m, 0.0f, U,
-                    (int)r);
+        bl_gemm_cm(false, true, r, m, q, 1.0f, vt2, q, Y, m, 0.0f, U, r);
         memcpy(S, s, (size_t)r * sizeof(float));
         memcpy(Vt, u2, (size_t)(r * n) * sizeof(float));
     }
@@ -203,11 +167,9 @@ balora_status bl_pissa_init(float *W, int64_t out, int64_t in, bool w_in_out, in
         for (int64_t o = 0; o < out; o++)
             for (int64_t j = 0; j < r; j++) B[o * r + j] *= S[j];
         if (w_in_out) /* W [in, out] -= s A^T B^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)in, (int)out, (int)r, -scale, A, (int)in, B, (int)r,
-                        1.0f, W, (int)out);
+            bl_gemm(true, true, in, out, r, -scale, A, in, B, r, 1.0f, W, out);
         else /* W [out, in] -= s B A */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)out, (int)in, (int)r, -scale, B, (int)r, A,
-                        (int)in, 1.0f, W, (int)in);
+            bl_gemm(false, false, out, in, r, -scale, B, r, A, in, 1.0f, W, in);
     }
     free(S);
     return st;

@@ -5,10 +5,10 @@
  *                                  B = U_r diag(sqrt(S_r / s))     [out, r]
  *                                  W_res = W - s B A               (in place)
  *
- * Exact SVD: LAPACK sgesdd. Randomized SVD with K power iterations (PEFT's "pissa_niter_K",
- * i.e. torch.svd_lowrank(W, q = r, niter = K)): a Gaussian sketch of q = r + oversample
- * columns from the seeded bl_rng, QR (sgeqrf + sorgqr) after every product with W or W^T,
- * then the exact SVD of the small q x in matrix Q^T W. Products go through cblas. */
+ * Exact SVD: bl_svd_f (src/ops; LAPACK sgesdd). Randomized SVD with K power iterations
+ * (PEFT's "pissa_niter_K", i.e. torch.svd_lowrank(W, q = r, niter = K)): a Gaussian sketch of
+ * q = r + oversample columns from the seeded bl_rng, QR (bl_orth_f) after every product with W
+ * or W^T, then the exact SVD of the small q x in matrix Q^T W. Products go through src/ops. */
 #ifndef BL_METHOD_PISSA_H
 #define BL_METHOD_PISSA_H
 #include "core/bl.h"

@@ -1,8 +1,6 @@
 /* BA-LoRA's regularisers: see reg.h and ../shared/docs/METHOD.md section 3. */
 #include "method/reg.h"
 #include "ops/ops.h"
-#include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -189,19 +187,14 @@ balora_status bl_reg_ws_init(bl_reg_ws *ws, bl_reg_task task, int64_t max_rows, 
 
     /* LAPACK workspace sizes (queries, no allocation). */
     int64_t lwork = 1, liwork = 1;
-    if (mg >= 1) {
-        lwork = 1 + 6 * mg + 2 * mg * mg; /* dsyevd, jobz = V; also holds two [mg, mg] blocks for P */
-        liwork = 3 + 5 * mg;
-    }
+    if (mg >= 1) /* bl_eigh_d's work (1 + 6 mg + 2 mg^2) also holds two [mg, mg] blocks for P */
+        bl_eigh_work_d(mg, &lwork, &liwork);
     if (need_svd) {
-        double q = 0, dummy = 0;
-        lapack_int iq = 0;
-        lapack_int info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'S', (lapack_int)ncols, (lapack_int)max_rows, &dummy,
-                                              (lapack_int)ncols, &dummy, &dummy, (lapack_int)ncols, &dummy,
-                                              (lapack_int)mn, &q, -1, &iq);
-        if (info != 0) return bl_fail(BALORA_STATUS_INTERNAL, "BA-LoRA workspace: dgesdd size query failed (info %d)", (int)info);
-        if ((int64_t)q + 1 > lwork) lwork = (int64_t)q + 1;
-        if (8 * mn > liwork) liwork = 8 * mn;
+        int64_t lw, liw;
+        balora_status st = bl_svd_work_d(max_rows, ncols, &lw, &liw);
+        if (st != BALORA_STATUS_OK) return bl_fail_prefix(st, "BA-LoRA workspace");
+        if (lw > lwork) lwork = lw;
+        if (liw > liwork) liwork = liw;
     }
     if (lwork > INT32_MAX || liwork > INT32_MAX || (need_svd && max_rows * ncols > INT32_MAX))
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "BA-LoRA workspace: %lld rows x %lld columns exceed LAPACK's 32-bit "
@@ -547,7 +540,7 @@ static balora_status svd_prepare(bl_reg_ws *ws, const char *what, int64_t M, int
     const bool gram = 2 * M <= V;
     double *sig = ws->eig; /* [mn] singular values, descending */
     double fro2 = 0;       /* ||Z||_F^2 */
-    lapack_int info;
+    balora_status st;
 
     if (gram) {
         /* G = Z Z^T in double, one block of columns at a time (row-major upper = col-major lower). */
@@ -555,33 +548,26 @@ static balora_status svd_prepare(bl_reg_ws *ws, const char *what, int64_t M, int
         for (int64_t c0 = 0; c0 < V; c0 += ws->chunk) {
             const int64_t w = V - c0 < ws->chunk ? V - c0 : ws->chunk;
             gather_cols(ws, z, M, V, c0, w, ws->blk_in);
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)M, (int)w, 1.0, ws->blk_in, (int)w,
-                        c0 == 0 ? 0.0 : 1.0, G, (int)M);
+            bl_syrk_d(M, w, 1.0, ws->blk_in, w, c0 == 0 ? 0.0 : 1.0, G, M);
         }
         for (int64_t i = 0; i < M; i++) fro2 += G[i * M + i];
         if (!isfinite(fro2))
             return bl_fail(BALORA_STATUS_INVALID, "%s: NaN or Inf in the logits; hint: the model diverged", what);
-        info = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)M, G, (lapack_int)M, ws->coef, ws->lwork,
-                                   (lapack_int)ws->n_lwork, ws->iwork, (lapack_int)ws->n_iwork);
-        if (info != 0) return bl_fail(BALORA_STATUS_INTERNAL, "%s: dsyevd failed (info %d) on a %lld x %lld Gram matrix",
-                                      what, (int)info, (long long)M, (long long)M);
-        /* ascending eigenvalues in coef; eigenvector j is row j of G (col-major column j) */
+        st = bl_eigh_d(M, G, M, ws->coef, ws->lwork, ws->n_lwork, ws->iwork, ws->n_iwork);
+        if (st != BALORA_STATUS_OK) return bl_fail_prefix(st, "%s: Gram matrix", what);
+        /* ascending eigenvalues in coef; eigenvector j is row j of G */
         for (int64_t i = 0; i < M; i++) {
             double e = ws->coef[M - 1 - i];
             sig[i] = e > 0 ? sqrt(e) : 0;
         }
     } else {
-        /* Z row-major [M, V] = col-major [V, M] = Z^T: dgesdd of Z^T gives U' = V, VT' = U^T. */
         double *zd = ws->zd; /* [M, V] */
         gather_cols(ws, z, M, V, 0, V, zd);
         for (int64_t i = 0; i < M * V; i++) fro2 += zd[i] * zd[i];
         if (!isfinite(fro2))
             return bl_fail(BALORA_STATUS_INVALID, "%s: NaN or Inf in the logits; hint: the model diverged", what);
-        info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'S', (lapack_int)V, (lapack_int)M, zd, (lapack_int)V, sig,
-                                   ws->vt, (lapack_int)V, ws->u, (lapack_int)mn, ws->lwork, (lapack_int)ws->n_lwork,
-                                   ws->iwork);
-        if (info != 0) return bl_fail(BALORA_STATUS_INTERNAL, "%s: dgesdd failed (info %d) on a %lld x %lld matrix",
-                                      what, (int)info, (long long)M, (long long)V);
+        st = bl_svd_d(M, V, zd, sig, ws->u, ws->vt, ws->lwork, ws->n_lwork, ws->iwork, ws->n_iwork);
+        if (st != BALORA_STATUS_OK) return bl_fail_prefix(st, "%s", what);
         /* u: row-major [M, mn] = U; vt: row-major [mn, V] = V^T */
     }
 
@@ -628,8 +614,7 @@ static balora_status svd_prepare(bl_reg_ws *ws, const char *what, int64_t M, int
          * otherwise form P once and grad = P Z costs M^2 V. */
         const bool low_rank = 2 * nu < M;
         if (!low_rank) {
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)M, (int)nu, 1.0, E, (int)M, Ed, (int)M,
-                        0.0, P, (int)M);
+            bl_gemm_d(true, false, M, M, nu, 1.0, E, M, Ed, M, 0.0, P, M);
             for (int64_t i = 0; i < M; i++) P[i * M + i] += beta;
         }
         ws->svd_nu = nu;
@@ -639,8 +624,7 @@ static balora_status svd_prepare(bl_reg_ws *ws, const char *what, int64_t M, int
         double *U = ws->u, *VT = ws->vt, *out = ws->zd; /* [M, mn], [mn, V], [M, V] */
         for (int64_t m = 0; m < M; m++)
             for (int64_t i = 0; i < mn; i++) U[m * mn + i] *= ws->coef[i];
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)V, (int)mn, 1.0, U, (int)mn, VT, (int)V, 0.0,
-                    out, (int)V);
+        bl_gemm_d(false, false, M, V, mn, 1.0, U, mn, VT, V, 0.0, out, V);
         if (beta != 0) {
             for (int64_t m = 0; m < M; m++) {
                 double *x = ws->row_buf;
@@ -667,14 +651,11 @@ static void svd_block(bl_reg_ws *ws, int64_t M, int64_t V, rin z, int64_t c0, in
     if (ws->svd_low_rank) {
         for (int64_t i = 0; i < M * w; i++) outb[i] = beta * in[i];
         if (nu > 0) {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nu, (int)w, (int)M, 1.0, Ed, (int)M, in,
-                        (int)w, 0.0, ws->blk_t, (int)w); /* [nu, w] */
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)w, (int)nu, 1.0, E, (int)M, ws->blk_t,
-                        (int)w, 1.0, outb, (int)w);
+            bl_gemm_d(false, false, nu, w, M, 1.0, Ed, M, in, w, 0.0, ws->blk_t, w); /* [nu, w] */
+            bl_gemm_d(true, false, M, w, nu, 1.0, E, M, ws->blk_t, w, 1.0, outb, w);
         }
     } else {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)w, (int)M, 1.0, P, (int)M, in, (int)w,
-                    0.0, outb, (int)w);
+        bl_gemm_d(false, false, M, w, M, 1.0, P, M, in, w, 0.0, outb, w);
     }
     *out = outb;
     *ld = w;
@@ -765,8 +746,7 @@ static balora_status nlu_dr(bl_reg_ws *ws, int64_t N, int64_t C, rin z, double w
         mu /= (double)N;
         for (int64_t i = 0; i < N; i++) Zc[i * C + j] -= mu;
     }
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)C, (int)N, 1.0 / (double)(N - 1), Zc, (int)C, Zc,
-                (int)C, 0.0, cov, (int)C);
+    bl_gemm_d(true, false, C, C, N, 1.0 / (double)(N - 1), Zc, C, Zc, C, 0.0, cov, C);
     double v = 0;
     for (int64_t i = 0; i < C; i++) {
         cov[i * C + i] = 0;
@@ -776,8 +756,7 @@ static balora_status nlu_dr(bl_reg_ws *ws, int64_t N, int64_t C, rin z, double w
     *value = v / (double)C;
     if (rout_null(grad) || weight == 0) return BALORA_STATUS_OK;
     /* dL/dZ = 4/(C (N-1)) Zc Cov_offdiag (column means of Zc are 0, so centring adds nothing). */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)C, (int)C, 4.0 / ((double)C * (double)(N - 1)), Zc,
-                (int)C, cov, (int)C, 0.0, G, (int)C);
+    bl_gemm_d(false, false, N, C, C, 4.0 / ((double)C * (double)(N - 1)), Zc, C, cov, C, 0.0, G, C);
     for (int64_t i = 0; i < N; i++) add_row(grad, i * C, C, weight, G + i * C);
     return BALORA_STATUS_OK;
 }

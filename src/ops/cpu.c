@@ -12,6 +12,8 @@
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Below this many elements an OpenMP region costs more than it saves. */
@@ -41,6 +43,18 @@ float bl_fast_expf(float x) { return fexp(x); }
 
 bl_backend bl_ops_backend(void) { return BL_BACKEND_CPU; }
 const char *bl_ops_backend_name(void) { return "cpu"; }
+
+void bl_ops_threads_set(int n) { openblas_set_num_threads(n); }
+
+const char *balora_blas_info(void) {
+    static char info[256];
+    const char *core = openblas_get_corename();
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    snprintf(info, sizeof info, "%s; core=%s%s; threads=%d (BLAS) / %d (OpenMP)", openblas_get_config(),
+             core ? core : "?", env ? " (OPENBLAS_CORETYPE set)" : "", openblas_get_num_threads(),
+             omp_get_max_threads());
+    return info;
+}
 
 /* ------------------------------------------------------------------ matrix products */
 

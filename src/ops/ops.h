@@ -1,13 +1,17 @@
 /* The math ops of balora: every kernel a model (decoder or encoder) runs, each with its
  * forward and its backward, float32, row-major, host memory.
  *
- * THE DISPATCH SEAM. Model code (src/model, src/encoders, src/method, src/train) computes
- * only through the functions declared here: it never calls BLAS or writes an arithmetic
- * loop over activations itself. Today they are implemented for the CPU in src/ops/cpu.c
- * (cblas_sgemm for every matrix product, OpenMP for elementwise/attention loops, never
- * around a BLAS call). A CUDA backend provides the same signatures over device pointers
- * (every activation buffer comes from one arena, which then lives on the device) and is
- * chosen when the library is built; bl_ops_backend() says which one is in use.
+ * THE DISPATCH SEAM. Every BLAS and LAPACK call of the library is behind the functions
+ * declared here: no file under src/ outside this directory calls cblas_* or LAPACKE_* or
+ * includes their headers (tests/test_ops_linalg.c fails if one does), and model code
+ * (src/model, src/encoders) writes no arithmetic loop over activations itself. Today
+ * they are implemented for the CPU in src/ops/cpu.c (kernels: cblas_sgemm for every matrix
+ * product, OpenMP for elementwise/attention loops, never around a BLAS call) and
+ * src/ops/linalg.c (the dense linear algebra of the method code: double products, SVD,
+ * symmetric eigen-decomposition, QR). A second backend replaces this directory: it provides
+ * the same signatures over its own memory (every activation buffer comes from one arena,
+ * which then lives on the device) and is chosen when the library is built; bl_ops_backend()
+ * says which one is in use.
  *
  * CONVENTIONS (every op):
  *   - shapes are in the comments, [N, C] = N rows of C contiguous floats; sizes are int64_t.
@@ -27,6 +31,10 @@
 typedef enum bl_backend { BL_BACKEND_CPU = 0 } bl_backend;
 bl_backend bl_ops_backend(void);
 const char *bl_ops_backend_name(void); /* "cpu" */
+
+/* Thread count of the backend's own thread pool (OpenBLAS's); balora_threads_set calls it.
+ * balora_blas_info (core/bl.h), defined with the backend, names its library and kernels. */
+void bl_ops_threads_set(int n);
 
 /* exp(x) for float32, within 2 ulp of expf on [-87, 88] (clamped outside), vectorisable. */
 float bl_fast_expf(float x);
@@ -161,6 +169,57 @@ int64_t bl_attn_bwd_scratch(const bl_attn_desc *d);
  * dout is [B, T, n_head, D] with stride o_stride. */
 void bl_attn_bwd(const bl_attn_desc *d, float *dq, float *dk, float *dv, float *dbias, float *scratch,
                  const float *dout, const float *q, const float *k, const float *v, const float *probs);
+
+/* ------------------------------------------------------------------ dense linear algebra
+ * What the method code needs (BA-LoRA's SVD and covariance terms, PiSSA's initialisation;
+ * src/ops/linalg.c). These are not gradient ops: outputs are written (or scaled by beta).
+ * Dimensions and strides must fit in an int (LP64 BLAS/LAPACK); the factorisations check this
+ * and their arguments and return INVALID naming the routine and the shape, INTERNAL when the
+ * library fails (no convergence); the caller prefixes its own context (bl_fail_prefix).
+ * Their workspace is passed in, sized by the *_work helpers; the work size given changes how
+ * LAPACK blocks (hence rounding), so pass the same size to get the same bits. */
+
+/* bl_gemm in double: C = alpha op(A) op(B) + beta C, row-major; op(A) [M, K], op(B) [K, N],
+ * C [M, N], lda/ldb/ldc row strides in doubles. */
+void bl_gemm_d(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+               const double *A, int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+/* bl_gemm on column-major operands (LAPACK's layout, column j of X at X + j * ldx):
+ * C = alpha op(A) op(B) + beta C with op(A) [M, K], op(B) [K, N], C [M, N]. For code that keeps
+ * its data column-major between factorisations (PiSSA's randomized SVD). */
+void bl_gemm_cm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Symmetric rank-K update, double: C = alpha A A^T + beta C on the upper triangle of C (row i,
+ * columns j >= i; the strict lower triangle is left alone).  A [N, K] (row stride lda)
+ * C [N, N] (row stride ldc). */
+void bl_syrk_d(int64_t N, int64_t K, double alpha, const double *A, int64_t lda, double beta, double *C, int64_t ldc);
+
+/* Thin SVD A = U diag(S) Vt (divide and conquer, LAPACK gesdd), k = min(m, n), row-major:
+ *   A [m, n] (destroyed)   S [k] descending, >= 0   U [m, k]   Vt [k, n]   (packed rows)
+ *   work [lwork], iwork [liwork] with the sizes bl_svd_work_* gives for (m, n).
+ * A NaN or Inf in A fails (INVALID) before LAPACK runs. */
+balora_status bl_svd_f(int64_t m, int64_t n, float *A, float *S, float *U, float *Vt, float *work, int64_t lwork,
+                       int *iwork, int64_t liwork);
+balora_status bl_svd_d(int64_t m, int64_t n, double *A, double *S, double *U, double *Vt, double *work, int64_t lwork,
+                       int *iwork, int64_t liwork);
+/* Workspace of bl_svd_f / bl_svd_d for an [m, n] matrix: *lwork elements (LAPACK's optimum + 1),
+ * *liwork = 8 min(m, n) ints. */
+balora_status bl_svd_work_f(int64_t m, int64_t n, int64_t *lwork, int64_t *liwork);
+balora_status bl_svd_work_d(int64_t m, int64_t n, int64_t *lwork, int64_t *liwork);
+
+/* Eigen-decomposition of a symmetric A [n, n] (divide and conquer, LAPACK syevd), row-major with
+ * row stride lda; only the upper triangle is read (as bl_syrk_d writes it). On return w [n] holds
+ * the eigenvalues ascending and row i of A the unit eigenvector of w[i].
+ *   work [lwork], iwork [liwork]: at least bl_eigh_work_d's sizes. */
+balora_status bl_eigh_d(int64_t n, double *A, int64_t lda, double *w, double *work, int64_t lwork, int *iwork,
+                        int64_t liwork);
+/* Minimum workspace of bl_eigh_d: *lwork = 1 + 6n + 2n^2 doubles, *liwork = 3 + 5n ints. */
+void bl_eigh_work_d(int64_t n, int64_t *lwork, int64_t *liwork);
+
+/* Orthonormal basis of the columns of X [n, q] (column-major, leading dimension n, q <= n) in
+ * place, by QR (LAPACK geqrf + orgqr): on return X = Q, Q^T Q = I, and columns 0..j of Q span
+ * columns 0..j of the input.  tau [q]   work [lwork] with lwork from bl_orth_work_f(n, q). */
+balora_status bl_orth_f(int64_t n, int64_t q, float *X, float *tau, float *work, int64_t lwork);
+balora_status bl_orth_work_f(int64_t n, int64_t q, int64_t *lwork);
 
 /* ------------------------------------------------------------------ softmax and losses */
 
