@@ -152,7 +152,7 @@ static int write_report(cJSON *j, const char *path) {
 
 /* --prompts-out: the problems' prompts as JSON lines {"index", "task_id", "prompt"}, to generate
  * completions with any system and score them with --completions. */
-/* The Alpaca prompt the paper's NLG fine-tuning uses (METHOD.md 4): the model answers after "### Response:". */
+/* The Alpaca prompt the paper's NLG fine-tuning uses (docs/METHOD.md 4): the model answers after "### Response:". */
 static const char k_alpaca[] = "Below is an instruction that describes a task. Write a response that appropriately completes "
                                "the request.\n\n### Instruction:\n%s\n\n### Response:";
 

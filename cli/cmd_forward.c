@@ -1,6 +1,6 @@
 /* balora forward: run a model (and an adapter) on a batch; write logits, the loss and, with
  * --grads, d loss / d (every trainable adapter tensor) keyed as in adapter_model.safetensors.
- * With --method ba-lora the loss is BA-LoRA's total (METHOD.md section 3): the task loss plus the
+ * With --method ba-lora the loss is BA-LoRA's total (docs/METHOD.md section 3): the task loss plus the
  * weighted consistency, diversity and SVD terms, each also written (loss_task, loss_cr, loss_dr,
  * loss_svdr); the teacher is the same model with the adapter switched off (LoRA; classifiers: the
  * head's initial weights) or with the adapter's initial factors (PiSSA: W_res + s B0 A0 = W).

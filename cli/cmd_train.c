@@ -100,7 +100,7 @@ typedef struct seqcls_opts {
 
 /* --task seq-cls on the command line: its defaults are set before parsing so --help shows them
  * (a --task given in a --config file is handled after parsing, by parsing again). */
-/* --task nlg / nlu (BA-LoRA's names, METHOD.md 3.1/3.2) are causal-lm / seq-cls. */
+/* --task nlg / nlu (BA-LoRA's names, docs/METHOD.md 3.1/3.2) are causal-lm / seq-cls. */
 static const char *task_canonical(const char *t) {
     if (t && !strcmp(t, "nlu")) return "seq-cls";
     if (t && !strcmp(t, "nlg")) return "causal-lm";

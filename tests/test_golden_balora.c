@@ -1,7 +1,7 @@
 /* `balora forward --method ba-lora` end to end against ../shared/golden/<arch>/balora_{nlg,nlu}.safetensors
  * (golden/README.md): the lora/ adapter, teacher = the base model with the adapter switched off (for
  * classifiers: the head's initial weights), lambda1 0.5, lambda2 0.3, lambda3 0.2, svd_k 2, tau 1,
- * SVD norm sum (NLG; NLU uses METHOD.md 3.1's unnormalised form). Every key — loss_task, loss_cr,
+ * SVD norm sum (NLG; NLU uses docs/METHOD.md 3.1's unnormalised form). Every key — loss_task, loss_cr,
  * loss_dr, loss_svdr, loss and the gradient of the total for every adapter tensor — within
  * 1e-4 + 1e-3 |want|. Then, at the CLI level: lambda 0 removes a term; on a PiSSA pair written by
  * `balora init` the teacher is the original model (loss_cr = 0 at step 0), not the residual model

@@ -2,7 +2,7 @@
  *   1. the golden step-0 adapter on the golden residual weights (residual_weights.safetensors
  *      replacing the targeted base tensors) reproduces logits_pissa, loss_pissa and
  *      pissa/grads.safetensors for every decoder architecture;
- *   2. METHOD.md section 5, "teacher built from the residual model": with the adapter loaded with
+ *   2. docs/METHOD.md section 5, "teacher built from the residual model": with the adapter loaded with
  *      its initial factors, BL_ADAPTER_INITIAL (W_res + s B0 A0) gives the ORIGINAL model's logits
  *      (logits_base), while BL_ADAPTER_OFF on the residual model does not; L_CR at step 0 is 0
  *      against the INITIAL teacher and clearly not against the residual one;

@@ -1,4 +1,4 @@
-/* BA-LoRA configuration: paper presets, name parsing, lambda schedules (METHOD.md 3.4),
+/* BA-LoRA configuration: paper presets, name parsing, lambda schedules (docs/METHOD.md 3.4),
  * the adaptive lambda1's teacher confidence, validation errors. */
 #include "harness.h"
 #include "method/reg.h"

@@ -1,6 +1,6 @@
 /* Finite-difference checks (double precision) of every BA-LoRA term's gradient on several
  * shapes (rows fewer and more than columns: the Gram and the gesdd routes; k below and equal
- * to the rank), plus the properties METHOD.md 5 asks for: non-zero gradients on
+ * to the rank), plus the properties docs/METHOD.md 5 asks for: non-zero gradients on
  * non-degenerate inputs, the causal shift of the mask, the sign of the entropy term,
  * warnings where a setting makes a term constant, clear errors on bad input. */
 #include "harness.h"

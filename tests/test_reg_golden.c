@@ -1,5 +1,5 @@
 /* BA-LoRA's terms against ../shared/golden/regularizers.safetensors (float64 reference,
- * METHOD.md 3.1-3.2): every value and gradient, through the double API (tight tolerance)
+ * docs/METHOD.md 3.1-3.2): every value and gradient, through the double API (tight tolerance)
  * and the float API (golden tolerance 1e-4 + 1e-3 |want|). */
 #include "harness.h"
 #include "io/safetensors.h"

@@ -1,4 +1,4 @@
-/* safetensors round trip, dtype conversion and every malformed-file rejection of FORMATS.md. */
+/* safetensors round trip, dtype conversion and every malformed-file rejection in docs/FORMATS.md. */
 #include "harness.h"
 #include "io/safetensors.h"
 #include <math.h>

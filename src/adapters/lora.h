@@ -1,4 +1,4 @@
-/* LoRA adapters in PEFT's format (FORMATS.md): create with PEFT-identical initialisation,
+/* LoRA adapters in PEFT's format (docs/FORMATS.md): create with PEFT-identical initialisation,
  * load, save, attach to a model's linear modules (bl_module_set, src/model/model.h).
  *
  * Key names: "base_model.model." + module path + ".lora_A.weight" [r, in] / ".lora_B.weight"

@@ -118,7 +118,7 @@ void bl_gen_model_free(bl_gen_model *g);
 void bl_gen_model_eos(const bl_gen_model *g, bl_gen_opts *o);
 /* Tokenises text (BOS etc. as the tokenizer adds them) into a malloc'd int64 array. */
 balora_status bl_gen_encode(bl_tok *tok, const char *text, int64_t **ids, int64_t *n);
-/* "{query}"-template formatting: the Alpaca prompt of METHOD.md section 4 when alpaca is true, else
+/* "{query}"-template formatting: the Alpaca prompt (docs/METHOD.md 4) when alpaca is true, else
  * the text itself. malloc'd. */
 char *bl_gen_format_prompt(const char *text, bool alpaca);
 
@@ -144,7 +144,7 @@ typedef struct bl_bench_gen_opts {
 } bl_bench_gen_opts;
 void bl_bench_gen_opts_default(bl_bench_gen_opts *o);
 /* Generates completions for the first `limit` problems of s: GSM8K and MATH prompts in the Alpaca
- * template (METHOD.md section 4), HumanEval / MBPP prompts as the loaders give them; stop strings:
+ * template (docs/METHOD.md 4), HumanEval / MBPP prompts as the loaders give them; stop strings:
  * "### Instruction" (gsm8k, math), Codex's "\nclass", "\ndef", "\n#", "\nif", "\nprint"
  * (humaneval), bigcode's "\nclass", "\nassert", "\n\"\"\"", "\nprint", "\nif", "\n```" (mbpp); plus EOS.
  * *out is shaped as bl_completions_load would read it. */

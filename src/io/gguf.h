@@ -1,4 +1,4 @@
-/* GGUF (version 2 and 3) reader, writer, and the llama.cpp LoRA adapter export (FORMATS.md).
+/* GGUF (version 2 and 3) reader, writer, and the llama.cpp LoRA adapter export (docs/FORMATS.md).
  *
  * File layout: magic "GGUF", u32 version, u64 tensor count, u64 KV count; KVs (string key,
  * u32 value type, value); tensor infos (string name, u32 n_dims, u64 ne[n_dims] innermost

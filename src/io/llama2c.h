@@ -1,4 +1,4 @@
-/* llama2.c checkpoints (FORMATS.md, legacy version 0): a header of 7 int32 then float32
+/* llama2.c checkpoints (docs/FORMATS.md, legacy version 0): a header of 7 int32 then float32
  * arrays. bl_llama2c_open validates the header (sizes positive, heads divide dim, even head
  * size, file length exact) and points at each array; bl_llama2c_to_hf writes a Hugging Face
  * LLaMA folder (config.json + model.safetensors F32) with wq/wk rows permuted from llama2.c's

@@ -1,4 +1,4 @@
-/* A PEFT LoRA adapter folder read at the file level (FORMATS.md): adapter_config.json and
+/* A PEFT LoRA adapter folder read at the file level (docs/FORMATS.md, PEFT LoRA adapter folder): adapter_config.json and
  * adapter_model.safetensors, its tensors grouped into A/B pairs per module and full tensors
  * (modules_to_save). Used by inspect, merge and the GGUF export; no model engine needed.
  *

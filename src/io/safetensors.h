@@ -1,4 +1,4 @@
-/* safetensors read and write (FORMATS.md). The reader validates the whole header
+/* safetensors read and write (docs/FORMATS.md). The reader validates the whole header
  * (size limit, JSON object, known dtypes, offsets tiling the buffer, file length) and
  * names the file and the tensor in every error. */
 #ifndef BL_SAFETENSORS_H

@@ -1,4 +1,4 @@
-/* PiSSA (../shared/docs/METHOD.md section 2): principal singular values and vectors of a
+/* PiSSA (docs/METHOD.md section 2): principal singular values and vectors of a
  * frozen weight as the adapter's initial factors, the rest as the residual weight.
  *
  *   W = U S V^T (float32), top r:  A = diag(sqrt(S_r / s)) V_r^T   [r, in]

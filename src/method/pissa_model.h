@@ -1,4 +1,4 @@
-/* PiSSA on a whole model (METHOD.md section 2), as PEFT's PiSSA recipe writes it:
+/* PiSSA on a whole model (docs/METHOD.md section 2), as PEFT's PiSSA recipe writes it:
  *
  *   OUT/adapter   the PEFT adapter at step 0 (A, B = the principal factors; SEQ_CLS heads as
  *                 modules_to_save). adapter_config.json records init_lora_weights = true, as PEFT's

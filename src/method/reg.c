@@ -1,4 +1,4 @@
-/* BA-LoRA's regularisers: see reg.h and ../shared/docs/METHOD.md section 3. */
+/* BA-LoRA's regularisers: see reg.h and docs/METHOD.md section 3. */
 #include "method/reg.h"
 #include "ops/ops.h"
 #include <math.h>
@@ -40,7 +40,7 @@ balora_status bl_reg_config_recipe(bl_reg_config *c, const char *name, bl_reg_ta
     if (!strcmp(name, "paper-v6")) {
         if (task != BL_REG_TASK_NLG)
             return bl_fail(BALORA_STATUS_UNSUPPORTED,
-                           "recipe 'paper-v6': defined for NLG only (METHOD.md 3.2); hint: use --recipe paper-v1 "
+                           "recipe 'paper-v6': defined for NLG only (docs/METHOD.md 3.2); hint: use --recipe paper-v1 "
                            "with --task nlu, or set the lambdas and schedules one by one");
         bl_reg_config_default(c, task);
         c->lambda1 = 0.025;
@@ -101,7 +101,7 @@ static balora_status config_check(const bl_reg_config *c, int64_t ncols, bool wa
             return bl_fail(BALORA_STATUS_INVALID, "BA-LoRA config: field 'sched%d': unknown schedule %d", i + 1, (int)c->sched[i]);
         if (i > 0 && c->sched[i] == BL_LAMBDA_SCHED_ADAPTIVE)
             return bl_fail(BALORA_STATUS_INVALID, "BA-LoRA config: lambda%d schedule 'adaptive': defined for lambda1 only "
-                           "(METHOD.md 3.4); hint: use two_phase, linear_warmup or quadratic_warmup", i + 1);
+                           "(docs/METHOD.md 3.4); hint: use two_phase, linear_warmup or quadratic_warmup", i + 1);
     }
     if (c->task != BL_REG_TASK_NLU && c->task != BL_REG_TASK_NLG)
         return bl_fail(BALORA_STATUS_INVALID, "BA-LoRA config: field 'task': unknown task %d", (int)c->task);

@@ -1,4 +1,4 @@
-/* BA-LoRA's regularisers (../shared/docs/METHOD.md section 3), on plain arrays.
+/* BA-LoRA's regularisers (docs/METHOD.md section 3), on plain arrays.
  *
  *   L = L_task + lambda1 * L_CR + lambda2 * L_DR + lambda3 * L_SVDR
  *
@@ -18,7 +18,7 @@
  * grad (grad may be NULL for the value only). All arithmetic is double internally; the
  * float API reads float logits and adds into float grads, the _d variants take double
  * arrays (used by the finite-difference tests). Gradients of the SVD terms flow
- * (METHOD 3.3): on the Gram matrix G = Z Z^T (dsyevd) when |M| <= V/2, else dgesdd.
+ * (docs/METHOD.md 3.3): on the Gram matrix G = Z Z^T (dsyevd) when |M| <= V/2, else dgesdd.
  * On the Gram route singular values below 1e-7 * sigma_max contribute no gradient (the
  * eigenvalues of G carry absolute error ~1e-16 sigma_max^2, so such sigma are rounding
  * noise, and at sigma = 0 the subgradient is a choice); dgesdd uses every sigma.

@@ -1,4 +1,4 @@
-/* llama2.c checkpoints (FORMATS.md): a LLaMA model in Karpathy's float32 layout, read into a
+/* llama2.c checkpoints (docs/FORMATS.md, llama2.c checkpoints): a LLaMA model in Karpathy's float32 layout, read into a
  * bl_model with transformers' tensor names and rotate-half RoPE layout. The file itself is
  * parsed and validated by src/io/llama2c.c (shared with `balora convert --from llama2c`). */
 #include "io/llama2c.h"

@@ -206,7 +206,7 @@ typedef struct bl_model {
 /* Loads an HF folder (config.json + [sharded] safetensors, F32/F16/BF16 -> F32). The class comes
  * from config.json's architectures. GPT-2 Conv1D weights are transposed to [out, in]. */
 balora_status bl_model_load(bl_model *m, const char *dir);
-/* Loads a llama2.c checkpoint (FORMATS.md), permuting wq/wk rows to the rotate-half layout;
+/* Loads a llama2.c checkpoint (docs/FORMATS.md, llama2.c), permuting wq/wk rows to the rotate-half layout;
  * the result is a LlamaForCausalLM with HF tensor names. */
 balora_status bl_model_load_llama2c(bl_model *m, const char *path);
 /* A model with random N(0, std) weights (norm weights 1, biases 0): benchmarks and tests. */
@@ -223,7 +223,7 @@ cJSON *bl_config_to_json(const bl_config *c);
 /* Full fine-tuning on/off: allocates (once) and attaches a grad to every base tensor. */
 /* After bl_model_set_full_ft(m, true): freezes the token (and GPT-2 position) embeddings and the LM
  * head (their grads detached, so backward neither computes nor needs them): the paper's full
- * fine-tuning baseline trains every other base weight (METHOD.md section 4). */
+ * fine-tuning baseline trains every other base weight (docs/METHOD.md section 6). */
 void bl_model_freeze_embeddings(bl_model *m);
 balora_status bl_model_set_full_ft(bl_model *m, bool on);
 void bl_model_zero_grads(bl_model *m); /* base-weight grads (full FT) only */

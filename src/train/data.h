@@ -3,7 +3,7 @@
  * Formats (bl_train_data_format):
  *   jsonl  : one JSON object per line with a prompt field and a response field (default
  *            "query" / "response", as in MetaMathQA). The prompt is formatted with a template
- *            containing {query} (default: the Alpaca prompt of METHOD.md section 4), the response
+ *            containing {query} (default: the Alpaca prompt of docs/METHOD.md 4), the response
  *            follows it directly, then EOS. Labels are -100 on the prompt tokens: only the
  *            response (and EOS) is trained. As in Alpaca/MetaMath, the prompt length is the
  *            token count of the formatted prompt tokenised alone.
@@ -28,7 +28,7 @@ typedef enum bl_train_data_format { BL_TRAIN_DATA_JSONL = 0, BL_TRAIN_DATA_TEXT,
 balora_status bl_train_data_format_parse(const char *name, bl_train_data_format *out);
 const char *bl_train_data_format_name(bl_train_data_format f);
 
-/* The Alpaca prompt of METHOD.md section 4 (the default template). */
+/* The Alpaca prompt of docs/METHOD.md section 4 (the default template). */
 extern const char *const BL_ALPACA_TEMPLATE;
 
 /* The seam to a tokenizer (src/tok plugs in here). encode() writes up to cap ids and sets *n to

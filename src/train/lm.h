@@ -43,7 +43,7 @@ balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, 
  * Afterwards set t->pissa (bl_train_lm_init) and t->teacher_mode = BL_ADAPTER_INITIAL. */
 balora_status bl_train_pissa_init(bl_adapter *a, int niter, uint64_t seed);
 /* Writes the adapter as PEFT's path_initial_model_for_weight_conversion does: a plain LoRA on the
- * ORIGINAL weights with A' = [A ; A0], B' = [B , -B0], r' = 2r, alpha' (METHOD.md section 2). */
+ * ORIGINAL weights with A' = [A ; A0], B' = [B , -B0], r' = 2r, alpha' (docs/METHOD.md section 2). */
 balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
                                             const char *const *keys, const char *const *vals);
 
