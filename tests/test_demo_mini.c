@@ -163,7 +163,25 @@ int main(void) {
     }
     CHECK(v->cell[BL_LAB_M_LORA].have_tsne && v->cell[BL_LAB_M_BALORA].have_tsne && !v->cell[BL_LAB_M_PISSA].have_tsne, "t-SNE cells");
     /* step 0: LoRA (B = 0) and PiSSA-initialised BA-LoRA both compute the pre-trained model, so their step-0 maps
-       (same features up to float rounding, same t-SNE seed) are close */
+       (same features up to float rounding, same t-SNE seed) are close: every point within 5% of the map's extent */
+    {
+        const bl_lab_cell *cl = &v->cell[BL_LAB_M_LORA], *cb = &v->cell[BL_LAB_M_BALORA];
+        CHECK(r.n_tsne > 0 && cl->tsne && cb->tsne && cl->snap_step[0] == 0 && cb->snap_step[0] == 0, "step-0 t-SNE maps (%lld points)",
+              (long long)r.n_tsne);
+        if (r.n_tsne > 0 && cl->tsne && cb->tsne) {
+            double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY}, worst = 0;
+            for (int64_t i = 0; i < r.n_tsne; i++)
+                for (int d = 0; d < 2; d++) {
+                    double x = cl->tsne[i * 2 + d];
+                    lo[d] = fmin(lo[d], x); hi[d] = fmax(hi[d], x);
+                    worst = fmax(worst, fabs(x - cb->tsne[i * 2 + d]));
+                }
+            double extent = fmax(hi[0] - lo[0], hi[1] - lo[1]);
+            printf("step-0 t-SNE maps, lora vs ba-lora: worst point moved %.3g of an extent %.3g\n", worst, extent);
+            CHECK(extent > 0 && worst <= 0.05 * extent, "step-0 maps of lora and ba-lora are not close: a point moved %g of %g", worst,
+                  extent);
+        }
+    }
     CHECK_OK(bl_lab_report_write(&r, dir));
     check_report(dir, &r);
     char *table = NULL;
@@ -174,9 +192,11 @@ int main(void) {
 
     /* determinism: the same preset again gives the same numbers */
     o.out_dir = dir2;
-    CHECK_OK(bl_lab_run(p, &o, &r2));
-    if (r2.n_variants == 1) {
-        for (int m = 0; m < BL_LAB_M_COUNT; m++)
+    st = bl_lab_run(p, &o, &r2);
+    CHECK(st == BALORA_STATUS_OK, "second lab run: %s", balora_last_error());
+    if (!st) {
+        CHECK(r2.n_variants == 1, "second run: %d variants", r2.n_variants);
+        for (int m = 0; r2.n_variants == 1 && m < BL_LAB_M_COUNT; m++)
             CHECK(memcmp(r.var[0].cell[m].val, r2.var[0].cell[m].val, 2 * BL_LAB_METRIC_COUNT * sizeof(double)) == 0,
                   "%s: scores differ between two identical runs", bl_lab_method_name((bl_lab_method)m));
         bl_lab_results_free(&r2);
