@@ -162,24 +162,18 @@ int main(void) {
         }
     }
     CHECK(v->cell[BL_LAB_M_LORA].have_tsne && v->cell[BL_LAB_M_BALORA].have_tsne && !v->cell[BL_LAB_M_PISSA].have_tsne, "t-SNE cells");
-    /* step 0: LoRA (B = 0) and PiSSA-initialised BA-LoRA both compute the pre-trained model, so their step-0 maps
-       (same features up to float rounding, same t-SNE seed) are close: every point within 5% of the map's extent */
+    /* step 0: LoRA (B = 0) and PiSSA-initialised BA-LoRA both compute the pre-trained model, so their first
+       step's loss (same seed, same batch, before any update) agrees within the golden tolerance, for every seed.
+       (Their step-0 t-SNE maps are NOT comparable point by point: from the 1e-4 initial embedding, 50
+       iterations turn float rounding in the features into a different map: a 1e-6 relative perturbation of
+       20 points moves them by about the whole map's extent.) */
     {
         const bl_lab_cell *cl = &v->cell[BL_LAB_M_LORA], *cb = &v->cell[BL_LAB_M_BALORA];
-        CHECK(r.n_tsne > 0 && cl->tsne && cb->tsne && cl->snap_step[0] == 0 && cb->snap_step[0] == 0, "step-0 t-SNE maps (%lld points)",
-              (long long)r.n_tsne);
-        if (r.n_tsne > 0 && cl->tsne && cb->tsne) {
-            double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY}, worst = 0;
-            for (int64_t i = 0; i < r.n_tsne; i++)
-                for (int d = 0; d < 2; d++) {
-                    double x = cl->tsne[i * 2 + d];
-                    lo[d] = fmin(lo[d], x); hi[d] = fmax(hi[d], x);
-                    worst = fmax(worst, fabs(x - cb->tsne[i * 2 + d]));
-                }
-            double extent = fmax(hi[0] - lo[0], hi[1] - lo[1]);
-            printf("step-0 t-SNE maps, lora vs ba-lora: worst point moved %.3g of an extent %.3g\n", worst, extent);
-            CHECK(extent > 0 && worst <= 0.05 * extent, "step-0 maps of lora and ba-lora are not close: a point moved %g of %g", worst,
-                  extent);
+        CHECK(cl->snap_step[0] == 0 && cb->snap_step[0] == 0 && cl->tsne && cb->tsne, "step-0 t-SNE snapshots");
+        for (int s = 0; s < 2; s++) {
+            float a = cl->loss[s * p->ft_steps], b = cb->loss[s * p->ft_steps];
+            CHECK(t_allclose("step-1 loss, ba-lora vs lora", &b, &a, 1, T_GOLDEN_ATOL, T_GOLDEN_RTOL) == 0,
+                  "seed %d: ba-lora's step-0 model is not lora's (the pre-trained model): first loss %.9g vs %.9g", s, b, a);
         }
     }
     CHECK_OK(bl_lab_report_write(&r, dir));
