@@ -1,6 +1,6 @@
 /* The balora command-line tool: one file per subcommand, each `int cmd_NAME(int argc, char **argv)`
  * returning the process exit code (0 ok, 1 runtime error, 2 usage error).
- * argv[0] is the subcommand name. Unimplemented commands fall back to a weak default in main.c. */
+ * argv[0] is the subcommand name. Every command listed here must be defined (no fallback: the link fails). */
 #ifndef BALORA_CLI_H
 #define BALORA_CLI_H
 #include "core/bl.h"

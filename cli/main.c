@@ -16,15 +16,7 @@ void cli_log(int level, const char *msg, void *user) {
     fprintf(stderr, "%s%s\n", level == BL_WARN ? "balora: warning: " : "", msg);
 }
 
-/* Commands not built yet: a clear error, never a silent success. */
-#define BALORA_CLI_WEAK(name, help)                                                             \
-    __attribute__((weak)) int cmd_##name(int argc, char **argv) {                               \
-        (void)argc; (void)argv;                                                                 \
-        fprintf(stderr, "balora: error: '%s' is not available in this build yet\n", #name);    \
-        return 2;                                                                               \
-    }
-BALORA_CLI_COMMANDS(BALORA_CLI_WEAK)
-
+/* Every command in cli.h's list is defined in its cli/cmd_NAME.c: a missing one fails the link. */
 static const struct { const char *name, *help; int (*fn)(int, char **); } g_cmds[] = {
 #define BALORA_CLI_ENTRY(name, help) {#name, help, cmd_##name},
     BALORA_CLI_COMMANDS(BALORA_CLI_ENTRY)

@@ -6,6 +6,27 @@
 
 int t_checks, t_failures;
 static char g_tmp[256];
+static pid_t g_owner;    /* the test process (children forked by a test inherit the atexit handler) */
+static int g_finished;   /* t_finish ran */
+static int g_result;     /* what t_finish answered */
+static int g_skipping;   /* t_skip is exiting with 77 */
+
+/* At exit of the test process: an exit that went around t_finish, or one that dropped its answer
+ * after a failed check, is a failure. */
+static void t_at_exit(void) {
+    if (getpid() != g_owner || g_skipping) return;
+    if (!g_finished) {
+        fprintf(stderr, "FAILED: the test exited without reaching t_finish() (%d checks, %d failed so far)\n", t_checks, t_failures);
+        fflush(NULL);
+        _exit(1);
+    }
+    if (t_failures || g_result) { fflush(NULL); _exit(1); }
+}
+
+__attribute__((constructor)) static void t_init(void) {
+    g_owner = getpid();
+    atexit(t_at_exit);
+}
 
 const char *t_source_dir(void) { const char *s = getenv("BALORA_SOURCE_DIR"); return s ? s : "."; }
 const char *t_cli(void) { const char *s = getenv("BALORA_CLI"); return s ? s : "./build/balora"; }
@@ -13,18 +34,33 @@ const char *t_cli(void) { const char *s = getenv("BALORA_CLI"); return s ? s : "
 const char *t_shared_dir(void) {
     static char buf[4096];
     const char *env = getenv("BALORA_SHARED");
-    if (env && bl_dir_exists(env)) return env;
+    if (env && env[0]) return bl_dir_exists(env) ? env : NULL;
     snprintf(buf, sizeof buf, "%s/../shared", t_source_dir());
     if (bl_dir_exists(buf)) return buf;
     return NULL;
 }
 
+void t_skip(const char *why) {
+    fflush(NULL);
+    if (t_failures) {
+        fprintf(stderr, "FAILED: skip after %d failed check(s) (of %d) is a failure; the skip was: %s\n", t_failures, t_checks, why);
+        t_finish();
+        exit(1);
+    }
+    if (g_tmp[0] && !getenv("BALORA_KEEP_TMP")) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmp);
+    }
+    printf("SKIP: %s (after %d passed checks)\n", why, t_checks);
+    fflush(NULL);
+    g_skipping = 1;
+    exit(77);
+}
+
 const char *t_require_shared(void) {
     const char *s = t_shared_dir();
-    if (!s) {
-        printf("SKIP: ../shared (or $BALORA_SHARED) not found; this test needs the golden data and assets there\n");
-        exit(77);
-    }
+    if (!s) t_skip("../shared (or $BALORA_SHARED) not found; the checks that follow need the golden data and assets there");
     return s;
 }
 
@@ -44,6 +80,11 @@ long t_allclose(const char *what, const float *got, const float *want, long n, d
         if (!(d <= tol)) { bad++; if (!(d - tol <= worst_excess)) { worst_excess = d - tol; worst = i; } }
     }
     t_checks++;
+    if (n <= 0) {
+        t_failures++;
+        fprintf(stderr, "allclose FAILED for %s: nothing to compare (%ld elements)\n", what, n);
+        return 1;
+    }
     if (bad) {
         t_failures++;
         fprintf(stderr, "allclose FAILED for %s: %ld of %ld elements out of tolerance; worst [%ld]: got %.8g want %.8g\n",
@@ -58,6 +99,11 @@ int t_finish(void) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
         if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmp);
     }
+    g_finished = 1;
     printf("%d checks, %d failed\n", t_checks, t_failures);
-    return t_failures ? 1 : 0;
+    if (t_checks == 0) {
+        fprintf(stderr, "FAILED: the test made no checks\n");
+        return g_result = 1;
+    }
+    return g_result = t_failures ? 1 : 0;
 }

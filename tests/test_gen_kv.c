@@ -207,9 +207,9 @@ static void random_models(void) {
 }
 
 int main(void) {
-    const char *sh = t_require_shared();
     balora_threads_set(1); /* tiny models: one thread is fastest, and the suite runs tests in parallel */
-    random_models();
+    random_models(); /* self-contained: runs without ../shared */
+    const char *sh = t_require_shared();
     const char *archs[] = {"gpt2", "llama", "mistral", "qwen2"};
     for (int i = 0; i < 4; i++) golden(sh, archs[i]);
     stories(sh);

@@ -258,14 +258,14 @@ static void check_alpha_pattern_and_refusals(void) {
 }
 
 int main(void) {
-    g_shared = t_require_shared();
-    char name[64];
+    char name[64]; /* tensor names: self-contained, run without ../shared */
     CHECK_OK(bl_gguf_tensor_name("llama", "model.layers.12.mlp.down_proj", name, sizeof name));
     CHECK(!strcmp(name, "blk.12.ffn_down.weight"), "%s", name);
     CHECK_OK(bl_gguf_tensor_name("gpt2", "transformer.h.3.attn.c_attn", name, sizeof name));
     CHECK(!strcmp(name, "blk.3.attn_qkv.weight"), "%s", name);
     CHECK_OK(bl_gguf_tensor_name("gpt2", "h.0.mlp.c_proj", name, sizeof name));
     CHECK(!strcmp(name, "blk.0.ffn_down.weight"), "%s", name);
+    g_shared = t_require_shared();
     /* llama: GQA 4 heads / 2 kv heads; q, k, v, o */
     export_and_check("llama", "llama", 4, 2, BL_GGML_F32, 8.0, 8);
     /* mistral: 1 kv head, all seven projections */

@@ -12,10 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* fontconfig (under cairo's toy text API, which draws the pictures' text) keeps caches for the
- * process lifetime: not ours. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libfontconfig\n"; }
+/* fontconfig's process-lifetime caches (under cairo's text): scripts/lsan.supp. */
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");

@@ -105,8 +105,8 @@ static void check_window(void) {
 }
 
 int main(void) {
+    check_window(); /* self-contained: runs without ../shared */
     const char *shared = t_require_shared();
-    check_window();
     const char *archs[] = {"gpt2", "gpt2_all", "llama", "mistral", "qwen2"};
     for (size_t i = 0; i < sizeof archs / sizeof *archs; i++) check_arch(shared, archs[i]);
 

@@ -294,12 +294,12 @@ static void test_config_errors(void) {
 }
 
 int main(void) {
+    test_config_errors(); /* self-contained: runs without ../shared */
     shared = t_require_shared();
     test_init();
     test_save_load("llama");
     test_save_load("gpt2_all");
     test_save_load("qwen2");
     test_load_errors();
-    test_config_errors();
     return t_finish();
 }

@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* fontconfig (under cairo's toy text API) keeps caches for the process lifetime: not ours. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libfontconfig\n"; }
+/* fontconfig's process-lifetime caches (under cairo's text): scripts/lsan.supp. */
 
 /* Pixels in [x0,x1) x [y0,y1) of the PNG close to palette colour k (k < 0: any non-white). */
 static long count_pixels(const char *path, int want_w, int want_h, int k, int x0, int y0, int x1, int y1) {
