@@ -150,11 +150,13 @@ static void check_patterns_and_errors(void) {
                            "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight",
                            "base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight",
                            "base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight"};
-    /* rank_pattern {"q_proj": 2} for layer 0 (rank 2), alpha_pattern for layer 1 only */
+    /* PEFT 0.11: rank_pattern's keys, then alpha_pattern's, first match is the module's key for both.
+     * Layer 1 matches "layers.1.self_attn.q_proj" first: r 2, alpha 32; layer 0 matches "q_proj":
+     * r 2, alpha 8 (alpha_pattern has no "q_proj") */
     const int64_t shp[4][2] = {{2, 64}, {64, 2}, {2, 64}, {64, 2}};
     float *dat[4] = {a2, b2, a2, b2};
     snprintf(dir, sizeof dir, "%s/pat", t_tmpdir());
-    snprintf(cfg, sizeof cfg, CFG_FMT, "false", "{\"q_proj\": 2}", "{\"layers.1.self_attn.q_proj\": 32}");
+    snprintf(cfg, sizeof cfg, CFG_FMT, "false", "{\"layers.1.self_attn.q_proj\": 2, \"q_proj\": 2}", "{\"layers.1.self_attn.q_proj\": 32}");
     write_adapter(dir, cfg, 4, names, shp, dat);
     snprintf(out, sizeof out, "%s/pat_out", t_tmpdir());
     bl_merge_options f32 = {.out_dtype = BL_DTYPE_F32};

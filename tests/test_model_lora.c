@@ -226,10 +226,10 @@ static void test_load_errors(void) {
     bl_adapter a;
     struct { const char *from, *to, *needle; balora_status st; } cases[] = {
         {"\"use_dora\": false", "\"use_dora\": true", "use_dora", BALORA_STATUS_UNSUPPORTED},
-        {"\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 2}", "rank_pattern", BALORA_STATUS_UNSUPPORTED},
+        {"\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 2}", "q_proj' has rank 4 but", BALORA_STATUS_FORMAT},
         {"\"peft_type\": \"LORA\"", "\"peft_type\": \"IA3\"", "peft_type", BALORA_STATUS_UNSUPPORTED},
         {"\"bias\": \"none\"", "\"bias\": \"all\"", "bias", BALORA_STATUS_UNSUPPORTED},
-        {"\"r\": 4", "\"r\": 5", "shape", BALORA_STATUS_FORMAT},
+        {"\"r\": 4", "\"r\": 5", "has rank 4 but", BALORA_STATUS_FORMAT},
         {"\"r\": 4", "\"r\": \"four\"", "'r'", BALORA_STATUS_FORMAT},
         {"\"o_proj\",", "", "does not select", BALORA_STATUS_FORMAT},
         {"\"lora_alpha\": 8", "\"lora_alpha\": -1", "lora_alpha", BALORA_STATUS_INVALID},

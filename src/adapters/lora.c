@@ -1,6 +1,7 @@
 /* LoRA adapters in PEFT's folder format: init, load, save, attach, merge (lora.h). */
 #include "adapters/lora.h"
 #include "io/json.h"
+#include "io/merge.h"
 #include "io/safetensors.h"
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <math.h>
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_PREFIX "base_model.model."
+#define KEY_PREFIX BL_PEFT_PREFIX
 
 void bl_lora_config_default(bl_lora_config *c) {
     memset(c, 0, sizeof *c);
@@ -44,8 +45,60 @@ balora_status bl_lora_config_set_targets(bl_lora_config *c, const char *list) {
     return BALORA_STATUS_OK;
 }
 
-float bl_lora_scale(const bl_lora_config *c) {
-    return (float)(c->rslora ? c->alpha / sqrt((double)c->r) : c->alpha / (double)c->r);
+float bl_lora_scale(const bl_lora_config *c, int64_t r, double alpha) {
+    return (float)(c->rslora ? alpha / sqrt((double)r) : alpha / (double)r);
+}
+
+/* "KEY=V,KEY=V" -> out (rank: V a positive integer <= 65536, alpha: V a positive number). */
+static balora_status parse_pattern_list(const char *list, bool rank, bl_peft_pattern *out, int *n) {
+    const char *what = rank ? "rank_pattern" : "alpha_pattern";
+    *n = 0;
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (!eq || eq == p)
+            return bl_fail(BALORA_STATUS_INVALID, "%s: entry '%.*s' is not KEY=VALUE; hint: e.g. v_proj=2,layers.1.mlp.up_proj=6", what,
+                           (int)len, p);
+        size_t kl = (size_t)(eq - p);
+        if (*n >= BL_PEFT_MAX_PATTERNS || kl >= sizeof out[0].key)
+            return bl_fail(BALORA_STATUS_INVALID, "%s: more than %d entries or a key longer than %zu bytes", what, BL_PEFT_MAX_PATTERNS,
+                           sizeof out[0].key - 1);
+        char num[64];
+        size_t vl = len - kl - 1;
+        if (vl == 0 || vl >= sizeof num) return bl_fail(BALORA_STATUS_INVALID, "%s: entry '%.*s' has no value", what, (int)len, p);
+        memcpy(num, eq + 1, vl);
+        num[vl] = 0;
+        char *end;
+        double v = strtod(num, &end);
+        if (*end || !(v > 0) || !isfinite(v) || (rank && (v != floor(v) || v > 65536)))
+            return bl_fail(BALORA_STATUS_INVALID, "%s: value '%s' for '%.*s' must be a positive %s", what, num, (int)kl, p,
+                           rank ? "integer <= 65536" : "number");
+        memcpy(out[*n].key, p, kl);
+        out[*n].key[kl] = 0;
+        out[*n].value = v;
+        (*n)++;
+        p = e ? e + 1 : NULL;
+    }
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_lora_config_set_patterns(bl_lora_config *c, const char *rank_list, const char *alpha_list) {
+    bl_peft_patterns p;
+    memset(&p, 0, sizeof p);
+    BL_TRY(parse_pattern_list(rank_list, true, p.rank, &p.n_rank));
+    BL_TRY(parse_pattern_list(alpha_list, false, p.alpha, &p.n_alpha));
+    /* every key must be a valid regular expression */
+    int64_t r;
+    double a;
+    for (int k = 0; k < p.n_rank + p.n_alpha; k++)
+        BL_TRY(bl_peft_patterns_resolve(&p, "lora config", k < p.n_rank ? p.rank[k].key : p.alpha[k - p.n_rank].key, 1, 1, &r, &a));
+    c->patterns = p;
+    return BALORA_STATUS_OK;
+}
+
+balora_status bl_lora_module_rank_alpha(const bl_lora_config *c, const char *name, int64_t *r, double *alpha) {
+    return bl_peft_patterns_resolve(&c->patterns, "lora config", name, c->r, c->alpha, r, alpha);
 }
 
 /* ------------------------------------------------------------------ matching */
@@ -122,8 +175,9 @@ static int cmp_lin_name(const void *a, const void *b, void *ctx) {
     return strcmp(s->lin[*(const int *)a].name, s->lin[*(const int *)b].name);
 }
 
-/* Allocates everything for the modules flagged in sel (and head params), attaches them. */
-static balora_status create(bl_adapter *a, bl_module_set *s, const bl_lora_config *c, const bool *sel) {
+/* Allocates everything for the modules flagged in sel (and head params), attaches them.
+ * file names the config in errors (the adapter_config.json, or "lora config"). */
+static balora_status create(bl_adapter *a, bl_module_set *s, const bl_lora_config *c, const bool *sel, const char *file) {
     a->cfg = *c;
     int n = 0;
     for (int i = 0; i < s->n_lin; i++) n += sel[i];
@@ -139,16 +193,26 @@ static balora_status create(bl_adapter *a, bl_module_set *s, const bl_lora_confi
     for (int i = 0; i < s->n_lin; i++) if (sel[i]) a->lin_index[k++] = i;
     qsort_r(a->lin_index, (size_t)n, sizeof(int), cmp_lin_name, s);
     a->n = n;
-    int64_t r = c->r;
+    for (int i = 0; i < n; i++) { /* each module's r and alpha (rank_pattern / alpha_pattern) */
+        const bl_linear *L = &s->lin[a->lin_index[i]];
+        bl_lora *m = &a->mods[i];
+        int64_t r;
+        double alpha;
+        BL_TRY(bl_peft_patterns_resolve(&c->patterns, file, L->name, c->r, c->alpha, &r, &alpha));
+        if (r <= 0 || r > 65536)
+            return bl_fail(BALORA_STATUS_INVALID, "%s: module '%s': rank %lld must be in 1..65536 (fields 'r' / 'rank_pattern')", file,
+                           L->name, (long long)r);
+        m->in = L->in; m->out = L->out; m->r = r;
+        m->scale = bl_lora_scale(c, r, alpha);
+        m->dropout = (float)c->dropout;
+    }
     bool keep = c->keep_initial;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) BL_TRY(bl_arena_alloc(&a->arena));
         for (int i = 0; i < n; i++) {
             const bl_linear *L = &s->lin[a->lin_index[i]];
             bl_lora *m = &a->mods[i];
-            m->in = L->in; m->out = L->out; m->r = r;
-            m->scale = bl_lora_scale(c);
-            m->dropout = (float)c->dropout;
+            int64_t r = m->r;
             m->A = bl_arena_take(&a->arena, (size_t)(r * L->in) * sizeof(float));
             m->B = bl_arena_take(&a->arena, (size_t)(L->out * r) * sizeof(float));
             m->gA = bl_arena_take(&a->arena, (size_t)(r * L->in) * sizeof(float));
@@ -204,10 +268,15 @@ balora_status bl_lora_init(bl_adapter *a, bl_module_set *s, const bl_lora_config
     int cnt;
     balora_status st = match_targets(c, s, sel, &cnt);
     if (!st && cnt == 0) st = no_match_error(c, s);
-    for (int i = 0; !st && i < s->n_lin; i++)
-        if (sel[i] && c->r > (s->lin[i].in < s->lin[i].out ? s->lin[i].in : s->lin[i].out) && c->init == BL_LORA_INIT_PISSA)
-            st = bl_fail(BALORA_STATUS_INVALID, "lora: rank %lld exceeds min(in, out) of %s for PiSSA", (long long)c->r, s->lin[i].name);
-    if (!st) st = create(a, s, c, sel);
+    for (int i = 0; !st && i < s->n_lin; i++) {
+        int64_t r;
+        double alpha;
+        if (!sel[i] || c->init != BL_LORA_INIT_PISSA) continue;
+        st = bl_lora_module_rank_alpha(c, s->lin[i].name, &r, &alpha);
+        if (!st && r > (s->lin[i].in < s->lin[i].out ? s->lin[i].in : s->lin[i].out))
+            st = bl_fail(BALORA_STATUS_INVALID, "lora: rank %lld exceeds min(in, out) of %s for PiSSA", (long long)r, s->lin[i].name);
+    }
+    if (!st) st = create(a, s, c, sel, "lora config");
     free(sel);
     if (st) { bl_lora_free(a); return st; }
     /* PEFT: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)); gaussian: A ~ N(0, std 1/r); B = 0. */
@@ -227,38 +296,28 @@ balora_status bl_lora_init(bl_adapter *a, bl_module_set *s, const bl_lora_config
 
 /* ------------------------------------------------------------------ load */
 
-static balora_status load_config(const cJSON *j, const char *file, bl_lora_config *c, const bl_module_set *s) {
+/* The parsed PEFT config (src/io/peft_files.h) as a bl_lora_config, refusing what the engine
+ * cannot attach. */
+static balora_status config_from_peft(const bl_peft_config *pc, const bl_module_set *s, bl_lora_config *c) {
+    const char *file = pc->path;
     bl_lora_config_default(c);
-    const char *pt = NULL;
-    BL_TRY(bl_json_str(j, file, "peft_type", true, &pt));
-    if (strcmp(pt, "LORA"))
-        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'peft_type' = \"%s\": only LORA adapters are supported", file, pt);
-    BL_TRY(bl_json_int(j, file, "r", true, &c->r));
-    if (c->r <= 0 || c->r > 65536) return bl_fail(BALORA_STATUS_INVALID, "%s: field 'r' = %lld must be in 1..65536", file, (long long)c->r);
-    BL_TRY(bl_json_num(j, file, "lora_alpha", true, &c->alpha));
-    if (!(c->alpha > 0) || !isfinite(c->alpha)) return bl_fail(BALORA_STATUS_INVALID, "%s: field 'lora_alpha' must be positive", file);
-    BL_TRY(bl_json_num(j, file, "lora_dropout", false, &c->dropout));
-    if (!(c->dropout >= 0 && c->dropout < 1)) return bl_fail(BALORA_STATUS_INVALID, "%s: field 'lora_dropout' must be in [0, 1)", file);
-    BL_TRY(bl_json_bool(j, file, "use_rslora", false, &c->rslora));
-    bool dora = false;
-    BL_TRY(bl_json_bool(j, file, "use_dora", false, &dora));
-    if (dora) return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'use_dora' = true: DoRA is not supported", file);
-    const char *bias = "none";
-    BL_TRY(bl_json_str(j, file, "bias", false, &bias));
-    if (strcmp(bias, "none"))
-        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'bias' = \"%s\": only \"none\" is supported", file, bias);
-    const char *empty_objs[] = {"rank_pattern", "alpha_pattern"};
-    for (int i = 0; i < 2; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, empty_objs[i]);
-        if (v && !cJSON_IsNull(v) && !(cJSON_IsObject(v) && cJSON_GetArraySize(v) == 0))
-            return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s' is not empty: per-module ranks/alphas are not supported", file, empty_objs[i]);
-    }
-    const char *nulls[] = {"layers_to_transform", "layer_replication"};
-    for (int i = 0; i < 2; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, nulls[i]);
-        if (v && !cJSON_IsNull(v)) return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s' is set: not supported", file, nulls[i]);
-    }
-    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(j, "target_modules");
+    if (pc->r > 65536) return bl_fail(BALORA_STATUS_INVALID, "%s: field 'r' = %lld must be in 1..65536", file, (long long)pc->r);
+    for (int k = 0; k < pc->patterns.n_rank; k++)
+        if (pc->patterns.rank[k].value > 65536)
+            return bl_fail(BALORA_STATUS_INVALID, "%s: field 'rank_pattern': '%s' = %g must be in 1..65536", file,
+                           pc->patterns.rank[k].key, pc->patterns.rank[k].value);
+    if (!(pc->lora_alpha > 0)) return bl_fail(BALORA_STATUS_INVALID, "%s: field 'lora_alpha' must be positive", file);
+    c->r = pc->r;
+    c->alpha = pc->lora_alpha;
+    c->dropout = pc->lora_dropout;
+    c->rslora = pc->use_rslora;
+    c->patterns = pc->patterns;
+    if (pc->use_dora) return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'use_dora' = true: DoRA is not supported", file);
+    if (strcmp(pc->bias, "none"))
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'bias' = \"%s\": only \"none\" is supported", file, pc->bias);
+    if (pc->layers_to_transform) return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'layers_to_transform' is set: not supported", file);
+    if (pc->layer_replication) return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'layer_replication' is set: not supported", file);
+    const cJSON *tm = pc->target_modules;
     if (cJSON_IsString(tm)) {
         if (!strcmp(tm->valuestring, "all-linear")) BL_TRY(bl_lora_config_set_targets(c, "all-linear"));
         else {
@@ -268,123 +327,92 @@ static balora_status load_config(const cJSON *j, const char *file, bl_lora_confi
         }
     } else if (cJSON_IsArray(tm)) {
         const cJSON *it;
-        cJSON_ArrayForEach(it, tm) {
-            if (!cJSON_IsString(it)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'target_modules' must hold strings", file);
+        cJSON_ArrayForEach(it, tm) { /* strings (checked by the parser) */
             if (c->n_targets >= BL_LORA_MAX_TARGETS || strlen(it->valuestring) >= sizeof c->targets[0])
                 return bl_fail(BALORA_STATUS_INVALID, "%s: field 'target_modules': too many or too long names", file);
             snprintf(c->targets[c->n_targets++], sizeof c->targets[0], "%s", it->valuestring);
         }
     } else {
-        return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'target_modules' must be a list of module names or a regex string", file);
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'target_modules' is missing; hint: a list of module names or a regex string", file);
     }
-    const cJSON *iw = cJSON_GetObjectItemCaseSensitive(j, "init_lora_weights");
+    const cJSON *iw = pc->init_lora_weights;
     if (cJSON_IsString(iw)) {
         if (!strcmp(iw->valuestring, "gaussian")) c->init = BL_LORA_INIT_GAUSSIAN;
         else if (!strcmp(iw->valuestring, "pissa")) c->init = BL_LORA_INIT_PISSA;
         else if (!strncmp(iw->valuestring, "pissa_niter_", 12)) { c->init = BL_LORA_INIT_PISSA; c->pissa_niter = atoi(iw->valuestring + 12); }
         else return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'init_lora_weights' = \"%s\" is not supported", file, iw->valuestring);
     }
-    const char *base = NULL;
-    BL_TRY(bl_json_str(j, file, "base_model_name_or_path", false, &base));
-    if (base) snprintf(c->base_model, sizeof c->base_model, "%s", base);
+    if (pc->base_model) snprintf(c->base_model, sizeof c->base_model, "%s", pc->base_model);
     /* modules_to_save: only the model's own head modules (SEQ_CLS) */
-    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "modules_to_save");
-    if (ms && !cJSON_IsNull(ms)) {
-        if (!cJSON_IsArray(ms)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'modules_to_save' must be a list", file);
-        const cJSON *it;
-        cJSON_ArrayForEach(it, ms) {
-            if (!cJSON_IsString(it)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'modules_to_save' must hold strings", file);
-            bool known = !strcmp(it->valuestring, "classifier") || !strcmp(it->valuestring, "score");
-            for (int h = 0; h < 4 && s->heads[h]; h++) known |= !strcmp(it->valuestring, s->heads[h]);
-            if (!known)
-                return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'modules_to_save' lists '%s': only classification heads "
-                               "can be fully trained with an adapter", file, it->valuestring);
-        }
+    const cJSON *ms = pc->modules_to_save, *it;
+    if (ms) cJSON_ArrayForEach(it, ms) {
+        if (!cJSON_IsString(it)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'modules_to_save' must hold strings", file);
+        bool known = !strcmp(it->valuestring, "classifier") || !strcmp(it->valuestring, "score");
+        for (int h = 0; h < 4 && s->heads[h]; h++) known |= !strcmp(it->valuestring, s->heads[h]);
+        if (!known)
+            return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'modules_to_save' lists '%s': only classification heads "
+                           "can be fully trained with an adapter", file, it->valuestring);
     }
     return BALORA_STATUS_OK;
 }
 
-balora_status bl_lora_load(bl_adapter *a, bl_module_set *s, const char *dir, bool keep_initial) {
-    memset(a, 0, sizeof *a);
-    char cpath[4200], wpath[4200];
-    BL_TRY(bl_path_join(cpath, sizeof cpath, dir, "adapter_config.json"));
-    BL_TRY(bl_path_join(wpath, sizeof wpath, dir, "adapter_model.safetensors"));
-    cJSON *j = NULL;
-    BL_TRY(bl_json_load(cpath, &j));
+/* Maps the parsed folder onto s and attaches it. */
+static balora_status load_into(bl_adapter *a, bl_module_set *s, const bl_peft_adapter *pa, bool keep_initial) {
+    const char *wpath = pa->weights_path;
+    BL_TRY(bl_peft_validate(pa));
     bl_lora_config c;
-    balora_status st = cJSON_IsObject(j) ? load_config(j, cpath, &c, s)
-                                         : bl_fail(BALORA_STATUS_FORMAT, "%s: not a JSON object", cpath);
-    cJSON_Delete(j);
-    if (st) return st;
+    BL_TRY(config_from_peft(&pa->cfg, s, &c));
     c.keep_initial = keep_initial;
-    bl_st_file f;
-    memset(&f, 0, sizeof f);
-    BL_TRY(bl_st_open(&f, wpath));
+    balora_status st = BALORA_STATUS_OK;
     bool *sel = bl_calloc((size_t)s->n_lin + 1, 1);
-    bool *has = bl_calloc((size_t)s->n_lin * 2 + 2, 1);
-    if (!sel || !has) { st = BALORA_STATUS_NOMEM; goto done; }
+    const bl_peft_pair **pair_of = bl_calloc((size_t)s->n_lin + 1, sizeof *pair_of); /* [n_lin] */
+    if (!sel || !pair_of) { st = BALORA_STATUS_NOMEM; goto done; }
     int cnt;
     if ((st = match_targets(&c, s, sel, &cnt))) goto done;
-    /* every key must name a targeted module's factor or a head tensor */
-    size_t pl = strlen(KEY_PREFIX);
-    for (int i = 0; i < f.n; i++) {
-        const char *key = f.tensors[i].name;
-        if (strncmp(key, KEY_PREFIX, pl)) {
-            st = bl_fail(BALORA_STATUS_FORMAT, "%s: tensor '%s' does not start with '%s'", wpath, key, KEY_PREFIX);
+    /* every factor pair must name a targeted linear module, every full tensor a head */
+    for (int i = 0; i < pa->n_pairs; i++) {
+        const bl_peft_pair *p = &pa->pairs[i];
+        if (p->embedding) {
+            st = bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: tensor '%s' adapts module '%s' as an embedding (lora_embedding_A/B): "
+                         "balora attaches LoRA to linear modules only; hint: balora merge can merge it", wpath, p->a->name, p->module);
             goto done;
         }
-        const char *rest = key + pl;
-        size_t rl = strlen(rest);
-        const char *sfx[2] = {".lora_A.weight", ".lora_B.weight"};
-        bool done_key = false;
-        for (int ab = 0; ab < 2 && !done_key; ab++) {
-            size_t sl = strlen(sfx[ab]);
-            if (rl <= sl || strcmp(rest + rl - sl, sfx[ab])) continue;
-            char mod[256];
-            if (rl - sl >= sizeof mod) break;
-            memcpy(mod, rest, rl - sl);
-            mod[rl - sl] = 0;
-            bl_linear *L = bl_modules_find(s, mod);
-            if (!L) {
-                st = bl_fail(BALORA_STATUS_FORMAT, "%s: tensor '%s' names module '%s', which this model does not have; hint: "
-                             "was the adapter trained on another architecture?", wpath, key, mod);
-                goto done;
-            }
-            int li = (int)(L - s->lin);
-            if (!sel[li]) {
-                st = bl_fail(BALORA_STATUS_FORMAT, "%s: tensor '%s' is for module '%s', which target_modules in "
-                             "adapter_config.json does not select", wpath, key, mod);
-                goto done;
-            }
-            has[2 * li + ab] = true;
-            done_key = true;
+        bl_linear *L = bl_modules_find(s, p->module);
+        if (!L) {
+            st = bl_fail(BALORA_STATUS_FORMAT, "%s: tensor '%s' names module '%s', which this model does not have; hint: "
+                         "was the adapter trained on another architecture?", wpath, p->a->name, p->module);
+            goto done;
         }
-        if (!done_key) {
-            bl_param *p = bl_modules_param(s, rest);
-            if (!p || !is_head_param(s, rest)) {
-                st = bl_fail(BALORA_STATUS_FORMAT, "%s: unexpected tensor '%s' (neither a lora_A/lora_B factor nor a "
-                             "classification head in modules_to_save)", wpath, key);
-                goto done;
-            }
+        int li = (int)(L - s->lin);
+        if (!sel[li]) {
+            st = bl_fail(BALORA_STATUS_FORMAT, "%s: tensor '%s' is for module '%s', which field 'target_modules' in %s "
+                         "does not select", wpath, p->a->name, p->module, pa->cfg.path);
+            goto done;
+        }
+        pair_of[li] = p;
+    }
+    for (int i = 0; i < pa->n_full; i++) {
+        const bl_peft_full *fu = &pa->full[i];
+        if (!bl_modules_param(s, fu->base_name) || !is_head_param(s, fu->base_name)) {
+            st = bl_fail(BALORA_STATUS_FORMAT, "%s: unexpected tensor '%s' (neither a lora_A/lora_B factor nor a "
+                         "classification head in modules_to_save)", wpath, fu->t->name);
+            goto done;
         }
     }
     for (int i = 0; i < s->n_lin; i++)
-        if (sel[i] && !(has[2 * i] && has[2 * i + 1])) {
-            st = bl_fail(BALORA_STATUS_FORMAT, "%s: module '%s' is targeted but its lora_%s.weight is missing", wpath,
-                         s->lin[i].name, has[2 * i] ? "B" : "A");
+        if (sel[i] && !pair_of[i]) {
+            st = bl_fail(BALORA_STATUS_FORMAT, "%s: module '%s' is targeted (field 'target_modules' in %s) but its lora_A.weight / "
+                         "lora_B.weight are missing", wpath, s->lin[i].name, pa->cfg.path);
             goto done;
         }
     if (cnt == 0) { st = no_match_error(&c, s); goto done; }
-    if ((st = create(a, s, &c, sel))) goto done;
+    if ((st = create(a, s, &c, sel, pa->cfg.path))) goto done;
     for (int i = 0; i < a->n; i++) {
         bl_lora *m = &a->mods[i];
-        char key[512];
-        const char *name = s->lin[a->lin_index[i]].name;
+        const bl_peft_pair *p = pair_of[a->lin_index[i]];
         int64_t sa[2] = {m->r, m->in}, sb[2] = {m->out, m->r};
-        snprintf(key, sizeof key, KEY_PREFIX "%s.lora_A.weight", name);
-        if ((st = bl_st_read_f32(&f, key, 2, sa, m->A))) goto done;
-        snprintf(key, sizeof key, KEY_PREFIX "%s.lora_B.weight", name);
-        if ((st = bl_st_read_f32(&f, key, 2, sb, m->B))) goto done;
+        if ((st = bl_st_read_f32(&pa->file, p->a->name, 2, sa, m->A))) goto done;
+        if ((st = bl_st_read_f32(&pa->file, p->b->name, 2, sb, m->B))) goto done;
         if (m->A0) {
             memcpy(m->A0, m->A, (size_t)(m->r * m->in) * sizeof(float));
             memcpy(m->B0, m->B, (size_t)(m->out * m->r) * sizeof(float));
@@ -392,14 +420,24 @@ balora_status bl_lora_load(bl_adapter *a, bl_module_set *s, const char *dir, boo
     }
     for (int h = 0; h < a->n_heads; h++) {
         bl_param *p = &s->params[a->head_param[h]];
-        char key[512];
-        snprintf(key, sizeof key, KEY_PREFIX "%s", p->name);
-        if (bl_st_find(&f, key) && (st = bl_st_read_f32(&f, key, p->ndim, p->shape, a->head_data[h]))) goto done;
+        for (int i = 0; i < pa->n_full; i++)
+            if (!strcmp(pa->full[i].base_name, p->name) &&
+                (st = bl_st_read_f32(&pa->file, pa->full[i].t->name, p->ndim, p->shape, a->head_data[h])))
+                goto done;
     }
 done:
     free(sel);
-    free(has);
-    bl_st_close(&f);
+    free(pair_of);
+    return st;
+}
+
+balora_status bl_lora_load(bl_adapter *a, bl_module_set *s, const char *dir, bool keep_initial) {
+    memset(a, 0, sizeof *a);
+    bl_peft_adapter pa;
+    balora_status st = bl_peft_open(&pa, dir);
+    if (st) return bl_fail_prefix(st, "loading adapter %s: ", dir);
+    st = load_into(a, s, &pa, keep_initial);
+    bl_peft_close(&pa);
     if (st) {
         bl_fail_prefix(st, "loading adapter %s: ", dir);
         bl_lora_free(a);
@@ -478,6 +516,120 @@ balora_status bl_lora_save_grads(const bl_adapter *a, const char *path) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
+/* A module's alpha: the first of cfg.alpha, its scale times r (or sqrt(r)) rounded to 6 decimals,
+ * and that product unrounded, that gives the module's float32 scale exactly. */
+static double module_alpha(const bl_lora_config *c, const bl_lora *m) {
+    double a = c->rslora ? (double)m->scale * sqrt((double)m->r) : (double)m->scale * (double)m->r;
+    double cand[2] = {c->alpha, round(a * 1e6) / 1e6};
+    for (int k = 0; k < 2; k++)
+        if (cand[k] > 0 && bl_lora_scale(c, m->r, cand[k]) == m->scale) return cand[k];
+    return a;
+}
+
+/* key for a regular expression matching `text` literally. */
+static balora_status escape_key(const char *text, char *out, size_t cap) {
+    size_t k = 0;
+    for (const char *p = text; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-';
+        if (k + 3 > cap) return bl_fail(BALORA_STATUS_INVALID, "saving adapter: module name '%.80s' is too long for a pattern key", text);
+        if (!plain) out[k++] = '\\';
+        out[k++] = *p;
+    }
+    out[k] = 0;
+    return BALORA_STATUS_OK;
+}
+
+static balora_status add_pattern(bl_peft_pattern *list, int *n, const char *key, double v) {
+    if (*n >= BL_PEFT_MAX_PATTERNS)
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "saving adapter: more than %d modules need their own rank or alpha "
+                       "(rank_pattern / alpha_pattern)", BL_PEFT_MAX_PATTERNS);
+    snprintf(list[*n].key, sizeof list[0].key, "%s", key);
+    list[*n].value = v;
+    (*n)++;
+    return BALORA_STATUS_OK;
+}
+
+/* Does p give every module of a its r and alpha? */
+static balora_status patterns_fit(const bl_adapter *a, const bl_peft_patterns *p, const int64_t *rs, const double *as, bool *fit) {
+    *fit = true;
+    for (int i = 0; i < a->n && *fit; i++) {
+        int64_t r;
+        double alpha;
+        BL_TRY(bl_peft_patterns_resolve(p, "adapter config", a->set->lin[a->lin_index[i]].name, a->cfg.r, a->cfg.alpha, &r, &alpha));
+        *fit = r == rs[i] && alpha == as[i];
+    }
+    return BALORA_STATUS_OK;
+}
+
+/* rank_pattern / alpha_pattern for the modules' own r and alpha (see bl_lora_save). */
+static balora_status save_patterns(const bl_adapter *a, bl_peft_patterns *out) {
+    const bl_lora_config *c = &a->cfg;
+    const bl_module_set *s = a->set;
+    memset(out, 0, sizeof *out);
+    int64_t *rs = bl_calloc((size_t)a->n + 1, sizeof *rs);
+    double *as = bl_calloc((size_t)a->n + 1, sizeof *as);
+    bool *done = bl_calloc((size_t)a->n + 1, 1);
+    balora_status st = (!rs || !as || !done) ? BALORA_STATUS_NOMEM : BALORA_STATUS_OK;
+    bool any = false, fit = false;
+    for (int i = 0; !st && i < a->n; i++) {
+        rs[i] = a->mods[i].r;
+        as[i] = module_alpha(c, &a->mods[i]);
+        any |= rs[i] != c->r || as[i] != c->alpha;
+    }
+    if (!st && (c->patterns.n_rank || c->patterns.n_alpha)) st = patterns_fit(a, &c->patterns, rs, as, &fit);
+    if (!st && fit) *out = c->patterns; /* the config's own keys */
+    if (st || fit || !any) goto done;
+    /* one key per leaf name when all its modules agree, else one per module */
+    for (int i = 0; !st && i < a->n; i++) {
+        if (done[i]) continue;
+        const char *leaf = s->lin[a->lin_index[i]].leaf;
+        bool same = true;
+        for (int j = i; j < a->n; j++)
+            if (!strcmp(s->lin[a->lin_index[j]].leaf, leaf)) same &= rs[j] == rs[i] && as[j] == as[i];
+        for (int j = i; !st && j < a->n; j++) {
+            const char *name = s->lin[a->lin_index[j]].name;
+            if (strcmp(s->lin[a->lin_index[j]].leaf, leaf) || done[j]) continue;
+            done[j] = true;
+            if (same && j != i) continue;
+            if (rs[j] == c->r && as[j] == c->alpha) continue;
+            char key[sizeof out->rank[0].key];
+            if (same) st = escape_key(leaf, key, sizeof key);
+            else {
+                /* the path without its first component ("layers.1.mlp.up_proj"), if that names only
+                 * this module; else the path itself (PEFT's fallback looks it up by name) */
+                const char *dot = strchr(name, '.');
+                st = escape_key(dot ? dot + 1 : name, key, sizeof key);
+                int hits = 0;
+                for (int k = 0; !st && dot && k < s->n_lin; k++) {
+                    bl_peft_patterns one;
+                    memset(&one, 0, sizeof one);
+                    one.n_rank = 1;
+                    snprintf(one.rank[0].key, sizeof one.rank[0].key, "%s", key);
+                    one.rank[0].value = 2;
+                    int64_t r;
+                    double al;
+                    st = bl_peft_patterns_resolve(&one, "adapter config", s->lin[k].name, 1, 1, &r, &al);
+                    hits += r == 2;
+                }
+                if (!st && (!dot || hits != 1)) snprintf(key, sizeof key, "%s", name);
+            }
+            if (!st && rs[j] != c->r) st = add_pattern(out->rank, &out->n_rank, key, (double)rs[j]);
+            if (!st && as[j] != c->alpha) st = add_pattern(out->alpha, &out->n_alpha, key, as[j]);
+        }
+    }
+    if (!st) st = patterns_fit(a, out, rs, as, &fit);
+    if (!st && !fit) st = bl_fail(BALORA_STATUS_INTERNAL, "saving adapter: rank_pattern / alpha_pattern do not reproduce the modules' ranks");
+done:
+    free(rs); free(as); free(done);
+    return st;
+}
+
+static cJSON *pattern_json(const bl_peft_pattern *p, int n) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < n; i++) cJSON_AddNumberToObject(o, p[i].key, p[i].value);
+    return o;
+}
+
 balora_status bl_lora_save(const bl_adapter *a, const char *dir, int n_meta, const char *const *meta_keys,
                            const char *const *meta_vals) {
     if (!a->set) return bl_fail(BALORA_STATUS_INVALID, "saving adapter: it is not attached to a model");
@@ -496,10 +648,14 @@ balora_status bl_lora_save(const bl_adapter *a, const char *dir, int n_meta, con
         if (!seen && nl < 256) leaves[nl++] = leaf;
     }
     qsort(leaves, (size_t)nl, sizeof *leaves, cmp_str);
+    bl_peft_patterns *pat = bl_calloc(1, sizeof *pat);
+    if (!pat) return BALORA_STATUS_NOMEM;
+    balora_status pst = save_patterns(a, pat);
+    if (pst) { free(pat); return pst; }
     /* keys added in sorted order (cJSON keeps insertion order) */
     cJSON *j = cJSON_CreateObject();
-    if (!j) return bl_fail(BALORA_STATUS_NOMEM, "out of memory");
-    cJSON_AddItemToObject(j, "alpha_pattern", cJSON_CreateObject());
+    if (!j) { free(pat); return bl_fail(BALORA_STATUS_NOMEM, "out of memory"); }
+    cJSON_AddItemToObject(j, "alpha_pattern", pattern_json(pat->alpha, pat->n_alpha));
     cJSON_AddNullToObject(j, "auto_mapping");
     cJSON_AddStringToObject(j, "base_model_name_or_path", c->base_model);
     cJSON_AddStringToObject(j, "bias", "none");
@@ -526,7 +682,8 @@ balora_status bl_lora_save(const bl_adapter *a, const char *dir, int n_meta, con
     } else cJSON_AddNullToObject(j, "modules_to_save");
     cJSON_AddStringToObject(j, "peft_type", "LORA");
     cJSON_AddNumberToObject(j, "r", (double)c->r);
-    cJSON_AddItemToObject(j, "rank_pattern", cJSON_CreateObject());
+    cJSON_AddItemToObject(j, "rank_pattern", pattern_json(pat->rank, pat->n_rank));
+    free(pat);
     cJSON_AddNullToObject(j, "revision");
     cJSON *tm = cJSON_AddArrayToObject(j, "target_modules");
     for (int k = 0; k < nl; k++) cJSON_AddItemToArray(tm, cJSON_CreateString(leaves[k]));
@@ -547,7 +704,7 @@ balora_status bl_lora_merge_into_base(bl_adapter *a) {
     for (int i = 0; i < a->n; i++) {
         bl_linear *L = &a->set->lin[a->lin_index[i]];
         const bl_lora *m = &a->mods[i];
-        bl_gemm(false, false, L->out, L->in, m->r, m->scale, m->B, m->r, m->A, m->in, 1.0f, L->W, L->in);
+        BL_TRY(bl_merge_lora_delta(L->W, false, L->out, L->in, m->r, m->scale, m->B, m->A, L->name));
     }
     for (int h = 0; h < a->n_heads; h++) {
         bl_param *p = &a->set->params[a->head_param[h]];

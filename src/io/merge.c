@@ -2,7 +2,7 @@
 #include "io/merge.h"
 #include "io/hf.h"
 #include "io/peft_files.h"
-#include <cblas.h>
+#include "ops/ops.h"
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -166,22 +166,25 @@ static void store_f32(bl_dtype dt, const float *src, void *dst, int64_t n) {
     }
 }
 
+balora_status bl_merge_lora_delta(float *W, bool transposed, int64_t out, int64_t in, int64_t r, float s,
+                                  const float *B, const float *A, const char *module) {
+    /* bl_gemm takes int-range dimensions and strides (LP64 BLAS) */
+    if (in > INT_MAX || out > INT_MAX || r > INT_MAX)
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "module '%s': dimensions beyond the BLAS int range", module);
+    if (!transposed) /* W [out, in] += s B [out, r] A [r, in] */
+        bl_gemm(false, false, out, in, r, s, B, r, A, in, 1.0f, W, in);
+    else             /* W [in, out] += s A^T [in, r] B^T [r, out] */
+        bl_gemm(true, true, in, out, r, s, A, in, B, r, 1.0f, W, out);
+    return BALORA_STATUS_OK;
+}
+
 /* work [W's shape] += scale * B A, or its transpose. */
 static balora_status add_lora_delta(merge_plan *p, const merge_item *it) {
     const bl_peft_pair *pr = it->pair;
     BL_TRY(bl_st_tensor_to_f32(&p->ad.file, pr->a, p->fa)); /* [r, in] */
     BL_TRY(bl_st_tensor_to_f32(&p->ad.file, pr->b, p->fb)); /* [out, r] */
-    int64_t r = pr->r, in = pr->a->shape[1], out = pr->b->shape[0];
-    if (in > INT_MAX || out > INT_MAX || r > INT_MAX)
-        return bl_fail(BALORA_STATUS_UNSUPPORTED, "module '%s': dimensions beyond the BLAS int range", pr->module);
-    float s = (float)pr->scale;
-    if (!it->transposed) /* W [out, in] += s B [out, r] A [r, in] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)out, (int)in, (int)r, s, p->fb, (int)r, p->fa, (int)in,
-                    1.0f, p->work, (int)in);
-    else                 /* W [in, out] += s A^T [in, r] B^T [r, out] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)in, (int)out, (int)r, s, p->fa, (int)in, p->fb, (int)r,
-                    1.0f, p->work, (int)out);
-    return BALORA_STATUS_OK;
+    return bl_merge_lora_delta(p->work, it->transposed, pr->b->shape[0], pr->a->shape[1], pr->r, (float)pr->scale, p->fb, p->fa,
+                               pr->module);
 }
 
 static balora_status fill_item(merge_plan *p, const merge_item *it) {

@@ -23,6 +23,13 @@ typedef struct bl_merge_report {
 balora_status bl_merge_adapter(const char *model_dir, const char *adapter_dir, const char *out_dir,
                                const bl_merge_options *opt, bl_merge_report *report);
 
+/* THE merge kernel (file-level merge above and bl_lora_merge_into_base): W += s B A with
+ * B [out, r], A [r, in]; W is [out, in], or [in, out] when transposed (fan_in_fan_out / Conv1D
+ * as stored in the checkpoint, and embeddings [vocab, dim] with A [r, vocab], B [dim, r]).
+ * Goes through src/ops (bl_gemm). module names the tensor in errors. */
+balora_status bl_merge_lora_delta(float *W, bool transposed, int64_t out, int64_t in, int64_t r, float s,
+                                  const float *B, const float *A, const char *module);
+
 /* "f32" / "f16" / "bf16" -> BL_DTYPE_*; error otherwise. */
 balora_status bl_merge_parse_dtype(const char *s, int *out);
 

@@ -19,8 +19,10 @@ static const cJSON *optional_field(const cJSON *obj, const char *key) {
     return (v && !cJSON_IsNull(v)) ? v : NULL;
 }
 
-/* A pattern object must map strings to numbers. */
-static balora_status check_pattern(const bl_peft_config *c, const cJSON *pat, const char *key, bool integer) {
+/* A pattern object must map strings to numbers; copied into out (file order). */
+static balora_status parse_pattern(const bl_peft_config *c, const cJSON *pat, const char *key, bool integer,
+                                   bl_peft_pattern *out, int *n) {
+    *n = 0;
     if (!pat) return BALORA_STATUS_OK;
     if (!cJSON_IsObject(pat)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' must be an object {module: value}", c->path, key);
     const cJSON *it;
@@ -28,6 +30,14 @@ static balora_status check_pattern(const bl_peft_config *c, const cJSON *pat, co
         if (!cJSON_IsNumber(it) || it->valuedouble <= 0 || (integer && it->valuedouble != floor(it->valuedouble)))
             return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s': value for '%s' must be a positive %s", c->path, key,
                            it->string, integer ? "integer" : "number");
+        if (*n >= BL_PEFT_MAX_PATTERNS)
+            return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s' has more than %d entries", c->path, key, BL_PEFT_MAX_PATTERNS);
+        if (strlen(it->string) >= sizeof out[0].key)
+            return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s': key '%.60s...' is longer than %zu bytes", c->path, key,
+                           it->string, sizeof out[0].key - 1);
+        snprintf(out[*n].key, sizeof out[0].key, "%s", it->string);
+        out[*n].value = it->valuedouble;
+        (*n)++;
     }
     return BALORA_STATUS_OK;
 }
@@ -46,20 +56,42 @@ static balora_status parse_config(bl_peft_config *c) {
     c->lora_alpha = 8;
     BL_TRY(bl_json_num(j, c->path, "lora_alpha", true, &c->lora_alpha));
     if (!isfinite(c->lora_alpha)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'lora_alpha' is not finite", c->path);
+    BL_TRY(bl_json_num(j, c->path, "lora_dropout", false, &c->lora_dropout));
+    if (!(c->lora_dropout >= 0 && c->lora_dropout < 1))
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'lora_dropout' = %g must be in [0, 1)", c->path, c->lora_dropout);
+    c->bias = "none";
+    BL_TRY(bl_json_str(j, c->path, "bias", false, &c->bias));
+    BL_TRY(bl_json_str(j, c->path, "base_model_name_or_path", false, &c->base_model));
+    c->layers_to_transform = optional_field(j, "layers_to_transform") != NULL;
+    c->layer_replication = optional_field(j, "layer_replication") != NULL;
     BL_TRY(bl_json_bool(j, c->path, "use_rslora", false, &c->use_rslora));
     BL_TRY(bl_json_bool(j, c->path, "use_dora", false, &c->use_dora));
     BL_TRY(bl_json_bool(j, c->path, "fan_in_fan_out", false, &c->fan_in_fan_out));
     c->target_modules = optional_field(j, "target_modules");
     if (c->target_modules && !cJSON_IsString(c->target_modules) && !cJSON_IsArray(c->target_modules))
         return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'target_modules' must be a list of names or a regular expression", c->path);
+    if (cJSON_IsArray(c->target_modules)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, c->target_modules)
+            if (!cJSON_IsString(it)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'target_modules' must hold strings", c->path);
+    }
     c->modules_to_save = optional_field(j, "modules_to_save");
     if (c->modules_to_save && !cJSON_IsArray(c->modules_to_save))
         return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'modules_to_save' must be a list or null", c->path);
     c->rank_pattern = optional_field(j, "rank_pattern");
     c->alpha_pattern = optional_field(j, "alpha_pattern");
-    BL_TRY(check_pattern(c, c->rank_pattern, "rank_pattern", true));
-    BL_TRY(check_pattern(c, c->alpha_pattern, "alpha_pattern", false));
+    BL_TRY(parse_pattern(c, c->rank_pattern, "rank_pattern", true, c->patterns.rank, &c->patterns.n_rank));
+    BL_TRY(parse_pattern(c, c->alpha_pattern, "alpha_pattern", false, c->patterns.alpha, &c->patterns.n_alpha));
+    /* every key must compile (a typo fails here, not when some module is resolved) */
+    for (int k = 0; k < c->patterns.n_rank + c->patterns.n_alpha; k++) {
+        int64_t r;
+        double a;
+        const char *key = k < c->patterns.n_rank ? c->patterns.rank[k].key : c->patterns.alpha[k - c->patterns.n_rank].key;
+        BL_TRY(bl_peft_patterns_resolve(&c->patterns, c->path, key, 1, 1, &r, &a));
+    }
     c->init_lora_weights = optional_field(j, "init_lora_weights");
+    if (c->init_lora_weights && !cJSON_IsBool(c->init_lora_weights) && !cJSON_IsString(c->init_lora_weights))
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'init_lora_weights' must be true, false or a string", c->path);
     return BALORA_STATUS_OK;
 }
 
@@ -74,16 +106,19 @@ balora_status bl_peft_config_load(bl_peft_config *c, const char *dir) {
     return st;
 }
 
-/* True (and the match's start) if `pattern` matches the end of `module` after a '.' or the
- * whole module: PEFT's "(.*\.)?KEY$". */
-static balora_status pattern_matches(const bl_peft_config *c, const char *key, const char *module, bool *match) {
-    char re[1200];
-    if ((size_t)snprintf(re, sizeof re, "^(?:.*\\.)?(?:%s)$", key) >= sizeof re)
-        return bl_fail(BALORA_STATUS_FORMAT, "%s: pattern '%.60s...' is too long", c->path, key);
+/* PEFT's re.match(".*\\.KEY$", module), anchored at both ends as PCRE2 full match. */
+static balora_status key_matches(const char *file, const char *which, const char *key, const char *module, bool *match) {
+    char re[sizeof ((bl_peft_pattern *)0)->key + 16];
+    snprintf(re, sizeof re, ".*\\.%s$", key);
     int err;
     PCRE2_SIZE erroff;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &err, &erroff, NULL);
-    if (!code) return bl_fail(BALORA_STATUS_FORMAT, "%s: pattern '%s' is not a valid regular expression", c->path, key);
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_ANCHORED | PCRE2_ENDANCHORED, &err, &erroff, NULL);
+    if (!code) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof msg);
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s': key '%s' is not a valid regular expression (%s); hint: PEFT "
+                       "matches each key as '.*\\.KEY$' against the module name", file, which, key, (const char *)msg);
+    }
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
     if (!md) { pcre2_code_free(code); return bl_fail(BALORA_STATUS_NOMEM, "out of memory matching '%s'", key); }
     int rc = pcre2_match(code, (PCRE2_SPTR)module, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
@@ -93,26 +128,30 @@ static balora_status pattern_matches(const bl_peft_config *c, const char *key, c
     return BALORA_STATUS_OK;
 }
 
-/* The first key of `pat` (in file order) matching module, or NULL. */
-static balora_status find_pattern(const bl_peft_config *c, const cJSON *pat, const char *module, const cJSON **hit) {
-    *hit = NULL;
-    if (!pat) return BALORA_STATUS_OK;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, pat) {
+static const bl_peft_pattern *lookup(const bl_peft_pattern *p, int n, const char *key) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(p[i].key, key)) return &p[i];
+    return NULL;
+}
+
+balora_status bl_peft_patterns_resolve(const bl_peft_patterns *p, const char *file, const char *module, int64_t r,
+                                       double alpha, int64_t *r_out, double *alpha_out) {
+    const char *hit = module; /* PEFT: next(filter(match, rank keys + alpha keys), module) */
+    for (int k = 0; k < p->n_rank + p->n_alpha; k++) {
+        bool rank = k < p->n_rank;
+        const char *key = rank ? p->rank[k].key : p->alpha[k - p->n_rank].key;
         bool m = false;
-        BL_TRY(pattern_matches(c, it->string, module, &m));
-        if (m) { *hit = it; return BALORA_STATUS_OK; }
+        BL_TRY(key_matches(file, rank ? "rank_pattern" : "alpha_pattern", key, module, &m));
+        if (m) { hit = key; break; }
     }
+    const bl_peft_pattern *hr = lookup(p->rank, p->n_rank, hit), *ha = lookup(p->alpha, p->n_alpha, hit);
+    *r_out = hr ? (int64_t)hr->value : r;
+    *alpha_out = ha ? ha->value : alpha;
     return BALORA_STATUS_OK;
 }
 
 balora_status bl_peft_module_rank_alpha(const bl_peft_config *c, const char *module, int64_t *r, double *alpha) {
-    const cJSON *hr, *ha;
-    BL_TRY(find_pattern(c, c->rank_pattern, module, &hr));
-    BL_TRY(find_pattern(c, c->alpha_pattern, module, &ha));
-    *r = hr ? (int64_t)hr->valuedouble : c->r;
-    *alpha = ha ? ha->valuedouble : c->lora_alpha;
-    return BALORA_STATUS_OK;
+    return bl_peft_patterns_resolve(&c->patterns, c->path, module, c->r, c->lora_alpha, r, alpha);
 }
 
 double bl_peft_scale(const bl_peft_config *c, int64_t r, double alpha) {
@@ -273,8 +312,9 @@ static balora_status validate_pair(const bl_peft_adapter *a, const bl_peft_pair 
     double alpha;
     BL_TRY(bl_peft_module_rank_alpha(&a->cfg, p->module, &r_cfg, &alpha));
     if (r_cfg != p->r)
-        return bl_fail(BALORA_STATUS_FORMAT, "%s: module '%s' has rank %" PRId64 " but %s says r = %" PRId64
-                       " (hint: rank_pattern missing or wrong?)", wp, p->module, p->r, a->cfg.path, r_cfg);
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: module '%s' has rank %" PRId64 " but %s gives it r = %" PRId64
+                       " (fields 'r' = %" PRId64 " and 'rank_pattern'; hint: rank_pattern missing or wrong?)", wp, p->module, p->r,
+                       a->cfg.path, r_cfg, a->cfg.r);
     return BALORA_STATUS_OK;
 }
 

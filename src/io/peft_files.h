@@ -15,14 +15,41 @@
 
 #define BL_PEFT_PREFIX "base_model.model."
 
+/* rank_pattern / alpha_pattern as PEFT 0.11 applies them (LoraModel._create_and_replace): the
+ * keys of rank_pattern, then those of alpha_pattern, in the file's order, are tried as the
+ * regular expression ".*\.KEY$" against the whole module path (e.g.
+ * "model.layers.1.mlp.up_proj"); the first key that matches is the module's key, and
+ * r = rank_pattern[key] (or r), alpha = alpha_pattern[key] (or lora_alpha). When no key
+ * matches, the module path itself is looked up as a key. */
+#define BL_PEFT_MAX_PATTERNS 64
+typedef struct bl_peft_pattern {
+    char key[160];
+    double value;
+} bl_peft_pattern;
+typedef struct bl_peft_patterns {
+    int n_rank, n_alpha;
+    bl_peft_pattern rank[BL_PEFT_MAX_PATTERNS];   /* in the file's order */
+    bl_peft_pattern alpha[BL_PEFT_MAX_PATTERNS];
+} bl_peft_patterns;
+
+/* The r and alpha of `module` under p (defaults r, alpha). file names the config in errors
+ * (an invalid regular expression). */
+balora_status bl_peft_patterns_resolve(const bl_peft_patterns *p, const char *file, const char *module, int64_t r,
+                                       double alpha, int64_t *r_out, double *alpha_out);
+
 typedef struct bl_peft_config {
     char path[4200];           /* .../adapter_config.json */
     cJSON *json;               /* owned */
     const char *peft_type;     /* "LORA" */
     const char *task_type;     /* may be NULL */
     int64_t r;
-    double lora_alpha;
+    double lora_alpha;             /* finite (0 is PEFT's scale 0) */
+    double lora_dropout;           /* [0, 1) */
     bool use_rslora, use_dora, fan_in_fan_out;
+    const char *bias;              /* "none" (default), "all", "lora_only" */
+    const char *base_model;        /* base_model_name_or_path, or NULL */
+    bool layers_to_transform, layer_replication; /* set (not null) */
+    bl_peft_patterns patterns;     /* parsed rank_pattern / alpha_pattern */
     const cJSON *target_modules;   /* string or list; NULL if absent */
     const cJSON *modules_to_save;  /* list or NULL */
     const cJSON *rank_pattern;     /* object or NULL */
@@ -63,7 +90,8 @@ typedef struct bl_peft_adapter {
     int64_t trainable_params;  /* every tensor in the adapter file */
 } bl_peft_adapter;
 
-/* Reads adapter_config.json (peft_type must be LORA; r > 0; lora_alpha a number) and
+/* Reads adapter_config.json (peft_type must be LORA; r > 0; lora_alpha finite; lora_dropout in
+ * [0, 1); target_modules a string or a list of strings; patterns {key: positive number}) and
  * adapter_model.safetensors; groups the keys. Errors name the file and the field. */
 balora_status bl_peft_config_load(bl_peft_config *c, const char *dir);
 void bl_peft_config_free(bl_peft_config *c);
@@ -74,8 +102,7 @@ void bl_peft_close(bl_peft_adapter *a);
  * with r matching the config's r (or rank_pattern). The first problem is the error. */
 balora_status bl_peft_validate(const bl_peft_adapter *a);
 
-/* The rank and alpha PEFT uses for `module` (rank_pattern / alpha_pattern keys are regular
- * expressions matched against the end of the module path, as PEFT does: "(.*\.)?KEY$"). */
+/* The rank and alpha PEFT uses for `module` (bl_peft_patterns_resolve on the config's). */
 balora_status bl_peft_module_rank_alpha(const bl_peft_config *c, const char *module, int64_t *r, double *alpha);
 /* alpha / r, or alpha / sqrt(r) with rsLoRA. */
 double bl_peft_scale(const bl_peft_config *c, int64_t r, double alpha);
