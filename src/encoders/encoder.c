@@ -52,9 +52,10 @@ balora_status bl_enc_config_parse(bl_enc_config *c, const cJSON *j, const char *
     BL_TRY(bl_json_str(j, file, "model_type", true, &mt));
     const bl_arch_type *ty = NULL;
     const bl_arch *row = bl_arch_find(mt, &ty);
+    char l2[256];
     if (!row || row->family != BL_FAMILY_ENCODER)
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'model_type' = \"%s\" is not an encoder balora supports; "
-                       "hint: %s (deberta-v2: DeBERTa-v3)", file, mt, bl_arch_type_list(2));
+                       "hint: %s (deberta-v2: DeBERTa-v3)", file, mt, bl_arch_type_list(2, l2, sizeof l2));
     bl_enc_arch arch = (bl_enc_arch)row->enc_arch;
     bl_enc_config_defaults(c, arch);
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);

@@ -211,16 +211,23 @@ const bl_arch *bl_arch_find_gguf(const char *gguf_arch) {
     return NULL;
 }
 
-const char *bl_arch_type_list(int which) {
-    static char buf[3][256];
-    char *b = buf[which < 0 || which > 2 ? 0 : which];
-    if (b[0]) return b;
+const char *bl_arch_type_list(int which, char *b, size_t cap) {
     size_t o = 0;
+    if (cap) b[0] = 0;
     for (int r = 0; r < NROWS; r++) {
         bool enc = g_rows[r].family == BL_FAMILY_ENCODER;
         if ((which == 1 && enc) || (which == 2 && !enc)) continue;
-        for (int t = 0; t < g_rows[r].n_types && o + 40 < sizeof buf[0]; t++)
-            o += (size_t)snprintf(b + o, sizeof buf[0] - o, "%s%s", o ? ", " : "", g_rows[r].types[t].model_type);
+        for (int t = 0; t < g_rows[r].n_types && o + 40 < cap; t++)
+            o += (size_t)snprintf(b + o, cap - o, "%s%s", o ? ", " : "", g_rows[r].types[t].model_type);
     }
+    return b;
+}
+
+const char *bl_arch_targets_help(bl_arch_use use, char *b, size_t cap) {
+    size_t o = 0;
+    if (cap) b[0] = 0;
+    for (int r = 0; r < NROWS && o + 80 < cap; r++)
+        o += (size_t)snprintf(b + o, cap - o, "%s%s: %s", o ? "; " : "", g_rows[r].name,
+                              use == BL_USE_INIT ? g_rows[r].targets_init : g_rows[r].targets_train);
     return b;
 }

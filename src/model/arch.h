@@ -174,7 +174,9 @@ const bl_arch_linear *bl_arch_linear_of(const bl_arch *a, bl_arch_role role);
 int bl_arch_block_name(const bl_arch *a, char *out, size_t cap, long l, const char *path, const char *suffix);
 /* The row (decoder with a GGUF export) whose types export as llama.cpp arch `gguf_arch`. */
 const bl_arch *bl_arch_find_gguf(const char *gguf_arch);
-/* Comma-separated list of the model types (for error hints): decoders, encoders or both. */
-const char *bl_arch_type_list(int which /* 0 all, 1 decoders, 2 encoders */);
+/* "gpt2: c_attn; llama: q_proj,v_proj; ..." (the default targets per family, for --help). */
+const char *bl_arch_targets_help(bl_arch_use use, char *buf, size_t cap);
+/* Comma-separated list of the model types (for error hints) into buf: 0 all, 1 decoders, 2 encoders. */
+const char *bl_arch_type_list(int which, char *buf, size_t cap);
 
 #endif

@@ -74,9 +74,10 @@ balora_status bl_config_parse(bl_config *c, const cJSON *j, const char *file) {
     }
     const bl_arch_type *ty = NULL;
     const bl_arch *row = bl_arch_find(mt, &ty);
+    char l1[256], l2[256];
     if (!row || row->family == BL_FAMILY_ENCODER)
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'model_type' = \"%s\" is not a supported decoder; hint: "
-                       "balora's decoders are %s (encoders: %s)", file, mt, bl_arch_type_list(1), bl_arch_type_list(2));
+                       "balora's decoders are %s (encoders: %s)", file, mt, bl_arch_type_list(1, l1, sizeof l1), bl_arch_type_list(2, l2, sizeof l2));
     if (row->mlp == BL_MLP_MOE || (row->attn & BL_ATTN_SOFTCAP))
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: model_type \"%s\" needs a reserved feature (MoE MLP or soft-capped "
                        "attention) that is not implemented", file, mt);
