@@ -89,8 +89,9 @@ balora_status bl_config_parse(bl_config *c, const cJSON *j, const char *file) {
     bl_head_kind head = BL_HEAD_CAUSAL_LM;
     if (!arch) arch = ty->causal_lm;
     snprintf(c->architecture, sizeof c->architecture, "%s", arch);
-    if (ends_with(arch, "ForCausalLM") || (ty->causal_lm && !strcmp(arch, ty->causal_lm)))
-        head = BL_HEAD_CAUSAL_LM;
+    bl_head_kind class_head = BL_HEAD_SEQ_CLS;
+    if (ends_with(arch, "ForCausalLM") || (bl_arch_find_class(arch, NULL, &class_head) && class_head == BL_HEAD_CAUSAL_LM))
+        head = BL_HEAD_CAUSAL_LM; /* (a known class of another type fails the prefix check below) */
     else if (ends_with(arch, "ForSequenceClassification"))
         head = BL_HEAD_SEQ_CLS;
     else
