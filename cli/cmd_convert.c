@@ -4,7 +4,34 @@
 #include "io/gguf.h"
 #include "io/json.h"
 #include "io/llama2c.h"
+#include "model/arch.h"
+#include <stdio.h>
 #include <string.h>
+
+/* "llama, mistral, gpt2": model types with a GGUF export; "llama, gpt2": their llama.cpp archs. */
+static const char *gguf_types(char *b, size_t cap) {
+    int n;
+    const bl_arch *rows = bl_arch_rows(&n);
+    size_t o = 0;
+    b[0] = 0;
+    for (int r = 0; r < n; r++)
+        for (int t = 0; t < rows[r].n_types && o + 32 < cap; t++)
+            if (rows[r].types[t].gguf_arch) o += (size_t)snprintf(b + o, cap - o, "%s%s", o ? ", " : "", rows[r].types[t].model_type);
+    return b;
+}
+
+static const char *gguf_archs(char *b, size_t cap) {
+    int n;
+    const bl_arch *rows = bl_arch_rows(&n);
+    size_t o = 0;
+    b[0] = 0;
+    for (int r = 0; r < n; r++)
+        for (int t = 0; t < rows[r].n_types && o + 32 < cap; t++) {
+            const char *g = rows[r].types[t].gguf_arch;
+            if (g && !strstr(b, g)) o += (size_t)snprintf(b + o, cap - o, "%s%s", o ? ", " : "", g);
+        }
+    return b;
+}
 
 /* --base DIR: head counts (and the architecture when --arch is absent) from its config.json. */
 static balora_status read_base_config(const char *dir, const char **arch, int64_t *n_head, int64_t *n_head_kv) {
@@ -13,21 +40,25 @@ static balora_status read_base_config(const char *dir, const char **arch, int64_
     cJSON *cfg;
     BL_TRY(bl_json_load(path, &cfg));
     const char *mt = NULL;
+    char list[128];
     balora_status st = bl_json_str(cfg, path, "model_type", true, &mt);
+    const bl_arch_type *ty = NULL;
+    const bl_arch *row = st ? NULL : bl_arch_find(mt, &ty);
     if (!st && !*arch) {
-        if (!strcmp(mt, "llama") || !strcmp(mt, "mistral")) *arch = "llama";
-        else if (!strcmp(mt, "gpt2")) *arch = "gpt2";
-        else st = bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: model_type '%s' has no GGUF LoRA export (llama, mistral or gpt2)", path, mt);
+        if (row && ty->gguf_arch) *arch = ty->gguf_arch; /* the table's llama.cpp architecture */
+        else st = bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: model_type '%s' has no GGUF LoRA export (%s)", path, mt,
+                          gguf_types(list, sizeof list));
     }
-    if (!st && *arch && !strcmp(*arch, "llama")) {
+    const bl_arch *ga = *arch ? bl_arch_find_gguf(*arch) : NULL;
+    if (!st && ga && ga->pos == BL_POS_ROPE) { /* the head counts for llama.cpp's RoPE row order */
+        if (!row) row = ga;
         int64_t h = *n_head > 0 ? *n_head : 0, kv = 0;
-        if (h == 0) st = bl_json_int(cfg, path, "num_attention_heads", true, &h);
+        if (h == 0) st = bl_json_int(cfg, path, row->f_heads, true, &h);
         kv = h;
-        if (!st) st = bl_json_int(cfg, path, "num_key_value_heads", false, &kv);
+        if (!st && row->f_kv_heads) st = bl_json_int(cfg, path, row->f_kv_heads, false, &kv);
         if (!st) { if (*n_head <= 0) *n_head = h; if (*n_head_kv <= 0) *n_head_kv = kv; }
     }
-    if (*arch && strcmp(*arch, "llama") && strcmp(*arch, "gpt2"))
-        st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--arch '%s': expected llama or gpt2", *arch);
+    if (*arch && !ga) st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--arch '%s': expected one of %s", *arch, gguf_archs(list, sizeof list));
     cJSON_Delete(cfg);
     return st;
 }

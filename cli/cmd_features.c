@@ -9,6 +9,7 @@
 #include "encoders/clsmodel.h"
 #include "encoders/encoder.h"
 #include "encoders/predict.h"
+#include "model/arch.h"
 #include "io/safetensors.h"
 #include <math.h>
 #include <stdlib.h>
@@ -34,8 +35,11 @@ int cmd_features(int argc, char **argv) {
     const char *tokdir = NULL;
     int64_t layer = -1, max_len = 128, batch = 32, max_examples = 0, threads = 0, num_labels = 0;
     bool advglue = false, no_labels = false, regression = false, skip_bad = false;
+    char model_help[400], l2[256];
+    snprintf(model_help, sizeof model_help, "Hugging Face encoder folder (%s) or decoder classifier folder",
+             bl_arch_type_list(2, l2, sizeof l2));
     cli_opt opts[] = {
-        {"model", CLI_OPT_STR, &model, "Hugging Face encoder folder (bert, roberta, deberta-v2)"},
+        {"model", CLI_OPT_STR, &model, model_help},
         {"adapter", CLI_OPT_STR, &adapter, "PEFT LoRA adapter folder"},
         {"data", CLI_OPT_STR, &data, "examples: GLUE TSV, Adversarial GLUE JSON, CSV, TSV or JSONL"},
         {"out", CLI_OPT_STR, &out, "output safetensors"},

@@ -9,7 +9,9 @@
 #include "io/json.h"
 #include "method/pissa.h"
 #include "method/pissa_model.h"
+#include "model/arch.h"
 #include "model/model.h"
+#include <stdio.h>
 #include "train/lm.h"
 #include <string.h>
 
@@ -24,23 +26,21 @@ static const char *USAGE =
     "PeftModel.from_pretrained); `balora train --init pissa` runs the same initialisation in memory.\n"
     "pissa = exact SVD (LAPACK); pissa_niter_K = randomized SVD with K power iterations (PEFT's naming).";
 
-static bool is_encoder_type(const char *mt) {
-    static const char *const enc[] = {"bert", "roberta", "deberta-v2", "xlm-roberta", "camembert"};
-    for (size_t i = 0; mt && i < sizeof enc / sizeof enc[0]; i++)
-        if (!strcmp(mt, enc[i])) return true;
-    return false;
-}
-
 int cmd_init(int argc, char **argv) {
     const char *method = NULL, *model_dir = NULL, *out = NULL, *targets = "auto";
     int64_t rank = 8, seed = 42, threads = 0, num_labels = 0;
     double alpha = 8;
     bool rslora = false;
+    char model_help[512], targets_help[512], l1[256], l2[256], l3[384];
+    snprintf(model_help, sizeof model_help, "Hugging Face model folder (decoders: %s; encoders: %s)",
+             bl_arch_type_list(1, l1, sizeof l1), bl_arch_type_list(2, l2, sizeof l2));
+    snprintf(targets_help, sizeof targets_help, "modules to adapt: comma list of HF names, all-linear, or auto (%s)",
+             bl_arch_targets_help(BL_USE_INIT, l3, sizeof l3));
     cli_opt opts[] = {
         {"method", CLI_OPT_STR, &method, "pissa (exact SVD) or pissa_niter_K (randomized SVD, K power iterations)"},
-        {"model", CLI_OPT_STR, &model_dir, "Hugging Face model folder (decoders: gpt2, llama, mistral, qwen2; encoders: bert, roberta, deberta-v2)"},
+        {"model", CLI_OPT_STR, &model_dir, model_help},
         {"out", CLI_OPT_STR, &out, "output folder: OUT/adapter and OUT/residual are written"},
-        {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn; bert/roberta: query,value; deberta: query_proj,value_proj)"},
+        {"targets", CLI_OPT_STR, &targets, targets_help},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
         {"rslora", CLI_OPT_FLAG, &rslora, "rank-stabilised scale alpha / sqrt(r)"},
@@ -75,8 +75,7 @@ int cmd_init(int argc, char **argv) {
     if ((st = bl_json_load(cfg_path, &cj))) return cli_fail(st);
     const char *mt = NULL;
     st = bl_json_str(cj, cfg_path, "model_type", false, &mt);
-    bool enc = !st && is_encoder_type(mt);
-    bool deberta = enc && !strcmp(mt, "deberta-v2");
+    bool enc = !st && bl_arch_is_encoder(mt);
     cJSON_Delete(cj);
     if (st) return cli_fail(st);
 
@@ -92,11 +91,11 @@ int cmd_init(int argc, char **argv) {
         o.seed = (uint64_t)seed;
         if ((st = bl_enc_load(&e, model_dir, &o))) goto done;
         set = &e.mods;
-        if (!strcmp(tg, "auto")) tg = deberta ? "query_proj,value_proj" : "query,value";
+        if (!strcmp(tg, "auto")) tg = e.cfg.row->targets_init;
     } else {
         if ((st = bl_model_load(&m, model_dir))) goto done;
         set = &m.mods;
-        if (!strcmp(tg, "auto")) tg = m.cfg.family == BL_FAMILY_GPT2 ? "c_attn" : "q_proj,v_proj";
+        if (!strcmp(tg, "auto")) tg = m.cfg.arch->targets_init;
     }
     bl_lora_config lc;
     bl_lora_config_default(&lc);

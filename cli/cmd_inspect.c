@@ -95,6 +95,16 @@ static void print_text(const cJSON *o) {
         print_compact(cJSON_GetObjectItem(o, "files"));
         printf(")\nconfig.json:\n");
         print_config(cJSON_GetObjectItem(o, "config"));
+        const cJSON *a = cJSON_GetObjectItem(o, "architecture");
+        if (cJSON_IsTrue(cJSON_GetObjectItem(a, "supported"))) {
+            const cJSON *g = cJSON_GetObjectItem(a, "gguf_arch");
+            printf("balora: family %s (%s), default --targets %s, GGUF LoRA export %s\n",
+                   cJSON_GetObjectItem(a, "family")->valuestring,
+                   cJSON_IsTrue(cJSON_GetObjectItem(a, "encoder")) ? "encoder" : "decoder",
+                   cJSON_GetObjectItem(a, "default_targets")->valuestring, cJSON_IsString(g) ? g->valuestring : "none");
+        } else {
+            printf("balora: model_type not supported\n");
+        }
     } else if (!strcmp(kind, "gguf")) {
         printf("GGUF file: %s (version %.0f, alignment %.0f)\nkey-values:\n", path, num(o, "version"), num(o, "alignment"));
         const cJSON *kv;

@@ -36,11 +36,6 @@ void bl_clsm_wrap_encoder(bl_clsm *m, bl_encoder *e) {
     fill_common(m);
 }
 
-static bool is_encoder_type(const char *mt) {
-    return !strcmp(mt, "bert") || !strcmp(mt, "roberta") || !strcmp(mt, "xlm-roberta") || !strcmp(mt, "camembert") ||
-           !strcmp(mt, "deberta-v2");
-}
-
 balora_status bl_clsm_load(bl_clsm *m, const char *dir, int64_t num_labels, bool regression, uint64_t seed) {
     memset(m, 0, sizeof *m);
     /* which kind: model_type of config.json */
@@ -51,7 +46,7 @@ balora_status bl_clsm_load(bl_clsm *m, const char *dir, int64_t num_labels, bool
     BL_TRY(bl_json_load(cpath, &j));
     const char *mt = NULL;
     balora_status st = bl_json_str(j, cpath, "model_type", true, &mt);
-    bool enc = !st && is_encoder_type(mt);
+    bool enc = !st && bl_arch_is_encoder(mt);
     cJSON_Delete(j);
     BL_TRY(st);
     m->owns = true;
@@ -161,10 +156,8 @@ balora_status bl_clsm_set_full_ft(bl_clsm *m, bool on) {
 }
 
 balora_status bl_clsm_save(const bl_clsm *m, const char *dir) {
-    if (m->decoder)
-        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: writing a fully fine-tuned decoder classifier is not supported; hint: "
-                       "train an adapter instead", dir);
-    return bl_enc_save(m->enc, dir, true);
+    /* both through the one saver (bl_modules_save), heads from their trained copies */
+    return m->decoder ? bl_model_save_heads(m->dec, dir, true) : bl_enc_save(m->enc, dir, true);
 }
 
 void bl_clsm_free(bl_clsm *m) {

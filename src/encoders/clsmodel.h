@@ -62,7 +62,7 @@ balora_status bl_clsm_backward(bl_clsm *m);
 balora_status bl_clsm_features(const bl_clsm *m, int64_t b, int64_t layer, bool mean, const int64_t *mask, float *out);
 /* Full fine-tuning on (every base tensor trainable). */
 balora_status bl_clsm_set_full_ft(bl_clsm *m, bool on);
-/* Writes the model folder (encoders: bl_enc_save with trained heads; decoders: unsupported). */
+/* Writes the model folder with the trained heads (encoders: bl_enc_save; decoders: bl_model_save_heads). */
 balora_status bl_clsm_save(const bl_clsm *m, const char *dir);
 void bl_clsm_free(bl_clsm *m);
 

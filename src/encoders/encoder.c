@@ -22,9 +22,9 @@ static balora_status parse_act(const char *s, const char *file, const char *key,
 void bl_enc_config_defaults(bl_enc_config *c, bl_enc_arch arch) {
     memset(c, 0, sizeof *c);
     c->arch = arch;
-    snprintf(c->model_type, sizeof c->model_type, "%s", arch == BL_ENC_BERT ? "bert" : arch == BL_ENC_ROBERTA ? "roberta" : "deberta-v2");
-    snprintf(c->architecture, sizeof c->architecture, "%s", arch == BL_ENC_BERT ? "BertForSequenceClassification" :
-             arch == BL_ENC_ROBERTA ? "RobertaForSequenceClassification" : "DebertaV2ForSequenceClassification");
+    c->row = bl_arch_of_encoder(arch);
+    snprintf(c->model_type, sizeof c->model_type, "%s", c->row->types[0].model_type);
+    snprintf(c->architecture, sizeof c->architecture, "%s", c->row->types[0].seq_cls);
     c->vocab_size = 64; c->hidden = 32; c->n_layer = 2; c->n_head = 4; c->head_dim = 8; c->intermediate = 64;
     c->max_pos = 64; c->type_vocab = arch == BL_ENC_BERT ? 2 : (arch == BL_ENC_ROBERTA ? 1 : 0);
     c->ln_eps = arch == BL_ENC_DEBERTA_V2 ? 1e-7 : 1e-12;
@@ -50,30 +50,32 @@ void bl_enc_config_defaults(bl_enc_config *c, bl_enc_arch arch) {
 balora_status bl_enc_config_parse(bl_enc_config *c, const cJSON *j, const char *file, int64_t nl_override) {
     const char *mt = NULL;
     BL_TRY(bl_json_str(j, file, "model_type", true, &mt));
-    bl_enc_arch arch;
-    if (!strcmp(mt, "bert")) arch = BL_ENC_BERT;
-    else if (!strcmp(mt, "roberta") || !strcmp(mt, "xlm-roberta") || !strcmp(mt, "camembert")) arch = BL_ENC_ROBERTA;
-    else if (!strcmp(mt, "deberta-v2")) arch = BL_ENC_DEBERTA_V2;
-    else return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'model_type' = \"%s\" is not an encoder balora supports; "
-                        "hint: bert, roberta, xlm-roberta, deberta-v2 (DeBERTa-v3)", file, mt);
+    const bl_arch_type *ty = NULL;
+    const bl_arch *row = bl_arch_find(mt, &ty);
+    char l2[256];
+    if (!row || row->family != BL_FAMILY_ENCODER)
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'model_type' = \"%s\" is not an encoder balora supports; "
+                       "hint: %s (deberta-v2: DeBERTa-v3)", file, mt, bl_arch_type_list(2, l2, sizeof l2));
+    bl_enc_arch arch = (bl_enc_arch)row->enc_arch;
     bl_enc_config_defaults(c, arch);
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
+    snprintf(c->architecture, sizeof c->architecture, "%s", ty->seq_cls);
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(j, "architectures");
     if (cJSON_IsArray(archs) && cJSON_IsString(cJSON_GetArrayItem(archs, 0)))
         snprintf(c->architecture, sizeof c->architecture, "%s", cJSON_GetArrayItem(archs, 0)->valuestring);
     BL_TRY(bl_json_int(j, file, "vocab_size", true, &c->vocab_size));
-    BL_TRY(bl_json_int(j, file, "hidden_size", true, &c->hidden));
-    BL_TRY(bl_json_int(j, file, "num_hidden_layers", true, &c->n_layer));
-    BL_TRY(bl_json_int(j, file, "num_attention_heads", true, &c->n_head));
-    BL_TRY(bl_json_int(j, file, "intermediate_size", true, &c->intermediate));
-    BL_TRY(bl_json_int(j, file, "max_position_embeddings", true, &c->max_pos));
+    BL_TRY(bl_json_int(j, file, row->f_hidden, true, &c->hidden));
+    BL_TRY(bl_json_int(j, file, row->f_layers, true, &c->n_layer));
+    BL_TRY(bl_json_int(j, file, row->f_heads, true, &c->n_head));
+    BL_TRY(bl_json_int(j, file, row->f_inter, true, &c->intermediate));
+    BL_TRY(bl_json_int(j, file, row->f_pos, true, &c->max_pos));
     BL_TRY(bl_json_int(j, file, "type_vocab_size", false, &c->type_vocab));
-    BL_TRY(bl_json_num(j, file, "layer_norm_eps", false, &c->ln_eps));
+    BL_TRY(bl_json_num(j, file, row->f_eps, false, &c->ln_eps));
     BL_TRY(bl_json_int(j, file, "pad_token_id", false, &c->pad_id));
     BL_TRY(bl_json_num(j, file, "initializer_range", false, &c->init_range));
     const char *act = "gelu";
-    BL_TRY(bl_json_str(j, file, "hidden_act", false, &act));
-    BL_TRY(parse_act(act, file, "hidden_act", false, &c->act));
+    BL_TRY(bl_json_str(j, file, row->f_act, false, &act));
+    BL_TRY(parse_act(act, file, row->f_act, false, &c->act));
     if (c->vocab_size < 1 || c->hidden < 1 || c->n_layer < 1 || c->n_head < 1 || c->intermediate < 1 || c->max_pos < 1 ||
         c->type_vocab < 0 || c->hidden % c->n_head != 0 || !(c->ln_eps > 0))
         return bl_fail(BALORA_STATUS_FORMAT, "%s: inconsistent sizes (vocab_size %lld, hidden_size %lld, num_hidden_layers "
@@ -204,88 +206,72 @@ static int add_p(builder *b, const char *name, int ndim, int64_t d0, int64_t d1,
     return b->n++;
 }
 
-static const char *arch_prefix(const bl_enc_config *c) {
-    return c->arch == BL_ENC_BERT ? "bert" : c->arch == BL_ENC_ROBERTA ? "roberta" : "deberta";
+static const char *nm2(char *buf, size_t cap, const char *name, const char *suffix) {
+    snprintf(buf, cap, "%s%s", name, suffix);
+    return buf;
 }
 
-/* Declares every tensor (names, shapes) and every linear. */
+/* Declares every tensor (names, shapes) and every linear; the names come from the row of the
+ * architecture table (model/arch.h). */
 static balora_status declare(bl_encoder *m, builder *b, int *lin_w, int *lin_b, char (*lin_names)[128], int *n_lin) {
     const bl_enc_config *c = &m->cfg;
-    const char *P = arch_prefix(c);
+    const bl_arch *A = c->row;
     int64_t C = c->hidden, F = c->intermediate;
     char nm[160];
     m->pos = m->type = m->rel = m->rel_ln_w = m->rel_ln_b = m->head_dense_w = m->head_dense_b = -1;
-    snprintf(nm, sizeof nm, "%s.embeddings.word_embeddings.weight", P);
-    m->word = add_p(b, nm, 2, c->vocab_size, C, PK_EMB);
-    if (c->position_biased_input) {
-        snprintf(nm, sizeof nm, "%s.embeddings.position_embeddings.weight", P);
-        m->pos = add_p(b, nm, 2, c->max_pos, C, PK_EMB);
-    }
-    if (c->type_vocab > 0) {
-        snprintf(nm, sizeof nm, "%s.embeddings.token_type_embeddings.weight", P);
-        m->type = add_p(b, nm, 2, c->type_vocab, C, PK_EMB);
-    }
-    snprintf(nm, sizeof nm, "%s.embeddings.LayerNorm.weight", P);
-    m->emb_ln_w = add_p(b, nm, 1, C, 0, PK_LN_W);
-    snprintf(nm, sizeof nm, "%s.embeddings.LayerNorm.bias", P);
-    m->emb_ln_b = add_p(b, nm, 1, C, 0, PK_LN_B);
-    if (c->arch == BL_ENC_DEBERTA_V2 && c->relative_attention) {
-        snprintf(nm, sizeof nm, "%s.encoder.rel_embeddings.weight", P);
-        m->rel = add_p(b, nm, 2, 2 * c->att_span, C, PK_EMB);
+    m->word = add_p(b, nm2(nm, sizeof nm, A->embed, ".weight"), 2, c->vocab_size, C, PK_EMB);
+    if (c->position_biased_input) m->pos = add_p(b, nm2(nm, sizeof nm, A->pos_embed, ".weight"), 2, c->max_pos, C, PK_EMB);
+    if (c->type_vocab > 0) m->type = add_p(b, nm2(nm, sizeof nm, A->type_embed, ".weight"), 2, c->type_vocab, C, PK_EMB);
+    m->emb_ln_w = add_p(b, nm2(nm, sizeof nm, A->embed_norm, ".weight"), 1, C, 0, PK_LN_W);
+    m->emb_ln_b = add_p(b, nm2(nm, sizeof nm, A->embed_norm, ".bias"), 1, C, 0, PK_LN_B);
+    if ((A->attn & BL_ATTN_RELATIVE) && c->relative_attention) {
+        m->rel = add_p(b, nm2(nm, sizeof nm, A->rel_embed, ".weight"), 2, 2 * c->att_span, C, PK_EMB);
         if (c->norm_rel_ebd) {
-            snprintf(nm, sizeof nm, "%s.encoder.LayerNorm.weight", P);
-            m->rel_ln_w = add_p(b, nm, 1, C, 0, PK_LN_W);
-            snprintf(nm, sizeof nm, "%s.encoder.LayerNorm.bias", P);
-            m->rel_ln_b = add_p(b, nm, 1, C, 0, PK_LN_B);
+            m->rel_ln_w = add_p(b, nm2(nm, sizeof nm, A->rel_norm, ".weight"), 1, C, 0, PK_LN_W);
+            m->rel_ln_b = add_p(b, nm2(nm, sizeof nm, A->rel_norm, ".bias"), 1, C, 0, PK_LN_B);
         }
     }
-    bool deb = c->arch == BL_ENC_DEBERTA_V2;
-    const char *qn = deb ? "query_proj" : "query", *kn = deb ? "key_proj" : "key", *vn = deb ? "value_proj" : "value";
     int nl = 0;
     for (int64_t l = 0; l < c->n_layer; l++) {
-        struct { const char *path; int64_t out, in; } L[6] = {
-            {qn, C, C}, {kn, C, C}, {vn, C, C}, {"attention.output.dense", C, C}, {"intermediate.dense", F, C}, {"output.dense", C, F}};
+        /* the six linears in the row's order: q, k, v, attention output, intermediate, output */
         for (int i = 0; i < 6; i++) {
-            if (i < 3) snprintf(lin_names[nl], 128, "%s.encoder.layer.%lld.attention.self.%s", P, (long long)l, L[i].path);
-            else snprintf(lin_names[nl], 128, "%s.encoder.layer.%lld.%s", P, (long long)l, L[i].path);
-            snprintf(nm, sizeof nm, "%s.weight", lin_names[nl]);
-            lin_w[nl] = add_p(b, nm, 2, L[i].out, L[i].in, PK_WEIGHT);
-            snprintf(nm, sizeof nm, "%s.bias", lin_names[nl]);
-            lin_b[nl] = add_p(b, nm, 1, L[i].out, 0, PK_BIAS);
+            const bl_arch_linear *al = &A->lin[i];
+            int64_t out = al->role == BL_ROLE_UP ? F : C, in = al->role == BL_ROLE_DOWN ? F : C;
+            bl_arch_block_name(A, lin_names[nl], 128, (long)l, al->path, NULL);
+            lin_w[nl] = add_p(b, nm2(nm, sizeof nm, lin_names[nl], ".weight"), 2, out, in, PK_WEIGHT);
+            lin_b[nl] = add_p(b, nm2(nm, sizeof nm, lin_names[nl], ".bias"), 1, out, 0, PK_BIAS);
             nl++;
         }
         bl_enc_layer *ly = &m->layers[l];
-        snprintf(nm, sizeof nm, "%s.encoder.layer.%lld.attention.output.LayerNorm.weight", P, (long long)l);
+        bl_arch_block_name(A, nm, sizeof nm, (long)l, A->norm_path[BL_NORM_ATTN], ".weight");
         ly->ln1_w = add_p(b, nm, 1, C, 0, PK_LN_W);
-        snprintf(nm, sizeof nm, "%s.encoder.layer.%lld.attention.output.LayerNorm.bias", P, (long long)l);
+        bl_arch_block_name(A, nm, sizeof nm, (long)l, A->norm_path[BL_NORM_ATTN], ".bias");
         ly->ln1_b = add_p(b, nm, 1, C, 0, PK_LN_B);
-        snprintf(nm, sizeof nm, "%s.encoder.layer.%lld.output.LayerNorm.weight", P, (long long)l);
+        bl_arch_block_name(A, nm, sizeof nm, (long)l, A->norm_path[BL_NORM_MLP], ".weight");
         ly->ln2_w = add_p(b, nm, 1, C, 0, PK_LN_W);
-        snprintf(nm, sizeof nm, "%s.encoder.layer.%lld.output.LayerNorm.bias", P, (long long)l);
+        bl_arch_block_name(A, nm, sizeof nm, (long)l, A->norm_path[BL_NORM_MLP], ".bias");
         ly->ln2_b = add_p(b, nm, 1, C, 0, PK_LN_B);
     }
-    if (c->arch != BL_ENC_ROBERTA) {
-        if (c->arch == BL_ENC_BERT) snprintf(lin_names[nl], 128, "bert.pooler.dense");
-        else snprintf(lin_names[nl], 128, "pooler.dense");
-        snprintf(nm, sizeof nm, "%s.weight", lin_names[nl]);
-        lin_w[nl] = add_p(b, nm, 2, C, C, PK_POOL_W);
-        snprintf(nm, sizeof nm, "%s.bias", lin_names[nl]);
-        lin_b[nl] = add_p(b, nm, 1, C, 0, PK_POOL_B);
+    if (A->pooler) {
+        snprintf(lin_names[nl], 128, "%s", A->pooler);
+        lin_w[nl] = add_p(b, nm2(nm, sizeof nm, A->pooler, ".weight"), 2, C, C, PK_POOL_W);
+        lin_b[nl] = add_p(b, nm2(nm, sizeof nm, A->pooler, ".bias"), 1, C, 0, PK_POOL_B);
         nl++;
-        m->head_w = add_p(b, "classifier.weight", 2, c->num_labels, C, PK_HEAD_W);
-        m->head_b = add_p(b, "classifier.bias", 1, c->num_labels, 0, PK_HEAD_B);
-    } else {
-        m->head_dense_w = add_p(b, "classifier.dense.weight", 2, C, C, PK_HEAD_W);
-        m->head_dense_b = add_p(b, "classifier.dense.bias", 1, C, 0, PK_HEAD_B);
-        m->head_w = add_p(b, "classifier.out_proj.weight", 2, c->num_labels, C, PK_HEAD_W);
-        m->head_b = add_p(b, "classifier.out_proj.bias", 1, c->num_labels, 0, PK_HEAD_B);
     }
+    if (A->cls_dense) {
+        m->head_dense_w = add_p(b, nm2(nm, sizeof nm, A->cls_dense, ".weight"), 2, C, C, PK_HEAD_W);
+        m->head_dense_b = add_p(b, nm2(nm, sizeof nm, A->cls_dense, ".bias"), 1, C, 0, PK_HEAD_B);
+    }
+    m->head_w = add_p(b, nm2(nm, sizeof nm, A->cls_out, ".weight"), 2, c->num_labels, C, PK_HEAD_W);
+    m->head_b = add_p(b, nm2(nm, sizeof nm, A->cls_out, ".bias"), 1, c->num_labels, 0, PK_HEAD_B);
     *n_lin = nl;
     return BALORA_STATUS_OK;
 }
 
 /* Builds params + linears with storage; data zeroed. */
 static balora_status build(bl_encoder *m) {
+    m->cfg.row = bl_arch_of_encoder(m->cfg.arch); /* the row always follows arch */
+    if (!m->cfg.row) return bl_fail(BALORA_STATUS_INVALID, "encoder config: arch %d has no row in the architecture table", (int)m->cfg.arch);
     const bl_enc_config *c = &m->cfg;
     int cap = 16 + 16 * (int)c->n_layer;
     int lin_cap = 6 * (int)c->n_layer + 1;
@@ -337,10 +323,11 @@ static balora_status build(bl_encoder *m) {
         m->layers[l].q = &L[0]; m->layers[l].k = &L[1]; m->layers[l].v = &L[2];
         m->layers[l].ao = &L[3]; m->layers[l].fi = &L[4]; m->layers[l].fo = &L[5];
     }
-    m->pooler = c->arch != BL_ENC_ROBERTA ? &m->mods.lin[nl - 1] : NULL;
-    m->mods.heads[0] = "classifier";
-    m->mods.heads[1] = "score"; /* PEFT SEQ_CLS lists both; no encoder tensor is named score */
-    m->mods.heads[2] = NULL;
+    const bl_arch *A = c->row;
+    m->pooler = A->pooler ? &m->mods.lin[nl - 1] : NULL;
+    /* PEFT SEQ_CLS lists "classifier" and "score"; no encoder tensor is named score */
+    for (int i = 0; i < 3; i++) m->mods.heads[i] = A->modules_to_save[i];
+    m->mods.heads[3] = NULL;
     m->mods.model_type = m->cfg.model_type;
     m->mods.task_type = "SEQ_CLS";
 out:
@@ -398,6 +385,25 @@ static bool is_head_param(const bl_encoder *m, int i) {
     return i == m->head_w || i == m->head_b || i == m->head_dense_w || i == m->head_dense_b;
 }
 
+/* A tensor absent from the checkpoint: heads (pooler, classifier) are created as transformers
+ * does; anything else is an error. */
+typedef struct missing_ctx { bl_encoder *m; bl_rng *r; const char *dir; } missing_ctx;
+
+static balora_status missing_head(void *ctx, int i) {
+    missing_ctx *mc = ctx;
+    bl_encoder *m = mc->m;
+    bl_param *p = &m->mods.params[i];
+    bool pool = m->pooler && (i == m->pooler->w_param || i == m->pooler->b_param);
+    if (is_head_param(m, i) || pool) {
+        init_param(m, i, mc->r);
+        bl_log(BL_INFO, "%s: %s is not in the checkpoint: initialised as transformers does (N(0, %g) weights, "
+               "zero biases)", mc->dir, p->name, m->cfg.init_range);
+        return BALORA_STATUS_OK;
+    }
+    return bl_fail(BALORA_STATUS_FORMAT, "%s: missing tensor '%s' (model_type %s); hint: is this a complete %s "
+                   "checkpoint?", mc->dir, p->name, m->cfg.model_type, m->cfg.model_type);
+}
+
 balora_status bl_enc_load(bl_encoder *m, const char *dir, const bl_enc_load_opts *o) {
     memset(m, 0, sizeof *m);
     bl_enc_load_opts opts = o ? *o : BL_ENC_LOAD_DEFAULT;
@@ -408,45 +414,15 @@ balora_status bl_enc_load(bl_encoder *m, const char *dir, const bl_enc_load_opts
     if (opts.regression) { m->cfg.regression = true; m->cfg.num_labels = 1; }
     if ((st = build(m))) goto fail;
     snprintf(m->source, sizeof m->source, "%s", dir);
-    char prefix[16];
-    snprintf(prefix, sizeof prefix, "%s.", arch_prefix(&m->cfg));
     bl_rng r;
     bl_rng_seed(&r, opts.seed);
-    for (int i = 0; i < m->mods.n_params; i++) {
-        bl_param *p = &m->mods.params[i];
-        const bl_st_file *f;
-        const char *name = p->name;
-        char alt[200];
-        if (!bl_hf_find(&h, name, prefix, &f)) {
-            /* old checkpoints: LayerNorm.gamma / LayerNorm.beta */
-            size_t n = strlen(name);
-            if (strstr(name, "LayerNorm.") && n > 7 && !strcmp(name + n - 7, ".weight")) {
-                snprintf(alt, sizeof alt, "%.*s.gamma", (int)(n - 7), name);
-                if (bl_hf_find(&h, alt, prefix, &f)) name = alt;
-            } else if (strstr(name, "LayerNorm.") && n > 5 && !strcmp(name + n - 5, ".bias")) {
-                snprintf(alt, sizeof alt, "%.*s.beta", (int)(n - 5), name);
-                if (bl_hf_find(&h, alt, prefix, &f)) name = alt;
-            }
-        }
-        if (name == p->name && !bl_hf_find(&h, name, prefix, &f)) {
-            bool pool = m->pooler && (i == m->pooler->w_param || i == m->pooler->b_param);
-            if (is_head_param(m, i) || pool) {
-                init_param(m, i, &r);
-                bl_log(BL_INFO, "%s: %s is not in the checkpoint: initialised as transformers does (N(0, %g) weights, "
-                       "zero biases)", dir, p->name, m->cfg.init_range);
-                continue;
-            }
-            st = bl_fail(BALORA_STATUS_FORMAT, "%s: missing tensor '%s' (model_type %s); hint: is this a complete %s "
-                         "checkpoint?", dir, p->name, m->cfg.model_type, m->cfg.model_type);
-            goto fail;
-        }
-        int64_t shape[2] = {p->shape[0], p->shape[1]};
-        if ((st = bl_hf_read_f32(&h, name, prefix, p->ndim, shape, p->data))) {
-            if (is_head_param(m, i))
-                bl_fail_prefix(st, "the classifier does not fit num_labels %lld (hint: pass the checkpoint's number of "
-                               "labels, or a model without a classifier): ", (long long)m->cfg.num_labels);
-            goto fail;
-        }
+    missing_ctx mc = {m, &r, dir};
+    int failed = -1;
+    if ((st = bl_modules_read(&m->mods, &h, m->cfg.row->prefix, true, missing_head, &mc, &failed))) {
+        if (failed >= 0 && is_head_param(m, failed))
+            bl_fail_prefix(st, "the classifier does not fit num_labels %lld (hint: pass the checkpoint's number of "
+                           "labels, or a model without a classifier): ", (long long)m->cfg.num_labels);
+        goto fail;
     }
     bl_hf_close(&h);
     return BALORA_STATUS_OK;
@@ -485,11 +461,7 @@ void bl_enc_zero_grads(bl_encoder *m) {
         if (m->mods.params[i].grad) memset(m->mods.params[i].grad, 0, (size_t)m->mods.params[i].numel * sizeof(float));
 }
 
-int64_t bl_enc_n_params(const bl_encoder *m) {
-    int64_t n = 0;
-    for (int i = 0; i < m->mods.n_params; i++) n += m->mods.params[i].numel;
-    return n;
-}
+int64_t bl_enc_n_params(const bl_encoder *m) { return bl_modules_n_params(&m->mods); }
 
 balora_status bl_enc_heads_trainable(bl_encoder *m) {
     int idx[4] = {m->head_dense_w, m->head_dense_b, m->head_w, m->head_b};
@@ -555,24 +527,9 @@ balora_status bl_enc_config_json(const bl_enc_config *c, cJSON **out) {
 }
 
 balora_status bl_enc_save(const bl_encoder *m, const char *dir, bool trained_heads) {
-    BL_TRY(bl_mkdir_p(dir));
-    char path[4200];
     cJSON *j;
     BL_TRY(bl_enc_config_json(&m->cfg, &j));
-    balora_status st = bl_path_join(path, sizeof path, dir, "config.json");
-    if (!st) st = bl_json_save(j, path);
+    balora_status st = bl_modules_save(&m->mods, dir, j, NULL, trained_heads);
     cJSON_Delete(j);
-    if (st) return st;
-    bl_st_writer w;
-    bl_st_writer_init(&w);
-    for (int i = 0; i < m->mods.n_params && !st; i++) {
-        const bl_param *p = &m->mods.params[i];
-        const float *data = trained_heads && p->train_data ? p->train_data : p->data;
-        st = bl_st_writer_add(&w, p->name, BL_DTYPE_F32, p->ndim, p->shape, data);
-    }
-    if (!st) st = bl_st_writer_meta(&w, "format", "pt");
-    if (!st) st = bl_path_join(path, sizeof path, dir, "model.safetensors");
-    if (!st) st = bl_st_writer_save(&w, path);
-    bl_st_writer_free(&w);
     return st;
 }

@@ -40,12 +40,13 @@
 #include "core/bl.h"
 #include "model/model.h"
 
-typedef enum bl_enc_arch { BL_ENC_BERT = 0, BL_ENC_ROBERTA, BL_ENC_DEBERTA_V2 } bl_enc_arch;
+/* bl_enc_arch (which encoder row of the architecture table): model/arch.h */
 /* Activations of encoders (hidden_act, pooler_hidden_act). */
 typedef enum bl_enc_act { BL_ENC_ACT_GELU = 0 /* erf */, BL_ENC_ACT_GELU_TANH, BL_ENC_ACT_RELU, BL_ENC_ACT_TANH } bl_enc_act;
 
 typedef struct bl_enc_config {
     bl_enc_arch arch;
+    const bl_arch *row;         /* its row of the architecture table (model/arch.h) */
     char model_type[32];        /* "bert", "roberta", "deberta-v2" */
     char architecture[64];      /* architectures[0] */
     int64_t vocab_size, hidden, n_layer, n_head, head_dim, intermediate;

@@ -1,6 +1,7 @@
 /* GGUF reader and writer, and the PEFT LoRA -> llama.cpp LoRA GGUF export (see gguf.h). */
 #include "io/gguf.h"
 #include "io/llama2c.h"
+#include "model/arch.h"
 #include "io/peft_files.h"
 #include <inttypes.h>
 #include <math.h>
@@ -363,40 +364,52 @@ balora_status bl_gguf_writer_save(bl_gguf_writer *w, const char *path) {
 
 /* ---- PEFT LoRA -> llama.cpp LoRA GGUF ---- */
 
-static const struct { const char *arch, *prefix, *blocks, *hf, *gguf; } g_names[] = {
-    {"llama", "model.", "layers.", "self_attn.q_proj", "attn_q"},
-    {"llama", "model.", "layers.", "self_attn.k_proj", "attn_k"},
-    {"llama", "model.", "layers.", "self_attn.v_proj", "attn_v"},
-    {"llama", "model.", "layers.", "self_attn.o_proj", "attn_output"},
-    {"llama", "model.", "layers.", "mlp.gate_proj", "ffn_gate"},
-    {"llama", "model.", "layers.", "mlp.up_proj", "ffn_up"},
-    {"llama", "model.", "layers.", "mlp.down_proj", "ffn_down"},
-    {"gpt2", "transformer.", "h.", "attn.c_attn", "attn_qkv"},
-    {"gpt2", "transformer.", "h.", "attn.c_proj", "attn_output"},
-    {"gpt2", "transformer.", "h.", "mlp.c_fc", "ffn_up"},
-    {"gpt2", "transformer.", "h.", "mlp.c_proj", "ffn_down"},
-};
+/* "gpt2, llama": the llama.cpp architectures the table's rows export to (error hints). */
+static const char *gguf_arch_list(char *buf, size_t cap) {
+    int n;
+    const bl_arch *rows = bl_arch_rows(&n);
+    size_t o = 0;
+    buf[0] = 0;
+    for (int r = 0; r < n; r++)
+        for (int t = 0; t < rows[r].n_types; t++) {
+            const char *g = rows[r].types[t].gguf_arch;
+            if (!g || bl_arch_find_gguf(g) != &rows[r] || strstr(buf, g)) continue;
+            o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", g);
+            if (o >= cap) return buf;
+        }
+    return buf;
+}
 
+/* llama.cpp names come from the architecture table (model/arch.h): the row whose model types
+ * export as `arch`, its prefix / block path, and each block linear's gguf name. */
 balora_status bl_gguf_tensor_name(const char *arch, const char *module, char *out, size_t cap) {
-    bool known_arch = false;
-    for (size_t i = 0; i < sizeof g_names / sizeof g_names[0]; i++) {
-        if (strcmp(g_names[i].arch, arch)) continue;
-        known_arch = true;
-        const char *m = module;
-        size_t pl = strlen(g_names[i].prefix), bl = strlen(g_names[i].blocks);
-        if (!strncmp(m, g_names[i].prefix, pl)) m += pl;
-        if (!strcmp(arch, "llama") && !strcmp(m, "lm_head")) { snprintf(out, cap, "output.weight"); return BALORA_STATUS_OK; }
-        if (strncmp(m, g_names[i].blocks, bl)) continue;
-        char *end;
-        long layer = strtol(m + bl, &end, 10);
-        if (end == m + bl || *end != '.' || layer < 0 || strcmp(end + 1, g_names[i].hf)) continue;
-        if ((size_t)snprintf(out, cap, "blk.%ld.%s.weight", layer, g_names[i].gguf) >= cap)
-            return bl_fail(BALORA_STATUS_INVALID, "GGUF tensor name too long");
+    const bl_arch *A = bl_arch_find_gguf(arch);
+    char list[128];
+    if (!A) return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: architecture '%s' is not supported (%s)", arch,
+                           gguf_arch_list(list, sizeof list));
+    const char *m = module;
+    size_t pl = strlen(A->prefix), bl = strlen(A->block);
+    if (!strncmp(m, A->prefix, pl)) m += pl;
+    if (A->gguf_lm_head && A->lm_head && !strcmp(m, A->lm_head)) {
+        snprintf(out, cap, "%s.weight", A->gguf_lm_head);
         return BALORA_STATUS_OK;
     }
-    if (!known_arch) return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: architecture '%s' is not supported (llama or gpt2)", arch);
-    return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: module '%s' has no llama.cpp '%s' tensor (supported: q/k/v/o and "
-                   "gate/up/down projections for llama; c_attn, c_proj, c_fc for gpt2)", module, arch);
+    char *end = NULL;
+    long layer = !strncmp(m, A->block, bl) ? strtol(m + bl, &end, 10) : -1;
+    if (end && end != m + bl && *end == '.' && layer >= 0)
+        for (size_t i = 0; i < sizeof A->lin / sizeof A->lin[0] && A->lin[i].path; i++) {
+            if (!A->lin[i].gguf || strcmp(end + 1, A->lin[i].path)) continue;
+            if ((size_t)snprintf(out, cap, "blk.%ld.%s.weight", layer, A->lin[i].gguf) >= cap)
+                return bl_fail(BALORA_STATUS_INVALID, "GGUF tensor name too long");
+            return BALORA_STATUS_OK;
+        }
+    char mods[256];
+    size_t o = 0;
+    mods[0] = 0;
+    for (size_t i = 0; i < sizeof A->lin / sizeof A->lin[0] && A->lin[i].path && o < sizeof mods; i++)
+        if (A->lin[i].gguf) o += (size_t)snprintf(mods + o, sizeof mods - o, "%s%s", o ? ", " : "", A->lin[i].path);
+    return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: module '%s' has no llama.cpp '%s' tensor (supported for %s: %s%s)",
+                   module, arch, arch, mods, A->gguf_lm_head ? ", lm_head" : "");
 }
 
 /* What one pair becomes. */
@@ -414,8 +427,13 @@ static balora_status plan_pair(const bl_peft_adapter *ad, const bl_gguf_lora_opt
                        ad->weights_path, p->module);
     BL_TRY(bl_gguf_tensor_name(opt->arch, p->module, o->name, sizeof o->name));
     o->pair = p;
-    bool is_q = strstr(o->name, ".attn_q.weight") != NULL, is_k = strstr(o->name, ".attn_k.weight") != NULL;
-    if (!strcmp(opt->arch, "llama") && (is_q || is_k)) {
+    const bl_arch *A = bl_arch_find_gguf(opt->arch);
+    const bl_arch_linear *lq = bl_arch_linear_of(A, BL_ROLE_Q), *lk = bl_arch_linear_of(A, BL_ROLE_K);
+    char sq[64] = "-", sk[64] = "-";
+    if (lq && lq->gguf) snprintf(sq, sizeof sq, ".%s.weight", lq->gguf);
+    if (lk && lk->gguf) snprintf(sk, sizeof sk, ".%s.weight", lk->gguf);
+    bool is_q = strstr(o->name, sq) != NULL, is_k = strstr(o->name, sk) != NULL;
+    if (A->pos == BL_POS_ROPE && (is_q || is_k)) { /* llama.cpp's RoPE row order */
         int64_t heads = is_q ? opt->n_head : (opt->n_head_kv > 0 ? opt->n_head_kv : opt->n_head);
         int64_t out = p->b->shape[0];
         if (heads <= 0)
@@ -492,9 +510,12 @@ static balora_status export_run(const bl_peft_adapter *ad, const char *out_path,
 }
 
 balora_status bl_gguf_export_lora(const char *adapter_dir, const char *out_path, const bl_gguf_lora_options *opt, int *n_tensors) {
-    if (!opt || !opt->arch) return bl_fail(BALORA_STATUS_INVALID, "GGUF export: the base architecture is required (llama or gpt2)");
-    if (strcmp(opt->arch, "llama") && strcmp(opt->arch, "gpt2"))
-        return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: architecture '%s' is not supported (llama or gpt2)", opt->arch);
+    char list[128];
+    if (!opt || !opt->arch)
+        return bl_fail(BALORA_STATUS_INVALID, "GGUF export: the base architecture is required (%s)", gguf_arch_list(list, sizeof list));
+    if (!bl_arch_find_gguf(opt->arch))
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: architecture '%s' is not supported (%s)", opt->arch,
+                       gguf_arch_list(list, sizeof list));
     if (opt->type != BL_GGML_F32 && opt->type != BL_GGML_F16)
         return bl_fail(BALORA_STATUS_INVALID, "GGUF export: tensor type must be F32 or F16");
     bl_peft_adapter ad;

@@ -4,6 +4,7 @@
 #include "io/hf.h"
 #include "io/llama2c.h"
 #include "io/peft_files.h"
+#include "model/arch.h"
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -94,25 +95,35 @@ static balora_status inspect_safetensors(const char *path, cJSON **out) {
     return BALORA_STATUS_OK;
 }
 
-static const char *const g_hparams[] = {
-    "model_type", "architectures", "vocab_size", "hidden_size", "n_embd", "num_hidden_layers", "n_layer",
-    "num_attention_heads", "n_head", "num_key_value_heads", "intermediate_size", "n_inner", "max_position_embeddings",
-    "n_positions", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "rope_theta", "rope_scaling", "sliding_window",
-    "tie_word_embeddings", "attention_bias", "hidden_act", "activation_function", "type_vocab_size", "problem_type",
-    "torch_dtype",
-};
+/* What balora makes of a model_type: its row of the architecture table (model/arch.h). */
+static void add_arch(cJSON *o, const bl_arch *A, const bl_arch_type *ty) {
+    cJSON *a = cJSON_AddObjectToObject(o, "architecture");
+    cJSON_AddBoolToObject(a, "supported", A != NULL);
+    if (!A) return;
+    cJSON_AddStringToObject(a, "family", A->name);
+    cJSON_AddBoolToObject(a, "encoder", A->family == BL_FAMILY_ENCODER);
+    cJSON_AddStringToObject(a, "default_targets", A->targets_train);
+    if (A->family != BL_FAMILY_ENCODER) cJSON_AddStringToObject(a, "default_targets_init", A->targets_init);
+    cJSON_AddItemToObject(a, "gguf_arch", ty->gguf_arch ? cJSON_CreateString(ty->gguf_arch) : cJSON_CreateNull());
+}
 
 static balora_status inspect_model(const char *dir, cJSON **out) {
     bl_hf_folder h;
     BL_TRY(bl_hf_open(&h, dir));
     cJSON *o = new_description("model", dir);
     cJSON *cfg = cJSON_AddObjectToObject(o, "config");
-    for (size_t i = 0; i < sizeof g_hparams / sizeof g_hparams[0]; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(h.config, g_hparams[i]);
-        if (v && !cJSON_IsNull(v)) cJSON_AddItemToObject(cfg, g_hparams[i], cJSON_Duplicate(v, 1));
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(h.config, "model_type");
+    const bl_arch_type *ty = NULL;
+    const bl_arch *A = bl_arch_find(cJSON_IsString(mt) ? mt->valuestring : NULL, &ty);
+    /* the row's fields; an unknown model_type gets the first row's list (one schema for all) */
+    const char *const *fields = A ? A->inspect_fields : bl_arch_rows(NULL)->inspect_fields;
+    for (size_t i = 0; fields[i]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(h.config, fields[i]);
+        if (v && !cJSON_IsNull(v)) cJSON_AddItemToObject(cfg, fields[i], cJSON_Duplicate(v, 1));
     }
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(h.config, "id2label");
     if (cJSON_IsObject(labels)) cJSON_AddNumberToObject(cfg, "num_labels", cJSON_GetArraySize(labels));
+    add_arch(o, A, ty);
     cJSON *files = cJSON_AddArrayToObject(o, "files");
     const bl_st_file **fl = bl_calloc((size_t)h.n_files + 1, sizeof *fl);
     if (!fl) { cJSON_Delete(o); bl_hf_close(&h); return BALORA_STATUS_NOMEM; }

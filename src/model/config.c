@@ -1,4 +1,4 @@
-/* config.json -> bl_config for the decoder families (gpt2; llama, mistral, qwen2).
+/* config.json -> bl_config for the decoder rows of the architecture table (model/arch.h).
  * Every field that changes the math is read; a value balora cannot honour is an error that names
  * the file and the field, never silently ignored. */
 #include "model/model.h"
@@ -8,19 +8,19 @@
 
 void bl_config_defaults(bl_config *c, bl_family family) {
     memset(c, 0, sizeof *c);
-    c->family = family;
+    c->family = family == BL_FAMILY_GPT2 ? BL_FAMILY_GPT2 : BL_FAMILY_LLAMA;
+    c->arch = bl_arch_of_family(c->family);
+    c->type = &c->arch->types[0];
     c->head = BL_HEAD_CAUSAL_LM;
     c->pad_token_id = c->bos_token_id = c->eos_token_id = -1;
-    if (family == BL_FAMILY_GPT2) {
-        snprintf(c->model_type, sizeof c->model_type, "gpt2");
-        snprintf(c->architecture, sizeof c->architecture, "GPT2LMHeadModel");
+    snprintf(c->model_type, sizeof c->model_type, "%s", c->type->model_type);
+    snprintf(c->architecture, sizeof c->architecture, "%s", c->type->causal_lm);
+    if (c->family == BL_FAMILY_GPT2) {
         c->vocab_size = 50257; c->hidden = 768; c->n_layer = 12; c->n_head = 12; c->n_kv_head = 12;
         c->head_dim = 64; c->intermediate = 3072; c->max_pos = 1024; c->norm_eps = 1e-5;
         c->act = BL_ACT_GELU_TANH; c->tie_word_embeddings = true;
         c->qkv_bias = c->o_bias = c->mlp_bias = true; c->scale_attn_weights = true;
     } else {
-        snprintf(c->model_type, sizeof c->model_type, "llama");
-        snprintf(c->architecture, sizeof c->architecture, "LlamaForCausalLM");
         c->vocab_size = 32000; c->hidden = 768; c->n_layer = 12; c->n_head = 12; c->n_kv_head = 4;
         c->head_dim = 64; c->intermediate = 2048; c->max_pos = 2048; c->norm_eps = 1e-5;
         c->rope_theta = 10000.0; c->act = BL_ACT_SILU; c->scale_attn_weights = true;
@@ -72,41 +72,52 @@ balora_status bl_config_parse(bl_config *c, const cJSON *j, const char *file) {
                            file, cJSON_GetArraySize(archs));
         arch = cJSON_GetArrayItem(archs, 0)->valuestring;
     }
-    bool gpt2 = !strcmp(mt, "gpt2");
-    bool llama = !strcmp(mt, "llama") || !strcmp(mt, "mistral") || !strcmp(mt, "qwen2");
-    if (!gpt2 && !llama)
+    const bl_arch_type *ty = NULL;
+    const bl_arch *row = bl_arch_find(mt, &ty);
+    char l1[256], l2[256];
+    if (!row || row->family == BL_FAMILY_ENCODER)
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'model_type' = \"%s\" is not a supported decoder; hint: "
-                       "balora's decoders are gpt2, llama, mistral, qwen2 (encoders: bert, roberta, deberta-v2)", file, mt);
-    bl_config_defaults(c, gpt2 ? BL_FAMILY_GPT2 : BL_FAMILY_LLAMA);
+                       "balora's decoders are %s (encoders: %s)", file, mt, bl_arch_type_list(1, l1, sizeof l1), bl_arch_type_list(2, l2, sizeof l2));
+    if (row->mlp == BL_MLP_MOE || (row->attn & BL_ATTN_SOFTCAP))
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: model_type \"%s\" needs a reserved feature (MoE MLP or soft-capped "
+                       "attention) that is not implemented", file, mt);
+    bool gpt2 = row->family == BL_FAMILY_GPT2, llama = !gpt2;
+    bl_config_defaults(c, row->family);
+    c->arch = row;
+    c->type = ty;
     snprintf(c->model_type, sizeof c->model_type, "%s", mt);
-    if (!arch) arch = gpt2 ? "GPT2LMHeadModel" : !strcmp(mt, "llama") ? "LlamaForCausalLM"
-                    : !strcmp(mt, "mistral") ? "MistralForCausalLM" : "Qwen2ForCausalLM";
+    bl_head_kind head = BL_HEAD_CAUSAL_LM;
+    if (!arch) arch = ty->causal_lm;
     snprintf(c->architecture, sizeof c->architecture, "%s", arch);
-    if (ends_with(arch, "ForCausalLM") || !strcmp(arch, "GPT2LMHeadModel"))
-        c->head = BL_HEAD_CAUSAL_LM;
+    bl_head_kind class_head = BL_HEAD_SEQ_CLS;
+    if (ends_with(arch, "ForCausalLM") || (bl_arch_find_class(arch, NULL, &class_head) && class_head == BL_HEAD_CAUSAL_LM))
+        head = BL_HEAD_CAUSAL_LM; /* (a known class of another type fails the prefix check below) */
     else if (ends_with(arch, "ForSequenceClassification"))
-        c->head = BL_HEAD_SEQ_CLS;
+        head = BL_HEAD_SEQ_CLS;
     else
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'architectures' = \"%s\" is not supported; hint: use a "
-                       "*ForCausalLM / GPT2LMHeadModel or *ForSequenceClassification class", file, arch);
-    const char *pfx = gpt2 ? "GPT2" : !strcmp(mt, "llama") ? "Llama" : !strcmp(mt, "mistral") ? "Mistral" : "Qwen2";
-    if (strncmp(arch, pfx, strlen(pfx)) != 0)
+                       "*ForCausalLM / %s or *ForSequenceClassification class", file, arch, ty->causal_lm);
+    if (!(row->heads & (1u << head)))
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'architectures' = \"%s\": the %s family has no such head",
+                       file, arch, row->name);
+    c->head = head;
+    if (strncmp(arch, ty->class_prefix, strlen(ty->class_prefix)) != 0)
         return bl_fail(BALORA_STATUS_INVALID, "%s: field 'architectures' = \"%s\" does not match model_type \"%s\"", file, arch, mt);
 
     BL_TRY(get_int(j, file, "vocab_size", true, &c->vocab_size, 1));
     int64_t v;
     if (gpt2) {
-        BL_TRY(get_int(j, file, "n_embd", true, &c->hidden, 1));
-        BL_TRY(get_int(j, file, "n_layer", true, &c->n_layer, 1));
-        BL_TRY(get_int(j, file, "n_head", true, &c->n_head, 1));
-        BL_TRY(get_int(j, file, "n_positions", true, &c->max_pos, 1));
+        BL_TRY(get_int(j, file, row->f_hidden, true, &c->hidden, 1));
+        BL_TRY(get_int(j, file, row->f_layers, true, &c->n_layer, 1));
+        BL_TRY(get_int(j, file, row->f_heads, true, &c->n_head, 1));
+        BL_TRY(get_int(j, file, row->f_pos, true, &c->max_pos, 1));
         c->n_kv_head = c->n_head;
         c->intermediate = 4 * c->hidden;
-        BL_TRY(get_int(j, file, "n_inner", false, &c->intermediate, 1));
-        BL_TRY(bl_json_num(j, file, "layer_norm_epsilon", false, &c->norm_eps));
+        BL_TRY(get_int(j, file, row->f_inter, false, &c->intermediate, 1));
+        BL_TRY(bl_json_num(j, file, row->f_eps, false, &c->norm_eps));
         const char *act = "gelu_new";
-        BL_TRY(bl_json_str(j, file, "activation_function", false, &act));
-        BL_TRY(parse_act(file, "activation_function", act, false, &c->act));
+        BL_TRY(bl_json_str(j, file, row->f_act, false, &act));
+        BL_TRY(parse_act(file, row->f_act, act, false, &c->act));
         BL_TRY(bl_json_bool(j, file, "scale_attn_weights", false, &c->scale_attn_weights));
         bool inv_idx = false;
         BL_TRY(bl_json_bool(j, file, "scale_attn_by_inverse_layer_idx", false, &inv_idx));
@@ -119,43 +130,42 @@ balora_status bl_config_parse(bl_config *c, const cJSON *j, const char *file) {
             c->num_labels = 2;
         }
     } else {
-        BL_TRY(get_int(j, file, "hidden_size", true, &c->hidden, 1));
-        BL_TRY(get_int(j, file, "num_hidden_layers", true, &c->n_layer, 1));
-        BL_TRY(get_int(j, file, "num_attention_heads", true, &c->n_head, 1));
+        BL_TRY(get_int(j, file, row->f_hidden, true, &c->hidden, 1));
+        BL_TRY(get_int(j, file, row->f_layers, true, &c->n_layer, 1));
+        BL_TRY(get_int(j, file, row->f_heads, true, &c->n_head, 1));
         c->n_kv_head = c->n_head;
-        BL_TRY(get_int(j, file, "num_key_value_heads", false, &c->n_kv_head, 1));
-        BL_TRY(get_int(j, file, "intermediate_size", true, &c->intermediate, 1));
+        BL_TRY(get_int(j, file, row->f_kv_heads, false, &c->n_kv_head, 1));
+        BL_TRY(get_int(j, file, row->f_inter, true, &c->intermediate, 1));
         c->max_pos = 2048;
-        BL_TRY(get_int(j, file, "max_position_embeddings", false, &c->max_pos, 1));
+        BL_TRY(get_int(j, file, row->f_pos, false, &c->max_pos, 1));
         c->norm_eps = 1e-6;
-        BL_TRY(bl_json_num(j, file, "rms_norm_eps", false, &c->norm_eps));
+        BL_TRY(bl_json_num(j, file, row->f_eps, false, &c->norm_eps));
         c->rope_theta = 10000.0;
         BL_TRY(bl_json_num(j, file, "rope_theta", false, &c->rope_theta));
         if (!(c->rope_theta > 0))
             return bl_fail(BALORA_STATUS_INVALID, "%s: field 'rope_theta' must be positive", file);
         BL_TRY(require_null(j, file, "rope_scaling", "only plain RoPE (rope_scaling null) is implemented"));
         const char *act = "silu";
-        BL_TRY(bl_json_str(j, file, "hidden_act", false, &act));
-        BL_TRY(parse_act(file, "hidden_act", act, true, &c->act));
+        BL_TRY(bl_json_str(j, file, row->f_act, false, &act));
+        BL_TRY(parse_act(file, row->f_act, act, true, &c->act));
         c->tie_word_embeddings = false;
         BL_TRY(bl_json_bool(j, file, "tie_word_embeddings", false, &c->tie_word_embeddings));
         bool ab = false;
-        if (!strcmp(mt, "qwen2")) { c->qkv_bias = true; c->o_bias = false; }
+        if (ty->fixed_qkv_bias) { c->qkv_bias = true; c->o_bias = false; }
         else {
-            BL_TRY(bl_json_bool(j, file, "attention_bias", false, &ab));
+            if (ty->bias_field) BL_TRY(bl_json_bool(j, file, ty->bias_field, false, &ab));
             c->qkv_bias = c->o_bias = ab;
         }
         BL_TRY(bl_json_bool(j, file, "mlp_bias", false, &c->mlp_bias));
-        if (!strcmp(mt, "mistral")) {
-            c->sliding_window = 0;
-            BL_TRY(get_int(j, file, "sliding_window", false, &c->sliding_window, 1));
-        } else if (!strcmp(mt, "qwen2")) {
+        c->sliding_window = 0;
+        if (ty->window_field) BL_TRY(get_int(j, file, ty->window_field, false, &c->sliding_window, 1));
+        if (ty->window_refused) {
             bool use_sw = false;
-            BL_TRY(bl_json_bool(j, file, "use_sliding_window", false, &use_sw));
+            BL_TRY(bl_json_bool(j, file, ty->window_refused, false, &use_sw));
             if (use_sw)
-                return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field 'use_sliding_window' = true is not supported for qwen2 "
+                return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s' = true is not supported for %s "
                                "(its per-layer max_window_layers rule); hint: set it to false for sequences shorter than "
-                               "sliding_window", file);
+                               "sliding_window", file, ty->window_refused, mt);
         }
         int64_t pt = 1;
         BL_TRY(get_int(j, file, "pretraining_tp", false, &pt, 1)); /* only splits matmuls: same math */

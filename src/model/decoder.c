@@ -1,23 +1,10 @@
-/* Forward and backward of the decoder families through ops.h and the attach point.
- *
- * GPT-2 block:  a = x + c_proj(attn(c_attn(ln_1(x))));  y = a + mlp.c_proj(gelu(mlp.c_fc(ln_2(a))))
- * LLaMA block:  a = x + o(attn(rope(q(n1)), rope(k(n1)), v(n1))), n1 = rms(x)
- *               y = a + down(silu(gate(n2)) * up(n2)), n2 = rms(a)
+/* The run context of the decoder families: forward (blocks through bl_block_fwd, block.c) and
+ * backward, through ops.h and the attach point.
  * Head: final norm, then logits = h lm_head^T (CAUSAL_LM) or score(h[pooled]) (SEQ_CLS). */
-#include "model/model.h"
+#include "model/internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct bl_run_layer {
-    float *ln1, *mean1, *rstd1;  /* [N, C], [N], [N] */
-    float *q, *k, *v;            /* llama: [N, Dq], [N, Dkv], [N, Dkv] (q, k after RoPE); gpt2: q = qkv [N, 3C] */
-    float *probs;                /* [B, H, T, T] */
-    float *att;                  /* [N, Dq] attention output (input of o / c_proj) */
-    float *mid;                  /* [N, C] residual after attention */
-    float *ln2, *mean2, *rstd2;  /* [N, C], [N], [N] */
-    float *f1, *f2, *f3;         /* gpt2: fc [N, F], gelu(fc) [N, F]; llama: gate, up, silu(gate)*up [N, F] */
-};
 
 #define TAKE(ptr, n) ((ptr) = bl_arena_take(a, (size_t)(n) * sizeof(*(ptr))))
 
@@ -138,7 +125,7 @@ balora_status bl_model_forward(bl_run *r, const bl_batch *bt, bl_adapter_mode mo
     if (bt->B <= 0 || bt->T <= 0 || bt->B > r->max_B || bt->T > r->max_T)
         return bl_fail(BALORA_STATUS_INVALID, "forward: batch %lld x %lld does not fit the run context (%lld x %lld)",
                        (long long)bt->B, (long long)bt->T, (long long)r->max_B, (long long)r->max_T);
-    int64_t B = bt->B, T = bt->T, N = B * T, C = c->hidden, F = c->intermediate;
+    int64_t B = bt->B, T = bt->T, N = B * T, C = c->hidden;
     for (int64_t i = 0; i < N; i++) {
         int64_t v = bt->attention_mask ? bt->attention_mask[i] : 1;
         if (v != 0 && v != 1)
@@ -150,50 +137,12 @@ balora_status bl_model_forward(bl_run *r, const bl_batch *bt, bl_adapter_mode mo
     }
     r->have_forward = false;
     r->B = B; r->T = T;
-    BL_TRY(bl_embedding_fwd(r->res[0], r->ids, m->wte, N, c->vocab_size, C, false, "input_ids"));
-    bool gpt2 = c->family == BL_FAMILY_GPT2;
-    if (gpt2) BL_TRY(bl_embedding_fwd(r->res[0], r->pos, m->wpe, N, c->max_pos, C, true, "position"));
+    BL_TRY(bl_model_embed(m, r->res[0], r->ids, r->pos, N));
     bl_attn_desc d = attn_desc(r);
-    bool tr = r->train && mode == BL_ADAPTER_ON;
-#define SV(lp_) (&r->sv[(lp_) - m->mods.lin])
-    for (int64_t l = 0; l < c->n_layer; l++) {
-        const bl_block *k = &m->blocks[l];
-        bl_run_layer *y = &r->layers[l];
-        float *x = r->res[l], *out = r->res[l + 1];
-        if (gpt2) {
-            bl_layernorm_fwd(y->ln1, y->mean1, y->rstd1, x, k->ln1_w, k->ln1_b, N, C, (float)c->norm_eps);
-            bl_lin_fwd(k->qkv, mode, tr, y->q, y->ln1, N, false, SV(k->qkv), &r->rng);
-            bl_attn_fwd(&d, y->att, y->probs, y->q, y->q + C, y->q + 2 * C);
-        } else {
-            bl_rmsnorm_fwd(y->ln1, y->rstd1, x, k->ln1_w, N, C, (float)c->norm_eps);
-            bl_lin_fwd(k->q, mode, tr, y->q, y->ln1, N, false, SV(k->q), &r->rng);
-            bl_lin_fwd(k->k, mode, tr, y->k, y->ln1, N, false, SV(k->k), &r->rng);
-            bl_lin_fwd(k->v, mode, tr, y->v, y->ln1, N, false, SV(k->v), &r->rng);
-            bl_rope_fwd(y->q, r->rope_cos, r->rope_sin, r->pos, B, T, c->n_head, c->head_dim, d.q_stride);
-            bl_rope_fwd(y->k, r->rope_cos, r->rope_sin, r->pos, B, T, c->n_kv_head, c->head_dim, d.k_stride);
-            bl_attn_fwd(&d, y->att, y->probs, y->q, y->k, y->v);
-        }
-        memcpy(y->mid, x, (size_t)(N * C) * sizeof(float));
-        bl_lin_fwd(k->o, mode, tr, y->mid, y->att, N, true, SV(k->o), &r->rng);
-        memcpy(out, y->mid, (size_t)(N * C) * sizeof(float));
-        if (gpt2) {
-            bl_layernorm_fwd(y->ln2, y->mean2, y->rstd2, y->mid, k->ln2_w, k->ln2_b, N, C, (float)c->norm_eps);
-            bl_lin_fwd(k->fc, mode, tr, y->f1, y->ln2, N, false, SV(k->fc), &r->rng);
-            if (c->act == BL_ACT_GELU_TANH) bl_gelu_tanh_fwd(y->f2, y->f1, N * F);
-            else if (c->act == BL_ACT_GELU_ERF) bl_gelu_erf_fwd(y->f2, y->f1, N * F);
-            else bl_relu_fwd(y->f2, y->f1, N * F);
-            bl_lin_fwd(k->proj, mode, tr, out, y->f2, N, true, SV(k->proj), &r->rng);
-        } else {
-            bl_rmsnorm_fwd(y->ln2, y->rstd2, y->mid, k->ln2_w, N, C, (float)c->norm_eps);
-            bl_lin_fwd(k->gate, mode, tr, y->f1, y->ln2, N, false, SV(k->gate), &r->rng);
-            bl_lin_fwd(k->up, mode, tr, y->f2, y->ln2, N, false, SV(k->up), &r->rng);
-            bl_swiglu_fwd(y->f3, y->f1, y->f2, N * F);
-            bl_lin_fwd(k->down, mode, tr, out, y->f3, N, true, SV(k->down), &r->rng);
-        }
-    }
-    float *xL = r->res[c->n_layer];
-    if (gpt2) bl_layernorm_fwd(r->hidden, r->lnf_mean, r->lnf_rstd, xL, m->lnf_w, m->lnf_b, N, C, (float)c->norm_eps);
-    else bl_rmsnorm_fwd(r->hidden, r->lnf_rstd, xL, m->lnf_w, N, C, (float)c->norm_eps);
+    bl_block_pass pass = {.mode = mode, .train = r->train && mode == BL_ADAPTER_ON, .rng = &r->rng, .sv = r->sv,
+                          .pos = r->pos, .B = B, .T = T, .rope_cos = r->rope_cos, .rope_sin = r->rope_sin, .full = &d};
+    for (int64_t l = 0; l < c->n_layer; l++) bl_block_fwd(m, l, &r->layers[l], r->res[l], r->res[l + 1], &pass);
+    bl_model_final_norm(m, r->hidden, r->lnf_mean, r->lnf_rstd, r->res[c->n_layer], N);
     if (c->head == BL_HEAD_CAUSAL_LM) {
         bl_linear_fwd(r->logits, r->hidden, m->lm_head, NULL, N, C, c->vocab_size, false);
         r->n_logits = N * c->vocab_size;

@@ -1,7 +1,6 @@
-/* Incremental decoding with a key-value cache (kv.h). Every product goes through ops.h: the
- * linear layers through bl_lin_fwd (adapters included), attention of a row's new tokens over its
- * cached keys through bl_gemm + bl_softmax_rows on the visible range only. */
-#include "model/kv.h"
+/* Incremental decoding with a key-value cache (kv.h): the session's plan and the packing of rows'
+ * tokens; the blocks run through bl_block_fwd (block.c) with its cache option. */
+#include "model/internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -28,12 +27,17 @@ static void plan(bl_kv *s, bl_arena *a) {
     TAKE(s->V, L * B * T * Dkv);
     TAKE(s->ids, N); TAKE(s->pos, N);
     TAKE(s->x, N * C);
-    TAKE(s->ln, N * C); TAKE(s->mean, N); TAKE(s->rstd, N);
-    if (gpt2) { TAKE(s->q, N * 3 * C); s->k = s->v = NULL; }
-    else { TAKE(s->q, N * Dq); TAKE(s->k, N * Dkv); TAKE(s->v, N * Dkv); }
-    TAKE(s->att, N * Dq);
-    TAKE(s->f1, N * F); TAKE(s->f2, N * F);
-    if (!gpt2) TAKE(s->f3, N * F); else s->f3 = NULL;
+    TAKE(s->act, 1);
+    bl_run_layer tmp, *y = a->base ? s->act : &tmp;
+    memset(y, 0, sizeof *y);
+    TAKE(y->ln1, N * C); TAKE(y->mean1, N); TAKE(y->rstd1, N);
+    y->ln2 = y->ln1; y->mean2 = y->mean1; y->rstd2 = y->rstd1; /* ln1 is dead once ln2 is computed */
+    if (gpt2) TAKE(y->q, N * 3 * C);
+    else { TAKE(y->q, N * Dq); TAKE(y->k, N * Dkv); TAKE(y->v, N * Dkv); }
+    TAKE(y->att, N * Dq);
+    y->mid = s->x; /* in place */
+    TAKE(y->f1, N * F); TAKE(y->f2, N * F);
+    if (!gpt2) TAKE(y->f3, N * F);
     s->S_rows = max64(c->n_head / c->n_kv_head, min64(KV_QBLOCK, N));
     TAKE(s->S, s->S_rows * T);
     TAKE(s->last, B * C); TAKE(s->hid, B * C);
@@ -80,51 +84,6 @@ void bl_kv_reset(bl_kv *s) {
     if (s->len) memset(s->len, 0, (size_t)s->max_B * sizeof(int64_t));
 }
 
-/* Attention of one segment (row r, n new tokens at packed offset off, first position p0) over the
- * row's cache in layer l -> s->att rows off..off+n-1. */
-static void seg_attention(bl_kv *s, int64_t l, int64_t r, int64_t off, int64_t n, int64_t p0,
-                          const float *q, int64_t qs) {
-    const bl_config *c = &s->m->cfg;
-    int64_t H = c->n_head, D = c->head_dim, grp = c->n_head / c->n_kv_head, Dq = H * D, Dkv = s->Dkv;
-    int64_t sw = c->sliding_window > 0 ? c->sliding_window : 0;
-    float scale = (c->family == BL_FAMILY_GPT2 && !c->scale_attn_weights) ? 1.0f : 1.0f / sqrtf((float)D);
-    const float *Kr = s->K + (l * s->max_B + r) * s->max_T * Dkv; /* [max_T, Dkv] */
-    const float *Vr = s->V + (l * s->max_B + r) * s->max_T * Dkv;
-    float *S = s->S;
-    if (n == 1) {
-        /* one query: the grp query heads of a kv head are contiguous rows (stride D) */
-        int64_t lo = sw ? max64(0, p0 - sw) : 0, Lk = p0 - lo + 1;
-        for (int64_t g = 0; g < c->n_kv_head; g++) {
-            bl_gemm(false, true, grp, Lk, D, scale, q + off * qs + g * grp * D, D, Kr + lo * Dkv + g * D, Dkv,
-                    0.0f, S, Lk);
-            bl_softmax_rows(S, S, grp, Lk);
-            bl_gemm(false, false, grp, D, Lk, 1.0f, S, Lk, Vr + lo * Dkv + g * D, Dkv, 0.0f,
-                    s->att + off * Dq + g * grp * D, D);
-        }
-        return;
-    }
-    int64_t QB = s->S_rows;
-    for (int64_t h = 0; h < H; h++) {
-        int64_t g = h / grp;
-        for (int64_t i0 = 0; i0 < n; i0 += QB) {
-            int64_t Tb = min64(QB, n - i0), plo = p0 + i0, phi = plo + Tb - 1;
-            int64_t lo = sw ? max64(0, plo - sw) : 0, Lk = phi - lo + 1;
-            bl_gemm(false, true, Tb, Lk, D, scale, q + (off + i0) * qs + h * D, qs, Kr + lo * Dkv + g * D, Dkv,
-                    0.0f, S, Lk);
-            for (int64_t i = 0; i < Tb; i++) {
-                int64_t p = plo + i, jlo = sw ? max64(lo, p - sw) : lo;
-                float *row = S + i * Lk;
-                /* visible keys: jlo..p; the rest get probability 0 */
-                memset(row, 0, (size_t)(jlo - lo) * sizeof(float));
-                bl_softmax_rows(row + (jlo - lo), row + (jlo - lo), 1, p - jlo + 1);
-                memset(row + (p - lo + 1), 0, (size_t)(Lk - (p - lo + 1)) * sizeof(float));
-            }
-            bl_gemm(false, false, Tb, D, Lk, 1.0f, S, Lk, Vr + lo * Dkv + g * D, Dkv, 0.0f,
-                    s->att + (off + i0) * Dq + h * D, Dq);
-        }
-    }
-}
-
 /* Runs the segments; logits in segment order go to s->lg (not s->logits). */
 static balora_status append(bl_kv *s, int64_t n_seg, const bl_kv_seg *segs, bl_adapter_mode mode) {
     bl_model *m = s->m;
@@ -160,61 +119,20 @@ static balora_status append(bl_kv *s, int64_t n_seg, const bl_kv_seg *segs, bl_a
             N++;
         }
     }
-    int64_t C = c->hidden, F = c->intermediate, Dq = c->n_head * c->head_dim, Dkv = s->Dkv, V = c->vocab_size;
-    bool gpt2 = c->family == BL_FAMILY_GPT2;
-    float eps = (float)c->norm_eps;
-    BL_TRY(bl_embedding_fwd(s->x, s->ids, m->wte, N, V, C, false, "input_ids"));
-    if (gpt2) BL_TRY(bl_embedding_fwd(s->x, s->pos, m->wpe, N, c->max_pos, C, true, "position"));
-    bl_lin_saved *sv = &s->sv;
+    int64_t C = c->hidden, Dkv = s->Dkv, V = c->vocab_size;
+    BL_TRY(bl_model_embed(m, s->x, s->ids, s->pos, N));
+    bl_block_cache kc = {.max_T = s->max_T, .n_seg = n_seg, .segs = segs, .len = s->len, .S = s->S, .S_rows = s->S_rows};
+    bl_block_pass pass = {.mode = mode, .train = false, .rng = NULL, .sv = NULL, .sv_shared = &s->sv, .pos = s->pos,
+                          .B = 1, .T = N, .rope_cos = s->rope_cos, .rope_sin = s->rope_sin, .cache = &kc};
     for (int64_t l = 0; l < c->n_layer; l++) {
-        const bl_block *k = &m->blocks[l];
-        const float *kp, *vp;
-        int64_t qs, ks;
-        if (gpt2) {
-            bl_layernorm_fwd(s->ln, s->mean, s->rstd, s->x, k->ln1_w, k->ln1_b, N, C, eps);
-            bl_lin_fwd(k->qkv, mode, false, s->q, s->ln, N, false, sv, NULL);
-            qs = ks = 3 * C; kp = s->q + C; vp = s->q + 2 * C;
-        } else {
-            bl_rmsnorm_fwd(s->ln, s->rstd, s->x, k->ln1_w, N, C, eps);
-            bl_lin_fwd(k->q, mode, false, s->q, s->ln, N, false, sv, NULL);
-            bl_lin_fwd(k->k, mode, false, s->k, s->ln, N, false, sv, NULL);
-            bl_lin_fwd(k->v, mode, false, s->v, s->ln, N, false, sv, NULL);
-            bl_rope_fwd(s->q, s->rope_cos, s->rope_sin, s->pos, 1, N, c->n_head, c->head_dim, Dq);
-            bl_rope_fwd(s->k, s->rope_cos, s->rope_sin, s->pos, 1, N, c->n_kv_head, c->head_dim, Dkv);
-            qs = Dq; ks = Dkv; kp = s->k; vp = s->v;
-        }
-        /* append this call's keys and values to the rows' caches */
-        for (int64_t i = 0, t = 0; i < n_seg; i++) {
-            int64_t r = segs[i].row;
-            float *Kr = s->K + (l * s->max_B + r) * s->max_T * Dkv, *Vr = s->V + (l * s->max_B + r) * s->max_T * Dkv;
-            for (int64_t j = 0; j < segs[i].n; j++, t++) {
-                memcpy(Kr + s->pos[t] * Dkv, kp + t * ks, (size_t)Dkv * sizeof(float));
-                memcpy(Vr + s->pos[t] * Dkv, vp + t * ks, (size_t)Dkv * sizeof(float));
-            }
-        }
-        for (int64_t i = 0, off = 0; i < n_seg; off += segs[i].n, i++)
-            seg_attention(s, l, segs[i].row, off, segs[i].n, s->len[segs[i].row], s->q, qs);
-        bl_lin_fwd(k->o, mode, false, s->x, s->att, N, true, sv, NULL);
-        if (gpt2) {
-            bl_layernorm_fwd(s->ln, s->mean, s->rstd, s->x, k->ln2_w, k->ln2_b, N, C, eps);
-            bl_lin_fwd(k->fc, mode, false, s->f1, s->ln, N, false, sv, NULL);
-            if (c->act == BL_ACT_GELU_TANH) bl_gelu_tanh_fwd(s->f2, s->f1, N * F);
-            else if (c->act == BL_ACT_GELU_ERF) bl_gelu_erf_fwd(s->f2, s->f1, N * F);
-            else bl_relu_fwd(s->f2, s->f1, N * F);
-            bl_lin_fwd(k->proj, mode, false, s->x, s->f2, N, true, sv, NULL);
-        } else {
-            bl_rmsnorm_fwd(s->ln, s->rstd, s->x, k->ln2_w, N, C, eps);
-            bl_lin_fwd(k->gate, mode, false, s->f1, s->ln, N, false, sv, NULL);
-            bl_lin_fwd(k->up, mode, false, s->f2, s->ln, N, false, sv, NULL);
-            bl_swiglu_fwd(s->f3, s->f1, s->f2, N * F);
-            bl_lin_fwd(k->down, mode, false, s->x, s->f3, N, true, sv, NULL);
-        }
+        kc.K = s->K + l * s->max_B * s->max_T * Dkv;
+        kc.V = s->V + l * s->max_B * s->max_T * Dkv;
+        bl_block_fwd(m, l, s->act, s->x, s->x, &pass);
     }
     /* the head on each segment's last token only */
     for (int64_t i = 0, off = 0; i < n_seg; off += segs[i].n, i++)
         memcpy(s->last + i * C, s->x + (off + segs[i].n - 1) * C, (size_t)C * sizeof(float));
-    if (gpt2) bl_layernorm_fwd(s->hid, s->mean, s->rstd, s->last, m->lnf_w, m->lnf_b, n_seg, C, eps);
-    else bl_rmsnorm_fwd(s->hid, s->rstd, s->last, m->lnf_w, n_seg, C, eps);
+    bl_model_final_norm(m, s->hid, s->act->mean1, s->act->rstd1, s->last, n_seg);
     bl_linear_fwd(s->lg, s->hid, m->lm_head, NULL, n_seg, C, V, false);
     for (int64_t i = 0; i < n_seg; i++) s->len[segs[i].row] += segs[i].n;
     return BALORA_STATUS_OK;

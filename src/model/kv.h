@@ -1,5 +1,8 @@
 /* Incremental decoding with a key-value cache (gpt2 and the llama family: GQA, RoPE, sliding window).
  *
+ * The tokens run through THE decoder block (src/model/block.c, bl_block_fwd) with its cache
+ * option: this file only plans the session and packs the rows' tokens.
+ *
  * A bl_kv session holds, for up to max_B independent rows (sequences), the keys (after RoPE) and
  * values of every layer for up to max_T tokens per row, plus every activation buffer a forward of
  * up to max_N tokens needs: all allocated once by bl_kv_init (one arena), nothing allocated after.
@@ -41,11 +44,8 @@ typedef struct bl_kv {
     int64_t Dkv;              /* n_kv_head * head_dim */
     float *K, *V;             /* [L, max_B, max_T, Dkv] keys (after RoPE) and values */
     int64_t *ids, *pos;       /* [max_N] packed tokens and their positions */
-    float *x;                 /* [max_N, C] residual stream */
-    float *ln, *mean, *rstd;  /* [max_N, C], [max_N], [max_N] */
-    float *q, *k, *v;         /* gpt2: q = qkv [max_N, 3C]; llama: [max_N, Dq], [max_N, Dkv] x 2 */
-    float *att;               /* [max_N, Dq] attention output */
-    float *f1, *f2, *f3;      /* [max_N, F] MLP */
+    float *x;                 /* [max_N, C] residual stream (the blocks run in place) */
+    bl_run_layer *act;        /* one block's scratch activations for max_N tokens (internal.h) */
     float *S;                 /* [QB_rows, max_T] attention scores of a block of queries */
     int64_t S_rows;
     float *last;              /* [max_B, C] final-norm input of each segment's last token */

@@ -66,67 +66,92 @@ static bl_linear *add_linear(builder *b, const char *module, int layer, int64_t 
     return L;
 }
 
+/* name + suffix (".weight", ".bias") */
+static const char *nm2(char *buf, size_t cap, const char *name, const char *suffix) {
+    snprintf(buf, cap, "%s%s", name, suffix);
+    return buf;
+}
+
+/* Every tensor name comes from the architecture table row (model/arch.h). */
 static void build(builder *b) {
     bl_model *m = b->m;
     const bl_config *c = &m->cfg;
+    const bl_arch *A = c->arch;
     int64_t C = c->hidden, F = c->intermediate, V = c->vocab_size;
     int64_t Dq = c->n_head * c->head_dim, Dkv = c->n_kv_head * c->head_dim;
     char nm[192];
-    bool gpt2 = c->family == BL_FAMILY_GPT2;
+    bool ln = A->norm == BL_NORM_LAYERNORM_PRE;  /* LayerNorm has a bias, RMSNorm none */
+    bool conv1d = A->conv1d;
     m->p_wpe = m->p_lnf_b = m->p_score = -1;
-    if (gpt2) {
-        m->p_wte = add_param(b, "transformer.wte.weight", 2, V, C, false, &m->wte);
-        m->p_wpe = add_param(b, "transformer.wpe.weight", 2, c->max_pos, C, false, &m->wpe);
-    } else {
-        m->p_wte = add_param(b, "model.embed_tokens.weight", 2, V, C, false, &m->wte);
-        m->wpe = NULL;
-    }
+    m->p_wte = add_param(b, nm2(nm, sizeof nm, A->embed, ".weight"), 2, V, C, false, &m->wte);
+    m->wpe = NULL;
+    if (A->pos == BL_POS_LEARNED) m->p_wpe = add_param(b, nm2(nm, sizeof nm, A->pos_embed, ".weight"), 2, c->max_pos, C, false, &m->wpe);
     for (int l = 0; l < c->n_layer; l++) {
         bl_block tmp, *k = b->real ? &m->blocks[l] : &tmp;
         memset(k, 0, sizeof *k);
         k->p_ln1_b = k->p_ln2_b = -1;
-        if (gpt2) {
-            snprintf(nm, sizeof nm, "transformer.h.%d.ln_1.weight", l); k->p_ln1_w = add_param(b, nm, 1, C, 0, false, &k->ln1_w);
-            snprintf(nm, sizeof nm, "transformer.h.%d.ln_1.bias", l);   k->p_ln1_b = add_param(b, nm, 1, C, 0, false, &k->ln1_b);
-            snprintf(nm, sizeof nm, "transformer.h.%d.attn.c_attn", l); k->qkv = add_linear(b, nm, l, C, 3 * C, true, true);
-            snprintf(nm, sizeof nm, "transformer.h.%d.attn.c_proj", l); k->o = add_linear(b, nm, l, C, C, true, true);
-            snprintf(nm, sizeof nm, "transformer.h.%d.ln_2.weight", l); k->p_ln2_w = add_param(b, nm, 1, C, 0, false, &k->ln2_w);
-            snprintf(nm, sizeof nm, "transformer.h.%d.ln_2.bias", l);   k->p_ln2_b = add_param(b, nm, 1, C, 0, false, &k->ln2_b);
-            snprintf(nm, sizeof nm, "transformer.h.%d.mlp.c_fc", l);    k->fc = add_linear(b, nm, l, C, F, true, true);
-            snprintf(nm, sizeof nm, "transformer.h.%d.mlp.c_proj", l);  k->proj = add_linear(b, nm, l, F, C, true, true);
-        } else {
-            snprintf(nm, sizeof nm, "model.layers.%d.input_layernorm.weight", l);
-            k->p_ln1_w = add_param(b, nm, 1, C, 0, false, &k->ln1_w);
-            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.q_proj", l); k->q = add_linear(b, nm, l, C, Dq, c->qkv_bias, false);
-            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.k_proj", l); k->k = add_linear(b, nm, l, C, Dkv, c->qkv_bias, false);
-            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.v_proj", l); k->v = add_linear(b, nm, l, C, Dkv, c->qkv_bias, false);
-            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.o_proj", l); k->o = add_linear(b, nm, l, Dq, C, c->o_bias, false);
-            snprintf(nm, sizeof nm, "model.layers.%d.post_attention_layernorm.weight", l);
-            k->p_ln2_w = add_param(b, nm, 1, C, 0, false, &k->ln2_w);
-            snprintf(nm, sizeof nm, "model.layers.%d.mlp.gate_proj", l); k->gate = add_linear(b, nm, l, C, F, c->mlp_bias, false);
-            snprintf(nm, sizeof nm, "model.layers.%d.mlp.up_proj", l);   k->up = add_linear(b, nm, l, C, F, c->mlp_bias, false);
-            snprintf(nm, sizeof nm, "model.layers.%d.mlp.down_proj", l); k->down = add_linear(b, nm, l, F, C, c->mlp_bias, false);
+        bl_arch_block_name(A, nm, sizeof nm, l, A->norm_path[BL_NORM_ATTN], ".weight");
+        k->p_ln1_w = add_param(b, nm, 1, C, 0, false, &k->ln1_w);
+        if (ln) {
+            bl_arch_block_name(A, nm, sizeof nm, l, A->norm_path[BL_NORM_ATTN], ".bias");
+            k->p_ln1_b = add_param(b, nm, 1, C, 0, false, &k->ln1_b);
+        }
+        for (int i = 0; i < (int)(sizeof A->lin / sizeof A->lin[0]) && A->lin[i].path; i++) {
+            const bl_arch_linear *al = &A->lin[i];
+            /* the post-attention norm sits before the MLP's first linear */
+            if (al->role == BL_ROLE_GATE || (al->role == BL_ROLE_UP && A->mlp != BL_MLP_SWIGLU)) {
+                bl_arch_block_name(A, nm, sizeof nm, l, A->norm_path[BL_NORM_MLP], ".weight");
+                k->p_ln2_w = add_param(b, nm, 1, C, 0, false, &k->ln2_w);
+                if (ln) {
+                    bl_arch_block_name(A, nm, sizeof nm, l, A->norm_path[BL_NORM_MLP], ".bias");
+                    k->p_ln2_b = add_param(b, nm, 1, C, 0, false, &k->ln2_b);
+                }
+            }
+            bl_arch_block_name(A, nm, sizeof nm, l, al->path, NULL);
+            switch (al->role) {
+            case BL_ROLE_QKV: k->qkv = add_linear(b, nm, l, C, 3 * C, c->qkv_bias, conv1d); break;
+            case BL_ROLE_Q: k->q = add_linear(b, nm, l, C, Dq, c->qkv_bias, conv1d); break;
+            case BL_ROLE_K: k->k = add_linear(b, nm, l, C, Dkv, c->qkv_bias, conv1d); break;
+            case BL_ROLE_V: k->v = add_linear(b, nm, l, C, Dkv, c->qkv_bias, conv1d); break;
+            case BL_ROLE_O: k->o = add_linear(b, nm, l, Dq, C, c->o_bias, conv1d); break;
+            case BL_ROLE_GATE: k->gate = add_linear(b, nm, l, C, F, c->mlp_bias, conv1d); break;
+            case BL_ROLE_UP:
+                if (A->mlp == BL_MLP_SWIGLU) k->up = add_linear(b, nm, l, C, F, c->mlp_bias, conv1d);
+                else k->fc = add_linear(b, nm, l, C, F, c->mlp_bias, conv1d);
+                break;
+            case BL_ROLE_DOWN:
+                if (A->mlp == BL_MLP_SWIGLU) k->down = add_linear(b, nm, l, F, C, c->mlp_bias, conv1d);
+                else k->proj = add_linear(b, nm, l, F, C, c->mlp_bias, conv1d);
+                break;
+            default: break;
+            }
         }
     }
-    if (gpt2) {
-        m->p_lnf_w = add_param(b, "transformer.ln_f.weight", 1, C, 0, false, &m->lnf_w);
-        m->p_lnf_b = add_param(b, "transformer.ln_f.bias", 1, C, 0, false, &m->lnf_b);
-    } else {
-        m->p_lnf_w = add_param(b, "model.norm.weight", 1, C, 0, false, &m->lnf_w);
-        m->lnf_b = NULL;
-    }
+    m->p_lnf_w = add_param(b, nm2(nm, sizeof nm, A->final_norm, ".weight"), 1, C, 0, false, &m->lnf_w);
+    m->lnf_b = NULL;
+    if (ln) m->p_lnf_b = add_param(b, nm2(nm, sizeof nm, A->final_norm, ".bias"), 1, C, 0, false, &m->lnf_b);
     m->p_lm_head = -1;
     m->lm_head = NULL;
     if (c->head == BL_HEAD_CAUSAL_LM) {
         if (c->tie_word_embeddings) { m->lm_head = m->wte; m->p_lm_head = m->p_wte; }
-        else m->p_lm_head = add_param(b, "lm_head.weight", 2, V, C, false, &m->lm_head);
+        else m->p_lm_head = add_param(b, nm2(nm, sizeof nm, A->lm_head, ".weight"), 2, V, C, false, &m->lm_head);
     } else {
         float *dummy;
-        m->p_score = add_param(b, "score.weight", 2, c->num_labels, C, false, &dummy);
+        m->p_score = add_param(b, nm2(nm, sizeof nm, A->cls_out, ".weight"), 2, c->num_labels, C, false, &dummy);
     }
 }
 
 balora_status bl_model_layout(bl_model *m) {
+    /* configs filled by hand (tests) name their family only: take its row */
+    if (!m->cfg.arch) {
+        const bl_arch_type *ty = NULL;
+        const bl_arch *a = bl_arch_find(m->cfg.model_type, &ty);
+        if (!a || a->family != m->cfg.family) { a = bl_arch_of_family(m->cfg.family); ty = a ? &a->types[0] : NULL; }
+        if (!a || a->family == BL_FAMILY_ENCODER)
+            return bl_fail(BALORA_STATUS_INVALID, "model layout: family %d is not a decoder of the architecture table", (int)m->cfg.family);
+        m->cfg.arch = a;
+        m->cfg.type = ty;
+    }
     builder b = {.m = m, .a = &m->weights};
     build(&b); /* plan */
     int64_t L = m->cfg.n_layer;
@@ -141,8 +166,12 @@ balora_status bl_model_layout(bl_model *m) {
     m->mods.n_lin = r.n_lin;
     m->mods.model_type = m->cfg.model_type;
     m->mods.task_type = m->cfg.head == BL_HEAD_SEQ_CLS ? "SEQ_CLS" : "CAUSAL_LM";
-    if (m->cfg.head == BL_HEAD_SEQ_CLS) { m->mods.heads[0] = "score"; m->mods.heads[1] = NULL; }
-    else m->mods.heads[0] = NULL;
+    m->mods.heads[0] = NULL;
+    if (m->cfg.head == BL_HEAD_SEQ_CLS)
+        for (int i = 0; i < 3 && m->cfg.arch->modules_to_save[i]; i++) {
+            m->mods.heads[i] = m->cfg.arch->modules_to_save[i];
+            m->mods.heads[i + 1] = NULL;
+        }
     return BALORA_STATUS_OK;
 }
 
@@ -175,29 +204,7 @@ balora_status bl_model_load(bl_model *m, const char *dir) {
     if (!st) st = bl_model_check_size(&m->cfg, h.config_path);
     if (!st) st = bl_model_layout(m);
     snprintf(m->source, sizeof m->source, "%s", dir);
-    const char *prefix = m->cfg.family == BL_FAMILY_GPT2 ? "transformer." : "model.";
-    float *tmp = NULL;
-    if (!st) {
-        int64_t mx = 0;
-        for (int i = 0; i < m->mods.n_params; i++)
-            if (m->mods.params[i].transposed && m->mods.params[i].numel > mx) mx = m->mods.params[i].numel;
-        if (mx && !(tmp = bl_malloc((size_t)mx * sizeof(float)))) st = BALORA_STATUS_NOMEM;
-    }
-    for (int i = 0; !st && i < m->mods.n_params; i++) {
-        bl_param *p = &m->mods.params[i];
-        /* names outside the base model ("lm_head.weight", "score.weight") have no prefix */
-        bool top = !strncmp(p->name, "lm_head.", 8) || !strncmp(p->name, "score.", 6);
-        if (p->transposed) { /* Conv1D: checkpoint [in, out] */
-            int64_t shp[2] = {p->shape[1], p->shape[0]};
-            st = bl_hf_read_f32(&h, p->name, top ? NULL : prefix, 2, shp, tmp);
-            if (!st)
-                for (int64_t r = 0; r < shp[0]; r++)
-                    for (int64_t c = 0; c < shp[1]; c++) p->data[c * shp[0] + r] = tmp[r * shp[1] + c];
-        } else {
-            st = bl_hf_read_f32(&h, p->name, top ? NULL : prefix, p->ndim, p->shape, p->data);
-        }
-    }
-    free(tmp);
+    if (!st) st = bl_modules_read(&m->mods, &h, m->cfg.arch->prefix, false, NULL, NULL, NULL);
     bl_hf_close(&h);
     if (st) {
         bl_fail_prefix(st, "loading model %s: ", dir);
@@ -263,11 +270,7 @@ void bl_model_zero_grads(bl_model *m) {
     if (m->grads.base) memset(m->grads.base, 0, m->grads.size);
 }
 
-int64_t bl_model_n_params(const bl_model *m) {
-    int64_t n = 0;
-    for (int i = 0; i < m->mods.n_params; i++) n += m->mods.params[i].numel;
-    return n;
-}
+int64_t bl_model_n_params(const bl_model *m) { return bl_modules_n_params(&m->mods); }
 
 bl_linear *bl_modules_find(bl_module_set *s, const char *name) {
     for (int i = 0; i < s->n_lin; i++)

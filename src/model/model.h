@@ -36,20 +36,12 @@
 #define BL_MODEL_H
 #include "core/bl.h"
 #include "io/json.h"
+#include "model/arch.h"
 #include "ops/ops.h"
 
 /* ====================================================================== 1. config */
 
-typedef enum bl_family {
-    BL_FAMILY_GPT2 = 0,   /* gpt2: LayerNorm, learned positions, fused c_attn, gelu MLP */
-    BL_FAMILY_LLAMA,      /* llama, mistral, qwen2: RMSNorm, RoPE, GQA, SwiGLU */
-    BL_FAMILY_ENCODER     /* bert / roberta / deberta-v2: src/encoders */
-} bl_family;
-
-typedef enum bl_head_kind {
-    BL_HEAD_CAUSAL_LM = 0,  /* *ForCausalLM / GPT2LMHeadModel: logits [B, T, V] */
-    BL_HEAD_SEQ_CLS         /* *ForSequenceClassification: logits [B, num_labels] */
-} bl_head_kind;
+/* bl_family, bl_head_kind and the per-family facts: the architecture table (model/arch.h). */
 
 typedef enum bl_act_kind { BL_ACT_GELU_TANH = 0, BL_ACT_GELU_ERF, BL_ACT_SILU, BL_ACT_RELU } bl_act_kind;
 
@@ -57,6 +49,8 @@ typedef struct bl_config {
     char model_type[32];     /* "gpt2", "llama", "mistral", "qwen2", ... */
     char architecture[64];   /* architectures[0], e.g. "LlamaForCausalLM" */
     bl_family family;
+    const bl_arch *arch;     /* its row of the architecture table (never NULL after parse/defaults) */
+    const bl_arch_type *type; /* its model type in that row */
     bl_head_kind head;
     int64_t vocab_size;
     int64_t hidden;          /* n_embd / hidden_size */
@@ -95,7 +89,10 @@ typedef struct bl_param {
     int64_t shape[4];         /* as balora holds it (Linear orientation [out, in]) */
     int64_t numel;
     bool transposed;          /* the checkpoint stores the transpose (GPT-2 Conv1D) */
-    float *data;              /* the base tensor */
+    float *data;              /* the base tensor: in the owner's weights arena, or memory the model
+                                 does not own (borrowed: e.g. mapped from the checkpoint later);
+                                 no code frees or reallocates a param's data one by one */
+    bool borrowed;            /* data is not in the owner's arena (the owner's free leaves it) */
     float *train_data;        /* modules_to_save copy used with the adapter ON, or NULL */
     float *grad;              /* NULL = frozen; else accumulated by backward */
 } bl_param;
@@ -172,6 +169,25 @@ typedef struct bl_module_set {
 
 bl_linear *bl_modules_find(bl_module_set *s, const char *name);
 bl_param *bl_modules_param(bl_module_set *s, const char *name);
+int64_t bl_modules_n_params(const bl_module_set *s);
+
+/* THE weight reader and writer (src/model/weights.c), for decoders and encoders alike. */
+struct bl_hf_folder;
+/* Called for a tensor absent from the checkpoint: OK = handled (e.g. a new head initialised). */
+typedef balora_status (*bl_missing_fn)(void *ctx, int param_index);
+/* Reads every param of s from an open HF folder (F32/F16/BF16 -> F32; transposed params are read
+ * [in, out] and turned to [out, in]; old LayerNorm.gamma/.beta names accepted). prefix: the
+ * row's base prefix, tried removed or added; prefix_all false: names not starting with it
+ * (lm_head, score) are looked up as they are. missing NULL: an absent tensor is an error.
+ * *failed (may be NULL) = the param that failed, -1 otherwise. */
+balora_status bl_modules_read(bl_module_set *s, const struct bl_hf_folder *h, const char *prefix, bool prefix_all,
+                              bl_missing_fn missing, void *ctx, int *failed);
+/* Writes dir/config.json (config, or side_from's config.json copied byte for byte when config is
+ * NULL), side_from's tokenizer / generation files (side_from NULL: none) and dir/model.safetensors
+ * (F32, checkpoint names and orientation). trained_heads: modules_to_save tensors are written from
+ * their trained copies (train_data) instead of their base data. */
+balora_status bl_modules_save(const bl_module_set *s, const char *dir, const cJSON *config, const char *side_from,
+                              bool trained_heads);
 
 /* ====================================================================== 4. decoder model */
 
@@ -218,6 +234,9 @@ void bl_model_free(bl_model *m);
  * names and orientation: GPT-2 Conv1D transposed back, no lm_head when tied). For merge,
  * convert (llama2.c -> HF) and PiSSA residual models. */
 balora_status bl_model_save(const bl_model *m, const char *dir);
+/* As bl_model_save; trained_heads: the SEQ_CLS score head is written from its trained copy
+ * (modules_to_save train_data): a fully fine-tuned or merged decoder classifier. */
+balora_status bl_model_save_heads(const bl_model *m, const char *dir, bool trained_heads);
 /* config.json for cfg (transformers' field names); caller frees with cJSON_Delete. */
 cJSON *bl_config_to_json(const bl_config *c);
 /* Full fine-tuning on/off: allocates (once) and attaches a grad to every base tensor. */
