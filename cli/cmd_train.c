@@ -11,6 +11,7 @@
 #include "encoders/finetune.h"
 #include "io/json.h"
 #include "train/balora.h"
+#include "method/pissa_model.h"
 #include "train/lm.h"
 #include "method/pissa.h"
 #include <cjson/cJSON.h>
@@ -515,7 +516,7 @@ int cmd_train(int argc, char **argv) {
         if ((st = bl_lora_init(&ad, &m.mods, &lc, (uint64_t)seed))) goto done;
         if (pissa) {
             double t0 = bl_time_now();
-            if ((st = bl_train_pissa_init(&ad, pissa_niter, (uint64_t)seed))) goto done;
+            if ((st = bl_pissa_init_adapter(&ad, pissa_niter, (uint64_t)seed))) goto done;
             bl_log(BL_INFO, "PiSSA: %d modules initialised from their top-%lld singular triplets (%s SVD) in %.1f s", ad.n, (long long)rank,
                    pissa_niter < 0 ? "exact" : "randomized", bl_time_now() - t0);
         }
@@ -565,7 +566,7 @@ int cmd_train(int argc, char **argv) {
     if (use_balora) {
         bl_reg_config rc;
         if ((st = reg_from_opts(&ro, BL_REG_TASK_NLG, &rc))) goto done;
-        if ((st = bl_train_balora_init(&hook, &rc, (batch > 0 ? batch : 1) * ds.max_len, m.cfg.vocab_size))) goto done;
+        if ((st = bl_train_balora_init(&hook, &rc, &bl_objective_causal_lm, (batch > 0 ? batch : 1) * ds.max_len, m.cfg.vocab_size))) goto done;
         extra = &hook.iface;
         bl_log(BL_INFO, "BA-LoRA: lambda %g / %g / %g (%s, %s, %s), k %lld, tau %g, top-k entropy %lld, svd norm %s; teacher: %s",
                rc.lambda1, rc.lambda2, rc.lambda3, bl_lambda_sched_name(rc.sched[0]), bl_lambda_sched_name(rc.sched[1]),
