@@ -172,7 +172,7 @@ static const void *opt_dst(const cli_opt *opts, int n, const char *name) {
 /* balora train --task seq-cls: fills bl_seqcls_ft_cfg from the parsed table and runs bl_seqcls_finetune. */
 static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt *opts, int n_opts) {
     /* options of causal-LM training that have no meaning here */
-    static const char *const lm_only[] = {"save-every", "resume", "stop-after", "no-shuffle", "pad-to-max"};
+    static const char *const lm_only[] = {"no-shuffle", "pad-to-max"};
     for (size_t i = 0; i < sizeof lm_only / sizeof lm_only[0]; i++) {
         const cli_opt *o = NULL;
         for (int k = 0; k < n_opts; k++) if (!strcmp(opts[k].name, lm_only[i])) o = &opts[k];
@@ -253,8 +253,16 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     fc.max_steps = OPT_I("max-steps");
     fc.max_len = OPT_I("max-len");
     fc.log_path = OPT_S("log");
+    fc.save_every = OPT_I("save-every");
+    fc.save_keep = (int)OPT_I("save-total-limit");
+    fc.resume = OPT_S("resume");
+    fc.stop_after = OPT_I("stop-after");
     balora_status st = BALORA_STATUS_OK;
-    if (fc.grad_accum < 1 || fc.max_steps < 0 || fc.warmup_steps < 0 || !(fc.warmup_ratio >= 0 && fc.warmup_ratio <= 1) || !(fc.max_grad_norm >= 0))
+    if (fc.save_every < 0 || fc.save_keep < 0 || fc.stop_after < 0)
+        st = bl_fail(BALORA_STATUS_INVALID, "need --save-every >= 0, --save-total-limit >= 0, --stop-after >= 0");
+    if (!st && (fc.save_every > 0 || fc.resume) && !fc.out_dir)
+        st = bl_fail(BALORA_STATUS_INVALID, "checkpoints need a run folder; hint: give --out");
+    if (!st && (fc.grad_accum < 1 || fc.max_steps < 0 || fc.warmup_steps < 0 || !(fc.warmup_ratio >= 0 && fc.warmup_ratio <= 1) || !(fc.max_grad_norm >= 0)))
         st = bl_fail(BALORA_STATUS_INVALID, "need --grad-accum >= 1, --max-steps >= 0, --warmup-steps >= 0, 0 <= --warmup-ratio <= 1, --max-grad-norm >= 0");
     if (!st) st = bl_schedule_parse(OPT_S("schedule"), &fc.schedule);
     if (st) { fprintf(stderr, "balora train: error: %s\n", balora_last_error()); return 2; }
@@ -282,7 +290,7 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     if (fc.knobs.label_noise != 0 || fc.knobs.imbalance != 0 || fc.knobs.max_train != 0)
         bl_log(BL_INFO, "data knobs: label noise %g, imbalance %g (major class %d), max train %lld, seed %llu", fc.knobs.label_noise,
                fc.knobs.imbalance, fc.knobs.imbalance_major, (long long)fc.knobs.max_train, (unsigned long long)fc.knobs.seed);
-    static const char *const not_seqcls[] = {"save-every", "save-total-limit", "data-format", "prompt-field", "response-field",
+    static const char *const not_seqcls[] = {"data-format", "prompt-field", "response-field",
                                              "template", "no-shuffle", "pad-to-max", NULL};
     char *cfg_json = options_json(opts, n_opts, not_seqcls);
     fc.config_json = cfg_json;
@@ -295,12 +303,16 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     bl_seqcls_ft_result res;
     st = bl_seqcls_finetune(&fc, &res);
     free(cfg_json);
-    if (!st && full && fc.out_dir) {
+    if (!st && full && fc.out_dir && !res.stopped) {
         char mdir[4200];
         st = bl_path_join(mdir, sizeof mdir, fc.out_dir, "model");
         if (!st) st = copy_tokenizer(fc.tokenizer ? fc.tokenizer : model_dir, mdir);
     }
     if (st) return cli_fail(st);
+    if (res.stopped) {
+        bl_log(BL_INFO, "stopped after step %lld (--stop-after); resume with --resume latest", (long long)res.steps);
+        return 0;
+    }
     const bl_data_meta *dm = &res.train_meta;
     bl_log(BL_INFO, "data: %s: %lld of %lld examples trained on%s", fc.train, (long long)res.n_train, (long long)dm->n_file,
            dm->n_skipped ? " (malformed rows skipped)" : "");
