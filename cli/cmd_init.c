@@ -12,7 +12,6 @@
 #include "model/arch.h"
 #include "model/model.h"
 #include <stdio.h>
-#include "train/lm.h"
 #include <string.h>
 
 static const char *USAGE =
@@ -104,7 +103,7 @@ int cmd_init(int argc, char **argv) {
     lc.rslora = rslora;
     lc.init = BL_LORA_INIT_PISSA;
     lc.pissa_niter = niter > 0 ? niter : 0;
-    lc.keep_initial = true; /* bl_train_pissa_init records A0/B0 */
+    lc.keep_initial = true; /* bl_pissa_init_adapter records A0/B0 */
     if (strlen(res_dir) >= sizeof lc.base_model) {
         st = bl_fail(BALORA_STATUS_INVALID, "--out %s: path too long (limit %zu bytes)", out, sizeof lc.base_model - 20);
         goto done;
@@ -113,7 +112,7 @@ int cmd_init(int argc, char **argv) {
     if ((st = bl_lora_config_set_targets(&lc, tg))) goto done;
     if ((st = bl_lora_init(&ad, set, &lc, (uint64_t)seed))) goto done;
     double t0 = bl_time_now();
-    if ((st = bl_train_pissa_init(&ad, niter, (uint64_t)seed))) goto done;
+    if ((st = bl_pissa_init_adapter(&ad, niter, (uint64_t)seed))) goto done;
     bl_log(BL_INFO, "PiSSA (%s SVD) of %d modules at rank %lld in %.2f s", niter < 0 ? "exact" : "randomized", ad.n,
            (long long)rank, bl_time_now() - t0);
     if ((st = bl_pissa_save_step0(&ad, ad_dir, method))) goto done;

@@ -11,6 +11,7 @@
 #include "encoders/finetune.h"
 #include "io/json.h"
 #include "train/balora.h"
+#include "method/pissa_model.h"
 #include "train/lm.h"
 #include "method/pissa.h"
 #include <cjson/cJSON.h>
@@ -171,7 +172,7 @@ static const void *opt_dst(const cli_opt *opts, int n, const char *name) {
 /* balora train --task seq-cls: fills bl_seqcls_ft_cfg from the parsed table and runs bl_seqcls_finetune. */
 static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt *opts, int n_opts) {
     /* options of causal-LM training that have no meaning here */
-    static const char *const lm_only[] = {"save-every", "resume", "stop-after", "no-shuffle", "pad-to-max"};
+    static const char *const lm_only[] = {"no-shuffle", "pad-to-max"};
     for (size_t i = 0; i < sizeof lm_only / sizeof lm_only[0]; i++) {
         const cli_opt *o = NULL;
         for (int k = 0; k < n_opts; k++) if (!strcmp(opts[k].name, lm_only[i])) o = &opts[k];
@@ -252,8 +253,16 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     fc.max_steps = OPT_I("max-steps");
     fc.max_len = OPT_I("max-len");
     fc.log_path = OPT_S("log");
+    fc.save_every = OPT_I("save-every");
+    fc.save_keep = (int)OPT_I("save-total-limit");
+    fc.resume = OPT_S("resume");
+    fc.stop_after = OPT_I("stop-after");
     balora_status st = BALORA_STATUS_OK;
-    if (fc.grad_accum < 1 || fc.max_steps < 0 || fc.warmup_steps < 0 || !(fc.warmup_ratio >= 0 && fc.warmup_ratio <= 1) || !(fc.max_grad_norm >= 0))
+    if (fc.save_every < 0 || fc.save_keep < 0 || fc.stop_after < 0)
+        st = bl_fail(BALORA_STATUS_INVALID, "need --save-every >= 0, --save-total-limit >= 0, --stop-after >= 0");
+    if (!st && (fc.save_every > 0 || fc.resume) && !fc.out_dir)
+        st = bl_fail(BALORA_STATUS_INVALID, "checkpoints need a run folder; hint: give --out");
+    if (!st && (fc.grad_accum < 1 || fc.max_steps < 0 || fc.warmup_steps < 0 || !(fc.warmup_ratio >= 0 && fc.warmup_ratio <= 1) || !(fc.max_grad_norm >= 0)))
         st = bl_fail(BALORA_STATUS_INVALID, "need --grad-accum >= 1, --max-steps >= 0, --warmup-steps >= 0, 0 <= --warmup-ratio <= 1, --max-grad-norm >= 0");
     if (!st) st = bl_schedule_parse(OPT_S("schedule"), &fc.schedule);
     if (st) { fprintf(stderr, "balora train: error: %s\n", balora_last_error()); return 2; }
@@ -281,7 +290,7 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     if (fc.knobs.label_noise != 0 || fc.knobs.imbalance != 0 || fc.knobs.max_train != 0)
         bl_log(BL_INFO, "data knobs: label noise %g, imbalance %g (major class %d), max train %lld, seed %llu", fc.knobs.label_noise,
                fc.knobs.imbalance, fc.knobs.imbalance_major, (long long)fc.knobs.max_train, (unsigned long long)fc.knobs.seed);
-    static const char *const not_seqcls[] = {"save-every", "save-total-limit", "data-format", "prompt-field", "response-field",
+    static const char *const not_seqcls[] = {"data-format", "prompt-field", "response-field",
                                              "template", "no-shuffle", "pad-to-max", NULL};
     char *cfg_json = options_json(opts, n_opts, not_seqcls);
     fc.config_json = cfg_json;
@@ -294,12 +303,16 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     bl_seqcls_ft_result res;
     st = bl_seqcls_finetune(&fc, &res);
     free(cfg_json);
-    if (!st && full && fc.out_dir) {
+    if (!st && full && fc.out_dir && !res.stopped) {
         char mdir[4200];
         st = bl_path_join(mdir, sizeof mdir, fc.out_dir, "model");
         if (!st) st = copy_tokenizer(fc.tokenizer ? fc.tokenizer : model_dir, mdir);
     }
     if (st) return cli_fail(st);
+    if (res.stopped) {
+        bl_log(BL_INFO, "stopped after step %lld (--stop-after); resume with --resume latest", (long long)res.steps);
+        return 0;
+    }
     const bl_data_meta *dm = &res.train_meta;
     bl_log(BL_INFO, "data: %s: %lld of %lld examples trained on%s", fc.train, (long long)res.n_train, (long long)dm->n_file,
            dm->n_skipped ? " (malformed rows skipped)" : "");
@@ -515,7 +528,7 @@ int cmd_train(int argc, char **argv) {
         if ((st = bl_lora_init(&ad, &m.mods, &lc, (uint64_t)seed))) goto done;
         if (pissa) {
             double t0 = bl_time_now();
-            if ((st = bl_train_pissa_init(&ad, pissa_niter, (uint64_t)seed))) goto done;
+            if ((st = bl_pissa_init_adapter(&ad, pissa_niter, (uint64_t)seed))) goto done;
             bl_log(BL_INFO, "PiSSA: %d modules initialised from their top-%lld singular triplets (%s SVD) in %.1f s", ad.n, (long long)rank,
                    pissa_niter < 0 ? "exact" : "randomized", bl_time_now() - t0);
         }
@@ -565,7 +578,7 @@ int cmd_train(int argc, char **argv) {
     if (use_balora) {
         bl_reg_config rc;
         if ((st = reg_from_opts(&ro, BL_REG_TASK_NLG, &rc))) goto done;
-        if ((st = bl_train_balora_init(&hook, &rc, (batch > 0 ? batch : 1) * ds.max_len, m.cfg.vocab_size))) goto done;
+        if ((st = bl_train_balora_init(&hook, &rc, &bl_objective_causal_lm, (batch > 0 ? batch : 1) * ds.max_len, m.cfg.vocab_size))) goto done;
         extra = &hook.iface;
         bl_log(BL_INFO, "BA-LoRA: lambda %g / %g / %g (%s, %s, %s), k %lld, tau %g, top-k entropy %lld, svd norm %s; teacher: %s",
                rc.lambda1, rc.lambda2, rc.lambda3, bl_lambda_sched_name(rc.sched[0]), bl_lambda_sched_name(rc.sched[1]),

@@ -23,7 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 rc=$(t train --task seq-cls --data d --out o); check "missing --model exits 2 ($rc)" '[ $rc -eq 2 ] && grep -q required "$tmp/err"'
 rc=$(t train --task seq-cls --model m --data d --out o --glue-task squad); check "unknown --glue-task exits 2 naming it ($rc)" '[ $rc -eq 2 ] && grep -q squad "$tmp/err"'
 rc=$(t train --task seq-cls --model m --data d --out o --method dora); check "unknown --method exits 2 ($rc)" '[ $rc -eq 2 ] && grep -q dora "$tmp/err"'
-rc=$(t train --task seq-cls --model m --data d --out o --resume latest); check "--resume is causal-LM only ($rc)" '[ $rc -eq 2 ] && grep -q -- --resume "$tmp/err"'
+rc=$(t train --task seq-cls --model m --data d --out o --no-shuffle); check "--no-shuffle is causal-LM only ($rc)" '[ $rc -eq 2 ] && grep -q -- --no-shuffle "$tmp/err"'
 rc=$(t train --task seq-cls --model m --data d --out o --data-format text); check "--data-format is causal-LM only ($rc)" '[ $rc -eq 2 ] && grep -q -- --data-format "$tmp/err"'
 rc=$(t train --task seq-cls --model m --data d --out o --glue-task sst2 --text-col x); check "column options with a GLUE task exit 2 ($rc)" '[ $rc -eq 2 ] && grep -q "generic" "$tmp/err"'
 rc=$(t train --task seq-cls --model m --data d --out o --method lora --init pissa); check "--init pissa with lora exits 2 ($rc)" '[ $rc -eq 2 ] && grep -q -- "--init pissa" "$tmp/err"'

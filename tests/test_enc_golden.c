@@ -11,7 +11,7 @@
 #include "io/safetensors.h"
 #include "method/reg.h"
 #include "adapters/lora.h"
-#include "train/lm.h"
+#include "method/pissa_model.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,7 +353,7 @@ static void run_pissa_init(const char *shared, const char *arch) {
     CHECK_OK(bl_lora_config_set_targets(&lc, m.cfg.arch == BL_ENC_DEBERTA_V2 ? "query_proj,key_proj,value_proj" : "query,key,value"));
     bl_adapter ad;
     CHECK_OK(bl_lora_init(&ad, &m.mods, &lc, 0));
-    CHECK_OK(bl_train_pissa_init(&ad, -1, 0));
+    CHECK_OK(bl_pissa_init_adapter(&ad, -1, 0));
     bl_st_file ga, gr;
     snprintf(p, sizeof p, "%s/pissa/adapter_model.safetensors", dir);
     CHECK_OK(bl_st_open(&ga, p));

@@ -150,7 +150,7 @@ int main(void) {
         CHECK(num(data, "n_noisy") == (k == 0 ? 26 : 0) && num(data, "label_noise") == (k == 0 ? 0.1 : 0) &&
               !strcmp(str(data, "seed"), k == 0 ? "3" : "42"), "%s: n_noisy %g, label_noise %g, seed %s", methods[k], num(data, "n_noisy"),
               num(data, "label_noise"), str(data, "seed"));
-        CHECK(!cJSON_GetObjectItemCaseSensitive(cfg, "template") && !cJSON_GetObjectItemCaseSensitive(cfg, "save-every"),
+        CHECK(!cJSON_GetObjectItemCaseSensitive(cfg, "template") && !cJSON_GetObjectItemCaseSensitive(cfg, "no-shuffle"),
               "%s: causal-LM-only options are not recorded", methods[k]);
         const cJSON *rg = cJSON_GetObjectItemCaseSensitive(res, "balora");
         CHECK(k == 2 ? num(rg, "lambda1") == 0.01 && num(rg, "lambda3") == 0.01 && num(rg, "svd_k") == 1 && !strcmp(str(rg, "svd_norm"), "none")
@@ -312,7 +312,7 @@ int main(void) {
     struct { const char *args; int rc; const char *msg; } bad[] = {
         {"train --task seq-cls --model M --data D --out O --glue-task sst3", 2, "sst3"},
         {"train --task seq-cls --model M --data D --out O --method dora", 2, "dora"},
-        {"train --task seq-cls --model M --data D --out O --save-every 5", 2, "--save-every"},
+        {"train --task seq-cls --model M --data D --out O --no-shuffle", 2, "--no-shuffle"},
         {"train --task nlx --model M --data D --out O", 2, "--task nlx"},
         {"train --model M --data D --out O --label-noise 0.2", 2, "--task seq-cls"},
         {"eval --task seq-cls --model M --data D --glue-task sst3", 2, "sst3"},

@@ -67,7 +67,7 @@ static void engine_hidden_vs_logits(const bl_train_data *d, const bl_reg_config 
         CHECK(lm.iface.last_hidden && lm.iface.hidden_size == 16, "the decoder offers its hidden states");
         if (route == 1) lm.iface.last_hidden = NULL; /* the trainer keeps the teacher's logits instead */
         bl_train_balora h;
-        CHECK_OK(bl_train_balora_init(&h, rc, 5 * d->max_len, V));
+        CHECK_OK(bl_train_balora_init(&h, rc, NULL, 5 * d->max_len, V));
         logged lg = {0};
         bl_train_cfg tc;
         bl_train_cfg_default(&tc);
@@ -111,7 +111,7 @@ int main(void) {
     CHECK_OK(bl_mock_init(&m, V, D, 5, d.max_len, 0.0f, 4));
     for (int64_t i = 0; i < V * D; i++) m.W[i] += 0.1f * (float)((i * 29) % 13 - 6) / 6.0f; /* student != teacher */
     bl_train_balora h;
-    CHECK_OK(bl_train_balora_init(&h, &rc, 5 * d.max_len, V));
+    CHECK_OK(bl_train_balora_init(&h, &rc, NULL, 5 * d.max_len, V));
     CHECK(h.iface.needs_teacher && h.iface.n_terms == 6, "hook shape");
     bl_train_cfg c;
     bl_train_cfg_default(&c);
@@ -173,7 +173,7 @@ int main(void) {
     snprintf(out2, sizeof out2, "%s/o2", t_tmpdir());
     for (int pass = 0; pass < 3; pass++) {
         CHECK_OK(bl_mock_init(&m, V, D, 2, d.max_len, 0.2f, 4));
-        CHECK_OK(bl_train_balora_init(&h, &rc, 2 * d.max_len, V));
+        CHECK_OK(bl_train_balora_init(&h, &rc, NULL, 2 * d.max_len, V));
         bl_train_cfg_default(&c);
         c.adam.lr = 0.05; c.batch_size = 2; c.grad_accum = 2; c.epochs = 4; c.save_every = 2;
         c.out_dir = pass == 0 ? out1 : out2;

@@ -4,6 +4,7 @@
  * for bit, as an uninterrupted run; bad data fails with the file and line. */
 #include "harness.h"
 #include "train/balora.h"
+#include "method/pissa_model.h"
 #include "train/lm.h"
 #include <math.h>
 #include <stdlib.h>
@@ -156,7 +157,7 @@ static void test_pissa(const char *model_dir, const char *data) {
     lc.r = 4; lc.alpha = 4; lc.init = BL_LORA_INIT_PISSA; lc.keep_initial = true;
     CHECK_OK(bl_lora_config_set_targets(&lc, "q_proj,o_proj,up_proj"));
     CHECK_OK(bl_lora_init(&ad, &m.mods, &lc, 1));
-    CHECK_OK(bl_train_pissa_init(&ad, -1, 1));
+    CHECK_OK(bl_pissa_init_adapter(&ad, -1, 1));
     logits_of(&m, BL_ADAPTER_ON, got);
     t_allclose("PiSSA step 0 = original model", got, orig, 2 * 8 * V, 1e-5, 1e-4);
     logits_of(&m, BL_ADAPTER_OFF, teach);
@@ -212,7 +213,7 @@ static void test_full_save(const char *model_dir, const char *data) {
     bl_train_lm lm;
     CHECK_OK(bl_train_lm_init_full(&lm, &m, 4, ds.max_len, true));
     int nodecay = 0, n_t = 0;
-    for (int i = 0; i < lm.n; i++) { nodecay += !lm.decay[i]; n_t += lm.tp[i].transposed; }
+    for (int i = 0; i < lm.n; i++) { nodecay += !bl_adamw_decays(lm.names[i]); n_t += lm.tp[i].transposed; }
     CHECK(nodecay > 0 && nodecay < lm.n && n_t > 0, "decay flags (%d of %d exempt), %d Conv1D tensors", nodecay, lm.n, n_t);
     bl_train_cfg tc;
     bl_train_cfg_default(&tc);

@@ -3,7 +3,9 @@
 #include "data_glue/seqcls.h"
 #include "encoders/predict.h"
 #include "io/json.h"
-#include "train/lm.h"
+#include "method/pissa_model.h"
+#include "train/balora.h"
+#include "train/cls.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@ void bl_seqcls_ft_default(bl_seqcls_ft_cfg *c) {
     c->max_len = 128;
     c->seed = 42;
     c->log_every = 10;
+    c->save_keep = 3;
 }
 
 typedef enum ft_method { FT_LORA = 0, FT_PISSA, FT_BALORA, FT_FULL } ft_method;
@@ -42,14 +45,31 @@ static void map_targets(bl_lora_config *lc, const bl_clsm *m) {
         }
 }
 
-static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch) {
-    bl_rng r;
-    bl_rng_seed(&r, seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)));
-    for (int64_t i = 0; i < n; i++) perm[i] = i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)bl_rng_below(&r, (uint64_t)i + 1);
-        int64_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+/* Per-step progress of the trainer: the first / last log_every-step loss windows of results.json, then
+ * the caller's progress (or a bl_log line per window). */
+typedef struct ft_watch {
+    const bl_seqcls_ft_cfg *c;
+    bl_seqcls_ft_result *res;
+    double win;
+    int64_t win_n;
+    bool have_first;
+} ft_watch;
+
+static void ft_on_step(const bl_progress *p, void *user) {
+    ft_watch *fw = user;
+    const bl_seqcls_ft_cfg *c = fw->c;
+    fw->win += p->task_loss;
+    fw->win_n++;
+    int64_t le = c->log_every > 0 ? c->log_every : 10;
+    if (fw->win_n == le || p->final) {
+        double m = fw->win / (double)fw->win_n;
+        if (!fw->have_first) { fw->res->first_loss = m; fw->have_first = true; }
+        fw->res->last_loss = m;
+        if (!c->progress) bl_log(BL_INFO, "step %lld/%lld  loss %.4f", (long long)p->step, (long long)p->total_steps, m);
+        fw->win = 0;
+        fw->win_n = 0;
     }
+    if (c->progress) c->progress(p, c->progress_user);
 }
 
 balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result *res) {
@@ -72,22 +92,15 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     bl_adapter ad;
     bl_glue_set tr, dv;
     bl_seqcls_set s;
-    bl_adamw opt;
-    bl_reg_ws ws;
+    bl_train_data ds;
+    bl_train_cls tc;
+    bl_train_balora hook;
     bl_tok *tok = NULL;
     memset(&ad, 0, sizeof ad); memset(&tr, 0, sizeof tr); memset(&dv, 0, sizeof dv);
-    memset(&s, 0, sizeof s); memset(&opt, 0, sizeof opt); memset(&ws, 0, sizeof ws);
-    bl_param *tp = NULL;
-    const char **names = NULL;
-    float **w = NULL, **g = NULL;
-    int64_t *numel = NULL, *perm = NULL, *buf = NULL, *labels = NULL;
-    bool *decay = NULL;
-    float *targets = NULL, *z_pt = NULL;
+    memset(&s, 0, sizeof s); memset(&ds, 0, sizeof ds); memset(&tc, 0, sizeof tc); memset(&hook, 0, sizeof hook);
     double *pred = NULL, *gold = NULL;
     cJSON *meta = NULL, *results = NULL;
     char *meta_str = NULL;
-    bl_metrics_log mlog;
-    memset(&mlog, 0, sizeof mlog);
 
     /* data */
     const bl_glue_task_info *ti = bl_glue_task_get(c->task);
@@ -108,41 +121,14 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
                      "adapter (lora, pissa, ba-lora)", c->model);
         goto done;
     }
-    /* adapter or full fine-tuning */
-    int n_tp = 0;
-    if (meth == FT_FULL) {
-        if ((st = bl_clsm_set_full_ft(cm, true))) goto done;
-        n_tp = cm->mods->n_params;
-        tp = bl_calloc((size_t)n_tp, sizeof *tp);
-        if (!tp) { st = BALORA_STATUS_NOMEM; goto done; }
-        for (int i = 0; i < n_tp; i++) tp[i] = cm->mods->params[i];
-    } else {
+    /* adapter (or full fine-tuning, switched on by bl_train_cls_init) */
+    if (meth != FT_FULL) {
         bl_lora_config lc = c->lora;
         map_targets(&lc, cm);
         if (meth != FT_LORA) { lc.init = BL_LORA_INIT_PISSA; lc.pissa_niter = c->pissa_niter; lc.keep_initial = true; }
         if ((st = bl_lora_init(&ad, cm->mods, &lc, c->seed))) goto done;
-        if (meth != FT_LORA && (st = bl_train_pissa_init(&ad, c->pissa_niter, c->seed))) goto done;
-        n_tp = bl_lora_trainables(&ad, NULL, 0);
-        tp = bl_calloc((size_t)n_tp, sizeof *tp);
-        if (!tp) { st = BALORA_STATUS_NOMEM; goto done; }
-        bl_lora_trainables(&ad, tp, n_tp);
+        if (meth != FT_LORA && (st = bl_pissa_init_adapter(&ad, c->pissa_niter, c->seed))) goto done;
     }
-    names = bl_calloc((size_t)n_tp, sizeof *names);
-    w = bl_calloc((size_t)n_tp, sizeof *w);
-    g = bl_calloc((size_t)n_tp, sizeof *g);
-    numel = bl_calloc((size_t)n_tp, sizeof *numel);
-    decay = bl_calloc((size_t)n_tp, sizeof *decay);
-    if (!names || !w || !g || !numel || !decay) { st = BALORA_STATUS_NOMEM; goto done; }
-    for (int i = 0; i < n_tp; i++) {
-        names[i] = tp[i].name;
-        /* the head's trainable copy when it has one (modules_to_save), else the tensor itself */
-        w[i] = meth == FT_FULL && tp[i].train_data ? tp[i].train_data : tp[i].data;
-        g[i] = tp[i].grad;
-        numel[i] = tp[i].numel;
-        size_t ln = strlen(tp[i].name);
-        decay[i] = !(ln > 5 && !strcmp(tp[i].name + ln - 5, ".bias")) && !strstr(tp[i].name, "LayerNorm");
-    }
-    if ((st = bl_adamw_init(&opt, &c->adam, n_tp, names, w, g, numel, decay))) goto done;
     /* tokens */
     int64_t max_len = c->max_len < cm->max_tokens ? c->max_len : cm->max_tokens;
     bl_seqcls_opts so = BL_SEQCLS_OPTS_DEFAULT;
@@ -151,95 +137,68 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     if ((st = bl_seqcls_encode(&s, &tr, tok, &so))) goto done;
     if (s.n_truncated) bl_log(BL_INFO, "%s: %lld of %lld examples cut to %lld tokens", c->train, (long long)s.n_truncated,
                               (long long)s.n, (long long)max_len);
+    if ((st = bl_train_data_seqcls(&ds, &s))) goto done;
     int64_t B = c->batch < tr.n ? c->batch : tr.n, NL = cm->num_labels;
-    int64_t accum = c->grad_accum > 0 ? c->grad_accum : 1;
-    int64_t micro = (tr.n + B - 1) / B;                 /* micro-batches per epoch */
-    int64_t per_epoch = (micro + accum - 1) / accum;     /* optimizer steps per epoch */
-    int64_t total = c->max_steps > 0 ? c->max_steps : c->epochs * per_epoch;
-    int64_t warm = bl_warmup_steps(total, c->warmup_steps, c->warmup_ratio);
-    perm = bl_malloc(sizeof(int64_t) * (size_t)tr.n);                       /* [n] */
-    buf = bl_malloc(sizeof(int64_t) * (size_t)(3 * B * max_len));          /* ids, mask, types [B, max_len] */
-    labels = bl_malloc(sizeof(int64_t) * (size_t)B);                        /* [B] */
-    targets = bl_malloc(sizeof(float) * (size_t)B);                         /* [B] */
-    z_pt = bl_malloc(sizeof(float) * (size_t)(B * NL));                     /* [B, NL] teacher logits */
-    if (!perm || !buf || !labels || !targets || !z_pt) { st = BALORA_STATUS_NOMEM; goto done; }
-    if ((st = bl_clsm_run_init(cm, B, max_len))) goto done;
-    cm->train = true;
-    if (meth == FT_BALORA && (st = bl_reg_ws_init(&ws, BL_REG_TASK_NLU, B, NL, 0))) goto done;
-    int64_t *ids = buf, *mask = buf + B * max_len, *types = mask + B * max_len;
-    double win = 0;
-    int64_t win_n = 0;
-    /* progress and the metrics log (the BA-LoRA terms as the causal-LM trainer names them) */
-    static const char *const reg_names[6] = {"l_cr", "l_dr", "l_svdr", "lambda1", "lambda2", "lambda3"};
-    double extra[6] = {0};
-    int n_extra = meth == FT_BALORA ? 6 : 0;
-    if (c->log_path && (st = bl_metrics_open(&mlog, c->log_path, n_extra, reg_names, 0))) goto done;
-    bl_progress prog = {.total_steps = total, .n_extra = n_extra, .extra_names = reg_names, .extra = extra};
-    double t_train = bl_time_now();
-    for (int64_t step = 0; step < total; step++) {
-        int64_t epoch = step / per_epoch, k0 = (step % per_epoch) * accum;
-        if (k0 == 0) shuffle(perm, tr.n, c->seed, epoch);
-        int64_t k1 = k0 + accum < micro ? k0 + accum : micro; /* micro-batches [k0, k1) of this step */
-        int64_t step_n = (k1 * B < tr.n ? k1 * B : tr.n) - k0 * B;
-        double step_loss = 0, reg_loss = 0;
-        for (int i = 0; i < 6; i++) extra[i] = 0;
-        bl_adamw_zero_grad(&opt);
-        for (int64_t k = k0; k < k1; k++) {
-            int64_t nb = tr.n - k * B < B ? tr.n - k * B : B, T;
-            float wgt = (float)nb / (float)step_n; /* the step's loss is the mean over its examples */
-            if ((st = bl_seqcls_batch(&s, perm + k * B, nb, ids, mask, types, labels, targets, &T))) goto done;
-            for (int64_t i = 0; i < nb; i++) prog.tokens += s.len[perm[k * B + i]];
-            bl_rng_seed(cm->rng, c->seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(step * accum + (k - k0) + 1)));
-            if (meth == FT_BALORA) {
-                /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
-                if ((st = bl_clsm_forward(cm, nb, T, ids, mask, types, BL_ADAPTER_INITIAL))) goto done;
-                memcpy(z_pt, cm->logits, sizeof(float) * (size_t)(nb * NL));
-            }
-            if ((st = bl_clsm_forward(cm, nb, T, ids, mask, types, BL_ADAPTER_ON))) goto done;
-            double loss;
-            if ((st = bl_clsm_loss(cm, labels, targets, &loss))) goto done;
-            if (meth == FT_BALORA) {
-                bl_reg_out ro;
-                if ((st = bl_reg_apply(&ws, &c->reg, step, total, nb, 1, NL, cm->logits, z_pt, NULL, cm->dlogits, &ro))) goto done;
-                reg_loss += wgt * ro.total;
-                extra[0] += wgt * ro.cr; extra[1] += wgt * ro.dr; extra[2] += wgt * ro.svdr;
-                for (int i = 0; i < 3; i++) extra[3 + i] = ro.lambda[i];
-            }
-            if (wgt != 1.0f) bl_scale(cm->dlogits, wgt, nb * NL);
-            if ((st = bl_clsm_backward(cm))) goto done;
-            step_loss += wgt * loss;
-        }
-        prog.grad_norm = bl_clip_grad_norm(&opt, c->max_grad_norm);
-        prog.lr = c->adam.lr * bl_schedule_factor(c->schedule, step, warm, total);
-        bl_adamw_step(&opt, prog.lr);
-        prog.step = step + 1;
-        prog.epoch = (double)(step + 1) / (double)per_epoch;
-        prog.task_loss = step_loss;
-        prog.loss = step_loss + reg_loss;
-        prog.elapsed_s = bl_time_now() - t_train;
-        prog.tokens_per_s = prog.elapsed_s > 0 ? (double)prog.tokens / prog.elapsed_s : 0.0;
-        prog.eta_s = prog.elapsed_s / (double)(step + 1) * (double)(total - step - 1);
-        prog.final = step + 1 == total;
-        if (!isfinite(prog.loss)) {
-            st = bl_fail(BALORA_STATUS_INVALID, "seq-cls: training diverged at step %lld: loss is %g; hint: lower the learning rate "
-                         "or keep gradient clipping on", (long long)step + 1, prog.loss);
-            goto done;
-        }
-        if ((st = bl_metrics_write(&mlog, &prog))) goto done;
-        if (c->progress) c->progress(&prog, c->progress_user);
-        win += step_loss;
-        win_n++;
-        int64_t le = c->log_every > 0 ? c->log_every : 10;
-        if (win_n == le || step == total - 1) {
-            if (res->first_loss == 0) res->first_loss = win / (double)win_n;
-            res->last_loss = win / (double)win_n;
-            if (!c->progress) bl_log(BL_INFO, "step %lld/%lld  loss %.4f", (long long)(step + 1), (long long)total, win / (double)win_n);
-            win = 0;
-            win_n = 0;
-        }
-        res->steps = step + 1;
+    if ((st = bl_train_cls_init(&tc, cm, meth == FT_FULL ? NULL : &ad, B, ds.max_len))) goto done;
+    /* the adapter's metadata (checkpoints and the final adapter) */
+    char lr_s[32], seed_s[32], l1[32], l2[32], l3[32];
+    snprintf(lr_s, sizeof lr_s, "%g", c->adam.lr);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)c->seed);
+    snprintf(l1, sizeof l1, "%g", meth == FT_BALORA ? c->reg.lambda1 : 0.0);
+    snprintf(l2, sizeof l2, "%g", meth == FT_BALORA ? c->reg.lambda2 : 0.0);
+    snprintf(l3, sizeof l3, "%g", meth == FT_BALORA ? c->reg.lambda3 : 0.0);
+    if ((st = bl_data_meta_json(&tr, &meta))) goto done;
+    meta_str = cJSON_PrintUnformatted(meta);
+    {
+        const char *keys[] = {"balora_method", "balora_lr", "balora_seed", "balora_lambda1", "balora_lambda2", "balora_lambda3",
+                              "balora_data"};
+        const char *vals[] = {c->method ? c->method : "lora", lr_s, seed_s, l1, l2, l3, meta_str ? meta_str : "{}"};
+        tc.n_meta = 7;
+        for (int i = 0; i < 7; i++) { tc.meta_keys[i] = keys[i]; tc.meta_vals[i] = vals[i]; }
     }
-    bl_metrics_close(&mlog);
+    if (meth != FT_LORA && meth != FT_FULL) { tc.pissa = true; tc.teacher_mode = BL_ADAPTER_INITIAL; }
+    const bl_train_objective *obj = tr.regression ? &bl_objective_seqcls_mse : &bl_objective_seqcls;
+    const bl_extra_loss *extra = NULL;
+    if (meth == FT_BALORA) {
+        /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
+        if ((st = bl_train_balora_init(&hook, &c->reg, obj, B, cm->num_labels))) goto done;
+        extra = &hook.iface;
+    }
+    /* the one training loop */
+    bl_train_cfg tcfg;
+    bl_train_cfg_default(&tcfg);
+    tcfg.objective = obj;
+    tcfg.adam = c->adam;
+    tcfg.schedule = c->schedule;
+    tcfg.warmup_ratio = c->warmup_ratio;
+    tcfg.warmup_steps = c->warmup_steps;
+    tcfg.max_grad_norm = c->max_grad_norm;
+    tcfg.batch_size = B;
+    tcfg.grad_accum = c->grad_accum > 0 ? c->grad_accum : 1;
+    tcfg.epochs = c->epochs;
+    tcfg.max_steps = c->max_steps;
+    tcfg.seed = c->seed;
+    tcfg.max_len = ds.max_len;
+    tcfg.pad_id = (int32_t)cm->pad_id;
+    tcfg.out_dir = c->out_dir;
+    tcfg.save_every = c->save_every;
+    tcfg.save_keep = c->save_keep;
+    tcfg.resume = c->resume;
+    tcfg.stop_after = c->stop_after;
+    tcfg.log_path = c->log_path;
+    tcfg.config_json = c->config_json;
+    ft_watch fw = {.c = c, .res = res};
+    tcfg.progress = ft_on_step;
+    tcfg.progress_user = &fw;
+    bl_train_result trr;
+    if ((st = bl_train_run(&tcfg, &tc.iface, &ds, extra, &trr))) goto done;
+    res->steps = trr.steps;
+    res->resumed_from = trr.resumed_from;
+    if (c->stop_after > 0 && trr.steps < bl_train_total_steps(&tcfg, ds.n)) { /* as if killed: no dev scores, no outputs */
+        res->stopped = true;
+        res->seconds = bl_time_now() - t0;
+        goto done;
+    }
     /* dev */
     if (c->dev) {
         if (ti) st = bl_glue_load(&dv, c->task, c->dev, &go);
@@ -273,28 +232,15 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     /* outputs */
     if (c->out_dir) {
         if ((st = bl_mkdir_p(c->out_dir))) goto done;
-        if ((st = bl_data_meta_json(&tr, &meta))) goto done;
-        meta_str = cJSON_PrintUnformatted(meta);
-        char lr[32], steps[32], seed[32], l1[32], l2[32], l3[32];
-        snprintf(lr, sizeof lr, "%g", c->adam.lr);
+        char steps[32];
         snprintf(steps, sizeof steps, "%lld", (long long)res->steps);
-        snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
-        snprintf(l1, sizeof l1, "%g", meth == FT_BALORA ? c->reg.lambda1 : 0.0);
-        snprintf(l2, sizeof l2, "%g", meth == FT_BALORA ? c->reg.lambda2 : 0.0);
-        snprintf(l3, sizeof l3, "%g", meth == FT_BALORA ? c->reg.lambda3 : 0.0);
-        const char *keys[] = {"balora_method", "balora_lr", "balora_steps", "balora_seed", "balora_lambda1", "balora_lambda2",
-                              "balora_lambda3", "balora_data"};
-        const char *vals[] = {c->method ? c->method : "lora", lr, steps, seed, l1, l2, l3, meta_str ? meta_str : "{}"};
+        /* the final adapter records the step count too */
+        tc.meta_keys[tc.n_meta] = "balora_steps";
+        tc.meta_vals[tc.n_meta] = steps;
+        tc.n_meta++;
         char path[4200];
-        if (meth == FT_FULL) {
-            if ((st = bl_path_join(path, sizeof path, c->out_dir, "model"))) goto done;
-            if ((st = bl_clsm_save(cm, path))) goto done;
-        } else {
-            if ((st = bl_path_join(path, sizeof path, c->out_dir, "adapter"))) goto done;
-            if (meth == FT_LORA) st = bl_lora_save(&ad, path, 8, keys, vals);
-            else st = bl_train_pissa_save_converted(&ad, path, 8, keys, vals);
-            if (st) goto done;
-        }
+        if ((st = bl_path_join(path, sizeof path, c->out_dir, meth == FT_FULL ? "model" : "adapter"))) goto done;
+        if ((st = tc.iface.save(tc.iface.self, path))) goto done;
         results = cJSON_CreateObject();
         cJSON_AddStringToObject(results, "model", c->model);
         cJSON_AddStringToObject(results, "method", c->method ? c->method : "lora");
@@ -347,14 +293,13 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
         if ((st = bl_json_save(results, path))) goto done;
     }
 done:
-    bl_metrics_close(&mlog);
     cJSON_Delete(meta);
     cJSON_Delete(results);
     free(meta_str);
-    free(pred); free(gold); free(perm); free(buf); free(labels); free(targets); free(z_pt);
-    free(tp); free(names); free(w); free(g); free(numel); free(decay);
-    bl_reg_ws_free(&ws);
-    bl_adamw_free(&opt);
+    free(pred); free(gold);
+    bl_train_balora_free(&hook);
+    bl_train_cls_free(&tc);
+    bl_train_data_free(&ds);
     bl_seqcls_free(&s);
     bl_glue_set_free(&dv);
     bl_glue_set_free(&tr);

@@ -1,13 +1,15 @@
 /* Sequence-classification fine-tuning of an encoder (or of a decoder *ForSequenceClassification
  * checkpoint such as GPT2ForSequenceClassification, through clsmodel.h), end to end: GLUE / generic data with the data
  * knobs, tokenisation, LoRA / PiSSA / BA-LoRA adapters (or full fine-tuning) with the head as
- * modules_to_save, AdamW with warmup + schedule and gradient clipping (src/train/optim.h), then the
- * dev-set GLUE metrics (src/eval/metrics.h) and the outputs:
+ * modules_to_save, trained by the one training loop (src/train/trainer.h: the seq-cls objective,
+ * AdamW with warmup + schedule, gradient clipping, atomic checkpoints and a bit-identical --resume),
+ * then the dev-set GLUE metrics (src/eval/metrics.h) and the outputs:
  *   out_dir/adapter/      PEFT adapter (PiSSA / BA-LoRA converted to a plain LoRA on the original
  *                         weights, as PEFT's path_initial_model_for_weight_conversion), with the
  *                         run's settings and the data knobs' metadata in its safetensors __metadata__
  *   out_dir/model/        full fine-tuning: the whole encoder (config.json + model.safetensors)
- *   out_dir/results.json  data metadata (exact knob effects), training losses, dev metrics.
+ *   out_dir/results.json  data metadata (exact knob effects), training losses, dev metrics
+ *   out_dir/checkpoint-STEP/  with save_every: the adapter (or model) at that step + trainer state.
  * One call does it all (what `balora train --task seq-cls` needs):
  *
  *     bl_seqcls_ft_cfg c; bl_seqcls_ft_default(&c);
@@ -27,6 +29,7 @@
 #include "method/reg.h"
 #include "train/optim.h"
 #include "train/progress.h"
+#include "train/trainer.h"
 
 typedef struct bl_seqcls_ft_cfg {
     const char *model;         /* HF encoder folder */
@@ -63,15 +66,26 @@ typedef struct bl_seqcls_ft_cfg {
     bl_progress_fn progress;
     void *progress_user;
     const char *log_path;
-    const char *config_json;   /* the run's options as JSON text: recorded in results.json as "config" (NULL = none) */
+    const char *config_json;   /* the run's options as JSON text: recorded in results.json as "config" and in each
+                                  checkpoint as config.json (NULL = none) */
+    /* checkpoints (src/train/checkpoint.h) in out_dir/checkpoint-STEP: every save_every steps (0 = none),
+     * keeping the last save_keep (0 = all; default 3); resume: a checkpoint folder or "latest" (same
+     * options and data: the run then ends bit-identical to an uninterrupted one); stop_after: tests,
+     * stop after this step as if killed (no dev scores, no outputs). */
+    int64_t save_every;
+    int save_keep;
+    const char *resume;
+    int64_t stop_after;
 } bl_seqcls_ft_cfg;
 void bl_seqcls_ft_default(bl_seqcls_ft_cfg *c);
 
 typedef struct bl_seqcls_ft_result {
-    int64_t steps;
+    int64_t steps;             /* optimizer steps done in total (including those before a resume) */
+    int64_t resumed_from;      /* 0 or the checkpoint's step */
+    bool stopped;              /* stop_after ended the run early: nothing scored or written but checkpoints */
     int64_t n_train;           /* examples after the knobs */
     bl_data_meta train_meta;   /* the training file as loaded and what the knobs did (exact counts) */
-    double first_loss, last_loss; /* mean task loss of the first / last log_every steps */
+    double first_loss, last_loss; /* mean task loss of the first / last log_every steps run in this process */
     double seconds;
     bool have_dev;
     bl_glue_result dev;        /* dev-set metrics (task GENERIC: accuracy, F1, MCC) */

@@ -8,7 +8,10 @@
 #include "encoders/mlm.h"
 #include "method/reg.h"
 #include "ops/ops.h"
-#include "train/lm.h"
+#include "method/pissa_model.h"
+#include "train/balora.h"
+#include "train/cls.h"
+#include "train/mlm.h"
 #include "train/optim.h"
 #include "train/progress.h"
 #include "train/trainer.h"
@@ -99,11 +102,12 @@ static void enc_config(const bl_lab_nlu_preset *p, int64_t vocab, bl_enc_config 
 
 /* ------------------------------------------------------------------ MLM pre-training */
 
-/* Static BERT masking of every document, mask_copies times. The trainer's loss is the causal-shift
- * cross-entropy (logits at t score labels[t + 1]), so the target of position j goes to labels[j + 1];
- * <bos> (position 0) and the last token (<eos>) are never masked. */
+/* Static BERT masking of every document, mask_copies times: labels (kind TOKEN, scored by
+ * bl_objective_masked_lm) hold the original token at each masked position; <bos> (position 0) and
+ * the last token (<eos>) are never masked. */
 static balora_status dataset_mlm(const bl_lab_corpus *c, const bl_lab_nlu_preset *p, bl_train_data *d, int64_t *n_masked) {
     memset(d, 0, sizeof *d);
+    d->kind = BL_TRAIN_LABELS_TOKEN;
     int64_t nd = c->n_docs, n = nd * p->mask_copies, tot = 0;
     for (int64_t i = 0; i < nd; i++) {
         int64_t L = c->doc_off[i + 1] - c->doc_off[i];
@@ -117,9 +121,8 @@ static balora_status dataset_mlm(const bl_lab_corpus *c, const bl_lab_nlu_preset
         d->trained = bl_arena_take(&d->arena, (size_t)(n ? n : 1) * sizeof *d->trained);
         if (pass == 0) BL_TRY(bl_arena_alloc(&d->arena));
     }
-    int32_t *lab = bl_malloc(sizeof(int32_t) * NLU_MAX_LEN);  /* [max_len] unshifted targets */
     bool *ok = bl_malloc(sizeof(bool) * NLU_MAX_LEN);          /* [max_len] maskable */
-    if (!lab || !ok) { free(lab); free(ok); return BALORA_STATUS_NOMEM; }
+    if (!ok) return BALORA_STATUS_NOMEM;
     bl_rng rng;
     bl_rng_seed(&rng, p->pre_seed ^ 0x4d4c4d6d61736bULL);
     int32_t mask_id = c->vocab_size;
@@ -129,7 +132,7 @@ static balora_status dataset_mlm(const bl_lab_corpus *c, const bl_lab_nlu_preset
         for (int64_t i = 0; i < nd; i++, k++) {
             int64_t L = c->doc_off[i + 1] - c->doc_off[i];
             if (L > NLU_MAX_LEN) L = NLU_MAX_LEN;
-            int32_t *ids = d->ids + o;
+            int32_t *ids = d->ids + o, *lab = d->labels + o;
             memcpy(ids, c->pre_ids + c->doc_off[i], (size_t)L * sizeof(int32_t));
             for (int64_t j = 0; j < L; j++) ok[j] = j > 0 && j < L - 1;
             int64_t picked = bl_mlm_mask(ids, lab, ok, L, p->mask_prob, mask_id, BL_LAB_TOK_UNK + 1, c->vocab_size, &rng);
@@ -139,8 +142,6 @@ static balora_status dataset_mlm(const bl_lab_corpus *c, const bl_lab_nlu_preset
                 ids[j] = mask_id;
                 picked = 1;
             }
-            d->labels[o] = BL_IGNORE_INDEX;
-            for (int64_t j = 0; j + 1 < L; j++) d->labels[o + j + 1] = lab[j];
             d->off[k] = o;
             d->trained[k] = picked;
             d->total_trained += picked;
@@ -150,92 +151,12 @@ static balora_status dataset_mlm(const bl_lab_corpus *c, const bl_lab_nlu_preset
         }
     d->n = n;
     d->off[n] = o;
-    free(lab);
     free(ok);
     return BALORA_STATUS_OK;
 }
 
-typedef struct mlm_model {
-    bl_encoder *enc;
-    bl_enc_run run;
-    bl_mlm_head head;
-    float *logits;            /* [max_B * max_T, V] */
-    float *dh;                /* [max_B * max_T, C] */
-    int n;
-    const char **names;
-    float **w, **g;
-    int64_t *numel;
-    bool *decay;
-    bl_train_model iface;
-} mlm_model;
-
-static balora_status mlm_forward(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits) {
-    (void)teacher; (void)training; (void)rng;
-    mlm_model *mm = self;
-    bl_enc_batch eb = {b->B, b->T, b->ids, b->mask, NULL};
-    BL_TRY(bl_enc_forward(&mm->run, &eb, BL_ADAPTER_ON));
-    BL_TRY(bl_mlm_forward(&mm->head, bl_enc_layer_hidden(&mm->run, mm->enc->cfg.n_layer), b->B * b->T, mm->logits));
-    *logits = mm->logits;
-    return BALORA_STATUS_OK;
-}
-
-static balora_status mlm_backward(void *self, const bl_train_batch *b, const float *dlogits) {
-    (void)b;
-    mlm_model *mm = self;
-    BL_TRY(bl_mlm_backward(&mm->head, dlogits, mm->dh));
-    return bl_enc_backward_hidden(&mm->run, mm->dh);
-}
-
-static void mlm_model_free(mlm_model *mm) {
-    bl_enc_run_free(&mm->run);
-    bl_mlm_head_free(&mm->head);
-    free(mm->logits); free(mm->dh); free(mm->names); free(mm->w); free(mm->g); free(mm->numel); free(mm->decay);
-    memset(mm, 0, sizeof *mm);
-}
-
-static bool no_decay(const char *name) {
-    size_t ln = strlen(name);
-    return (ln > 5 && !strcmp(name + ln - 5, ".bias")) || strstr(name, "LayerNorm") || !strcmp(name, "cls.predictions.bias");
-}
-
-static balora_status mlm_model_init(mlm_model *mm, bl_encoder *enc, int64_t B, int64_t T, uint64_t seed) {
-    memset(mm, 0, sizeof *mm);
-    mm->enc = enc;
-    BL_TRY(bl_enc_set_full_ft(enc, true));
-    BL_TRY(bl_enc_run_init(&mm->run, enc, B, T));
-    BL_TRY(bl_mlm_head_init(&mm->head, enc, B * T, seed));
-    int64_t V = enc->cfg.vocab_size, C = enc->cfg.hidden;
-    int n = 0, ne = enc->mods.n_params;
-    for (int i = 0; i < ne; i++) n += enc->mods.params[i].grad != NULL;
-    n += BL_MLM_N_PARAMS;
-    mm->logits = bl_malloc(sizeof(float) * (size_t)(B * T * V));
-    mm->dh = bl_malloc(sizeof(float) * (size_t)(B * T * C));
-    mm->names = bl_calloc((size_t)n, sizeof *mm->names);
-    mm->w = bl_calloc((size_t)n, sizeof *mm->w);
-    mm->g = bl_calloc((size_t)n, sizeof *mm->g);
-    mm->numel = bl_calloc((size_t)n, sizeof *mm->numel);
-    mm->decay = bl_calloc((size_t)n, sizeof *mm->decay);
-    if (!mm->logits || !mm->dh || !mm->names || !mm->w || !mm->g || !mm->numel || !mm->decay) return BALORA_STATUS_NOMEM;
-    int k = 0;
-    for (int i = 0; i < ne; i++) {
-        bl_param *q = &enc->mods.params[i];
-        if (!q->grad) continue; /* the classifier (modules_to_save) has no gradient here: unused by MLM */
-        mm->names[k] = q->name; mm->w[k] = q->data; mm->g[k] = q->grad; mm->numel[k] = q->numel;
-        mm->decay[k] = !no_decay(q->name);
-        k++;
-    }
-    for (int i = 0; i < BL_MLM_N_PARAMS; i++, k++) {
-        mm->names[k] = bl_mlm_param_name(i); mm->w[k] = mm->head.p[i]; mm->g[k] = mm->head.g[i];
-        mm->numel[k] = mm->head.numel[i]; mm->decay[k] = !no_decay(mm->names[k]);
-    }
-    mm->n = k;
-    mm->iface = (bl_train_model){.self = mm, .vocab = V, .n_params = k, .names = mm->names, .w = mm->w, .g = mm->g,
-                                 .numel = mm->numel, .decay = mm->decay, .forward = mlm_forward, .backward = mlm_backward};
-    return BALORA_STATUS_OK;
-}
-
 /* The fill-in probe of the pre-trained model on REVIEW set s (nlu.h: bl_lab_nlu_pre_result.probe). */
-static balora_status mlm_probe_set(mlm_model *mm, const bl_lab_corpus *c, const bl_lab_set *s, int64_t maxB, int64_t maxT,
+static balora_status mlm_probe_set(bl_train_mlm *mm, const bl_lab_corpus *c, const bl_lab_set *s, int64_t maxB, int64_t maxT,
                                    int64_t *ids, int64_t *mask, int32_t *pred, bl_lab_score *sc) {
     int32_t dot = bl_lab_word_id(c, "."), mask_id = c->vocab_size;
     const int32_t *cls = c->class_token[BL_LAB_TASK_REVIEW];
@@ -254,9 +175,7 @@ static balora_status mlm_probe_set(mlm_model *mm, const bl_lab_corpus *c, const 
                 mask[i * T + t] = t < L + 3;
             }
         }
-        bl_enc_batch eb = {nb, T, ids, mask, NULL};
-        BL_TRY(bl_enc_forward(&mm->run, &eb, BL_ADAPTER_ON));
-        BL_TRY(bl_mlm_forward(&mm->head, bl_enc_layer_hidden(&mm->run, mm->enc->cfg.n_layer), nb * T, mm->logits));
+        BL_TRY(bl_train_mlm_logits(mm, nb, T, ids, mask));
         for (int64_t i = 0; i < nb; i++) {
             const float *z = mm->logits + (i * T + s->items[i0 + i].prompt_len) * V;
             pred[i0 + i] = z[cls[1]] > z[cls[0]] ? cls[1] : cls[0];
@@ -265,7 +184,7 @@ static balora_status mlm_probe_set(mlm_model *mm, const bl_lab_corpus *c, const 
     return bl_lab_score_set(s, pred, sc);
 }
 
-static balora_status mlm_probe(mlm_model *mm, const bl_lab_corpus *c, int64_t maxB, int64_t maxT, double *val) {
+static balora_status mlm_probe(bl_train_mlm *mm, const bl_lab_corpus *c, int64_t maxB, int64_t maxT, double *val) {
     const bl_lab_set *sets = c->sets[BL_LAB_TASK_REVIEW];
     int64_t n = 1;
     for (int sp = 0; sp < BL_LAB_SPLIT_COUNT; sp++) if (sets[sp].n_items > n) n = sets[sp].n_items;
@@ -328,18 +247,19 @@ balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_prese
     memset(&enc, 0, sizeof enc);
     bl_train_data ds;
     memset(&ds, 0, sizeof ds);
-    mlm_model mm;
+    bl_train_mlm mm;
     memset(&mm, 0, sizeof mm);
     float *curve = loss_curve ? loss_curve : bl_calloc((size_t)p->pre_steps, sizeof(float)); /* [pre_steps] */
     if (!curve) return BALORA_STATUS_NOMEM;
     balora_status st = bl_enc_init_random(&enc, &ec, p->pre_seed);
     if (!st) st = dataset_mlm(c, p, &ds, &res->n_masked);
-    if (!st) st = mlm_model_init(&mm, &enc, p->pre_batch, ds.max_len, p->pre_seed);
+    if (!st) st = bl_train_mlm_init(&mm, &enc, p->pre_batch, ds.max_len, p->pre_seed);
     if (!st) {
         bl_train_cfg tc;
         bl_lab_pretrain_train_cfg(&tc, p->pre_lr, p->pre_weight_decay, p->pre_warmup_ratio, p->pre_batch, p->pre_steps,
                                   p->pre_seed, NLU_MAX_LEN);
         curve_rec cr = {curve, p->pre_steps, progress, user};
+        tc.objective = &bl_objective_masked_lm;
         tc.progress = on_pre_step;
         tc.progress_user = &cr;
         bl_train_result tr;
@@ -356,7 +276,7 @@ balora_status bl_lab_nlu_pretrain(const bl_lab_corpus *c, const bl_lab_nlu_prese
         if (!st) st = mlm_probe(&mm, c, p->pre_batch, ds.max_len, res->probe);
     }
     if (!st) st = bl_mlm_save(&mm.head, out_dir);
-    mlm_model_free(&mm);
+    bl_train_mlm_free(&mm);
     bl_train_data_free(&ds);
     bl_enc_free(&enc);
     if (!loss_curve) free(curve);
@@ -418,20 +338,56 @@ static balora_status pooled_features(bl_clsm *cm, const bl_lab_corpus *c, int64_
     return BALORA_STATUS_OK;
 }
 
-static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch) {
-    bl_rng r;
-    bl_rng_seed(&r, seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(epoch + 1)));
-    for (int64_t i = 0; i < n; i++) perm[i] = i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)bl_rng_below(&r, (uint64_t)i + 1);
-        int64_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+/* The REVIEW fine-tuning items as a classification dataset: <bos> + prompt -> label (0 / 1). */
+static balora_status dataset_cls(const bl_lab_set *s, bl_train_data *d) {
+    memset(d, 0, sizeof *d);
+    d->kind = BL_TRAIN_LABELS_CLASS;
+    int64_t n = s->n_items, tot = 0;
+    for (int64_t i = 0; i < n; i++) tot += s->items[i].prompt_len;
+    for (int pass = 0; pass < 2; pass++) {
+        d->off = bl_arena_take(&d->arena, (size_t)(n + 1) * sizeof *d->off);              /* [n + 1] */
+        d->ids = bl_arena_take(&d->arena, (size_t)(tot ? tot : 1) * sizeof *d->ids);       /* [tot] */
+        d->cls_label = bl_arena_take(&d->arena, (size_t)(n ? n : 1) * sizeof *d->cls_label); /* [n] */
+        d->trained = bl_arena_take(&d->arena, (size_t)(n ? n : 1) * sizeof *d->trained);   /* [n] */
+        if (pass == 0) BL_TRY(bl_arena_alloc(&d->arena));
     }
+    int64_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const bl_lab_item *it = &s->items[i];
+        d->off[i] = o;
+        memcpy(d->ids + o, s->ids + it->off, (size_t)it->prompt_len * sizeof(int32_t));
+        d->cls_label[i] = it->label;
+        d->trained[i] = 1;
+        if (it->prompt_len > d->max_len) d->max_len = it->prompt_len;
+        o += it->prompt_len;
+    }
+    d->off[n] = o;
+    d->n = n;
+    d->total_trained = n;
+    return BALORA_STATUS_OK;
 }
 
-/* One method x seed: load the pre-trained encoder, attach, train ft_steps, score. val[BL_NLU_METRIC_COUNT];
- * loss_out [min(ft_steps, BL_NLU_MAX_CURVE)] the per-step loss; feat (or NULL) [BL_NLU_N_SNAP, n_tsne, hidden]
- * the pooled features of the t-SNE items at steps 0, ft_steps / 2 and ft_steps (evaluation only: the
- * training itself is the same with or without them). */
+/* Per fine-tuning step: the loss curve, and the mid-run t-SNE features. */
+typedef struct ft_watch {
+    float *curve;
+    bl_clsm *cm;
+    const bl_lab_corpus *c;
+    int64_t n_tsne, *ids, *mask;
+    float *mid_feat;          /* NULL: no maps */
+    balora_status st;
+} ft_watch;
+
+static void ft_on_step(const bl_progress *p, void *user) {
+    ft_watch *w = user;
+    w->curve[p->step - 1] = (float)p->task_loss;
+    if (w->mid_feat && !w->st && p->step == p->total_steps / 2)
+        w->st = pooled_features(w->cm, w->c, w->n_tsne, w->ids, w->mask, w->mid_feat);
+}
+
+/* One method x seed: load the pre-trained encoder, attach, train ft_steps (the one training loop,
+ * src/train/trainer.h), score. val[BL_NLU_METRIC_COUNT]; loss_out [min(ft_steps, BL_NLU_MAX_CURVE)] the
+ * per-step loss; feat (or NULL) [BL_NLU_N_SNAP, n_tsne, hidden] the pooled features of the t-SNE items
+ * at steps 0, ft_steps / 2 and ft_steps (evaluation only: the training itself is the same with or without them). */
 static balora_status finetune_one(const bl_lab_corpus *c, const bl_lab_nlu_preset *p, const char *model_dir, bl_nlu_method meth,
                                   uint64_t seed, double *val, float *loss_out, int64_t n_tsne, float *feat) {
     const bl_lab_set *ft = &c->sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_FT];
@@ -447,29 +403,21 @@ static balora_status finetune_one(const bl_lab_corpus *c, const bl_lab_nlu_prese
     bl_clsm cm;
     bl_encoder enc;
     bl_adapter ad;
-    bl_adamw opt;
-    bl_reg_ws ws;
+    bl_train_cls tc;
+    bl_train_data ds;
+    bl_train_balora hook;
     memset(&cm, 0, sizeof cm); memset(&enc, 0, sizeof enc); memset(&ad, 0, sizeof ad);
-    memset(&opt, 0, sizeof opt); memset(&ws, 0, sizeof ws);
-    bl_param *tp = NULL;
-    const char **names = NULL;
-    float **w = NULL, **g = NULL, *z_pt = NULL, *curve = NULL;
-    int64_t *numel = NULL, *perm = NULL, *ids = NULL, *mask = NULL, *labels = NULL;
+    memset(&tc, 0, sizeof tc); memset(&ds, 0, sizeof ds); memset(&hook, 0, sizeof hook);
+    float *curve = NULL;
+    int64_t *ids = NULL, *mask = NULL;
     int32_t *pred = NULL;
-    bool *decay = NULL;
     bl_enc_load_opts lo = BL_ENC_LOAD_DEFAULT;
     lo.num_labels = NL;
     lo.seed = seed;
     if ((st = bl_enc_load(&enc, model_dir, &lo))) goto done;
     bl_clsm_wrap_encoder(&cm, &enc);
-    int n_tp = 0;
     if (meth == BL_NLU_FULL) {
         if ((st = bl_enc_heads_trainable(&enc))) goto done;
-        if ((st = bl_clsm_set_full_ft(&cm, true))) goto done;
-        n_tp = enc.mods.n_params;
-        tp = bl_calloc((size_t)n_tp, sizeof *tp);
-        if (!tp) { st = BALORA_STATUS_NOMEM; goto done; }
-        for (int i = 0; i < n_tp; i++) tp[i] = enc.mods.params[i];
     } else {
         bl_lora_config lc;
         bl_lora_config_default(&lc);
@@ -478,78 +426,50 @@ static balora_status finetune_one(const bl_lab_corpus *c, const bl_lab_nlu_prese
         if ((st = bl_lora_config_set_targets(&lc, p->targets))) goto done;
         if (meth != BL_NLU_LORA) { lc.init = BL_LORA_INIT_PISSA; lc.pissa_niter = -1; lc.keep_initial = true; }
         if ((st = bl_lora_init(&ad, &enc.mods, &lc, seed))) goto done;
-        if (meth != BL_NLU_LORA && (st = bl_train_pissa_init(&ad, -1, seed))) goto done;
-        n_tp = bl_lora_trainables(&ad, NULL, 0);
-        tp = bl_calloc((size_t)n_tp, sizeof *tp);
-        if (!tp) { st = BALORA_STATUS_NOMEM; goto done; }
-        bl_lora_trainables(&ad, tp, n_tp);
+        if (meth != BL_NLU_LORA && (st = bl_pissa_init_adapter(&ad, -1, seed))) goto done;
     }
-    names = bl_calloc((size_t)n_tp, sizeof *names);
-    w = bl_calloc((size_t)n_tp, sizeof *w);
-    g = bl_calloc((size_t)n_tp, sizeof *g);
-    numel = bl_calloc((size_t)n_tp, sizeof *numel);
-    decay = bl_calloc((size_t)n_tp, sizeof *decay);
-    perm = bl_malloc(sizeof(int64_t) * (size_t)ft->n_items);       /* [n_ft] */
+    /* the run serves training (B) and the evaluation batches (BE) */
+    if ((st = bl_train_cls_init(&tc, &cm, meth == BL_NLU_FULL ? NULL : &ad, BE, maxT))) goto done;
+    if (meth == BL_NLU_PISSA || meth == BL_NLU_BALORA) { tc.pissa = true; tc.teacher_mode = BL_ADAPTER_INITIAL; }
+    if ((st = dataset_cls(ft, &ds))) goto done;
     ids = bl_malloc(sizeof(int64_t) * (size_t)(BE * maxT));         /* [BE, maxT] */
     mask = bl_malloc(sizeof(int64_t) * (size_t)(BE * maxT));        /* [BE, maxT] */
-    labels = bl_malloc(sizeof(int64_t) * (size_t)BE);               /* [BE] */
-    z_pt = bl_malloc(sizeof(float) * (size_t)(B * NL));             /* [B, 2] teacher logits */
     pred = bl_malloc(sizeof(int32_t) * (size_t)maxN);               /* [maxN] */
     curve = bl_malloc(sizeof(float) * (size_t)p->ft_steps);         /* [ft_steps] */
-    if (!names || !w || !g || !numel || !decay || !perm || !ids || !mask || !labels || !z_pt || !pred || !curve) {
-        st = BALORA_STATUS_NOMEM;
-        goto done;
+    if (!ids || !mask || !pred || !curve) { st = BALORA_STATUS_NOMEM; goto done; }
+    const bl_extra_loss *extra = NULL;
+    if (meth == BL_NLU_BALORA) {
+        /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
+        bl_reg_config reg;
+        bl_reg_config_default(&reg, BL_REG_TASK_NLU); /* paper-v1 NLU lambdas */
+        if ((st = bl_train_balora_init(&hook, &reg, &bl_objective_seqcls, B, NL))) goto done;
+        extra = &hook.iface;
     }
-    for (int i = 0; i < n_tp; i++) {
-        names[i] = tp[i].name;
-        w[i] = meth == BL_NLU_FULL && tp[i].train_data ? tp[i].train_data : tp[i].data;
-        g[i] = tp[i].grad;
-        numel[i] = tp[i].numel;
-        decay[i] = !no_decay(tp[i].name);
-    }
-    bl_adamw_cfg acfg;
-    bl_adamw_cfg_default(&acfg);
-    acfg.lr = meth == BL_NLU_FULL ? p->lr_adapter / 10.0 : p->lr_adapter;
-    if ((st = bl_adamw_init(&opt, &acfg, n_tp, names, w, g, numel, decay))) goto done;
-    if ((st = bl_clsm_run_init(&cm, BE, maxT))) goto done;
-    bl_reg_config reg;
-    bl_reg_config_default(&reg, BL_REG_TASK_NLU); /* paper-v1 NLU lambdas */
-    if (meth == BL_NLU_BALORA && (st = bl_reg_ws_init(&ws, BL_REG_TASK_NLU, B, NL, 0))) goto done;
-    int64_t per_epoch = (ft->n_items + B - 1) / B, total = p->ft_steps;
-    int64_t warm = bl_warmup_steps(total, 0, 0.06);
+    int64_t total = p->ft_steps;
     const int64_t FC = n_tsne * cm.hidden;
     if (feat && (st = pooled_features(&cm, c, n_tsne, ids, mask, feat))) goto done;
-    for (int64_t step = 0; step < total; step++) {
-        int64_t epoch = step / per_epoch, k = step % per_epoch;
-        if (k == 0) shuffle(perm, ft->n_items, seed, epoch);
-        int64_t nb = ft->n_items - k * B < B ? ft->n_items - k * B : B;
-        int64_t T = make_batch(ft, perm, k * B, nb, ids, mask, labels);
-        bl_adamw_zero_grad(&opt);
-        cm.train = true;
-        bl_rng_seed(cm.rng, seed ^ (0xd1b54a32d192ed03ULL * (uint64_t)(step + 1)));
-        if (meth == BL_NLU_BALORA) {
-            /* the teacher: the original model (W_res + s B0 A0) with the head's initial weights */
-            if ((st = bl_clsm_forward(&cm, nb, T, ids, mask, NULL, BL_ADAPTER_INITIAL))) goto done;
-            memcpy(z_pt, cm.logits, sizeof(float) * (size_t)(nb * NL));
-        }
-        if ((st = bl_clsm_forward(&cm, nb, T, ids, mask, NULL, BL_ADAPTER_ON))) goto done;
-        double loss;
-        if ((st = bl_clsm_loss(&cm, labels, NULL, &loss))) goto done;
-        if (meth == BL_NLU_BALORA) {
-            bl_reg_out ro;
-            if ((st = bl_reg_apply(&ws, &reg, step, total, nb, 1, NL, cm.logits, z_pt, NULL, cm.dlogits, &ro))) goto done;
-        }
-        if ((st = bl_clsm_backward(&cm))) goto done;
-        bl_clip_grad_norm(&opt, 1.0);
-        bl_adamw_step(&opt, acfg.lr * bl_schedule_factor(BL_SCHEDULE_LINEAR, step, warm, total));
-        if (!isfinite(loss)) {
-            st = bl_fail(BALORA_STATUS_INVALID, "lab nlu: %s diverged at step %lld (loss %g)", bl_nlu_method_name(meth),
-                         (long long)step + 1, loss);
-            goto done;
-        }
-        curve[step] = (float)loss;
-        if (feat && step + 1 == total / 2 && (st = pooled_features(&cm, c, n_tsne, ids, mask, feat + FC))) goto done;
+    bl_train_cfg tcfg;
+    bl_train_cfg_default(&tcfg);
+    tcfg.objective = &bl_objective_seqcls;
+    tcfg.adam.lr = meth == BL_NLU_FULL ? p->lr_adapter / 10.0 : p->lr_adapter;
+    tcfg.schedule = BL_SCHEDULE_LINEAR;
+    tcfg.warmup_ratio = 0.06;
+    tcfg.max_grad_norm = 1.0;
+    tcfg.batch_size = B;
+    tcfg.grad_accum = 1;
+    tcfg.max_steps = total;
+    tcfg.seed = seed;
+    tcfg.max_len = maxT;
+    tcfg.pad_id = BL_LAB_TOK_PAD;
+    ft_watch fw = {.curve = curve, .cm = &cm, .c = c, .n_tsne = n_tsne, .ids = ids, .mask = mask, .mid_feat = feat ? feat + FC : NULL};
+    tcfg.progress = ft_on_step;
+    tcfg.progress_user = &fw;
+    bl_train_result trr;
+    if ((st = bl_train_run(&tcfg, &tc.iface, &ds, extra, &trr))) {
+        bl_fail_prefix(st, "lab nlu: %s", bl_nlu_method_name(meth));
+        goto done;
     }
+    if ((st = fw.st)) goto done;
     if (feat && (st = pooled_features(&cm, c, n_tsne, ids, mask, feat + 2 * FC))) goto done;
     memcpy(loss_out, curve, sizeof(float) * (size_t)(total < BL_NLU_MAX_CURVE ? total : BL_NLU_MAX_CURVE));
     val[BL_NLU_FINAL_LOSS] = window_mean(curve, total, true);
@@ -562,10 +482,10 @@ static balora_status finetune_one(const bl_lab_corpus *c, const bl_lab_nlu_prese
     if ((st = eval_set(&cm, c, &sets[BL_LAB_SPLIT_AFFECTED], ids, mask, pred, &sc))) goto done;
     val[BL_NLU_INHERIT] = sc.inheritance;
 done:
-    free(tp); free(names); free(w); free(g); free(numel); free(decay);
-    free(perm); free(ids); free(mask); free(labels); free(z_pt); free(pred); free(curve);
-    bl_reg_ws_free(&ws);
-    bl_adamw_free(&opt);
+    free(ids); free(mask); free(pred); free(curve);
+    bl_train_balora_free(&hook);
+    bl_train_data_free(&ds);
+    bl_train_cls_free(&tc);
     bl_clsm_free(&cm);
     bl_lora_free(&ad);
     bl_enc_free(&enc);

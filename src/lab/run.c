@@ -6,6 +6,7 @@
 #include "io/safetensors.h"
 #include "lab/tsne.h"
 #include "train/balora.h"
+#include "method/pissa_model.h"
 #include "train/lm.h"
 #include "train/trainer.h"
 #include <math.h>
@@ -620,7 +621,7 @@ static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_train_data 
             snprintf(lc.base_model, sizeof lc.base_model, "%s", pre_dir);
             st = bl_lora_init(&ad, &m.mods, &lc, seed);
         }
-        if (!st && pissa) st = bl_train_pissa_init(&ad, -1, seed);
+        if (!st && pissa) st = bl_pissa_init_adapter(&ad, -1, seed);
         if (!st) st = bl_train_lm_init(&lm, &m, &ad, p->ft_batch, ds->max_len);
         if (!st && pissa) { lm.pissa = true; lm.teacher_mode = BL_ADAPTER_INITIAL; }
         tmodel = &lm.iface;
@@ -630,7 +631,7 @@ static balora_status ft_run(job *j, const bl_lab_corpus *c, const bl_train_data 
             if (meth == BL_LAB_M_BALORA_NO_CR) rc.lambda1 = 0;
             if (meth == BL_LAB_M_BALORA_NO_DR) rc.lambda2 = 0;
             if (meth == BL_LAB_M_BALORA_NO_SVDR) rc.lambda3 = 0;
-            if (!st) st = bl_train_balora_init(&hook, &rc, p->ft_batch * ds->max_len, m.cfg.vocab_size);
+            if (!st) st = bl_train_balora_init(&hook, &rc, &bl_objective_causal_lm, p->ft_batch * ds->max_len, m.cfg.vocab_size);
             extra = &hook.iface;
         }
     }

@@ -11,9 +11,10 @@
  *                 orientation (GPT-2 Conv1D transposed back to [in, out]), every other tensor copied,
  *                 config.json and the tokenizer files copied.
  *
- * The SVD per module (bl_pissa_init, src/method/pissa.h) is applied to an attached adapter by the
- * trainer's bl_train_pissa_init (src/train/lm.h); the conversion of a trained PiSSA adapter to a
- * plain LoRA is bl_train_pissa_save_converted. This file adds the step-0 folder pair. */
+ * The SVD per module (bl_pissa_init, src/method/pissa.h) is applied to a whole attached adapter by
+ * bl_pissa_init_adapter; a trained PiSSA adapter is written as a plain LoRA by
+ * bl_pissa_save_converted; the step-0 folder pair by bl_pissa_save_step0. Every trainer and
+ * `balora init` use these. */
 #ifndef BL_METHOD_PISSA_MODEL_H
 #define BL_METHOD_PISSA_MODEL_H
 #include "adapters/lora.h"
@@ -26,5 +27,14 @@
  * init_name ("pissa" or "pissa_niter_K"). */
 balora_status bl_pissa_save_step0(const bl_adapter *a, const char *dir, const char *init_name);
 
+/* PiSSA initialisation of an attached adapter created with init BL_LORA_INIT_PISSA and
+ * keep_initial: A, B from the top-r SVD of each adapted W (exact: niter < 0; randomized with
+ * niter power iterations, seeded), W replaced by W_res, A0/B0 = the initial factors. The trainer's
+ * teacher of such an adapter is then BL_ADAPTER_INITIAL (W_res + s B0 A0 = W). */
+balora_status bl_pissa_init_adapter(bl_adapter *a, int niter, uint64_t seed);
+/* Writes the adapter as PEFT's path_initial_model_for_weight_conversion does: a plain LoRA on the
+ * ORIGINAL weights with A' = [A ; A0], B' = [B , -B0], r' = 2r, alpha' (METHOD.md section 2). */
+balora_status bl_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
+                                      const char *const *keys, const char *const *vals);
 
 #endif

@@ -325,6 +325,9 @@ balora_status bl_train_batch_init(bl_train_batch *b, int64_t cap_B, int64_t cap_
         b->ids = bl_arena_take(&b->arena, n * sizeof(int64_t));
         b->labels = bl_arena_take(&b->arena, n * sizeof(int64_t));
         b->mask = bl_arena_take(&b->arena, n * sizeof(int64_t));
+        b->types_buf = bl_arena_take(&b->arena, n * sizeof(int64_t));
+        b->cls_buf = bl_arena_take(&b->arena, (size_t)cap_B * sizeof(int64_t));
+        b->targets_buf = bl_arena_take(&b->arena, (size_t)cap_B * sizeof(float));
         if (pass == 0) BL_TRY(bl_arena_alloc(&b->arena));
     }
     return BALORA_STATUS_OK;
@@ -338,8 +341,13 @@ void bl_train_batch_fill(bl_train_batch *b, const bl_train_data *d, const int64_
         if (len > T) T = len;
     }
     if (pad_to_max || T > b->cap_T) T = b->cap_T;
+    b->kind = d->kind;
     b->B = n; b->T = T;
     b->n_trained = b->n_tokens = 0;
+    b->types = d->types ? b->types_buf : NULL;
+    b->cls_labels = d->cls_label ? b->cls_buf : NULL;
+    b->targets = d->target ? b->targets_buf : NULL;
+    const int64_t t0 = d->kind == BL_TRAIN_LABELS_NEXT_TOKEN ? 1 : 0; /* position 0 has no previous token to predict it */
     for (int64_t i = 0; i < n; i++) {
         int64_t s = d->off[idx[i]], len = d->off[idx[i] + 1] - s;
         if (len > T) len = T;
@@ -347,10 +355,15 @@ void bl_train_batch_fill(bl_train_batch *b, const bl_train_data *d, const int64_
         for (int64_t t = 0; t < T; t++) {
             bool real = t < len;
             ids[t] = real ? d->ids[s + t] : pad_id;
-            lab[t] = real ? d->labels[s + t] : BL_IGNORE_INDEX;
+            lab[t] = real && d->labels ? d->labels[s + t] : BL_IGNORE_INDEX;
             mask[t] = real;
-            if (real && t > 0 && lab[t] != BL_IGNORE_INDEX) b->n_trained++;
+            if (real && t >= t0 && lab[t] != BL_IGNORE_INDEX) b->n_trained++;
         }
+        if (b->types)
+            for (int64_t t = 0; t < T; t++) b->types[i * T + t] = t < len ? d->types[s + t] : 0;
+        if (b->cls_labels) b->cls_labels[i] = d->cls_label[idx[i]];
+        if (b->targets) b->targets[i] = d->target[idx[i]];
+        if (d->kind == BL_TRAIN_LABELS_CLASS) b->n_trained += d->trained[idx[i]];
         b->n_tokens += len;
     }
 }

@@ -1,6 +1,7 @@
 /* Glue between the trainer and the engine / tokenizers (see lm.h). */
 #include "train/lm.h"
 #include "io/safetensors.h"
+#include "method/pissa_model.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,7 @@ static balora_status lm_last_hidden(void *self, const float **hidden, const floa
 static balora_status lm_save(void *self, const char *dir) {
     bl_train_lm *t = self;
     if (!t->adapter) return bl_model_save(t->model, dir);
-    if (t->pissa && !t->pissa_as_is) return bl_train_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
+    if (t->pissa && !t->pissa_as_is) return bl_pissa_save_converted(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
     return bl_lora_save(t->adapter, dir, t->n_meta, t->meta_keys, t->meta_vals);
 }
 
@@ -47,7 +48,6 @@ static balora_status lm_alloc(bl_train_lm *t, int n) {
         t->w = bl_arena_take(&t->arena, (size_t)n * sizeof *t->w);
         t->g = bl_arena_take(&t->arena, (size_t)n * sizeof *t->g);
         t->numel = bl_arena_take(&t->arena, (size_t)n * sizeof *t->numel);
-        t->decay = bl_arena_take(&t->arena, (size_t)n * sizeof *t->decay);
         if (pass == 0) BL_TRY(bl_arena_alloc(&t->arena));
     }
     return BALORA_STATUS_OK;
@@ -55,8 +55,8 @@ static balora_status lm_alloc(bl_train_lm *t, int n) {
 
 static balora_status lm_finish(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T) {
     BL_TRY(bl_run_init(&t->run, m, max_B, max_T));
-    t->iface = (bl_train_model){.self = t, .vocab = m->cfg.vocab_size, .n_params = t->n, .names = t->names, .w = t->w,
-                                .g = t->g, .numel = t->numel, .decay = t->decay, .forward = lm_forward,
+    t->iface = (bl_train_model){.self = t, .n_out = m->cfg.vocab_size, .n_params = t->n, .names = t->names, .w = t->w,
+                                .g = t->g, .numel = t->numel, .forward = lm_forward,
                                 .backward = lm_backward, .save = lm_save,
                                 .hidden_size = m->cfg.hidden, .last_hidden = lm_last_hidden};
     return BALORA_STATUS_OK;
@@ -83,15 +83,9 @@ balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64
         t->w[i] = t->tp[i].data;
         t->g[i] = t->tp[i].grad;
         t->numel[i] = t->tp[i].numel;
-        t->decay[i] = true; /* transformers decays every LoRA factor (only biases and norms are exempt) */
         if (!t->w[i] || !t->g[i]) return bl_fail(BALORA_STATUS_INTERNAL, "adapter tensor '%s' has no data or gradient", t->names[i]);
     }
     return lm_finish(t, m, max_B, max_T);
-}
-
-/* transformers' get_decay_parameter_names: no decay for biases and LayerNorm / RMSNorm weights */
-static bool decayed(const char *name) {
-    return !strstr(name, "bias") && !strstr(name, "norm") && !strstr(name, "ln_");
 }
 
 balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T, bool train_embeddings) {
@@ -112,7 +106,6 @@ balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, 
         t->w[n] = p->data;
         t->g[n] = p->grad;
         t->numel[n] = p->numel;
-        t->decay[n] = decayed(p->name);
         n++;
     }
     t->n = n;
@@ -123,56 +116,6 @@ void bl_train_lm_free(bl_train_lm *t) {
     bl_run_free(&t->run);
     bl_arena_free(&t->arena);
     memset(t, 0, sizeof *t);
-}
-
-#include "method/pissa.h"
-#include <stdlib.h>
-
-balora_status bl_train_pissa_init(bl_adapter *a, int niter, uint64_t seed) {
-    if (a->cfg.init != BL_LORA_INIT_PISSA || !a->set)
-        return bl_fail(BALORA_STATUS_INTERNAL, "PiSSA: the adapter was not created for PiSSA");
-    bl_rng rng;
-    bl_rng_seed(&rng, seed ^ 0x5851f42d4c957f2dULL);
-    for (int i = 0; i < a->n; i++) {
-        bl_lora *m = &a->mods[i];
-        bl_linear *L = &a->set->lin[a->lin_index[i]];
-        balora_status st = bl_pissa_init(L->W, L->out, L->in, false, m->r, m->scale, niter, 0, &rng, m->A, m->B);
-        if (st) return bl_fail_prefix(st, "PiSSA init of %s", L->name);
-        if (!m->A0 || !m->B0) return bl_fail(BALORA_STATUS_INTERNAL, "PiSSA: %s has no initial factors (keep_initial)", L->name);
-        memcpy(m->A0, m->A, (size_t)(m->r * m->in) * sizeof(float));
-        memcpy(m->B0, m->B, (size_t)(m->out * m->r) * sizeof(float));
-    }
-    return BALORA_STATUS_OK;
-}
-
-balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
-                                            const char *const *keys, const char *const *vals) {
-    /* a shallow copy of the adapter whose modules hold the converted factors */
-    bl_adapter conv = *a;
-    int64_t total = 0;
-    for (int i = 0; i < a->n; i++) total += 2 * a->mods[i].r * (a->mods[i].in + a->mods[i].out);
-    bl_lora *mods = bl_calloc((size_t)a->n + 1, sizeof *mods);
-    float *buf = bl_malloc((size_t)total * sizeof(float));
-    if (!mods || !buf) { free(mods); free(buf); return BALORA_STATUS_NOMEM; }
-    balora_status st = BALORA_STATUS_OK;
-    float *p = buf;
-    for (int i = 0; i < a->n && !st; i++) {
-        const bl_lora *m = &a->mods[i];
-        mods[i] = *m;
-        mods[i].r = 2 * m->r;
-        mods[i].A = p; p += 2 * m->r * m->in;   /* [2r, in] */
-        mods[i].B = p; p += m->out * 2 * m->r;  /* [out, 2r] */
-        mods[i].A0 = mods[i].B0 = NULL;
-        st = bl_pissa_to_lora(m->out, m->in, m->r, m->A, m->B, m->A0, m->B0, mods[i].A, mods[i].B);
-    }
-    conv.mods = mods;
-    conv.cfg.r = 2 * a->cfg.r;
-    conv.cfg.alpha = bl_pissa_lora_alpha(a->cfg.alpha, a->cfg.rslora);
-    conv.cfg.init = BL_LORA_INIT_DEFAULT;
-    if (!st) st = bl_lora_save(&conv, dir, n_meta, keys, vals);
-    free(buf);
-    free(mods);
-    return st;
 }
 
 static balora_status tok_encode(void *self, const char *text, size_t len, bool special, int32_t *ids, int64_t cap, int64_t *n) {

@@ -17,8 +17,7 @@ typedef struct bl_train_lm {
     const char **names;  /* [n] */
     float **w, **g;      /* [n] */
     int64_t *numel;      /* [n] */
-    bool *decay;         /* [n] */
-    bool pissa;          /* PiSSA-initialised: saves convert to a plain LoRA on the original W */
+    bool pissa;          /* PiSSA-initialised (bl_pissa_init_adapter): saves convert to a plain LoRA on the original W */
     bool pissa_as_is;    /* PiSSA: save the factors as trained (init_lora_weights "pissa"; valid on W_res) */
     int n_meta;
     const char *meta_keys[4], *meta_vals[4]; /* written into adapter_model.safetensors */
@@ -36,16 +35,6 @@ void bl_train_lm_free(bl_train_lm *t);
  * transformers: not on biases and norm weights. Saves write a model folder (bl_model_save).
  * No teacher (BA-LoRA needs an adapter). */
 balora_status bl_train_lm_init_full(bl_train_lm *t, bl_model *m, int64_t max_B, int64_t max_T, bool train_embeddings);
-
-/* PiSSA initialisation of an attached adapter created with init BL_LORA_INIT_PISSA and
- * keep_initial: A, B from the top-r SVD of each adapted W (exact: niter < 0; randomized with
- * niter power iterations, seeded), W replaced by W_res, A0/B0 = the initial factors.
- * Afterwards set t->pissa (bl_train_lm_init) and t->teacher_mode = BL_ADAPTER_INITIAL. */
-balora_status bl_train_pissa_init(bl_adapter *a, int niter, uint64_t seed);
-/* Writes the adapter as PEFT's path_initial_model_for_weight_conversion does: a plain LoRA on the
- * ORIGINAL weights with A' = [A ; A0], B' = [B , -B0], r' = 2r, alpha' (docs/METHOD.md section 2). */
-balora_status bl_train_pissa_save_converted(const bl_adapter *a, const char *dir, int n_meta,
-                                            const char *const *keys, const char *const *vals);
 
 #include "tok/tok.h"
 typedef struct bl_train_tok {

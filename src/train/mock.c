@@ -84,9 +84,8 @@ balora_status bl_mock_init(bl_mock_model *m, int64_t V, int64_t D, int64_t cap_B
     m->w[0] = m->W; m->w[1] = m->bias;
     m->g[0] = m->gW; m->g[1] = m->gbias;
     m->numel[0] = V * D; m->numel[1] = V;
-    m->decay[0] = true; m->decay[1] = false;
-    m->iface = (bl_train_model){.self = m, .vocab = V, .n_params = 2, .names = m->names, .w = m->w, .g = m->g,
-                                .numel = m->numel, .decay = m->decay, .forward = mock_forward,
+    m->iface = (bl_train_model){.self = m, .n_out = V, .n_params = 2, .names = m->names, .w = m->w, .g = m->g,
+                                .numel = m->numel, .forward = mock_forward,
                                 .backward = mock_backward, .save = mock_save};
     return BALORA_STATUS_OK;
 }

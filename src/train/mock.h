@@ -19,7 +19,6 @@ typedef struct bl_mock_model {
     const char *names[2];
     float *w[2], *g[2];
     int64_t numel[2];
-    bool decay[2];
     bl_arena arena;
     bl_train_model iface;
 } bl_mock_model;

@@ -135,3 +135,10 @@ double bl_schedule_factor(bl_schedule s, int64_t step, int64_t warmup, int64_t t
     }
     return 1.0;
 }
+
+bool bl_adamw_decays(const char *name) {
+    if (strstr(name, "bias") || strstr(name, "ln_")) return false;
+    for (const char *p = name; *p; p++) /* "norm", any case */
+        if ((p[0] | 32) == 'n' && p[1] && (p[1] | 32) == 'o' && p[2] && (p[2] | 32) == 'r' && p[3] && (p[3] | 32) == 'm') return false;
+    return true;
+}

@@ -38,6 +38,12 @@ typedef struct bl_adamw {
     bl_arena arena;
 } bl_adamw;
 
+/* The one weight-decay rule of every trainer (transformers' get_decay_parameter_names): no decay
+ * for biases and normalisation weights, i.e. a name containing "bias", "norm" in any case
+ * (LayerNorm, RMSNorm, input_layernorm, model.norm) or GPT-2's "ln_" (ln_1, ln_f); every other
+ * tensor (LoRA factors included) is decayed. */
+bool bl_adamw_decays(const char *name);
+
 /* names/w/g/numel/decay describe n tensors; decay may be NULL (all decayed). */
 balora_status bl_adamw_init(bl_adamw *o, const bl_adamw_cfg *cfg, int n, const char *const *names,
                             float *const *w, float *const *g, const int64_t *numel, const bool *decay);

@@ -1,4 +1,4 @@
-/* The training loop, the causal cross-entropy and the checkpoint contents (see trainer.h). */
+/* The training loop and the checkpoint contents (see trainer.h). */
 #include "train/trainer.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -31,23 +31,11 @@ int64_t bl_train_total_steps(const bl_train_cfg *c, int64_t n) {
     return c->max_steps > 0 ? c->max_steps : c->epochs * steps_per_epoch(c, n);
 }
 
-balora_status bl_causal_ce(const float *logits, const int64_t *labels, int64_t B, int64_t T, int64_t V,
-                           float scale, float *dlogits, double *sum, int64_t *count) {
-    /* the engine's cross-entropy gives the mean and dscale * d(mean)/d(logits): scale it to the sum */
-    double mean = 0.0;
-    int64_t n = 0;
-    int64_t n_lab = 0;
-    for (int64_t r = 0; r < B * T; r++) n_lab += r % T != 0 && labels[r] != BL_IGNORE_INDEX;
-    BL_TRY(bl_xent(logits, labels, B, T, V, true, dlogits, scale * (float)n_lab, &mean, &n));
-    *sum = mean * (double)n;
-    *count = n;
-    return BALORA_STATUS_OK;
-}
-
 /* ---- state kept between steps (and in checkpoints) ---- */
 typedef struct trainer {
     const bl_train_cfg *cfg;
     const bl_train_model *model;
+    const bl_train_objective *obj;
     const bl_train_data *data;
     const bl_extra_loss *extra;
     bl_adamw opt;
@@ -56,7 +44,9 @@ typedef struct trainer {
     int64_t perm_epoch;   /* epoch whose order is in perm */
     bl_arena arena;
     int64_t *perm;        /* [n] order of the current epoch */
-    float *teacher;       /* [B, T, hidden_size] teacher hidden states (model->last_hidden), else [B, T, V] logits; or NULL */
+    bool *decay;          /* [n_params] bl_adamw_decays of each name */
+    float *teacher;       /* [B, T, hidden_size] teacher hidden states (model->last_hidden), else its logits
+                             ([B, T, V] or [B, n_out]); or NULL */
     bool teacher_hidden;  /* teacher holds hidden states */
     bl_train_batch batch;
 } trainer;
@@ -189,7 +179,7 @@ static int64_t micro_examples(const trainer *tr, int64_t mi, const int64_t **idx
 static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double *extra_vals) {
     const bl_train_cfg *c = tr->cfg;
     const bl_train_model *m = tr->model;
-    const int64_t V = m->vocab;
+    const int64_t V = m->n_out;
     int64_t epoch = step / tr->spe, k = step % tr->spe;
     if (epoch != tr->perm_epoch) {
         bl_train_data_order(tr->data, c->seed, epoch, !c->no_shuffle, tr->perm);
@@ -224,7 +214,7 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
                 teach = (bl_train_teacher){.hidden = tr->teacher, .head = head, .C = m->hidden_size};
                 if (tr->extra->teacher_seen) BL_TRY(tr->extra->teacher_seen(tr->extra->self, b, logits, V));
             } else {
-                memcpy(tr->teacher, logits, (size_t)(b->B * b->T * V) * sizeof(float));
+                memcpy(tr->teacher, logits, (size_t)(b->B * (tr->obj->per_token ? b->T : 1) * V) * sizeof(float));
                 teach.logits = tr->teacher;
             }
         }
@@ -234,7 +224,7 @@ static balora_status run_step(trainer *tr, int64_t step, bl_progress *p, double 
         double sum;
         int64_t cnt;
         /* the gradient overwrites the logits in place (with an extra loss: written by it, task part included) */
-        BL_TRY(bl_causal_ce(logits, b->labels, b->B, b->T, V, scale, tr->extra ? NULL : logits, &sum, &cnt));
+        BL_TRY(tr->obj->loss(tr->obj, b, logits, V, scale, tr->extra ? NULL : logits, &sum, &cnt));
         task_sum += sum;
         if (tr->extra) {
             double el = 0.0, terms[BL_MAX_EXTRA] = {0};
@@ -268,8 +258,12 @@ static balora_status check_cfg(const bl_train_cfg *c, const bl_train_model *m, c
     if (c->save_every < 0) return bl_fail(BALORA_STATUS_INVALID, "--save-every %lld: must be >= 0", (long long)c->save_every);
     if ((c->save_every > 0 || (c->resume && !strcmp(c->resume, "latest"))) && !c->out_dir)
         return bl_fail(BALORA_STATUS_INVALID, "checkpoints need an output folder; hint: give --out");
-    if (!m->forward || !m->backward || m->vocab <= 0) return bl_fail(BALORA_STATUS_INTERNAL, "trainer: the model has no forward/backward");
+    if (!m->forward || !m->backward || m->n_out <= 0) return bl_fail(BALORA_STATUS_INTERNAL, "trainer: the model has no forward/backward");
     if (d->n <= 0) return bl_fail(BALORA_STATUS_INVALID, "trainer: the dataset is empty");
+    const bl_train_objective *o = c->objective ? c->objective : &bl_objective_causal_lm;
+    if (d->kind != o->kind)
+        return bl_fail(BALORA_STATUS_INTERNAL, "trainer: objective %s does not fit the dataset's labels (kind %d, expected %d)", o->name,
+                       (int)d->kind, (int)o->kind);
     if (x && (x->n_terms < 0 || x->n_terms > BL_MAX_EXTRA - 1 || !x->fn))
         return bl_fail(BALORA_STATUS_INTERNAL, "trainer: the extra loss has %d terms (at most %d)", x->n_terms, BL_MAX_EXTRA - 1);
     return BALORA_STATUS_OK;
@@ -279,21 +273,23 @@ static balora_status train(trainer *tr, bl_train_result *res) {
     const bl_train_cfg *c = tr->cfg;
     const bl_train_model *m = tr->model;
     const bl_train_data *d = tr->data;
-    const int64_t V = m->vocab, B = c->batch_size, T = d->max_len;
+    const int64_t V = m->n_out, B = c->batch_size, T = d->max_len;
     tr->total = bl_train_total_steps(c, d->n);
     tr->spe = steps_per_epoch(c, d->n);
     tr->mpe = micro_per_epoch(c, d->n);
     tr->warmup = bl_warmup_steps(tr->total, c->warmup_steps, c->warmup_ratio);
     tr->perm_epoch = -1;
-    BL_TRY(bl_adamw_init(&tr->opt, &c->adam, m->n_params, m->names, m->w, m->g, m->numel, m->decay));
     bool teacher = tr->extra && tr->extra->needs_teacher;
-    tr->teacher_hidden = teacher && m->last_hidden && m->hidden_size > 0;
+    tr->teacher_hidden = teacher && tr->obj->per_token && m->last_hidden && m->hidden_size > 0;
     const int64_t tw = tr->teacher_hidden ? m->hidden_size : V; /* floats per teacher position */
     for (int pass = 0; pass < 2; pass++) {
         tr->perm = bl_arena_take(&tr->arena, (size_t)d->n * sizeof(int64_t));
+        tr->decay = bl_arena_take(&tr->arena, (size_t)m->n_params * sizeof(bool));
         tr->teacher = teacher ? bl_arena_take(&tr->arena, (size_t)(B * T * tw) * sizeof(float)) : NULL;
         if (pass == 0) BL_TRY(bl_arena_alloc(&tr->arena));
     }
+    for (int i = 0; i < m->n_params; i++) tr->decay[i] = bl_adamw_decays(m->names[i]);
+    BL_TRY(bl_adamw_init(&tr->opt, &c->adam, m->n_params, m->names, m->w, m->g, m->numel, tr->decay));
     BL_TRY(bl_train_batch_init(&tr->batch, B, T));
 
     int64_t start = 0;
@@ -354,7 +350,8 @@ balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model,
                            const bl_extra_loss *extra, bl_train_result *res) {
     memset(res, 0, sizeof *res);
     BL_TRY(check_cfg(cfg, model, data, extra));
-    trainer tr = {.cfg = cfg, .model = model, .data = data, .extra = extra};
+    trainer tr = {.cfg = cfg, .model = model, .obj = cfg->objective ? cfg->objective : &bl_objective_causal_lm, .data = data,
+                  .extra = extra};
     balora_status st = train(&tr, res);
     bl_train_batch_free(&tr.batch);
     bl_arena_free(&tr.arena);

@@ -1,31 +1,37 @@
-/* The training loop: epochs or max steps, gradient accumulation, clipping, LR schedule,
- * progress and metrics, checkpoints and resume. Same seed + data + thread count ->
- * bit-identical trainable tensors, with or without a kill-and-resume in the middle.
+/* The one training loop of every task: epochs or max steps, the epoch shuffle, gradient
+ * accumulation, clipping, LR schedule, AdamW (one weight-decay rule: bl_adamw_decays), progress
+ * and metrics, checkpoints and resume. Same seed + data + thread count -> bit-identical trainable
+ * tensors, with or without a kill-and-resume in the middle.
+ *
+ * A task is an objective (objective.h: causal LM, masked LM, sequence classification with CE or
+ * MSE) over a model (bl_train_model below: lm.h decoders, cls.h classifiers, mlm.h encoder + MLM
+ * head); BA-LoRA wraps any objective as the extra loss (balora.h).
  *
  * One optimizer step = grad_accum micro-batches of batch_size examples. The loss of a step is
- * the mean cross-entropy over every trained token of its micro-batches (transformers >= 4.46
- * with num_items_in_batch): each micro-batch's gradient is weighted by its share of the step's
- * trained tokens, so accumulation matches one big batch exactly (up to float rounding). The
- * last step of an epoch takes the micro-batches that are left (fewer than grad_accum). */
+ * the mean objective loss over every trained item (token, or example for seq-cls) of its
+ * micro-batches (transformers >= 4.46 with num_items_in_batch): each micro-batch's gradient is
+ * weighted by its share of the step's trained items, so accumulation matches one big batch
+ * exactly (up to float rounding). The last step of an epoch takes the micro-batches that are
+ * left (fewer than grad_accum). */
 #ifndef BL_TRAIN_TRAINER_H
 #define BL_TRAIN_TRAINER_H
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/objective.h"
 #include "train/optim.h"
 #include "train/progress.h"
 
 /* The model as the trainer sees it: the engine's run API plugs in here. */
 typedef struct bl_train_model {
     void *self;
-    int64_t vocab;
+    int64_t n_out;            /* outputs per logits row: the vocabulary (LMs) or num_labels (classifiers) */
     /* trainable tensors (the adapter): parameter and gradient arrays owned by the model */
     int n_params;
     const char *const *names; /* [n_params] keys (as in adapter_model.safetensors) */
     float *const *w;          /* [n_params] */
     float *const *g;          /* [n_params] */
-    const int64_t *numel;     /* [n_params] */
-    const bool *decay;        /* [n_params] or NULL = all */
-    /* Forward on b (b->B <= the batch size, b->T <= max_len). *logits ([B, T, V]) stays
+    const int64_t *numel;     /* [n_params] (weight decay: by name, bl_adamw_decays) */
+    /* Forward on b (b->B <= the batch size, b->T <= max_len). *logits ([B, T, V] or [B, n_out]) stays
      * valid until the next forward. teacher: the frozen reference model (adapter off /
      * PiSSA's initial factors), no backward follows. training: dropout on, drawing from rng. */
     balora_status (*forward)(void *self, const bl_train_batch *b, bool teacher, bool training, bl_rng *rng, float **logits);
@@ -35,7 +41,7 @@ typedef struct bl_train_model {
      * keeps only the teacher's hidden states and BA-LoRA recomputes its logits a block at a time. */
     int64_t hidden_size;
     balora_status (*last_hidden)(void *self, const float **hidden, const float **head);
-    /* Backward of the last student forward: adds d(loss)/d(param) for dlogits [B, T, V] into g.
+    /* Backward of the last student forward: adds d(loss)/d(param) for dlogits (the logits' shape) into g.
      * dlogits may be the logits buffer returned by forward (overwritten in place). */
     balora_status (*backward)(void *self, const bl_train_batch *b, const float *dlogits);
     /* Writes the trainable tensors as an adapter folder (PEFT format for LoRA). May be NULL. */
@@ -51,9 +57,10 @@ typedef struct bl_train_teacher {
     int64_t C;
 } bl_train_teacher;
 
-/* An extra loss on the logits (BA-LoRA's terms plug in here). Called once per micro-batch
- * after the task loss value is taken, before backward; it writes the whole gradient (task +
- * extra) over the logits in place, so no [B, T, V] gradient buffer exists. */
+/* An extra loss on the logits (BA-LoRA's terms plug in here, wrapping the run's objective).
+ * Called once per micro-batch after the task loss value is taken, before backward; it writes
+ * the whole gradient (task + extra) over the logits in place, so no [B, T, V] gradient buffer
+ * exists. */
 typedef struct bl_extra_loss {
     void *self;
     int n_terms;                     /* <= BL_MAX_EXTRA - 1 values logged each step */
@@ -62,9 +69,9 @@ typedef struct bl_extra_loss {
     /* Optional: called right after the teacher forward with its logits [B, T, V] (valid only during
      * the call) when the trainer keeps the teacher as hidden states: take what is needed of them. */
     balora_status (*teacher_seen)(void *self, const bl_train_batch *b, const float *teacher_logits, int64_t V);
-    /* logits [B, T, V]: on entry the student's logits, on return
-     *     ce_scale * d(summed causal CE)/d(logits) + scale * d(extra)/d(logits)
-     * (every element; the CE part exactly what bl_causal_ce(.., ce_scale, ..) writes, up to float
+    /* logits ([B, T, V] or [B, n_out]): on entry the student's logits, on return
+     *     ce_scale * d(summed objective loss)/d(logits) + scale * d(extra)/d(logits)
+     * (every element; the task part what the objective's loss(.., ce_scale, ..) writes, up to float
      * rounding). teacher: NULL unless needs_teacher; b->labels unshifted. step: 0-based optimizer
      * step, total: planned steps (for lambda schedules). Sets *loss to the extra loss of this
      * micro-batch (already weighted by its lambdas) and terms[0..n_terms) to the values to log. */
@@ -73,6 +80,7 @@ typedef struct bl_extra_loss {
 } bl_extra_loss;
 
 typedef struct bl_train_cfg {
+    const bl_train_objective *objective; /* the task; NULL = bl_objective_causal_lm */
     bl_adamw_cfg adam;
     bl_schedule schedule;
     double warmup_ratio;      /* used when warmup_steps == 0 */
@@ -104,7 +112,7 @@ typedef struct bl_train_result {
     int64_t resumed_from;     /* 0 or the checkpoint's step */
     double first_loss, last_loss; /* of the first and last step run in this process */
     double seconds;
-    int64_t tokens;
+    int64_t tokens;           /* real tokens seen in this process */
 } bl_train_result;
 
 /* The planned number of optimizer steps for n examples. */
@@ -113,13 +121,5 @@ int64_t bl_train_total_steps(const bl_train_cfg *c, int64_t n_examples);
 /* Runs the loop. extra may be NULL. */
 balora_status bl_train_run(const bl_train_cfg *cfg, const bl_train_model *model, const bl_train_data *data,
                            const bl_extra_loss *extra, bl_train_result *res);
-
-/* Cross-entropy with the causal shift (position t predicts labels[t + 1]; -100 ignored) over
- * logits [B, T, V], through the engine's bl_xent: the summed loss in *sum, the trained count in
- * *count. If dlogits ([B, T, V]) is non-NULL, writes scale * d(sum)/d(logits) into it (every
- * element: untrained rows get 0). Deterministic for a given thread count. */
-balora_status bl_causal_ce(const float *logits, const int64_t *labels, int64_t B, int64_t T, int64_t V,
-                           float scale, float *dlogits, double *sum, int64_t *count);
-
 
 #endif
