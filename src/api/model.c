@@ -4,6 +4,7 @@
 #include "eval/generate.h"
 #include "io/json.h"
 #include "io/merge.h"
+#include "method/pissa_model.h"
 #include "train/lm.h"
 #include <math.h>
 #include <stdlib.h>
@@ -190,7 +191,7 @@ balora_status balora_adapter_save(const balora_model *m, const char *dir) {
     if (!m->have_ad) return bl_fail(BALORA_STATUS_INVALID, "%s: the model (%s) has no adapter to save; hint: balora_adapter_load or balora_model_train first", dir, m->path);
     const char *keys[1] = {"balora_version"}, *vals[1] = {balora_version()};
     BL_TRY(bl_mkdir_p(dir));
-    if (m->pissa && !m->pissa_as_is) return bl_train_pissa_save_converted(&m->ad, dir, 1, keys, vals);
+    if (m->pissa && !m->pissa_as_is) return bl_pissa_save_converted(&m->ad, dir, 1, keys, vals);
     return bl_lora_save(&m->ad, dir, 1, keys, vals);
 }
 

@@ -5,6 +5,8 @@
 #include "encoders/finetune.h"
 #include "io/json.h"
 #include "method/pissa.h"
+#include "method/pissa_model.h"
+#include "train/objective.h"
 #include "train/balora.h"
 #include "train/lm.h"
 #include <cjson/cJSON.h>
@@ -183,7 +185,7 @@ static balora_status train_causal(balora_model *h, const balora_train_config *c,
         }
         if ((st = bl_lora_init(ad, &m->mods, &lc, (uint64_t)c->seed))) goto done;
         h->have_ad = true;
-        if (pissa && (st = bl_train_pissa_init(ad, pissa_niter, (uint64_t)c->seed))) goto done;
+        if (pissa && (st = bl_pissa_init_adapter(ad, pissa_niter, (uint64_t)c->seed))) goto done;
     }
     dc.prompt_field = c->prompt_field;
     dc.response_field = c->response_field;
@@ -224,7 +226,7 @@ static balora_status train_causal(balora_model *h, const balora_train_config *c,
     if (use_balora) {
         bl_reg_config rc;
         if ((st = reg_from_config(c, BL_REG_TASK_NLG, &rc))) goto done;
-        if ((st = bl_train_balora_init(&hook, &rc, batch * ds.max_len, m->cfg.vocab_size))) goto done;
+        if ((st = bl_train_balora_init(&hook, &rc, &bl_objective_causal_lm, batch * ds.max_len, m->cfg.vocab_size))) goto done;
         extra = &hook.iface;
     }
     tc.adam.lr = c->lr; tc.adam.beta1 = c->adam_beta1; tc.adam.beta2 = c->adam_beta2; tc.adam.eps = c->adam_eps;
