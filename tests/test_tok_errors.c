@@ -59,6 +59,23 @@ int main(void) {
     CHECK_FAILS(load_json_text("{" MINI_BPE ",\"added_tokens\":[{\"id\":3}]}"), BALORA_STATUS_FORMAT, "field 'content'");
     CHECK_FAILS(load_json_text("{" MINI_BPE ",\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!\"}}"), BALORA_STATUS_FORMAT, "base64");
     CHECK_FAILS(load_json_text("{" MINI_BPE ",\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"/////w==\"}}"), BALORA_STATUS_FORMAT, "truncated");
+    /* issue 17: post-processor ids and unk_id that do not fit int32 are refused before the cast
+       (1e20 was cast to int32: undefined behaviour, caught by -fsanitize=float-cast-overflow) */
+    CHECK_FAILS(load_json_text("{" MINI_BPE ",\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}}],\"pair\":[],\"special_tokens\":{\"<s>\":{\"ids\":[1e20]}}}}"),
+                BALORA_STATUS_FORMAT, "special token '<s>': id 1e+20 is not a token id");
+    CHECK_FAILS(load_json_text("{" MINI_BPE ",\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}}],\"pair\":[],\"special_tokens\":{\"<s>\":{\"ids\":[-1]}}}}"),
+                BALORA_STATUS_FORMAT, "id -1 is not a token id");
+    CHECK_FAILS(load_json_text("{" MINI_BPE ",\"post_processor\":{\"type\":\"BertProcessing\",\"cls\":[\"a\",0],\"sep\":[\"b\",1e20]}}"),
+                BALORA_STATUS_FORMAT, "field 'sep': id 1e+20 is not a token id");
+    CHECK_FAILS(load_json_text("{" MINI_BPE ",\"post_processor\":{\"type\":\"RobertaProcessing\",\"cls\":[\"a\",0.5],\"sep\":[\"b\",1]}}"),
+                BALORA_STATUS_FORMAT, "field 'cls': id 0.5 is not a token id");
+    CHECK_OK(load_json_text("{" MINI_BPE ",\"post_processor\":{\"type\":\"BertProcessing\",\"cls\":[\"a\",0],\"sep\":[\"b\",1]}}"));
+    CHECK_FAILS(load_json_text("{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",-1]],\"unk_id\":1e20}}"), BALORA_STATUS_FORMAT, "unk_id 1e+20 is not a token id");
+    /* a Precompiled charsmap shorter than its 4-byte size header, or whose size runs past the blob */
+    CHECK_FAILS(load_json_text("{" MINI_BPE ",\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"AAE=\"}}"), BALORA_STATUS_FORMAT,
+                "2 bytes, shorter than its 4-byte size header");
+    CHECK_FAILS(load_json_text("{" MINI_BPE ",\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"CAAAAAAAAAA=\"}}"), BALORA_STATUS_FORMAT,
+                "trie of 8 bytes, blob of 8");
     /* deep nesting is refused, not a stack overflow */
     {
         char deep[4096] = "{" MINI_BPE ",\"normalizer\":";
@@ -140,6 +157,52 @@ int main(void) {
     snprintf(empty, sizeof empty, "%s/spm4", tmp);
     CHECK_FAILS(bl_tok_load(&x, empty), BALORA_STATUS_FORMAT, "claims");
     CHECK(x == NULL, "no tokenizer on failure");
+
+    /* ---- issue 17: a Unigram tokenizer.model whose precompiled charsmap lies about its size (the
+       trie size header says more bytes than the blob holds, or the blob is shorter than the header):
+       `balora tokenize` read past the buffer (exit 139). Now a FORMAT error naming the field. ---- */
+    {
+        unsigned char pm[256];
+        const char *pieces[] = {"<unk>", "\xE2\x96\x81", "H", "e", "l", "o", "w", "r", "d", "!"};
+        struct { unsigned char blob[8]; size_t n; const char *needle; } cm[] = {
+            {{0xff, 0xff, 0xff, 0x0f, 'x', 0}, 6, "precompiled_charsmap is truncated"},   /* trie of 268 MB in 6 bytes */
+            {{0x10, 0x00, 0x00, 0x00}, 4, "precompiled_charsmap is truncated"},           /* trie of 16 bytes, none there */
+            {{0x02, 0x00}, 2, "shorter than its 4-byte size header"},
+            {{0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}, 8, NULL},                 /* valid: one unit, empty pool */
+        };
+        for (size_t c = 0; c < sizeof cm / sizeof cm[0]; c++) {
+            size_t pn = 0;
+            for (int k = 0; k < 10; k++) {
+                size_t l = strlen(pieces[k]);
+                pm[pn++] = 0x0A; pm[pn++] = (unsigned char)(l + 9);
+                pm[pn++] = 0x0A; pm[pn++] = (unsigned char)l;
+                memcpy(pm + pn, pieces[k], l); pn += l;
+                float sc = -(float)k;
+                pm[pn++] = 0x15; memcpy(pm + pn, &sc, 4); pn += 4;
+                pm[pn++] = 0x18; pm[pn++] = (unsigned char)(k == 0 ? 2 : 1);
+            }
+            pm[pn++] = 0x1A; pm[pn++] = (unsigned char)(cm[c].n + 2);  /* normalizer_spec: field 3 */
+            pm[pn++] = 0x12; pm[pn++] = (unsigned char)cm[c].n;        /*   precompiled_charsmap: field 2 */
+            memcpy(pm + pn, cm[c].blob, cm[c].n); pn += cm[c].n;
+            char sub[32], sdir[1024];
+            snprintf(sub, sizeof sub, "spmcm%zu", c);
+            snprintf(sdir, sizeof sdir, "%s/%s", tmp, sub);
+            write_tmp(sub, "tokenizer.model", pm, pn);
+            bl_tok *ct = NULL;
+            if (cm[c].needle) {
+                CHECK_FAILS(bl_tok_load(&ct, sdir), BALORA_STATUS_FORMAT, cm[c].needle);
+                CHECK(strstr(balora_last_error(), "normalizer_spec") != NULL, "names the field: %s", balora_last_error());
+                CHECK(ct == NULL, "no tokenizer on failure");
+            } else {
+                CHECK_OK(bl_tok_load(&ct, sdir));
+                bl_tok_enc ce = {0};
+                CHECK_OK(ct ? bl_tok_encode(ct, "Hello world!\n", 13, false, &ce) : BALORA_STATUS_INTERNAL);
+                CHECK(ce.n > 0, "valid charsmap: %zu ids", ce.n);
+                bl_tok_enc_free(&ce);
+                bl_tok_free(ct);
+            }
+        }
+    }
 
     /* ---- mutation fuzz: damaged tokenizer.json files load or fail cleanly, and whatever loads encodes
        and decodes without crashing (run under ASan/UBSan in CI) ---- */

@@ -21,10 +21,15 @@ size_t bl_dtype_size(bl_dtype dt) { return dt < BL_DTYPE_COUNT ? g_dtypes[dt].si
 static int cmp_tensor(const void *a, const void *b) {
     return strcmp(((const bl_st_tensor *)a)->name, ((const bl_st_tensor *)b)->name);
 }
+/* The tiling order: by (start, end), as the safetensors crate sorts data_offsets, so a zero-byte
+ * tensor at offset s comes before a non-empty one starting at s whatever their names; ties (two
+ * zero-byte tensors at one offset) by name, so the order never depends on the header's order. */
 static int cmp_range(const void *a, const void *b) {
     const bl_st_tensor *x = *(const bl_st_tensor *const *)a, *y = *(const bl_st_tensor *const *)b;
     uintptr_t px = (uintptr_t)x->data, py = (uintptr_t)y->data;
-    return px < py ? -1 : px > py;
+    if (px != py) return px < py ? -1 : 1;
+    if (x->nbytes != y->nbytes) return x->nbytes < y->nbytes ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 void bl_st_close(bl_st_file *f) {
@@ -68,6 +73,10 @@ balora_status bl_st_open(bl_st_file *f, const char *path) {
     cJSON_ArrayForEach(it, hdr) {
         const char *name = it->string;
         if (strcmp(name, "__metadata__") == 0) {
+            /* the arrays are sized from meta_obj, the first __metadata__: a second one is refused
+             * (JSON leaves duplicate keys undefined; the safetensors crate's serde refuses a duplicate
+             * field too). A key repeated inside __metadata__ is kept; bl_st_meta returns the first. */
+            if (it != meta_obj) FAIL("%s: the header has more than one '__metadata__' key (duplicate JSON key; hint: the file was written by a broken tool)", path);
             if (!cJSON_IsObject(it)) FAIL("%s: __metadata__ is not an object", path);
             const cJSON *m;
             cJSON_ArrayForEach(m, it) {
@@ -75,7 +84,7 @@ balora_status bl_st_open(bl_st_file *f, const char *path) {
                 f->meta_keys[f->n_meta] = bl_strdup(m->string);
                 f->meta_vals[f->n_meta] = bl_strdup(m->valuestring);
                 f->n_meta++;
-                if (f->n_meta >= n_meta_max) break;
+                if (!f->meta_keys[f->n_meta - 1] || !f->meta_vals[f->n_meta - 1]) { st = BALORA_STATUS_NOMEM; goto fail; }
             }
             continue;
         }
@@ -83,6 +92,7 @@ balora_status bl_st_open(bl_st_file *f, const char *path) {
         bl_st_tensor *t = &f->tensors[f->n];
         t->name = bl_strdup(name);
         f->n++;
+        if (!t->name) { st = BALORA_STATUS_NOMEM; goto fail; }
         const cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
         const cJSON *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
         const cJSON *off = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
@@ -133,7 +143,7 @@ balora_status bl_st_open(bl_st_file *f, const char *path) {
             if ((const char *)order[i]->data != pos) {
                 const char *nm = order[i]->name;
                 free(order);
-                FAIL("%s: tensor '%s': data does not follow the previous tensor (hole or overlap in data_offsets)", path, nm);
+                FAIL("%s: tensor '%s': data does not follow the previous tensor (hole or overlap in data_offsets; tensors sorted by [begin, end] must tile the data buffer)", path, nm);
             }
             pos += order[i]->nbytes;
         }

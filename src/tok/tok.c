@@ -206,12 +206,27 @@ static balora_status norm_replace(bl_tok *t, tbuf *x, const tnorm *n) {
     return BALORA_STATUS_OK;
 }
 
+/* A precompiled charsmap is [u32 LE trie size T][T bytes of trie units][pool of NUL-terminated
+ * replacements]. Both loaders (tokenizer.json's Precompiled, tokenizer.model's normalizer_spec)
+ * check it here; an empty blob means "no mapping". */
+balora_status tok_charsmap_check(const char *what, const uint8_t *cm, size_t len) {
+    if (len == 0) return BALORA_STATUS_OK;
+    if (len < 4)
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: precompiled_charsmap is %zu bytes, shorter than its 4-byte size header (file truncated or corrupt?)", what, len);
+    uint32_t ts = (uint32_t)cm[0] | (uint32_t)cm[1] << 8 | (uint32_t)cm[2] << 16 | (uint32_t)cm[3] << 24;
+    if ((uint64_t)ts + 4 > (uint64_t)len || ts % 4)
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: precompiled_charsmap is truncated (trie of %u bytes, blob of %zu; the trie size must be a multiple of 4 that fits the blob)", what, ts, len);
+    return BALORA_STATUS_OK;
+}
+
 /* SentencePiece's precompiled normalisation (a darts-clone double array over UTF-8 bytes). Returns
- * the replacement of the shortest key that is a prefix of s (as HF's Precompiled does), or NULL. */
+ * the replacement of the shortest key that is a prefix of s (as HF's Precompiled does), or NULL.
+ * Bounds are checked here too (not only by tok_charsmap_check): a bad blob maps nothing. */
 static const char *charsmap_lookup(const tnorm *n, const char *s, size_t len) {
     const uint8_t *cm = n->charsmap;
-    if (n->charsmap_len < 4) return NULL;
+    if (!cm || n->charsmap_len < 4) return NULL;
     uint32_t tsize = (uint32_t)cm[0] | (uint32_t)cm[1] << 8 | (uint32_t)cm[2] << 16 | (uint32_t)cm[3] << 24;
+    if ((uint64_t)tsize > (uint64_t)n->charsmap_len - 4) return NULL;
     size_t n_units = tsize / 4;
     const uint8_t *units = cm + 4;
     const char *pool = (const char *)cm + 4 + tsize;

@@ -171,5 +171,6 @@ int tok_char_byte(uint32_t cp); /* -1 if cp is not in the byte alphabet */
 void tok_norm_free(tnorm *n);
 void tok_pre_free(tpre *p);
 void tok_dec_free(tdec *d);
+balora_status tok_charsmap_check(const char *what, const uint8_t *cm, size_t len); /* FORMAT error when the size header lies */
 uint32_t tok_utf8_next(const char *s, size_t n, size_t *i); /* decode one code point of valid UTF-8 */
 #endif

@@ -3,6 +3,7 @@
  * tok_internal.h. Every malformed field gets "FILE: field ...: what; hint: ..." and no crash. */
 #include "tok/tok_internal.h"
 #include "io/json.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,10 +429,7 @@ static balora_status parse_norm(const cJSON *o, const char *file, tnorm *n, int 
         n->kind = TN_PRECOMPILED;
         BL_TRY(bl_json_str(o, what, "precompiled_charsmap", true, &b64));
         BL_TRY(base64_decode(b64, &n->charsmap, &n->charsmap_len));
-        if (n->charsmap_len >= 4) {
-            uint32_t ts = (uint32_t)n->charsmap[0] | (uint32_t)n->charsmap[1] << 8 | (uint32_t)n->charsmap[2] << 16 | (uint32_t)n->charsmap[3] << 24;
-            if ((size_t)ts + 4 > n->charsmap_len || ts % 4) return bl_fail(BALORA_STATUS_FORMAT, "%s: precompiled_charsmap is truncated (trie of %u bytes, blob of %zu)", what, ts, n->charsmap_len);
-        }
+        BL_TRY(tok_charsmap_check(what, n->charsmap, n->charsmap_len));
     } else {
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: unknown normalizer type '%s'; hint: supported are Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, BertNormalizer, Precompiled, ByteLevel", what, ty);
     }
@@ -588,6 +586,16 @@ static balora_status parse_dec(const cJSON *o, const char *file, tdec *d, int de
     return BALORA_STATUS_OK;
 }
 
+/* A JSON number that is a token id: an integer in [0, INT32_MAX] (checked before the cast, which is
+ * undefined behaviour for 1e20 or inf). */
+static bool json_token_id(const cJSON *v, int32_t *out) {
+    if (!cJSON_IsNumber(v)) return false;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= (double)INT32_MAX) || d != floor(d)) return false;
+    *out = (int32_t)d;
+    return true;
+}
+
 static balora_status parse_tpl_items(const cJSON *arr, const cJSON *specials, const char *what, ttpl_item *items, int cap, int *n) {
     if (!cJSON_IsArray(arr)) return bl_fail(BALORA_STATUS_FORMAT, "%s: template must be an array", what);
     *n = 0;
@@ -615,7 +623,9 @@ static balora_status parse_tpl_items(const cJSON *arr, const cJSON *specials, co
             const cJSON *v;
             cJSON_ArrayForEach(v, ids) {
                 if (!cJSON_IsNumber(v) || x->n_ids >= 4) return bl_fail(BALORA_STATUS_FORMAT, "%s: special token '%s': 'ids' must be up to 4 integers", what, id);
-                x->ids[x->n_ids++] = (int32_t)v->valuedouble;
+                if (!json_token_id(v, &x->ids[x->n_ids]))
+                    return bl_fail(BALORA_STATUS_FORMAT, "%s: special token '%s': id %g is not a token id (an integer in [0, 2147483647])", what, id, v->valuedouble);
+                x->n_ids++;
             }
         } else return bl_fail(BALORA_STATUS_FORMAT, "%s: template piece must be {\"SpecialToken\": ...} or {\"Sequence\": ...}", what);
         if (type_id < 0 || type_id > 255) return bl_fail(BALORA_STATUS_FORMAT, "%s: type_id out of range", what);
@@ -628,7 +638,9 @@ static balora_status parse_pair_token(const cJSON *o, const char *what, const ch
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(a, 1)))
         return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' must be [\"token\", id]", what, key);
-    *id = (int32_t)cJSON_GetArrayItem(a, 1)->valuedouble;
+    if (!json_token_id(cJSON_GetArrayItem(a, 1), id))
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s': id %g is not a token id (an integer in [0, 2147483647])", what, key,
+                       cJSON_GetArrayItem(a, 1)->valuedouble);
     return BALORA_STATUS_OK;
 }
 
@@ -792,7 +804,11 @@ static balora_status load_model_json(bl_tok *t, const cJSON *m, const char *file
         }
         int64_t unk_id = -1;
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(m, "unk_id");
-        if (cJSON_IsNumber(u)) unk_id = (int64_t)u->valuedouble;
+        if (cJSON_IsNumber(u)) {
+            int32_t uid;
+            if (!json_token_id(u, &uid)) return bl_fail(BALORA_STATUS_FORMAT, "%s: unk_id %g is not a token id (an integer in [0, 2147483647])", what, u->valuedouble);
+            unk_id = uid;
+        }
         if (unk_id >= n) return bl_fail(BALORA_STATUS_FORMAT, "%s: unk_id %lld is outside the vocabulary of %d", what, (long long)unk_id, n);
         t->unk_id = (int32_t)unk_id;
         BL_TRY(bl_json_bool(m, what, "byte_fallback", false, &t->byte_fallback));

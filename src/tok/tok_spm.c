@@ -115,6 +115,11 @@ balora_status tok_load_spm(bl_tok *t, const char *path, const cJSON *cfg) {
         }
     }
     if (!st && n == 0) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no pieces; hint: is this a SentencePiece tokenizer.model?", path);
+    if (!st) {
+        char what[4200];
+        snprintf(what, sizeof what, "%s: normalizer_spec", path);
+        st = tok_charsmap_check(what, charsmap, charsmap_len);
+    }
     if (!st && model_type != 1 && model_type != 2)
         st = bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: SentencePiece model_type %d is not supported (only UNIGRAM=1 and BPE=2)", path, model_type);
     for (size_t i = 0; !st && i < n; i++) {
