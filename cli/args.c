@@ -16,14 +16,15 @@ static void print_help(const char *cmd, const char *usage_line, const cli_opt *o
     for (int i = 0; i < n; i++) {
         char def[96] = "";
         switch (opts[i].type) {
-        case CLI_OPT_STR: { const char *s = *(const char **)opts[i].dst; if (s) snprintf(def, sizeof def, " (default: %s)", s); break; }
+        case CLI_OPT_STR:
+        case CLI_OPT_LATEST: { const char *s = *(const char **)opts[i].dst; if (s) snprintf(def, sizeof def, " (default: %s)", s); break; }
         case CLI_OPT_INT: snprintf(def, sizeof def, " (default: %" PRId64 ")", *(int64_t *)opts[i].dst); break;
         case CLI_OPT_FLOAT: snprintf(def, sizeof def, " (default: %g)", *(double *)opts[i].dst); break;
         case CLI_OPT_FLAG: break;
         }
         char left[64];
         snprintf(left, sizeof left, "--%s%s", opts[i].name,
-                 opts[i].type == CLI_OPT_FLAG ? "" : opts[i].type == CLI_OPT_STR ? " S" : opts[i].type == CLI_OPT_INT ? " N" : " X");
+                 opts[i].type == CLI_OPT_FLAG ? "" : opts[i].type == CLI_OPT_STR ? " S" : opts[i].type == CLI_OPT_LATEST ? " [S]" : opts[i].type == CLI_OPT_INT ? " N" : " X");
         printf("  %-24s %s%s\n", left, opts[i].help, def);
     }
 }
@@ -41,6 +42,7 @@ static int set_value(const char *cmd, cli_opt *o, const char *val) {
     char *end;
     switch (o->type) {
     case CLI_OPT_STR: *(const char **)o->dst = val; return 0;
+    case CLI_OPT_LATEST: *(const char **)o->dst = !strcmp(val, "true") ? "latest" : val; return 0;
     case CLI_OPT_INT: {
         errno = 0;
         long long v = strtoll(val, &end, 10);
@@ -97,6 +99,7 @@ int cli_parse(int argc, char **argv, const char *usage_line, cli_opt *opts, int 
         const char *val;
         if (eq) val = eq + 1;
         else if (opts[k].type == CLI_OPT_FLAG) val = "true";
+        else if (opts[k].type == CLI_OPT_LATEST && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) val = "latest";
         else if (i + 1 < argc) val = argv[++i];
         else { fprintf(stderr, "balora %s: error: --%s needs a value\n", cmd, opts[k].name); return 2; }
         int rc = set_value(cmd, &opts[k], val);

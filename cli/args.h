@@ -6,12 +6,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum cli_opt_type { CLI_OPT_STR, CLI_OPT_INT, CLI_OPT_FLOAT, CLI_OPT_FLAG } cli_opt_type;
+/* CLI_OPT_LATEST: a string whose value may be left out (a bare --resume) or be "true" (a config
+ * file's `resume: true`, as Hugging Face's resume_from_checkpoint=True): both mean "latest". */
+typedef enum cli_opt_type { CLI_OPT_STR, CLI_OPT_INT, CLI_OPT_FLOAT, CLI_OPT_FLAG, CLI_OPT_LATEST } cli_opt_type;
 
 typedef struct cli_opt {
     const char *name;   /* without the leading "--" */
     cli_opt_type type;
-    void *dst;          /* const char ** / int64_t * / double * / bool * */
+    void *dst;          /* const char ** (STR, LATEST) / int64_t * / double * / bool * */
     const char *help;   /* the default shown is the dst's value when parsing starts */
 } cli_opt;
 

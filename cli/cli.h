@@ -24,8 +24,12 @@
 #define BALORA_CLI_DECLARE(name, help) int cmd_##name(int argc, char **argv);
 BALORA_CLI_COMMANDS(BALORA_CLI_DECLARE)
 
-/* Print "balora: error: <last error>" to stderr and return 1. */
+/* Print "balora: error: <last error>" to stderr and return 1; BALORA_STATUS_INTERRUPTED: print the
+ * message (where the work was kept) and return 128 + the signal. */
 int cli_fail(balora_status st);
+/* Long jobs (train, pretrain, eval, lab, demo): SIGINT/SIGTERM call balora_interrupt (the job stops at
+ * its next safe point and keeps its work); a second signal exits at once with 128 + signal. */
+void cli_catch_signals(void);
 /* The log callback the CLI installs (prints info and warnings to stderr; verbose with --verbose). */
 void cli_log(int level, const char *msg, void *user);
 extern int cli_verbose;

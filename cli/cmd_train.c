@@ -53,6 +53,7 @@ static char *options_json(const cli_opt *opts, int n, const char *const *skip) {
         case CLI_OPT_INT: cJSON_AddNumberToObject(o, x->name, (double)*(int64_t *)x->dst); break;
         case CLI_OPT_FLOAT: cJSON_AddNumberToObject(o, x->name, *(double *)x->dst); break;
         case CLI_OPT_FLAG: cJSON_AddBoolToObject(o, x->name, *(bool *)x->dst); break;
+        case CLI_OPT_LATEST: break; /* --resume only, skipped above */
         }
     }
     char *s = cJSON_Print(o);
@@ -381,7 +382,7 @@ int cmd_train(int argc, char **argv) {
         {"threads", CLI_OPT_INT, &threads, "threads (0 = all cores); results are bit-identical for a given count"},
         {"save-every", CLI_OPT_INT, &save_every, "write a checkpoint every N steps (0 = never)"},
         {"save-total-limit", CLI_OPT_INT, &save_limit, "keep the last N checkpoints (0 = all)"},
-        {"resume", CLI_OPT_STR, &resume, "continue from a checkpoint folder, or 'latest' in --out"},
+        {"resume", CLI_OPT_LATEST, &resume, "continue from a checkpoint folder, or the latest in --out ('latest' or no value)"},
         {"log", CLI_OPT_STR, &log, "metrics log per step: FILE.jsonl or FILE.csv"},
         {"data-format", CLI_OPT_STR, &data_format, "jsonl (prompt/response), text (plain text, cut in --max-len blocks) or tokens (JSONL input_ids [+ labels])"},
         {"prompt-field", CLI_OPT_STR, &prompt_field, "jsonl: the prompt field"},
@@ -435,6 +436,7 @@ int cmd_train(int argc, char **argv) {
     }
 #undef SEQCLS_DEFAULTS
     if (rc) return rc == 1 ? 0 : 2;
+    cli_catch_signals();
     if (!model_dir || !data || !out) {
         fprintf(stderr, "balora train: error: --model, --data and --out are required (see balora train --help)\n");
         return 2;

@@ -1,13 +1,40 @@
 /* balora: the command-line entry point and subcommand dispatch. */
 #include "cli.h"
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_verbose;
 
 int cli_fail(balora_status st) {
+    if (st == BALORA_STATUS_INTERRUPTED) {
+        fprintf(stderr, "balora: %s\n", balora_last_error());
+        return balora_interrupted() > 0 ? 128 + balora_interrupted() : 1;
+    }
     fprintf(stderr, "balora: error (%s): %s\n", balora_status_name(st), balora_last_error());
     return 1;
+}
+
+/* The first SIGINT/SIGTERM asks the job to stop at its next safe point; a second one exits at once
+ * (what is on disk is then what the last atomic write left). */
+static void on_stop_signal(int sig) {
+    if (balora_interrupted()) _exit(128 + sig);
+    balora_interrupt(sig);
+    static const char msg[] = "\nbalora: stopping at the next safe point (training: after this step, with a checkpoint); "
+                              "signal again to quit at once\n";
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    (void)r;
+}
+
+void cli_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART; /* reads and writes in progress go on */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 void cli_log(int level, const char *msg, void *user) {

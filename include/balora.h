@@ -39,7 +39,8 @@ typedef enum balora_status {
     BALORA_STATUS_INVALID,     /* an argument or a value is out of range or inconsistent */
     BALORA_STATUS_UNSUPPORTED, /* a valid input that balora cannot honour (named in the message) */
     BALORA_STATUS_NOMEM,       /* an allocation failed */
-    BALORA_STATUS_INTERNAL     /* a bug: please report it */
+    BALORA_STATUS_INTERNAL,    /* a bug: please report it */
+    BALORA_STATUS_INTERRUPTED  /* stopped by balora_interrupt; the work so far is kept (the message says where) */
 } balora_status;
 
 /* The message of the last failure in this thread ("" if none). */
@@ -48,6 +49,16 @@ const char *balora_last_error(void);
 const char *balora_status_name(balora_status st);
 /* "0.1.0" */
 const char *balora_version(void);
+
+/* Asks the running long job (training, eval, the lab) to stop at its next safe point: training
+ * finishes the current optimizer step, writes a checkpoint in its output folder and returns
+ * BALORA_STATUS_INTERRUPTED with a message naming the checkpoint; eval and the lab keep the
+ * results written so far. Async-signal-safe: a SIGINT/SIGTERM handler may call it. signo is
+ * kept (> 0; the CLI exits 128 + signo). */
+void balora_interrupt(int signo);
+/* 0, or the signo of the last balora_interrupt since balora_interrupt_clear. */
+int balora_interrupted(void);
+void balora_interrupt_clear(void);
 
 /* Log callback: the library reports progress only through it (NULL = silent).
  * level: 0 = info, 1 = warning, 2 = verbose detail. */

@@ -1,5 +1,6 @@
 /* Last-error message (thread-local), status names, logging callback. */
 #include "core/bl.h"
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,9 +20,16 @@ const char *balora_status_name(balora_status st) {
     case BALORA_STATUS_UNSUPPORTED: return "unsupported";
     case BALORA_STATUS_NOMEM: return "out of memory";
     case BALORA_STATUS_INTERNAL: return "internal";
+    case BALORA_STATUS_INTERRUPTED: return "interrupted";
     }
     return "unknown";
 }
+
+/* Set from signal handlers: only a lock-free sig_atomic_t store. */
+static volatile sig_atomic_t g_interrupt;
+void balora_interrupt(int signo) { g_interrupt = signo > 0 ? signo : 1; }
+int balora_interrupted(void) { return (int)g_interrupt; }
+void balora_interrupt_clear(void) { g_interrupt = 0; }
 
 const char *balora_version(void) { return "0.1.0"; }
 

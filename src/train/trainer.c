@@ -100,6 +100,23 @@ static balora_status save_checkpoint(trainer *tr, int64_t step) {
     return bl_checkpoint_prune(c->out_dir, c->save_keep);
 }
 
+/* balora_interrupt was called: keep the work of the steps done (a checkpoint at `step` unless one
+ * was just written) and say how to go on. */
+static balora_status stop_interrupted(trainer *tr, int64_t step, bool saved) {
+    const bl_train_cfg *c = tr->cfg;
+    int sig = balora_interrupted();
+    if (!c->out_dir)
+        return bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) after step %lld of %lld; nothing was saved: the run has no "
+                       "output folder; hint: give --out to make an interrupted run resumable", sig, (long long)step, (long long)tr->total);
+    if (!saved) {
+        balora_status st = save_checkpoint(tr, step);
+        if (st) return bl_fail_prefix(st, "interrupted (signal %d) after step %lld, writing its checkpoint", sig, (long long)step);
+    }
+    return bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) after step %lld of %lld; checkpoint written: %s/checkpoint-%lld; "
+                   "hint: run the same command with --resume to continue from it", sig, (long long)step, (long long)tr->total,
+                   c->out_dir, (long long)step);
+}
+
 static balora_status meta_i64(const bl_st_file *f, const cJSON *js, const char *key, int64_t *out) {
     char what[4200];
     snprintf(what, sizeof what, "%s (trainer_state metadata)", f->path);
@@ -322,6 +339,9 @@ static balora_status train(trainer *tr, bl_train_result *res) {
     bl_progress p = {.total_steps = tr->total, .n_extra = n_extra, .extra_names = names, .extra = vals};
     double t0 = bl_time_now();
     balora_status st = BALORA_STATUS_OK;
+    if (balora_interrupted())
+        st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) before step %lld ran; nothing new to save",
+                     balora_interrupted(), (long long)start + 1);
     for (int64_t s = start; s < tr->total && !st; s++) {
         st = run_step(tr, s, &p, vals);
         if (st) break;
@@ -339,6 +359,7 @@ static balora_status train(trainer *tr, bl_train_result *res) {
         if (!st) st = bl_metrics_write(&log, &p);
         if (!st && c->progress) c->progress(&p, c->progress_user);
         if (c->stop_after > 0 && s + 1 == c->stop_after) break;
+        if (!st && s + 1 < tr->total && balora_interrupted()) st = stop_interrupted(tr, s + 1, p.checkpoint);
     }
     bl_metrics_close(&log);
     res->seconds = bl_time_now() - t0;
