@@ -7,6 +7,9 @@
 #include "io/inspect.h"
 #include "io/merge.h"
 #include "io/peft_files.h"
+#include "encoders/encoder.h"
+#include "model/model.h"
+#include <cjson/cJSON.h>
 #include <string.h>
 
 static char g_path[1024];
@@ -71,6 +74,12 @@ static void check_adapter_configs(void) {
         {"{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":8,\"rank_pattern\":{\"q_(proj\":2}}", BALORA_STATUS_FORMAT, "not a valid regular expression"},
         {"{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":8,\"use_rslora\":\"yes\"}", BALORA_STATUS_FORMAT, "field 'use_rslora' must be true or false"},
         {"[1, 2]", BALORA_STATUS_FORMAT, "not a JSON object"},
+        /* fuzzing: cJSON reads 1e999 as inf, which was cast to int64 (UB; inspect printed r = INT64_MIN) */
+        {"{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":8,\"rank_pattern\":{\"q_proj\":1e999}}", BALORA_STATUS_FORMAT, "positive integer <= 65536"},
+        {"{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":8,\"rank_pattern\":{\"q_proj\":65537}}", BALORA_STATUS_FORMAT, "positive integer <= 65536"},
+        {"{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":8,\"rank_pattern\":{\"q_proj\":-1}}", BALORA_STATUS_FORMAT, "positive integer"},
+        {"{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":8,\"alpha_pattern\":{\"q_proj\":1e999}}", BALORA_STATUS_FORMAT, "positive finite number"},
+        {"{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":8,\"alpha_pattern\":{\"q_proj\":\"8\"}}", BALORA_STATUS_FORMAT, "positive finite number"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char dir[1024];
@@ -134,8 +143,28 @@ static void check_gguf_strings(void) {
     bl_gguf_close(&g);
 }
 
+/* fuzzing: a huge num_labels overflowed num_labels * hidden (int64) when the head was sized */
+static void check_num_labels(void) {
+    const char *dec = "{\"model_type\":\"gpt2\",\"architectures\":[\"GPT2ForSequenceClassification\"],\"vocab_size\":16,"
+                      "\"n_embd\":8,\"n_layer\":1,\"n_head\":2,\"n_positions\":8,\"num_labels\":1e15}";
+    const char *enc = "{\"model_type\":\"bert\",\"architectures\":[\"BertForSequenceClassification\"],\"vocab_size\":16,"
+                      "\"hidden_size\":8,\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":16,"
+                      "\"max_position_embeddings\":8,\"num_labels\":4611686018427387904}";
+    cJSON *j = cJSON_Parse(dec);
+    CHECK(j != NULL, "decoder config parses as JSON");
+    bl_config c;
+    CHECK_FAILS(bl_config_parse(&c, j, "dec/config.json"), BALORA_STATUS_FORMAT, "dec/config.json: field 'num_labels'");
+    cJSON_Delete(j);
+    j = cJSON_Parse(enc);
+    CHECK(j != NULL, "encoder config parses as JSON");
+    bl_enc_config e;
+    CHECK_FAILS(bl_enc_config_parse(&e, j, "enc/config.json", 0), BALORA_STATUS_FORMAT, "enc/config.json: field 'num_labels'");
+    cJSON_Delete(j);
+}
+
 int main(void) {
     check_json_and_headers();
+    check_num_labels();
     check_adapter_configs();
     check_sharded_index();
     check_gguf_strings();

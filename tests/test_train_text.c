@@ -74,6 +74,9 @@ static void check_tokenizer(const char *dir, int32_t eos, bool bos) {
         free(txt);
     }
     bl_train_data_free(&d);
+    /* fuzzing: an empty text file encodes to no ids, copied from a NULL buffer (UB under UBSan) */
+    p = write_file("empty.txt", "");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &tt.iface), BALORA_STATUS_INVALID, "empty.txt: the dataset is empty");
     bl_train_tok_free(&tt);
     bl_tok_free(tok);
 }

@@ -106,8 +106,9 @@ balora_status bl_enc_config_parse(bl_enc_config *c, const cJSON *j, const char *
         if (cJSON_IsObject(id2l)) c->num_labels = cJSON_GetArraySize(id2l);
         BL_TRY(bl_json_int(j, file, "num_labels", false, &c->num_labels));
     }
-    if (c->num_labels < 1 || c->num_labels > 100000)
-        return bl_fail(BALORA_STATUS_FORMAT, "%s: num_labels %lld is out of range", file, (long long)c->num_labels);
+    if (c->num_labels < 1 || c->num_labels > BL_MAX_LABELS)
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'num_labels' (or the size of 'id2label') = %lld is out of range (1 to %d)", file,
+                       (long long)c->num_labels, BL_MAX_LABELS);
     const char *pt = NULL;
     BL_TRY(bl_json_str(j, file, "problem_type", false, &pt));
     if (pt && !strcmp(pt, "regression")) c->regression = true;

@@ -27,9 +27,11 @@ static balora_status parse_pattern(const bl_peft_config *c, const cJSON *pat, co
     if (!cJSON_IsObject(pat)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' must be an object {module: value}", c->path, key);
     const cJSON *it;
     cJSON_ArrayForEach(it, pat) {
-        if (!cJSON_IsNumber(it) || it->valuedouble <= 0 || (integer && it->valuedouble != floor(it->valuedouble)))
+        /* isfinite first: cJSON reads 1e999 as inf, and inf must never reach the int64 cast of a rank */
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble <= 0 ||
+            (integer && (it->valuedouble != floor(it->valuedouble) || it->valuedouble > 65536)))
             return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s': value for '%s' must be a positive %s", c->path, key,
-                           it->string, integer ? "integer" : "number");
+                           it->string, integer ? "integer <= 65536" : "finite number");
         if (*n >= BL_PEFT_MAX_PATTERNS)
             return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s' has more than %d entries", c->path, key, BL_PEFT_MAX_PATTERNS);
         if (strlen(it->string) >= sizeof out[0].key)

@@ -70,6 +70,8 @@ typedef enum bl_head_kind {
     BL_HEAD_CAUSAL_LM = 0,  /* *ForCausalLM / GPT2LMHeadModel: logits [B, T, V] */
     BL_HEAD_SEQ_CLS         /* *ForSequenceClassification: logits [B, num_labels] */
 } bl_head_kind;
+/* The most labels a classification head may have (keeps num_labels * hidden_size far from int64's range). */
+#define BL_MAX_LABELS 100000
 
 /* What a linear module does in a block. */
 typedef enum bl_arch_role {

@@ -194,6 +194,9 @@ balora_status bl_config_parse(bl_config *c, const cJSON *j, const char *file) {
         const cJSON *id2 = cJSON_GetObjectItemCaseSensitive(j, "id2label");
         if (cJSON_IsObject(id2)) c->num_labels = cJSON_GetArraySize(id2);
         BL_TRY(get_int(j, file, "num_labels", false, &c->num_labels, 1));
+        if (c->num_labels > BL_MAX_LABELS) /* as the encoders: keeps num_labels * hidden far from int64's range */
+            return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'num_labels' (or the size of 'id2label') = %lld is out of range (at most %d)",
+                           file, (long long)c->num_labels, BL_MAX_LABELS);
         const char *pt = NULL;
         BL_TRY(bl_json_str(j, file, "problem_type", false, &pt));
         if (pt && strcmp(pt, "single_label_classification") && strcmp(pt, "regression"))

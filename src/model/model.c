@@ -189,7 +189,7 @@ balora_status bl_model_check_size(const bl_config *c, const char *src) {
     /* OpenBLAS is LP64: every matrix dimension must fit an int; keep sizes sane. */
     int64_t lim = (int64_t)1 << 30;
     if (c->hidden > lim / 8 || c->intermediate > lim / 8 || c->vocab_size > lim / 8 || c->n_layer > 4096 ||
-        c->max_pos > lim / 8 || c->n_head * c->head_dim > lim / 8)
+        c->max_pos > lim / 8 || c->n_head * c->head_dim > lim / 8 || c->num_labels < 0 || c->num_labels > BL_MAX_LABELS)
         return bl_fail(BALORA_STATUS_INVALID, "%s: model dimensions out of range", src);
     return BALORA_STATUS_OK;
 }

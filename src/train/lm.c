@@ -122,7 +122,7 @@ static balora_status tok_encode(void *self, const char *text, size_t len, bool s
     bl_train_tok *t = self;
     BL_TRY(bl_tok_encode(t->tok, text, len, special, &t->enc));
     *n = (int64_t)t->enc.n;
-    if (*n <= cap) memcpy(ids, t->enc.ids, t->enc.n * sizeof(int32_t));
+    if (*n > 0 && *n <= cap) memcpy(ids, t->enc.ids, t->enc.n * sizeof(int32_t)); /* an empty text: ids may be NULL */
     return BALORA_STATUS_OK;
 }
 
