@@ -245,6 +245,7 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     fc.adam.beta2 = OPT_F("adam-beta2");
     fc.adam.eps = OPT_F("adam-eps");
     fc.adam.weight_decay = OPT_F("weight-decay");
+    fc.adam.loraplus_lr_ratio = OPT_F("loraplus-lr-ratio");
     fc.warmup_ratio = OPT_F("warmup-ratio");
     fc.warmup_steps = OPT_I("warmup-steps");
     fc.max_grad_norm = OPT_F("max-grad-norm");
@@ -263,6 +264,8 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
         st = bl_fail(BALORA_STATUS_INVALID, "need --save-every >= 0, --save-total-limit >= 0, --stop-after >= 0");
     if (!st && (fc.save_every > 0 || fc.resume) && !fc.out_dir)
         st = bl_fail(BALORA_STATUS_INVALID, "checkpoints need a run folder; hint: give --out");
+    if (!st && (!(fc.adam.loraplus_lr_ratio >= 0) || (full && fc.adam.loraplus_lr_ratio > 0)))
+        st = bl_fail(BALORA_STATUS_INVALID, "--loraplus-lr-ratio %g: needs an adapter (not --method full) and a ratio >= 0", fc.adam.loraplus_lr_ratio);
     if (!st && (fc.grad_accum < 1 || fc.max_steps < 0 || fc.warmup_steps < 0 || !(fc.warmup_ratio >= 0 && fc.warmup_ratio <= 1) || !(fc.max_grad_norm >= 0)))
         st = bl_fail(BALORA_STATUS_INVALID, "need --grad-accum >= 1, --max-steps >= 0, --warmup-steps >= 0, 0 <= --warmup-ratio <= 1, --max-grad-norm >= 0");
     if (!st) st = bl_schedule_parse(OPT_S("schedule"), &fc.schedule);
@@ -344,6 +347,7 @@ int cmd_train(int argc, char **argv) {
     int64_t rank = 8, batch = 4, accum = 1, epochs = 1, max_steps = 0, max_len = 512, seed = 42, threads = 0;
     int64_t save_every = 0, save_limit = 3, warmup_steps = 0, stop_after = 0;
     double alpha = 8, dropout = 0, lr = 2e-4, warmup_ratio = 0, wd = 0, max_grad_norm = 1.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+    double loraplus = 0;
     bool rslora = false, no_shuffle = false, pad_to_max = false, train_embeddings = false, save_residual = false;
     const char *pissa_save = "converted";
     bool seqcls = argv_wants_seqcls(argc, argv);
@@ -369,6 +373,7 @@ int cmd_train(int argc, char **argv) {
         {"warmup-ratio", CLI_OPT_FLOAT, &warmup_ratio, "warmup steps as a fraction of all steps (ceil)"},
         {"warmup-steps", CLI_OPT_INT, &warmup_steps, "warmup steps (overrides --warmup-ratio when > 0)"},
         {"weight-decay", CLI_OPT_FLOAT, &wd, "AdamW decoupled weight decay"},
+        {"loraplus-lr-ratio", CLI_OPT_FLOAT, &loraplus, "LoRA+: the B matrices (and 1-D tensors: biases) at this multiple of --lr, as PEFT's create_loraplus_optimizer (0 = off; the LoRA+ paper uses 16)"},
         {"adam-beta1", CLI_OPT_FLOAT, &beta1, "AdamW beta1"},
         {"adam-beta2", CLI_OPT_FLOAT, &beta2, "AdamW beta2"},
         {"adam-eps", CLI_OPT_FLOAT, &eps, "AdamW epsilon"},
@@ -474,6 +479,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "balora train: error: --init applies to adapters, not to --method full\n");
         return 2;
     }
+    if (!(loraplus >= 0) || (full && loraplus > 0)) {
+        fprintf(stderr, "balora train: error: --loraplus-lr-ratio %g: needs an adapter (not --method full) and a ratio >= 0\n", loraplus);
+        return 2;
+    }
     if (rank <= 0 || !(alpha > 0) || !(dropout >= 0 && dropout < 1) || threads < 0 || save_limit < 0 || stop_after < 0 || seed < 0) {
         fprintf(stderr, "balora train: error: need --rank >= 1, --alpha > 0, 0 <= --dropout < 1, --threads >= 0, --seed >= 0, --save-total-limit >= 0\n");
         return 2;
@@ -565,8 +574,7 @@ int cmd_train(int argc, char **argv) {
         bl_log(BL_INFO, "full fine-tuning: %d tensors, %lld of %lld parameters trainable%s", lm.n, (long long)n_train,
                (long long)bl_model_n_params(&m), train_embeddings ? "" : " (embeddings and LM head frozen)");
     }
-    lm.meta_keys[0] = "balora_version"; lm.meta_vals[0] = balora_version();
-    lm.n_meta = 1;
+    bl_train_lm_set_meta(&lm, loraplus);
     if (pissa) { lm.pissa = true; lm.pissa_as_is = !strcmp(pissa_save, "as-is"); lm.teacher_mode = BL_ADAPTER_INITIAL; }
     if ((save_residual || strcmp(pissa_save, "converted") != 0) && !pissa) {
         st = bl_fail(BALORA_STATUS_INVALID, "--pissa-save and --save-residual apply to PiSSA-initialised adapters (--method pissa or ba-lora, or --init pissa)");
@@ -589,6 +597,7 @@ int cmd_train(int argc, char **argv) {
     }
 
     tc.adam.lr = lr; tc.adam.beta1 = beta1; tc.adam.beta2 = beta2; tc.adam.eps = eps; tc.adam.weight_decay = wd;
+    tc.adam.loraplus_lr_ratio = loraplus;
     tc.warmup_ratio = warmup_ratio; tc.warmup_steps = warmup_steps; tc.max_grad_norm = max_grad_norm;
     tc.batch_size = batch; tc.grad_accum = accum; tc.epochs = epochs; tc.max_steps = max_steps;
     tc.seed = (uint64_t)seed; tc.no_shuffle = no_shuffle; tc.pad_to_max = pad_to_max; tc.max_len = dc.max_len;

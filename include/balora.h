@@ -234,6 +234,7 @@ typedef struct balora_train_config {
     double warmup_ratio;          /* 0 (seq-cls 0.06) */
     int64_t warmup_steps;         /* > 0 overrides warmup_ratio */
     double weight_decay, adam_beta1, adam_beta2, adam_eps; /* 0, 0.9, 0.999, 1e-8 */
+    double loraplus_lr_ratio;     /* LoRA+: B matrices and biases at lr * ratio (0 = off; adapters only) */
     double max_grad_norm;         /* 1 (0 = no clipping) */
     int64_t batch_size;           /* 4 (seq-cls 32) */
     int64_t grad_accum;           /* 1 */

@@ -68,6 +68,50 @@ static void test_adamw_trace(void) {
     bl_adamw_free(&o);
 }
 
+/* LoRA+ (PEFT create_loraplus_optimizer): lora_B factors and 1-D tensors (biases) move at ratio x lr,
+ * decay included; lora_A and head weights at lr. Two AdamW steps against the double trace with each
+ * group's own lr; with the same gradients, B's first step is exactly ratio x A's in the trace. */
+static void test_loraplus(void) {
+    const char *names[4] = {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
+                            "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", "score.weight", "classifier.bias"};
+    CHECK(!bl_loraplus_group_b(names[0]) && bl_loraplus_group_b(names[1]) && !bl_loraplus_group_b(names[2]) && bl_loraplus_group_b(names[3]),
+          "group B: lora_B and biases only");
+    float t[4][2] = {{0.5f, -0.25f}, {0.5f, -0.25f}, {0.5f, -0.25f}, {0.5f, -0.25f}}, gr[4][2];
+    float *w[4] = {t[0], t[1], t[2], t[3]}, *g[4] = {gr[0], gr[1], gr[2], gr[3]};
+    int64_t numel[4] = {2, 2, 2, 2};
+    bool decay[4] = {true, true, true, false};
+    bl_adamw_cfg cfg;
+    bl_adamw_cfg_default(&cfg);
+    cfg.lr = 0.01; cfg.weight_decay = 0.1; cfg.loraplus_lr_ratio = 16;
+    bl_adamw o;
+    CHECK_OK(bl_adamw_init(&o, &cfg, 4, names, w, g, numel, decay));
+    double W[4][2], M[4][2] = {{0}}, V[4][2] = {{0}};
+    for (int i = 0; i < 4; i++) for (int k = 0; k < 2; k++) W[i][k] = t[i][k];
+    const double grads[2][2] = {{0.3, -0.7}, {-0.1, 0.4}}, lrs[2] = {0.01, 0.004}, mult[4] = {1, 16, 1, 16};
+    for (int s = 0; s < 2; s++) {
+        for (int i = 0; i < 4; i++) for (int k = 0; k < 2; k++) gr[i][k] = (float)grads[s][k];
+        bl_adamw_step(&o, lrs[s]);
+        double bc1 = 1 - pow(0.9, s + 1), bc2 = 1 - pow(0.999, s + 1);
+        for (int i = 0; i < 4; i++)
+            for (int k = 0; k < 2; k++) {
+                double lr = lrs[s] * mult[i], gk = (float)grads[s][k];
+                if (decay[i]) W[i][k] *= 1 - lr * 0.1;
+                M[i][k] = 0.9 * M[i][k] + 0.1 * gk;
+                V[i][k] = 0.999 * V[i][k] + 0.001 * gk * gk;
+                W[i][k] -= lr / bc1 * M[i][k] / (sqrt(V[i][k]) / sqrt(bc2) + 1e-8);
+                CHECK(close_rel(t[i][k], W[i][k], 1e-6, 1e-7), "LoRA+ step %d tensor %d elem %d: got %.9g want %.9g", s + 1, i, k, t[i][k], W[i][k]);
+            }
+        if (s == 0) { /* same start, same gradient, A and B both decayed: B's move is 16 x A's */
+            double dA = t[0][0] - 0.5, dB = t[1][0] - 0.5;
+            CHECK(close_rel(dB, 16 * dA, 1e-5, 0), "B's step %.9g is 16 x A's %.9g", dB, dA);
+        }
+    }
+    bl_adamw_free(&o);
+    cfg.loraplus_lr_ratio = -1;
+    CHECK_FAILS(bl_adamw_init(&o, &cfg, 4, names, w, g, numel, decay), BALORA_STATUS_INVALID, "LoRA+ ratio >= 0, here -1");
+    bl_adamw_free(&o);
+}
+
 static void test_clip(void) {
     float a[2] = {3, 0}, b[1] = {4};
     float ga[2] = {3, 0}, gb[1] = {4};
@@ -116,6 +160,7 @@ static void test_schedules(void) {
 
 int main(void) {
     test_adamw_trace();
+    test_loraplus();
     test_clip();
     test_schedules();
     return t_finish();

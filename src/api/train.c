@@ -73,7 +73,7 @@ static char *config_json(const balora_train_config *c, const char *model) {
     S("pissa-save", c->pissa_save); B("save-residual", c->save_residual); B("train-embeddings", c->train_embeddings);
     S("targets", c->targets); N("rank", c->rank); N("alpha", c->alpha); N("dropout", c->dropout); B("rslora", c->rslora);
     S("init", c->init); N("lr", c->lr); S("schedule", c->schedule); N("warmup-ratio", c->warmup_ratio);
-    N("warmup-steps", c->warmup_steps); N("weight-decay", c->weight_decay); N("adam-beta1", c->adam_beta1);
+    N("warmup-steps", c->warmup_steps); N("weight-decay", c->weight_decay); N("loraplus-lr-ratio", c->loraplus_lr_ratio); N("adam-beta1", c->adam_beta1);
     N("adam-beta2", c->adam_beta2); N("adam-eps", c->adam_eps); N("max-grad-norm", c->max_grad_norm);
     N("batch-size", c->batch_size); N("grad-accum", c->grad_accum); N("epochs", c->epochs); N("max-steps", c->max_steps);
     N("max-len", c->max_len); N("seed", c->seed); N("threads", c->threads); S("log", c->log); S("tokenizer", c->tokenizer);
@@ -116,6 +116,9 @@ static balora_status check_common(const balora_train_config *c) {
     if (!c->targets || !c->init || !c->pissa_save || !c->schedule || !c->recipe || !c->data_format || !c->prompt_field ||
         !c->response_field || !c->template_text)
         return bl_fail(BALORA_STATUS_INVALID, "balora_train_config: a NULL string option; hint: start from balora_train_config_default");
+    if (!(c->loraplus_lr_ratio >= 0) || (c->method == BALORA_TRAIN_METHOD_FULL && c->loraplus_lr_ratio > 0))
+        return bl_fail(BALORA_STATUS_INVALID, "balora_train_config: loraplus_lr_ratio %g: needs an adapter (not full fine-tuning) and a ratio >= 0",
+                       c->loraplus_lr_ratio);
     if (c->rank <= 0 || !(c->alpha > 0) || !(c->dropout >= 0 && c->dropout < 1) || c->threads < 0 || c->seed < 0)
         return bl_fail(BALORA_STATUS_INVALID, "balora_train_config: need rank >= 1, alpha > 0, 0 <= dropout < 1, threads >= 0, seed >= 0");
     if (c->threads > 0) balora_threads_set((int)c->threads);
@@ -211,8 +214,7 @@ static balora_status train_causal(balora_model *h, const balora_train_config *c,
     int64_t batch = c->batch_size > 0 ? c->batch_size : 1;
     st = full ? bl_train_lm_init_full(&lm, m, batch, ds.max_len, c->train_embeddings) : bl_train_lm_init(&lm, m, ad, batch, ds.max_len);
     if (st) goto done;
-    lm.meta_keys[0] = "balora_version"; lm.meta_vals[0] = balora_version();
-    lm.n_meta = 1;
+    bl_train_lm_set_meta(&lm, c->loraplus_lr_ratio);
     if (pissa) { lm.pissa = true; lm.pissa_as_is = !strcmp(c->pissa_save, "as-is"); lm.teacher_mode = BL_ADAPTER_INITIAL; }
     if ((c->save_residual || strcmp(c->pissa_save, "converted") != 0) && !pissa) {
         st = bl_fail(BALORA_STATUS_INVALID, "balora_train_config: pissa_save and save_residual apply to PiSSA-initialised adapters (method pissa or ba-lora, or init pissa)");
@@ -231,6 +233,7 @@ static balora_status train_causal(balora_model *h, const balora_train_config *c,
     }
     tc.adam.lr = c->lr; tc.adam.beta1 = c->adam_beta1; tc.adam.beta2 = c->adam_beta2; tc.adam.eps = c->adam_eps;
     tc.adam.weight_decay = c->weight_decay;
+    tc.adam.loraplus_lr_ratio = c->loraplus_lr_ratio;
     tc.warmup_ratio = c->warmup_ratio; tc.warmup_steps = c->warmup_steps; tc.max_grad_norm = c->max_grad_norm;
     tc.batch_size = c->batch_size; tc.grad_accum = c->grad_accum; tc.epochs = c->epochs; tc.max_steps = c->max_steps;
     tc.seed = (uint64_t)c->seed; tc.no_shuffle = c->no_shuffle; tc.pad_to_max = c->pad_to_max; tc.max_len = dc.max_len;
@@ -328,6 +331,7 @@ static balora_status train_seqcls(balora_model *h, const balora_train_config *c,
     fc.log_every = c->log_every;
     fc.adam.lr = c->lr; fc.adam.beta1 = c->adam_beta1; fc.adam.beta2 = c->adam_beta2; fc.adam.eps = c->adam_eps;
     fc.adam.weight_decay = c->weight_decay;
+    fc.adam.loraplus_lr_ratio = c->loraplus_lr_ratio;
     fc.warmup_ratio = c->warmup_ratio; fc.warmup_steps = c->warmup_steps; fc.max_grad_norm = c->max_grad_norm;
     fc.batch = c->batch_size; fc.grad_accum = c->grad_accum; fc.epochs = c->epochs; fc.max_steps = c->max_steps;
     fc.max_len = c->max_len;

@@ -156,6 +156,11 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
         tc.n_meta = 7;
         for (int i = 0; i < 7; i++) { tc.meta_keys[i] = keys[i]; tc.meta_vals[i] = vals[i]; }
     }
+    char loraplus_s[32];
+    if (c->adam.loraplus_lr_ratio > 0) { /* an optimizer setting PEFT does not store */
+        snprintf(loraplus_s, sizeof loraplus_s, "%g", c->adam.loraplus_lr_ratio);
+        tc.meta_keys[tc.n_meta] = "balora_loraplus_lr_ratio"; tc.meta_vals[tc.n_meta++] = loraplus_s;
+    }
     if (meth != FT_LORA && meth != FT_FULL) { tc.pissa = true; tc.teacher_mode = BL_ADAPTER_INITIAL; }
     const bl_train_objective *obj = tr.regression ? &bl_objective_seqcls_mse : &bl_objective_seqcls;
     const bl_extra_loss *extra = NULL;

@@ -11,7 +11,7 @@
 #include "data_glue/seqcls.h"
 #include "encoders/clsmodel.h"
 
-#define BL_TRAIN_CLS_MAX_META 8
+#define BL_TRAIN_CLS_MAX_META 10
 
 typedef struct bl_train_cls {
     bl_clsm *cm;

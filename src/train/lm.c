@@ -118,6 +118,17 @@ void bl_train_lm_free(bl_train_lm *t) {
     memset(t, 0, sizeof *t);
 }
 
+void bl_train_lm_set_meta(bl_train_lm *t, double loraplus_lr_ratio) {
+    t->meta_keys[0] = "balora_version";
+    t->meta_vals[0] = balora_version();
+    t->n_meta = 1;
+    if (loraplus_lr_ratio > 0) {
+        snprintf(t->meta_buf, sizeof t->meta_buf, "%g", loraplus_lr_ratio);
+        t->meta_keys[t->n_meta] = "balora_loraplus_lr_ratio";
+        t->meta_vals[t->n_meta++] = t->meta_buf;
+    }
+}
+
 static balora_status tok_encode(void *self, const char *text, size_t len, bool special, int32_t *ids, int64_t cap, int64_t *n) {
     bl_train_tok *t = self;
     BL_TRY(bl_tok_encode(t->tok, text, len, special, &t->enc));

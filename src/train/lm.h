@@ -21,6 +21,7 @@ typedef struct bl_train_lm {
     bool pissa_as_is;    /* PiSSA: save the factors as trained (init_lora_weights "pissa"; valid on W_res) */
     int n_meta;
     const char *meta_keys[4], *meta_vals[4]; /* written into adapter_model.safetensors */
+    char meta_buf[32];   /* bl_train_lm_set_meta's value text */
     bl_arena arena;
     bl_train_model iface;
 } bl_train_lm;
@@ -28,6 +29,9 @@ typedef struct bl_train_lm {
 /* Wraps a loaded model whose adapter is attached; plans a run for max_B x max_T tokens. */
 balora_status bl_train_lm_init(bl_train_lm *t, bl_model *m, bl_adapter *a, int64_t max_B, int64_t max_T);
 void bl_train_lm_free(bl_train_lm *t);
+/* The metadata every trained adapter records: balora_version, and balora_loraplus_lr_ratio when LoRA+
+ * is on (an optimizer setting PEFT's adapter_config.json does not hold). */
+void bl_train_lm_set_meta(bl_train_lm *t, double loraplus_lr_ratio);
 
 /* Full fine-tuning: every base tensor of m is trainable (gradients allocated by
  * bl_model_set_full_ft), except the embeddings and the LM head unless train_embeddings (the

@@ -4,7 +4,7 @@
 #include <string.h>
 
 void bl_adamw_cfg_default(bl_adamw_cfg *c) {
-    c->lr = 1e-3; c->beta1 = 0.9; c->beta2 = 0.999; c->eps = 1e-8; c->weight_decay = 0.0;
+    c->lr = 1e-3; c->beta1 = 0.9; c->beta2 = 0.999; c->eps = 1e-8; c->weight_decay = 0.0; c->loraplus_lr_ratio = 0.0;
 }
 
 balora_status bl_adamw_init(bl_adamw *o, const bl_adamw_cfg *cfg, int n, const char *const *names,
@@ -12,9 +12,10 @@ balora_status bl_adamw_init(bl_adamw *o, const bl_adamw_cfg *cfg, int n, const c
     memset(o, 0, sizeof *o);
     if (n <= 0) return bl_fail(BALORA_STATUS_INVALID, "optimizer: no trainable tensors; hint: check --targets and --method");
     if (!(cfg->lr >= 0) || !(cfg->beta1 >= 0 && cfg->beta1 < 1) || !(cfg->beta2 >= 0 && cfg->beta2 < 1) ||
-        !(cfg->eps >= 0) || !(cfg->weight_decay >= 0))
+        !(cfg->eps >= 0) || !(cfg->weight_decay >= 0) || !(cfg->loraplus_lr_ratio >= 0 && isfinite(cfg->loraplus_lr_ratio)))
         return bl_fail(BALORA_STATUS_INVALID, "optimizer: lr %g, betas (%g, %g), eps %g, weight decay %g: "
-                       "need lr >= 0, 0 <= beta < 1, eps >= 0, weight decay >= 0", cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
+                       "need lr >= 0, 0 <= beta < 1, eps >= 0, weight decay >= 0 (and a LoRA+ ratio >= 0, here %g)", cfg->lr, cfg->beta1,
+                       cfg->beta2, cfg->eps, cfg->weight_decay, cfg->loraplus_lr_ratio);
     o->cfg = *cfg;
     o->n = n;
     int64_t total = 0;
@@ -37,9 +38,15 @@ balora_status bl_adamw_init(bl_adamw *o, const bl_adamw_cfg *cfg, int n, const c
         p->name = names[i]; p->w = w[i]; p->g = g[i]; p->numel = numel[i];
         p->m = o->m_all + off; p->v = o->v_all + off;
         p->decay = decay ? decay[i] : true;
+        p->lr_mult = cfg->loraplus_lr_ratio > 0 && bl_loraplus_group_b(names[i]) ? cfg->loraplus_lr_ratio : 1.0;
         off += numel[i];
     }
     return BALORA_STATUS_OK;
+}
+
+bool bl_loraplus_group_b(const char *name) {
+    size_t n = strlen(name);
+    return strstr(name, "lora_B") || strstr(name, "lora_magnitude_vector") || (n >= 4 && !strcmp(name + n - 4, "bias"));
 }
 
 void bl_adamw_free(bl_adamw *o) { bl_arena_free(&o->arena); memset(o, 0, sizeof *o); }
@@ -59,13 +66,14 @@ void bl_adamw_step(bl_adamw *o, double lr) {
     o->t++;
     const double b1 = o->cfg.beta1, b2 = o->cfg.beta2;
     const double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
-    const float step_size = (float)(lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
     const float eps = (float)o->cfg.eps;
     const float w1 = (float)(1.0 - b1), b2f = (float)b2, w2 = (float)(1.0 - b2);
     for (int i = 0; i < o->n; i++) {
         bl_opt_param *p = &o->p[i];
-        const float decay = (float)(1.0 - lr * (p->decay ? o->cfg.weight_decay : 0.0));
+        const double lr_i = lr * p->lr_mult; /* torch: each param group's own lr */
+        const float step_size = (float)(lr_i / bc1);
+        const float decay = (float)(1.0 - lr_i * (p->decay ? o->cfg.weight_decay : 0.0));
         float *restrict w = p->w, *restrict m = p->m, *restrict v = p->v;
         const float *restrict g = p->g;
         const int64_t n = p->numel;

@@ -14,6 +14,8 @@ typedef struct bl_adamw_cfg {
     double beta1, beta2; /* 0.9, 0.999 */
     double eps;          /* 1e-8, added outside the sqrt as torch does */
     double weight_decay; /* decoupled: w -= lr * wd * w before the Adam update */
+    double loraplus_lr_ratio; /* LoRA+ (PEFT's create_loraplus_optimizer): the tensors of its group B
+                                 (bl_loraplus_group_b) at lr * ratio, decay included; 0 = off */
 } bl_adamw_cfg;
 void bl_adamw_cfg_default(bl_adamw_cfg *c); /* torch defaults with weight_decay 0 */
 
@@ -25,6 +27,7 @@ typedef struct bl_opt_param {
     float *v;         /* [numel] second moment (idem) */
     int64_t numel;
     bool decay;       /* apply weight decay (transformers skips biases and norm weights) */
+    double lr_mult;   /* this tensor's lr = the scheduled lr * lr_mult (1, or LoRA+'s ratio) */
 } bl_opt_param;
 
 typedef struct bl_adamw {
@@ -43,6 +46,10 @@ typedef struct bl_adamw {
  * (LayerNorm, RMSNorm, input_layernorm, model.norm) or GPT-2's "ln_" (ln_1, ln_f); every other
  * tensor (LoRA factors included) is decayed. */
 bool bl_adamw_decays(const char *name);
+/* LoRA+'s group B as PEFT forms it ("lora_B" in the name, or a 1-D tensor): of what balora trains with
+ * an adapter, the B factors, DoRA's magnitude vectors and the biases of the heads trained whole
+ * (modules_to_save); everything else (A factors, head weights) keeps the base lr. */
+bool bl_loraplus_group_b(const char *name);
 
 /* names/w/g/numel/decay describe n tensors; decay may be NULL (all decayed). */
 balora_status bl_adamw_init(bl_adamw *o, const bl_adamw_cfg *cfg, int n, const char *const *names,
