@@ -123,7 +123,8 @@ int main(void) {
     bl_eval_report_free(&rep);
     bl_completions_free(&c);
     const char *bad[] = {"{\"index\": 5000, \"completion\": \"x\"}\n", "{\"index\": 1}\n", "{\"completion\": \"x\"}\n", "[1]\n", "{\"index\": 1, \"completion\": \"x\"\n"};
-    const char *why[] = {"outside the data set", "'completion'", "needs 'index'", "not a JSON object", "invalid JSON"};
+    /* "[1]": a file starting with '[' is read as one JSON array of records (issue 15): its record 1 is no object */
+    const char *why[] = {"outside the data set", "'completion'", "needs 'index'", "record 1 of the JSON array is not an object", "invalid JSON"};
     for (int k = 0; k < 5; k++) {
         f = fopen(cpath, "w"); fputs(bad[k], f); fclose(f);
         CHECK_FAILS(bl_completions_load(cpath, &s, &c), BALORA_STATUS_FORMAT, why[k]);

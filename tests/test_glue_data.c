@@ -281,8 +281,10 @@ static void generic(void) {
     CHECK_OK(bl_data_load(&d, &s, p));
     CHECK(d.n == 1 && d.meta.n_skipped == 1, "jsonl skip");
     bl_glue_set_free(&d);
-    p = write_file("g_bad2.jsonl", "[1, 2]\n");
+    p = write_file("g_bad2.jsonl", "[1, 2]\n"); /* read as a JSON array of records: record 1 is no object */
     s.skip_bad_rows = false;
+    CHECK_FAILS(bl_data_load(&d, &s, p), BALORA_STATUS_FORMAT, "g_bad2.jsonl: record 1 of the JSON array is not an object");
+    p = write_file("g_bad2b.jsonl", "{\"premise\": \"a\", \"hyp\": \"b\", \"y\": 1}\n[1, 2]\n");
     CHECK_FAILS(bl_data_load(&d, &s, p), BALORA_STATUS_FORMAT, "must be a JSON object");
     p = write_file("g_bad3.jsonl", "{\"premise\": \"a\", \"hyp\": \"b\", \"y\": 1\n");
     CHECK_FAILS(bl_data_load(&d, &s, p), BALORA_STATUS_FORMAT, "invalid JSON");

@@ -78,8 +78,10 @@ static void test_jsonl(void) {
     CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "miss.jsonl:2: missing field 'response'");
     p = WRITE("type.jsonl", "{\"query\": 3, \"response\": \"b\"}\n");
     CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "type.jsonl:1: field 'query' must be a string");
-    p = WRITE("arr.jsonl", "[1, 2]\n");
-    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "arr.jsonl:1: expected a JSON object");
+    p = WRITE("arr.jsonl", "[1, 2]\n"); /* read as a JSON array of records: record 1 is no object */
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "arr.jsonl: record 1 of the JSON array is not an object");
+    p = WRITE("arr2.jsonl", "{\"query\": \"a\", \"response\": \"b\"}\n[1, 2]\n");
+    CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "arr2.jsonl:2: expected a JSON object");
     p = write_file("latin1.jsonl", "{\"query\": \"a\", \"response\": \"b\"}\n{\"query\": \"caf\xe9\", \"response\": \"b\"}\n", strlen("{\"query\": \"a\", \"response\": \"b\"}\n{\"query\": \"caf\xe9\", \"response\": \"b\"}\n"));
     CHECK_FAILS(bl_train_data_load(&d, p, &c, &g_tok), BALORA_STATUS_FORMAT, "latin1.jsonl:2: text is not valid UTF-8");
     p = WRITE("empty.jsonl", "\n \n");

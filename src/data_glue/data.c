@@ -570,6 +570,13 @@ balora_status bl_data_load(bl_glue_set *d, const bl_data_spec *spec, const char 
     char *buf, *start;
     size_t len;
     BL_TRY(read_text(path, &buf, &len, &start));
+    if (jsonl) { /* a JSON array of records reads as JSONL: record N = line N */
+        char *lines = NULL;
+        size_t nl = 0;
+        balora_status ast = bl_json_array_as_lines(path, start, len - (size_t)(start - buf), &lines, &nl);
+        if (ast) { free(buf); return ast; }
+        if (lines) { free(buf); buf = start = lines; len = nl; }
+    }
     d->text = buf;
     d->task = BL_GLUE_TASK_GENERIC;
     d->regression = s.regression;

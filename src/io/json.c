@@ -20,6 +20,50 @@ balora_status bl_json_parse(const char *what, const char *text, size_t len, cJSO
     return BALORA_STATUS_OK;
 }
 
+balora_status bl_json_array_as_lines(const char *path, const char *text, size_t len, char **out, size_t *out_len) {
+    *out = NULL;
+    *out_len = 0;
+    size_t i = len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) i++;
+    if (i >= len || text[i] != '[') return BALORA_STATUS_OK;
+    cJSON *arr;
+    BL_TRY(bl_json_parse(path, text + i, len - i, &arr));
+    balora_status st = BALORA_STATUS_OK;
+    size_t cap = len - i + 16, n = 0; /* unformatted output is never much longer than the input */
+    char *buf = bl_malloc(cap);
+    if (!buf) st = BALORA_STATUS_NOMEM;
+    int64_t rec = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr) {
+        if (st) break;
+        rec++;
+        if (!cJSON_IsObject(it)) {
+            st = bl_fail(BALORA_STATUS_FORMAT, "%s: record %lld of the JSON array is not an object; hint: a list of {field: value} records",
+                         path, (long long)rec);
+            break;
+        }
+        char *line = cJSON_PrintUnformatted(it);
+        if (!line) { st = bl_fail(BALORA_STATUS_NOMEM, "%s: record %lld: out of memory", path, (long long)rec); break; }
+        size_t l = strlen(line);
+        if (n + l + 2 > cap) {
+            size_t nc = (n + l + 2) * 2;
+            char *nb = bl_realloc(buf, nc);
+            if (!nb) { free(line); st = BALORA_STATUS_NOMEM; break; }
+            buf = nb; cap = nc;
+        }
+        memcpy(buf + n, line, l);
+        n += l;
+        buf[n++] = '\n';
+        free(line);
+    }
+    cJSON_Delete(arr);
+    if (st) { free(buf); return st; }
+    buf[n] = 0;
+    *out = buf;
+    *out_len = n;
+    return BALORA_STATUS_OK;
+}
+
 balora_status bl_json_load(const char *path, cJSON **out) {
     char *text; size_t len;
     *out = NULL;

@@ -1,5 +1,6 @@
 /* Datasets, epoch order and batches (see data.h). */
 #include "train/data.h"
+#include "io/json.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -262,6 +263,12 @@ balora_status bl_train_data_load(bl_train_data *d, const char *path, const bl_tr
     char *buf = NULL;
     size_t len = 0;
     balora_status st = bl_file_read(path, &buf, &len);
+    if (!st && cfg->format != BL_TRAIN_DATA_TEXT) { /* a JSON array of records reads as JSONL: record N = line N */
+        char *lines = NULL;
+        size_t nl = 0;
+        st = bl_json_array_as_lines(path, buf, len, &lines, &nl);
+        if (lines) { free(buf); buf = lines; len = nl; }
+    }
     if (!st) st = vec64_push(&L.off, 0);
     if (!st) st = cfg->format == BL_TRAIN_DATA_TEXT ? load_text(&L, buf, len) : load_lines(&L, buf, len);
     free(buf);
