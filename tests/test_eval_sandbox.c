@@ -71,7 +71,7 @@ static void battery(bl_sandbox_opts o, const char *parent) {
     o.timeout_s = 5;
     char marker[64], prog[1200];
     snprintf(marker, sizeof marker, "95.%d%d", (int)getpid(), (int)iso);
-    snprintf(prog, sizeof prog, "import subprocess\nsubprocess.Popen(['sleep', '%s'])\nopen('f.txt', 'w').write('x')\n", marker);
+    snprintf(prog, sizeof prog, "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(95)', '%s'])\nopen('f.txt', 'w').write('x')\n", marker);
     r = run(prog, &o);
     CHECK(r.passed, "[%d] background child program: %s", iso, r.output);
     usleep(200000);
@@ -80,7 +80,7 @@ static void battery(bl_sandbox_opts o, const char *parent) {
     bl_sandbox_result_free(&r);
     if (iso >= BL_SANDBOX_ISO_USERNET) { /* a PID namespace: even a setsid() child dies with the run */
         snprintf(marker, sizeof marker, "94.%d%d", (int)getpid(), (int)iso);
-        snprintf(prog, sizeof prog, "import os\nif os.fork() == 0:\n    os.setsid()\n    os.execvp('sleep', ['sleep', '%s'])\n", marker);
+        snprintf(prog, sizeof prog, "import os, sys\nif os.fork() == 0:\n    os.setsid()\n    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(94)', '%s'])\n", marker);
         r = run(prog, &o);
         usleep(200000);
         CHECK(r.passed && !process_with(marker), "[%d] a setsid() child survived: %s", iso, r.output);
@@ -210,8 +210,8 @@ int main(void) {
     char marker[64];
     snprintf(marker, sizeof marker, "97.%d", (int)getpid());
     snprintf(prog, sizeof prog,
-             "import os, subprocess\nsubprocess.Popen(['sleep', '%s'])\n"
-             "if os.fork() == 0:\n    os.setsid()\n    os.execvp('sleep', ['sleep', '%s1'])\nprint('parent done')\n",
+             "import os, subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(97)', '%s'])\n"
+             "if os.fork() == 0:\n    os.setsid()\n    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(97)', '%s1'])\nprint('parent done')\n",
              marker, marker);
     r = run(prog, &o);
     CHECK(r.passed, "stray processes program: %s", r.output);

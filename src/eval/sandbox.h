@@ -64,6 +64,11 @@ bl_sandbox_iso bl_sandbox_isolation(void);
 /* Caps the isolation level (probed again at the next run). Not thread-safe: call before running. */
 void bl_sandbox_set_isolation(bl_sandbox_iso max);
 const char *bl_sandbox_iso_name(bl_sandbox_iso iso);
+/* The protections a level lacks, in words ("" for BL_SANDBOX_ISO_FULL). */
+const char *bl_sandbox_iso_missing(bl_sandbox_iso iso);
+/* Why the stronger levels were not used on this machine ("" when full isolation works), e.g.
+ * "full: not root; userns: unshare refused (namespaces not allowed here)". */
+const char *bl_sandbox_iso_reason(void);
 /* The python interpreter runs use (resolved path), or fails (IO) with a hint when none is found. */
 balora_status bl_sandbox_python(const bl_sandbox_opts *o, const char **path);
 
