@@ -2,11 +2,14 @@
  *
  * Process tree of one run:
  *   balora (parent) --fork--> child: own process group; stdin /dev/null, stdout/stderr -> pipe;
- *       unshare the level's namespaces (iso_flags); with a mount namespace, the work directory is
- *       bind-mounted on /tmp and everything else made read-only; then --fork--> pid 1 of the new
- *       PID namespace: rlimits, (FULL) drop to nobody, exec python; the child waits for it and
- *       exits with its status (128 + signal when killed);
+ *       unshare the level's namespaces (iso_flags), write the user namespace's id maps; then
+ *       --fork--> pid 1 of the new PID namespace: with a mount namespace it builds the minimal
+ *       root (setup_root: the plan made in the parent, a fresh /proc, pivot_root), then rlimits,
+ *       (FULL) drop to nobody, exec python; the child waits for it and exits with its status
+ *       (128 + signal when killed);
  *       RLIMITS: rlimits, exec python in the child itself.
+ * The work directory DIR holds DIR/work (the program's, its /tmp) and DIR/root (the mount point of
+ * the minimal root's tmpfs, which exists in the child's mount namespace only).
  * The parent polls the pipe and a pidfd of the child; at exit or at the timeout it kills the
  * whole process group (before reaping the leader, so the group id cannot be reused), reads what
  * is left in the pipe and removes the work directory. Between fork and exec the child calls only
