@@ -223,8 +223,9 @@ static int run_bench(const eval_args *a) {
     if (bl_bench_is_code(bench)) {
         st = bl_sandbox_selftest(&o.sandbox);
         if (!st) bl_log(BL_INFO, "running programs with python in a sandbox: %s", bl_sandbox_iso_name(bl_sandbox_isolation()));
-        if (!st && bl_sandbox_isolation() == BL_SANDBOX_ISO_RLIMITS)
-            bl_log(BL_WARN, "the sandbox cannot isolate network and files here (needs root or user namespaces): run untrusted completions in a container");
+        if (!st && bl_sandbox_isolation() != BL_SANDBOX_ISO_FULL)
+            bl_log(BL_WARN, "the sandbox is weaker here: %s (why: %s); run untrusted completions as root or in a container",
+                   bl_sandbox_iso_missing(bl_sandbox_isolation()), bl_sandbox_iso_reason());
     }
     bl_eval_report r;
     if (!st) st = bl_eval_score(&s, &c, &o, &r);

@@ -51,6 +51,32 @@ check "humaneval pass@1 0.5, pass@2 1 (one right, one wrong sample each)" "'$PY'
 "$CLI" eval --bench mbpp --data "$D/mbpp/mbpp.jsonl" --completions "$T/mbpp.jsonl" --limit 6 --out "$T/mbpp.json" > /dev/null
 check "mbpp references pass@1 1" "'$PY' -c \"import json,sys; r=json.load(open('$T/mbpp.json')); sys.exit(0 if r['pass@1']==1 and r['n_problems']==6 else 1)\""
 
+# The sandbox sees nothing of the host (issue 17's attack): completions that raise the content of a
+# world-readable file made here, and a listing of /. With a minimal root report.json holds neither
+# the content nor a host directory; without one it must say plainly that host files are readable.
+SF=/tmp/balora-cli-secret-$$.txt
+od -An -N24 -tx1 /dev/urandom | tr -d ' \n' > "$SF"
+chmod 644 "$SF"
+"$PY" - "$T" "$SF" <<'PYEOF'
+import json, sys
+with open(sys.argv[1] + "/leak.jsonl", "w") as f:
+    f.write(json.dumps({"index": 0, "completion": "    raise RuntimeError(open(%r).read())\n" % sys.argv[2]}) + "\n")
+    f.write(json.dumps({"index": 1, "completion": "    import os\n    raise RuntimeError('ROOT ' + ' '.join(sorted(os.listdir('/'))))\n"}) + "\n")
+PYEOF
+"$CLI" eval --bench humaneval --data "$D/humaneval/HumanEval.jsonl.gz" --completions "$T/leak.jsonl" --limit 2 --out "$T/leak.json" > /dev/null 2>&1
+check "a host file read by a completion stays out of report.json" "'$PY' - '$T/leak.json' '$SF' <<'PYEOF'
+import json, sys
+text = open(sys.argv[1]).read(); r = json.loads(text); secret = open(sys.argv[2]).read()
+f0, f1 = r['problems'][0]['failure'], r['problems'][1]['failure']
+if 'minimal read-only root' in r['sandbox_isolation']:
+    names = set(f1.split('RuntimeError: ROOT ')[-1].split())
+    ok = secret not in text and 'FileNotFoundError' in f0 and names and names <= {'dev', 'lib', 'lib64', 'proc', 'tmp', 'usr', 'bin', 'root'} and 'home' not in names
+else:
+    ok = secret in f0 and 'read every file' in r['sandbox_missing'] and r['sandbox_fallback_reason']
+sys.exit(0 if ok else 1)
+PYEOF"
+rm -f "$SF"
+
 # GLUE predictions: the gold labels score 1; inverted SST-2 labels score 0 with MCC -1.
 tail -n +2 "$D/glue/SST-2/dev.tsv" | cut -f2 > "$T/sst2.txt"
 awk '{print 1 - $1}' "$T/sst2.txt" > "$T/sst2_inv.txt"

@@ -258,13 +258,17 @@ static char *fmt_detail(const bl_sandbox_result *x) {
     if (x->timed_out) snprintf(head, sizeof head, "timed out after %.1f s", x->wall_s);
     else if (x->signal) snprintf(head, sizeof head, "killed by signal %d", x->signal);
     else snprintf(head, sizeof head, "exit status %d", x->exit_code);
-    /* the last 600 bytes of the output: the traceback's end names the failing assert */
+    /* the end of the output (the traceback's end names the failing assert), within
+     * BL_EVAL_DETAIL_MAX with the status, ": " and the marker; not starting inside a UTF-8 sequence */
     const char *o = x->output ? x->output : "";
-    size_t n = x->output_len > 600 ? 600 : x->output_len;
+    size_t room = BL_EVAL_DETAIL_MAX - 1 - strlen(head) - 2 - strlen(BL_EVAL_DETAIL_CUT);
+    size_t n = x->output_len > room ? room : x->output_len;
+    bool cut = x->output_truncated || n < x->output_len;
     const char *tail = o + x->output_len - n;
-    size_t len = strlen(head) + n + 4;
+    while (n > 0 && ((unsigned char)*tail & 0xC0) == 0x80) { tail++; n--; }
+    size_t len = strlen(head) + 2 + strlen(BL_EVAL_DETAIL_CUT) + n + 1;
     char *r = bl_malloc(len);
-    if (r) snprintf(r, len, "%s%s%.*s", head, n ? ": " : "", (int)n, tail);
+    if (r) snprintf(r, len, "%s%s%s%.*s", head, n || cut ? ": " : "", cut ? BL_EVAL_DETAIL_CUT : "", (int)n, tail);
     return r;
 }
 
@@ -393,6 +397,10 @@ balora_status bl_eval_report_json(const bl_eval_report *r, const bl_bench_set *s
             else cJSON_AddNumberToObject(j, key, r->pass_at[k]);
         }
         cJSON_AddStringToObject(j, "sandbox_isolation", bl_sandbox_iso_name(r->isolation));
+        if (r->isolation != BL_SANDBOX_ISO_FULL) { /* say plainly what this run's sandbox did not prevent, and why */
+            cJSON_AddStringToObject(j, "sandbox_missing", bl_sandbox_iso_missing(r->isolation));
+            cJSON_AddStringToObject(j, "sandbox_fallback_reason", bl_sandbox_iso_reason());
+        }
     } else {
         cJSON_AddNumberToObject(j, "accuracy", r->accuracy);
     }

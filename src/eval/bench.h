@@ -70,9 +70,16 @@ typedef struct bl_eval_outcome {
     int64_t problem;       /* index in the data set */
     int64_t n_samples, n_correct;
     char *answer;          /* gsm8k/math: the first sample's extracted answer ("" if none) */
-    char *detail;          /* code: the first failing sample's status and output tail; NULL if all passed */
+    char *detail;          /* code: the first failing sample's status and output tail (at most BL_EVAL_DETAIL_MAX - 1
+                              bytes, BL_EVAL_DETAIL_CUT after the status where earlier output was cut); NULL if all passed */
     bool correct;          /* the first sample was correct */
 } bl_eval_outcome;
+
+/* Failure text copied into reports (the detail above, report.json's "failure"): at most 2 KiB,
+ * the end of the program's output (a traceback names the failing assert there); when anything
+ * before it was dropped the text after the status starts with the marker. */
+#define BL_EVAL_DETAIL_MAX 2048
+#define BL_EVAL_DETAIL_CUT "[earlier output cut] "
 
 #define BL_EVAL_MAX_K 8
 typedef struct bl_eval_opts {

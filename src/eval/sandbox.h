@@ -8,18 +8,30 @@
  *     and `python3 -I -B` (isolated mode: no PYTHON* variables, no user site, no .pyc written);
  *   - isolation, the strongest this process may set up (bl_sandbox_isolation() says which):
  *       BL_SANDBOX_ISO_FULL (root): new network namespace (no network: only a down loopback),
- *         new PID namespace (every process of the program dies with it), new IPC and mount
- *         namespaces with the whole file system read-only except the work directory (seen as
- *         /tmp), and the program runs as user nobody (so it cannot undo any of it; the process
- *         limit counts);
+ *         new PID namespace (every process of the program dies with it; python is its pid 1), new
+ *         IPC namespace, and a new mount namespace whose root is a minimal tree (pivot_root into a
+ *         read-only, size-capped tmpfs; the host's root detached): python's executable, its
+ *         standard library (a site-packages inside it hidden under an empty directory), a shared
+ *         libpython if any, the dynamic loader and its library directory (Debian:
+ *         /usr/lib/x86_64-linux-gnu, all the shared libraries the interpreter and its extension
+ *         modules may load), each bind-mounted read-only at its own path with the host's
+ *         symbolic links on the way (/lib, /lib64), /dev/null, /dev/zero, /dev/random, /dev/urandom,
+ *         a fresh /proc of the new PID namespace, and the work directory, writable, as /tmp (the
+ *         cwd). Nothing else: no /etc, no /home, /root, /work, no host /tmp, no /usr/bin but
+ *         python. The paths are found before any fork by asking the interpreter
+ *         (sys.executable, sysconfig's stdlib) and reading its ELF interpreter entry. The program
+ *         runs as user nobody (so it cannot undo any of it; the process limit counts);
  *       BL_SANDBOX_ISO_USERNS (not root; unprivileged user namespaces allowed): the same in a new
- *         user namespace, without the change of user;
+ *         user namespace where this user appears as nobody (65534), without the change of user
+ *         on the host;
  *       BL_SANDBOX_ISO_USERNET (user namespaces, but no mount changes allowed): new user, network
- *         and PID namespaces; files stay writable wherever the user may write;
+ *         and PID namespaces; the host's files stay visible, readable and writable as this user;
  *       BL_SANDBOX_ISO_RLIMITS (none of these): rlimits, process-group kill and scrubbed
- *         environment only; the program can reach the network and write wherever the user can,
- *         and a child that calls setsid() can outlive the run. Run balora as root (e.g. in a
+ *         environment only; the program can reach the network, read and write wherever the user
+ *         can, and a child that calls setsid() can outlive the run. Run balora as root (e.g. in a
  *         container) or enable unprivileged user namespaces for real isolation.
+ *     bl_sandbox_iso_missing() says in words what a level lacks, bl_sandbox_iso_reason() why the
+ *     stronger ones were not used; eval reports carry both below full isolation.
  * Functions return a non-OK status only when the sandbox itself cannot work (no temporary
  * directory, no fork); a program that fails, crashes, hangs or is killed is a result, not an error. */
 #ifndef BL_EVAL_SANDBOX_H
@@ -64,6 +76,11 @@ bl_sandbox_iso bl_sandbox_isolation(void);
 /* Caps the isolation level (probed again at the next run). Not thread-safe: call before running. */
 void bl_sandbox_set_isolation(bl_sandbox_iso max);
 const char *bl_sandbox_iso_name(bl_sandbox_iso iso);
+/* The protections a level lacks, in words ("" for BL_SANDBOX_ISO_FULL). */
+const char *bl_sandbox_iso_missing(bl_sandbox_iso iso);
+/* Why the stronger levels were not used on this machine ("" when full isolation works), e.g.
+ * "full: not root; userns: unshare refused (namespaces not allowed here)". */
+const char *bl_sandbox_iso_reason(void);
 /* The python interpreter runs use (resolved path), or fails (IO) with a hint when none is found. */
 balora_status bl_sandbox_python(const bl_sandbox_opts *o, const char **path);
 
