@@ -201,7 +201,7 @@ void bl_lab_pretrain_train_cfg(bl_train_cfg *tc, double lr, double weight_decay,
 }
 
 static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain_cfg *p, const char *out_dir,
-                                   const char *log_path, pre_prog *pp, bl_lab_pretrain_result *res) {
+                                   const char *log_path, const bl_lab_ckpt *ck, pre_prog *pp, bl_lab_pretrain_result *res) {
     memset(res, 0, sizeof *res);
     if (p->steps < 1 || p->batch < 1 || !(p->lr > 0) || !(p->warmup_ratio >= 0 && p->warmup_ratio < 1) || !(p->weight_decay >= 0))
         return bl_fail(BALORA_STATUS_INVALID, "lab pretrain: need steps >= 1, batch >= 1, lr > 0, 0 <= warmup ratio < 1, weight decay >= 0");
@@ -220,6 +220,12 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
         tc.log_path = log_path;
         tc.progress = pre_on_progress;
         tc.progress_user = pp;
+        if (ck) {
+            tc.out_dir = ck->dir;
+            tc.save_every = ck->save_every;
+            tc.save_keep = ck->save_keep;
+            tc.resume = ck->resume;
+        }
         bl_train_result tr;
         st = bl_train_run(&tc, &tm.iface, &ds, NULL, &tr);
         if (!st) {
@@ -241,9 +247,10 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
 }
 
 balora_status bl_lab_pretrain(const bl_lab_corpus *c, const bl_lab_pretrain_cfg *p, const char *out_dir,
-                              const char *log_path, bl_lab_progress_fn progress, void *user, bl_lab_pretrain_result *res) {
+                              const char *log_path, const bl_lab_ckpt *ck, bl_lab_progress_fn progress, void *user,
+                              bl_lab_pretrain_result *res) {
     pre_prog pp = {.fn = progress, .user = user, .base = {.run = 1, .n_runs = 1, .what = "pretrain", .eta_s = -1}};
-    return pretrain_impl(c, p, out_dir, log_path, &pp, res);
+    return pretrain_impl(c, p, out_dir, log_path, ck, &pp, res);
 }
 
 /* ------------------------------------------------------------------ evaluation */
@@ -817,7 +824,7 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
             snprintf(j.what, sizeof j.what, "pretrain (%s)", vr->label);
             j.run_t0 = bl_time_now();
             pre_prog pp = {.fn = pre_progress_bridge, .user = &j, .base = {.eta_s = -1}};
-            if ((st = pretrain_impl(&c, &p.pretrain, pre_dir, path, &pp, &vr->pre))) break;
+            if ((st = pretrain_impl(&c, &p.pretrain, pre_dir, path, NULL, &pp, &vr->pre))) break;
             j.pre_time_sum += bl_time_now() - j.run_t0;
             j.n_pre_done++;
             j.n_pre_left--;
