@@ -56,7 +56,7 @@ PYEOF
 }
 moment() { "$PY" -c "import random; print(round(random.uniform(0.05, max(0.15, 0.8 * $dur)), 3))"; }
 
-mismatch_checked=0
+mismatch_checked=0; n_interrupted=0
 trial() { # $1 = name, $2 = TERM | INT
   local name=$1 sig=$2 out="$T/$1.json" at; at=$(moment)
   rc=$(signal_run "$sig" "$at" "$T/$name.log" "$CLI" "${args[@]}" --out "$out")
@@ -65,6 +65,7 @@ trial() { # $1 = name, $2 = TERM | INT
     check "$name: finished before the signal at ${at}s: report as uninterrupted" 'same_report "$out"'
     return
   fi
+  n_interrupted=$((n_interrupted + 1))
   check "$name: signal $sig at ${at}s exits $want (got $rc: $(tail -c 300 "$T/$name.log"))" '[ "$rc" -eq $want ]'
   check "$name: says where the results are and how to continue" 'grep -q "kept in .*$name.json.progress.jsonl; hint: run the same command again" "$T/$name.log"'
   check "$name: the progress file exists" '[ -s "$out.progress.jsonl" ]'
@@ -90,6 +91,7 @@ trial() { # $1 = name, $2 = TERM | INT
 for i in 1 2 3; do trial "term$i" TERM; done
 for i in 1 2; do trial "int$i" INT; done
 
+check "at least one run was interrupted mid-way ($n_interrupted)" '[ $n_interrupted -gt 0 ]'
 echo "$n_ok checks passed"
 [ $n_ok -gt 0 ] || fail=1
 exit $fail

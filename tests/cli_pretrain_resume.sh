@@ -31,6 +31,7 @@ trial() { # $1 = name, $2 = signal, $3.. = extra options
     return
   fi
   local want=137; [ "$sig" = TERM ] && want=143
+  n_interrupted=$((n_interrupted + 1))
   check "$name: signal $sig at ${at}s exits $want (got $rc: $(tail -c 300 "$out.log"))" '[ $rc -eq $want ]'
   if [ "$sig" = TERM ]; then
     check "$name: says where the checkpoint is and how to resume" 'grep -q "checkpoint written: .*checkpoint-[0-9]*; hint: run the same command with --resume\|before step 1 ran" "$out.log"'
@@ -45,8 +46,10 @@ trial() { # $1 = name, $2 = signal, $3.. = extra options
   check "$name: model.safetensors equals the uninterrupted one, byte for byte" 'same_model "$out"'
   check "$name: no unpublished checkpoint folder left behind by the resumed run" '! ls -d "$out"/checkpoint-*.tmp >/dev/null 2>&1 || [ "$sig" = KILL ]'
 }
+n_interrupted=0
 for i in 1 2 3 4; do trial "kill$i" KILL --save-every 1 --save-total-limit 3; done
 for i in 1 2; do trial "term$i" TERM; done
+check "at least one run was interrupted mid-way ($n_interrupted)" '[ $n_interrupted -gt 0 ]'
 # --resume DIR (a given checkpoint) works too
 out="$tmp/dir"
 "$CLI" "${args[@]}" --steps 240 --save-every 100 --out "$out" >/dev/null 2>&1
