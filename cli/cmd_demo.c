@@ -20,6 +20,7 @@ int cmd_demo(int argc, char **argv) {
     };
     int rc = cli_parse(argc, argv, "[--out DIR] [--seeds N]", opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
+    cli_catch_signals();
     const bl_lab_preset *p = bl_lab_preset_find(preset);
     if (!p) {
         fprintf(stderr, "balora demo: error: --preset %s: unknown; hint: balora lab --list\n", preset);

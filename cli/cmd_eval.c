@@ -22,6 +22,7 @@
 #include "eval/bench.h"
 #include "eval/generate.h"
 #include "eval/glue.h"
+#include "eval/journal.h"
 #include "eval/mtbench.h"
 #include "io/json.h"
 #include <math.h>
@@ -54,9 +55,10 @@ typedef struct eval_args {
  *   eval_model_seqcls: class predictions (or STS-B scores) of a classifier for every example
  *       of a GLUE file, in file order, into *preds [*n], and the file's gold targets into *gold [*n].
  * ====================================================================================== */
-static balora_status eval_model_completions(const eval_args *a, const bl_bench_set *s, bl_completions *out) {
+static balora_status eval_model_completions(const eval_args *a, const bl_bench_set *s, bl_eval_journal *jn, bl_completions *out) {
     bl_bench_gen_opts o;
     bl_bench_gen_opts_default(&o);
+    o.journal = jn;
     o.model = a->model; o.adapter = a->adapter; o.tokenizer = a->tokenizer;
     o.limit = a->limit; o.max_new_tokens = a->max_new_tokens; o.batch = a->batch_size;
     o.samples = a->samples; o.temperature = a->temperature; o.top_p = a->top_p;
@@ -194,6 +196,47 @@ static int write_prompts(const eval_args *a, bl_bench bench) {
     return 0;
 }
 
+/* What the results of run_bench depend on (the journal refuses another run's results). --jobs and
+ * --show-failures change no result and are left out. */
+static balora_status bench_fingerprint(const eval_args *a, bl_bench bench, cJSON **out) {
+    cJSON *f = cJSON_CreateObject();
+    if (!f) return BALORA_STATUS_NOMEM;
+    balora_status st = BALORA_STATUS_OK;
+    cJSON_AddStringToObject(f, "bench", bl_bench_name(bench));
+    cJSON_AddStringToObject(f, "data", a->data);
+    st = bl_eval_fingerprint_path(f, "data_content", a->data);
+    cJSON_AddNumberToObject(f, "limit", (double)a->limit);
+    cJSON_AddStringToObject(f, "k", a->ks ? a->ks : "");
+    if (bl_bench_is_code(bench)) {
+        cJSON_AddNumberToObject(f, "timeout", a->timeout);
+        cJSON_AddNumberToObject(f, "memory_mb", (double)a->memory_mb);
+        cJSON_AddStringToObject(f, "python", a->python ? a->python : "(default)");
+    }
+    if (!st && a->completions) {
+        cJSON_AddStringToObject(f, "completions", a->completions);
+        st = bl_eval_fingerprint_path(f, "completions_content", a->completions);
+    }
+    if (!st && a->model) {
+        cJSON_AddStringToObject(f, "model", a->model);
+        st = bl_eval_fingerprint_path(f, "model_content", a->model);
+        cJSON_AddStringToObject(f, "adapter", a->adapter ? a->adapter : "(none)");
+        if (!st && a->adapter) st = bl_eval_fingerprint_path(f, "adapter_content", a->adapter);
+        cJSON_AddStringToObject(f, "tokenizer", a->tokenizer ? a->tokenizer : "(the model's)");
+        if (!st && a->tokenizer) st = bl_eval_fingerprint_path(f, "tokenizer_content", a->tokenizer);
+        cJSON_AddStringToObject(f, "template", a->template ? a->template : "(default)");
+        cJSON_AddNumberToObject(f, "max_new_tokens", (double)a->max_new_tokens);
+        cJSON_AddNumberToObject(f, "batch_size", (double)a->batch_size);
+        cJSON_AddNumberToObject(f, "samples", (double)a->samples);
+        cJSON_AddNumberToObject(f, "temperature", a->temperature);
+        cJSON_AddNumberToObject(f, "top_p", a->top_p);
+        cJSON_AddNumberToObject(f, "seed", (double)a->seed);
+        cJSON_AddNumberToObject(f, "threads", (double)balora_threads_get());
+    }
+    if (st) { cJSON_Delete(f); return st; }
+    *out = f;
+    return BALORA_STATUS_OK;
+}
+
 static int run_bench(const eval_args *a) {
     bl_bench bench;
     balora_status st = bl_bench_parse(a->bench, &bench);
@@ -217,9 +260,27 @@ static int run_bench(const eval_args *a) {
 
     bl_bench_set s;
     if ((st = bl_bench_load(bench, a->data, &s))) return cli_fail(st);
+    /* --out: every problem's completions and outcome go to OUT.progress.jsonl as they are made, so
+     * that an interrupted run keeps them and the same command continues from them */
+    bl_eval_journal jn = {0}, *jp = NULL;
+    if (a->out) {
+        char jpath[4200];
+        snprintf(jpath, sizeof jpath, "%s.progress.jsonl", a->out);
+        cJSON *fp = NULL;
+        st = bench_fingerprint(a, bench, &fp);
+        const char **ids = st ? NULL : bl_malloc((size_t)s.n * sizeof *ids);
+        if (!st && !ids) st = BALORA_STATUS_NOMEM;
+        for (int64_t i = 0; !st && i < s.n; i++) ids[i] = s.p[i].id;
+        if (!st) st = bl_eval_journal_open(&jn, jpath, fp, s.n, ids);
+        free(ids);
+        cJSON_Delete(fp);
+        if (st) { bl_bench_set_free(&s); return cli_fail(st); }
+        jp = &jn;
+        o.journal = jp;
+    }
     bl_completions c;
-    st = a->model ? eval_model_completions(a, &s, &c) : bl_completions_load(a->completions, &s, &c);
-    if (st) { bl_bench_set_free(&s); return cli_fail(st); }
+    st = a->model ? eval_model_completions(a, &s, jp, &c) : bl_completions_load(a->completions, &s, &c);
+    if (st) { if (jp) bl_eval_journal_close(jp, false); bl_bench_set_free(&s); return cli_fail(st); }
     if (bl_bench_is_code(bench)) {
         st = bl_sandbox_selftest(&o.sandbox);
         if (!st) bl_log(BL_INFO, "running programs with python in a sandbox: %s", bl_sandbox_iso_name(bl_sandbox_isolation()));
@@ -230,7 +291,7 @@ static int run_bench(const eval_args *a) {
     bl_eval_report r;
     if (!st) st = bl_eval_score(&s, &c, &o, &r);
     bl_completions_free(&c);
-    if (st) { bl_bench_set_free(&s); return cli_fail(st); }
+    if (st) { if (jp) bl_eval_journal_close(jp, false); bl_bench_set_free(&s); return cli_fail(st); }
 
     printf("%-10s %9s %8s", "benchmark", "problems", "samples");
     if (bl_bench_is_code(bench)) for (int k = 0; k < r.n_ks; k++) { char h[32]; snprintf(h, sizeof h, "pass@%lld", (long long)r.ks[k]); printf(" %9s", h); }
@@ -263,6 +324,8 @@ static int run_bench(const eval_args *a) {
             rc = write_report(j, a->out);
         }
     }
+    /* the report holds everything now: the journal goes (kept when the report could not be written) */
+    if (jp && (st = bl_eval_journal_close(jp, rc == 0)) && !rc) rc = cli_fail(st);
     bl_eval_report_free(&r);
     bl_bench_set_free(&s);
     return rc;
@@ -576,6 +639,7 @@ int cmd_eval(int argc, char **argv) {
                        opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL);
     if (rc == 1) return 0;
     if (rc) return rc;
+    cli_catch_signals();
     if (a.glue_average) return run_glue_average(a.glue_average, a.out);
     if (a.adapter && !a.model) { fprintf(stderr, "balora eval: error: --adapter needs --model\n"); return 2; }
     if (a.task) {

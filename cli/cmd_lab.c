@@ -144,6 +144,7 @@ int cmd_lab(int argc, char **argv) {
     int rc = cli_parse(argc, argv, "--preset NAME [--out DIR] [--seeds N] | --list", opts, (int)(sizeof opts / sizeof opts[0]),
                        NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
+    cli_catch_signals();
     if (list) {
         for (int i = 0; i < bl_lab_preset_count(); i++) {
             const bl_lab_preset *p = bl_lab_preset_at(i);

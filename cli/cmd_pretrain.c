@@ -1,5 +1,8 @@
 /* balora pretrain: pre-train a small decoder from scratch on the lab's synthetic corpus.
  *   balora pretrain (--preset NAME | --corpus-config FILE) [--arch llama|gpt2 --layers N ...] --out DIR
+ *                   [--save-every N] [--resume [latest|DIR]]
+ * Checkpoints go to DIR/checkpoint-STEP (every N steps, and on SIGINT/SIGTERM); --resume continues
+ * bit-identically (same options and --threads).
  * Writes DIR/config.json, model.safetensors (float32), tokenizer.json, vocab.txt and the corpus
  * under DIR/corpus. */
 #include "args.h"
@@ -20,8 +23,8 @@ static void on_progress(const bl_lab_progress *p, void *user) {
 }
 
 int cmd_pretrain(int argc, char **argv) {
-    const char *preset = "demo", *corpus_config = NULL, *arch = NULL, *out = NULL, *log = NULL;
-    int64_t threads = 1, layers = -1, hidden = -1, heads = -1, inter = -1, steps = -1, batch = -1, seed = -1;
+    const char *preset = "demo", *corpus_config = NULL, *arch = NULL, *out = NULL, *log = NULL, *resume = NULL;
+    int64_t save_every = 0, save_limit = 0, threads = 1, layers = -1, hidden = -1, heads = -1, inter = -1, steps = -1, batch = -1, seed = -1;
     double lr = -1;
     cli_opt opts[] = {
         {"preset", CLI_OPT_STR, &preset, "lab preset whose corpus and model settings are the defaults (balora lab --list)"},
@@ -38,10 +41,14 @@ int cmd_pretrain(int argc, char **argv) {
         {"threads", CLI_OPT_INT, &threads, "threads (0 = all cores; tiny models run fastest on 1)"},
         {"log", CLI_OPT_STR, &log, "metrics log (.jsonl or .csv)"},
         {"out", CLI_OPT_STR, &out, "output model folder (created)"},
+        {"save-every", CLI_OPT_INT, &save_every, "write a checkpoint (OUT/checkpoint-STEP) every N steps (0 = only when interrupted)"},
+        {"save-total-limit", CLI_OPT_INT, &save_limit, "keep the last N checkpoints (0 = all)"},
+        {"resume", CLI_OPT_LATEST, &resume, "continue from a checkpoint folder, or the latest in --out ('latest' or no value)"},
     };
     int rc = cli_parse(argc, argv, "(--preset NAME | --corpus-config FILE) [--arch llama|gpt2 --layers N --hidden N --heads N] --out DIR",
                        opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
+    cli_catch_signals();
     if (!out) {
         fprintf(stderr, "balora pretrain: error: --out is required (see balora pretrain --help)\n");
         return 2;
@@ -85,6 +92,11 @@ int cmd_pretrain(int argc, char **argv) {
         return 2;
     }
     balora_threads_set((int)threads);
+    if (save_every < 0 || save_limit < 0 || save_limit > 1000000) {
+        fprintf(stderr, "balora pretrain: error: --save-every %lld / --save-total-limit %lld: must be >= 0\n", (long long)save_every,
+                (long long)save_limit);
+        return 2;
+    }
     if (pc.steps < 1 || pc.batch < 1 || pc.batch > 4096 || !(pc.lr > 0)) {
         fprintf(stderr, "balora pretrain: error: need --steps >= 1, 1 <= --batch <= 4096, --lr > 0\n");
         return 2;
@@ -102,7 +114,8 @@ int cmd_pretrain(int argc, char **argv) {
            (unsigned long long)cc.seed);
     pre_ui ui = {.tty = isatty(fileno(stderr)) != 0};
     bl_lab_pretrain_result res;
-    st = bl_lab_pretrain(&c, &pc, out, log, on_progress, &ui, &res);
+    bl_lab_ckpt ck = {.dir = out, .save_every = save_every, .save_keep = (int)save_limit, .resume = resume};
+    st = bl_lab_pretrain(&c, &pc, out, log, &ck, on_progress, &ui, &res);
     bl_lab_corpus_free(&c);
     if (st) return cli_fail(st);
     printf("pre-trained a %s decoder (%d layers x %d, %lld parameters) for %lld steps on %lld documents: loss %.4f -> %.4f "

@@ -21,7 +21,7 @@ int cli_fail(balora_status st) {
 static void on_stop_signal(int sig) {
     if (balora_interrupted()) _exit(128 + sig);
     balora_interrupt(sig);
-    static const char msg[] = "\nbalora: stopping at the next safe point (training: after this step, with a checkpoint); "
+    static const char msg[] = "\nbalora: stopping at the next safe point (training: after this step, with a checkpoint; eval and the lab: keeping what is done); "
                               "signal again to quit at once\n";
     ssize_t r = write(2, msg, sizeof msg - 1);
     (void)r;

@@ -1,6 +1,7 @@
 /* Benchmark data, completions, programs and scoring (see bench.h). */
 #include "eval/bench.h"
 #include "eval/gsm8k.h"
+#include "eval/journal.h"
 #include "eval/jsonl.h"
 #include "eval/mathgrade.h"
 #include "eval/metrics.h"
@@ -272,6 +273,48 @@ static char *fmt_detail(const bl_sandbox_result *x) {
     return r;
 }
 
+/* The journal's record of a scored problem, and back. */
+static cJSON *outcome_json(const bl_eval_outcome *o) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddNumberToObject(j, "n_samples", (double)o->n_samples);
+    cJSON_AddNumberToObject(j, "n_correct", (double)o->n_correct);
+    cJSON_AddBoolToObject(j, "correct", o->correct);
+    if (o->answer) cJSON_AddStringToObject(j, "answer", o->answer);
+    if (o->detail) cJSON_AddStringToObject(j, "detail", o->detail);
+    return j;
+}
+
+static balora_status outcome_from_json(const bl_eval_journal *jn, int64_t i, const cJSON *j, int64_t want_samples, bl_eval_outcome *o) {
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(j, "n_samples"), *nc = cJSON_GetObjectItemCaseSensitive(j, "n_correct");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "correct"), *a = cJSON_GetObjectItemCaseSensitive(j, "answer");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "detail");
+    if (!cJSON_IsNumber(ns) || !cJSON_IsNumber(nc) || !cJSON_IsBool(c) || (a && !cJSON_IsString(a)) || (d && !cJSON_IsString(d)) ||
+        nc->valuedouble < 0 || nc->valuedouble > ns->valuedouble)
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: problem %lld: field 'outcome' needs n_samples >= n_correct >= 0, correct, and "
+                       "string answer / detail; hint: remove the file to score again", jn->path, (long long)i);
+    if ((int64_t)ns->valuedouble != want_samples)
+        return bl_fail(BALORA_STATUS_INVALID, "%s: problem %lld: field 'outcome.n_samples' is %.0f there but %lld here: other "
+                       "completions; hint: use another --out, or remove the file to score again", jn->path, (long long)i,
+                       ns->valuedouble, (long long)want_samples);
+    o->n_samples = (int64_t)ns->valuedouble;
+    o->n_correct = (int64_t)nc->valuedouble;
+    o->correct = cJSON_IsTrue(c);
+    if (a && !(o->answer = bl_strdup(a->valuestring))) return BALORA_STATUS_NOMEM;
+    if (d && !(o->detail = bl_strdup(d->valuestring))) return BALORA_STATUS_NOMEM;
+    return BALORA_STATUS_OK;
+}
+
+static balora_status stopped(const bl_eval_journal *jn, int64_t done, int64_t np) {
+    if (!jn)
+        return bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) after %lld of %lld problems scored; nothing was kept; "
+                       "hint: give --out REPORT.json to make an interrupted evaluation resumable", balora_interrupted(),
+                       (long long)done, (long long)np);
+    return bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) after %lld of %lld problems scored; the results so far are "
+                   "kept in %s; hint: run the same command again to continue (the problems done are skipped)",
+                   balora_interrupted(), (long long)done, (long long)np, jn->path);
+}
+
 balora_status bl_eval_score(const bl_bench_set *s, const bl_completions *c, const bl_eval_opts *opts, bl_eval_report *r) {
     memset(r, 0, sizeof *r);
     bl_eval_opts def;
@@ -280,77 +323,126 @@ balora_status bl_eval_score(const bl_bench_set *s, const bl_completions *c, cons
     if (opts->n_ks < 0 || opts->n_ks > BL_EVAL_MAX_K) return bl_fail(BALORA_STATUS_INVALID, "at most %d values of k", BL_EVAL_MAX_K);
     for (int j = 0; j < opts->n_ks; j++)
         if (opts->ks[j] < 1) return bl_fail(BALORA_STATUS_INVALID, "pass@k: k must be >= 1 (got %lld)", (long long)opts->ks[j]);
+    bl_eval_journal *jn = opts->journal;
     double t0 = bl_time_now();
     int64_t np = opts->limit && opts->limit < s->n ? opts->limit : s->n;
+    if (jn && jn->n != s->n) return bl_fail(BALORA_STATUS_INTERNAL, "eval: the journal is for %lld problems, the set has %lld", (long long)jn->n, (long long)s->n);
     r->bench = s->bench;
     r->n_problems = np;
     r->out = bl_calloc((size_t)np, sizeof *r->out);
     if (!r->out) return BALORA_STATUS_NOMEM;
     for (int64_t i = 0; i < np; i++) r->out[i].problem = i;
-    /* samples of the scored problems, in file order */
+    /* the samples of each scored problem, in file order: which[first[i] .. first[i + 1]) */
+    int64_t *first = bl_calloc((size_t)np + 1, sizeof *first);        /* [np + 1] */
     int64_t ns = 0;
-    for (int64_t j = 0; j < c->n; j++) if (c->c[j].problem < np) ns++;
+    for (int64_t j = 0; first && j < c->n; j++) if (c->c[j].problem < np) { ns++; first[c->c[j].problem + 1]++; }
     bool *ok = bl_calloc((size_t)(ns ? ns : 1), sizeof *ok);             /* [ns] sample correct */
     int64_t *which = bl_malloc((size_t)(ns ? ns : 1) * sizeof *which);  /* [ns] index into c */
-    if (!ok || !which) { free(ok); free(which); bl_eval_report_free(r); return BALORA_STATUS_NOMEM; }
-    ns = 0;
-    for (int64_t j = 0; j < c->n; j++) if (c->c[j].problem < np) which[ns++] = j;
-    balora_status st = BALORA_STATUS_OK;
-    if (bl_bench_is_code(s->bench)) {
-        /* In chunks of samples so that memory stays bounded for many samples: programs and results
-         * of one chunk at a time; the first failure of each problem keeps its detail. */
-        enum { CHUNK = 256 };
+    int64_t *fill = bl_calloc((size_t)np + 1, sizeof *fill);          /* [np] */
+    bool *done = bl_calloc((size_t)np + 1, sizeof *done);             /* [np] */
+    balora_status st = ok && which && first && fill && done ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    for (int64_t i = 0; !st && i < np; i++) first[i + 1] += first[i];
+    for (int64_t j = 0; !st && j < c->n; j++) {
+        int64_t i = c->c[j].problem;
+        if (i < np) which[first[i] + fill[i]++] = j;
+    }
+    int64_t n_done = 0;
+    for (int64_t i = 0; !st && jn && i < np; i++)
+        if (jn->score[i]) {
+            st = outcome_from_json(jn, i, jn->score[i], first[i + 1] - first[i], &r->out[i]);
+            done[i] = true;
+            n_done++;
+        }
+    if (!st && n_done) bl_log(BL_INFO, "%s: %lld of %lld problems already scored in %s (skipped)", bl_bench_name(s->bench),
+                              (long long)n_done, (long long)np, jn->path);
+    if (!st && balora_interrupted()) st = stopped(jn, n_done, np);
+    if (!st && bl_bench_is_code(s->bench)) {
+        /* In groups of whole problems of about CHUNK samples, so that memory stays bounded for many
+         * samples and an interrupt waits for few programs: programs and results of one group at a
+         * time; the first failure of each problem keeps its detail. */
+        int64_t CHUNK = 2 * (int64_t)(opts->sandbox.jobs > 0 ? opts->sandbox.jobs : 1);
+        if (CHUNK < 4) CHUNK = 4;
         r->isolation = bl_sandbox_isolation();
-        char **progs = bl_calloc(CHUNK, sizeof *progs);             /* [CHUNK] */
-        bl_sandbox_result *res = bl_calloc(CHUNK, sizeof *res);     /* [CHUNK] */
-        if (!progs || !res) st = BALORA_STATUS_NOMEM;
-        for (int64_t j0 = 0; j0 < ns && !st; j0 += CHUNK) {
-            int64_t m = ns - j0 < CHUNK ? ns - j0 : CHUNK;
+        char **progs = NULL;
+        bl_sandbox_result *res = NULL;
+        int64_t cap = 0;
+        for (int64_t i0 = 0; i0 < np && !st;) {
+            while (i0 < np && done[i0]) i0++;
+            if (i0 == np) break;
+            int64_t i1 = i0, m = 0;
+            while (i1 < np && !done[i1] && (m == 0 || m + first[i1 + 1] - first[i1] <= CHUNK)) { m += first[i1 + 1] - first[i1]; i1++; }
+            if (m > cap) {
+                free(progs); free(res);
+                progs = bl_calloc((size_t)m, sizeof *progs);          /* [m] */
+                res = bl_calloc((size_t)m, sizeof *res);              /* [m] */
+                cap = m;
+                if (!progs || !res) { st = BALORA_STATUS_NOMEM; break; }
+            }
             for (int64_t j = 0; j < m && !st; j++)
-                if (!(progs[j] = bl_bench_program(s, c->c[which[j0 + j]].problem, c->c[which[j0 + j]].text))) st = BALORA_STATUS_NOMEM;
-            if (!st) st = bl_sandbox_run_many((const char *const *)progs, m, &opts->sandbox, res);
+                if (!(progs[j] = bl_bench_program(s, c->c[which[first[i0] + j]].problem, c->c[which[first[i0] + j]].text))) st = BALORA_STATUS_NOMEM;
+            if (!st && m) st = bl_sandbox_run_many((const char *const *)progs, m, &opts->sandbox, res);
+            /* an interrupt's SIGINT reaches the programs too (same process group): drop the group */
+            bool drop = st || balora_interrupted();
             for (int64_t j = 0; j < m; j++) {
                 free(progs[j]);
                 progs[j] = NULL;
-                if (st) continue;
-                ok[j0 + j] = res[j].passed;
-                bl_eval_outcome *o = &r->out[c->c[which[j0 + j]].problem];
+                if (drop) { if (!st) bl_sandbox_result_free(&res[j]); continue; }
+                ok[first[i0] + j] = res[j].passed;
+                bl_eval_outcome *o = &r->out[c->c[which[first[i0] + j]].problem];
                 if (!res[j].passed && !o->detail && !(o->detail = fmt_detail(&res[j]))) st = BALORA_STATUS_NOMEM;
                 bl_sandbox_result_free(&res[j]);
             }
-            bl_log(BL_VERBOSE, "%s: %lld of %lld programs run", bl_bench_name(s->bench), (long long)(j0 + m), (long long)ns);
+            if (!st && drop) { st = stopped(jn, n_done, np); break; }
+            for (int64_t i = i0; i < i1 && !st; i++) {
+                bl_eval_outcome *o = &r->out[i];
+                for (int64_t j = first[i]; j < first[i + 1]; j++) {
+                    if (o->n_samples == 0) o->correct = ok[j];
+                    o->n_samples++;
+                    o->n_correct += ok[j];
+                }
+                if (jn) st = bl_eval_journal_add(jn, i, s->p[i].id, "outcome", outcome_json(o));
+                done[i] = true;
+                n_done++;
+            }
+            bl_log(BL_VERBOSE, "%s: %lld of %lld problems scored", bl_bench_name(s->bench), (long long)n_done, (long long)np);
+            i0 = i1;
+            if (!st && n_done < np && balora_interrupted()) st = stopped(jn, n_done, np);
         }
         free(progs);
         free(res);
-    } else {
+    } else if (!st) {
         /* the answer is extracted once; the first sample's is kept for the report */
-        for (int64_t j = 0; j < ns && !st; j++) {
-            const char *text = c->c[which[j]].text;
-            const bl_bench_problem *p = &s->p[c->c[which[j]].problem];
-            char *answer;
-            if (s->bench == BL_BENCH_GSM8K) {
-                char buf[128];
-                double v;
-                ok[j] = bl_gsm8k_extract(text, &v, buf, sizeof buf) && bl_gsm8k_equal(v, p->ref_value);
-                answer = bl_strdup(buf);
-            } else {
-                char *a = bl_math_extract(text);
-                ok[j] = a && bl_math_equiv(a, p->reference);
-                answer = a ? a : bl_strdup("");
+        for (int64_t i = 0; i < np && !st; i++) {
+            if (done[i]) continue;
+            bl_eval_outcome *o = &r->out[i];
+            const bl_bench_problem *p = &s->p[i];
+            for (int64_t j = first[i]; j < first[i + 1] && !st; j++) {
+                const char *text = c->c[which[j]].text;
+                char *answer;
+                bool good;
+                if (s->bench == BL_BENCH_GSM8K) {
+                    char buf[128];
+                    double v;
+                    good = bl_gsm8k_extract(text, &v, buf, sizeof buf) && bl_gsm8k_equal(v, p->ref_value);
+                    answer = bl_strdup(buf);
+                } else {
+                    char *a = bl_math_extract(text);
+                    good = a && bl_math_equiv(a, p->reference);
+                    answer = a ? a : bl_strdup("");
+                }
+                if (!answer) { st = BALORA_STATUS_NOMEM; break; }
+                if (!o->answer) o->answer = answer; else free(answer);
+                if (o->n_samples == 0) o->correct = good;
+                o->n_samples++;
+                o->n_correct += good;
             }
-            if (!answer) { st = BALORA_STATUS_NOMEM; break; }
-            bl_eval_outcome *o = &r->out[c->c[which[j]].problem];
-            if (!o->answer) o->answer = answer; else free(answer);
+            if (!st && jn) st = bl_eval_journal_add(jn, i, p->id, "outcome", outcome_json(o));
+            done[i] = true;
+            n_done++;
+            if (!st && n_done < np && balora_interrupted()) st = stopped(jn, n_done, np);
         }
     }
-    /* per-problem outcomes (samples in file order: the first one is the problem's "correct") */
-    for (int64_t j = 0; j < ns && !st; j++) {
-        bl_eval_outcome *o = &r->out[c->c[which[j]].problem];
-        if (o->n_samples == 0) o->correct = ok[j];
-        o->n_samples++;
-        o->n_correct += ok[j];
-    }
-    free(ok); free(which);
+    free(ok); free(which); free(first); free(fill); free(done);
     if (st) { bl_eval_report_free(r); return st; }
     /* aggregates */
     double acc = 0;

@@ -87,6 +87,11 @@ typedef struct bl_eval_opts {
     int64_t ks[BL_EVAL_MAX_K];  /* pass@k to report (code benchmarks); default {1} */
     int n_ks;
     bl_sandbox_opts sandbox;
+    /* NULL, or the journal (eval/journal.h) that keeps each problem's outcome as it is scored:
+     * problems it already holds are not scored again, and balora_interrupt stops the scoring after
+     * the current problem (code: the current group of programs, whose results are dropped when a
+     * program was killed by the interrupt's signal) with BALORA_STATUS_INTERRUPTED. */
+    struct bl_eval_journal *journal;
 } bl_eval_opts;
 void bl_eval_opts_default(bl_eval_opts *o);
 
@@ -106,7 +111,7 @@ typedef struct bl_eval_report {
 } bl_eval_report;
 
 /* Scores completions against the first opts->limit problems. Completions of problems past the
- * limit are ignored. */
+ * limit are ignored. balora_interrupt: see bl_eval_opts.journal (without a journal, nothing is kept). */
 balora_status bl_eval_score(const bl_bench_set *s, const bl_completions *c, const bl_eval_opts *opts, bl_eval_report *r);
 void bl_eval_report_free(bl_eval_report *r);
 /* The JSON report: bench, n_problems, n_samples, n_missing, "accuracy" (gsm8k, math) or "pass@k"

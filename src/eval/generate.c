@@ -1,5 +1,6 @@
 /* Text generation over the key-value cache: sampling, EOS / stop strings, streaming (generate.h). */
 #include "eval/generate.h"
+#include "eval/journal.h"
 #include "train/data.h"
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -290,9 +291,12 @@ nomem:
     return BALORA_STATUS_NOMEM;
 }
 
-balora_status bl_gen_run_all(bl_model *m, bl_tok *tok, const bl_gen_opts *o, int64_t n, const int64_t *const *prompts,
-                             const int64_t *lens, int64_t batch, bl_gen_done_fn done, void *user,
-                             bl_gen_stream_fn stream, void *stream_user) {
+/* skip: NULL, or [n]: a batch whose prompts are all skipped is not run (the session is still planned
+ * for every prompt, so that the other batches compute exactly what they would otherwise).
+ * balora_interrupt stops after the current batch. */
+static balora_status run_batches(bl_model *m, bl_tok *tok, const bl_gen_opts *o, int64_t n, const int64_t *const *prompts,
+                                 const int64_t *lens, int64_t batch, const bool *skip, bl_gen_done_fn done, void *user,
+                                 bl_gen_stream_fn stream, void *stream_user) {
     if (n < 1) return bl_fail(BALORA_STATUS_INVALID, "generation: no prompts");
     if (batch < 1) return bl_fail(BALORA_STATUS_INVALID, "generation: batch size %lld must be >= 1", (long long)batch);
     int64_t mp = 1, B = batch < n ? batch : n;
@@ -306,11 +310,21 @@ balora_status bl_gen_run_all(bl_model *m, bl_tok *tok, const bl_gen_opts *o, int
     bl_gen_out *out = bl_calloc((size_t)B, sizeof *out);
     int64_t *index = bl_calloc((size_t)B, sizeof *index);
     balora_status st = out && index ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    int64_t n_run = 0;
     for (int64_t i0 = 0; i0 < n && !st; i0 += B) {
         int64_t nb = n - i0 < B ? n - i0 : B;
+        bool all = skip != NULL;
+        for (int64_t b = 0; b < nb && all; b++) all = skip[i0 + b];
+        if (all) continue;
+        if (n_run > 0 && balora_interrupted()) {
+            st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) after %lld of %lld prompts generated",
+                         balora_interrupted(), (long long)i0, (long long)n);
+            break;
+        }
         for (int64_t b = 0; b < nb; b++) index[b] = i0 + b;
         st = bl_gen_batch(&g, nb, prompts + i0, lens + i0, index, out, stream, stream_user);
         if (st) break;
+        n_run++;
         for (int64_t b = 0; b < nb; b++) {
             if (!st && done) st = done(user, i0 + b, &out[b]);
             bl_gen_out_free(&out[b]);
@@ -320,6 +334,12 @@ balora_status bl_gen_run_all(bl_model *m, bl_tok *tok, const bl_gen_opts *o, int
     free(index);
     bl_gen_free(&g);
     return st;
+}
+
+balora_status bl_gen_run_all(bl_model *m, bl_tok *tok, const bl_gen_opts *o, int64_t n, const int64_t *const *prompts,
+                             const int64_t *lens, int64_t batch, bl_gen_done_fn done, void *user,
+                             bl_gen_stream_fn stream, void *stream_user) {
+    return run_batches(m, tok, o, n, prompts, lens, batch, NULL, done, user, stream, stream_user);
 }
 
 /* ------------------------------------------------------------------ loading */
@@ -458,10 +478,28 @@ typedef struct bench_ctx {
     bl_completions *out;
     double t0;
     int64_t tokens;
+    bl_eval_journal *journal;
+    cJSON *pending;         /* journal: the samples of the problem being generated */
 } bench_ctx;
 
 static balora_status bench_done(void *user, int64_t i, const bl_gen_out *o) {
     bench_ctx *c = user;
+    if (c->journal) { /* kept per problem in the journal; *out is built from it at the end */
+        int64_t p = i / c->samples;
+        if (c->journal->gen[p]) return BALORA_STATUS_OK; /* done before (a batch shared with undone problems) */
+        if (i % c->samples == 0) { cJSON_Delete(c->pending); c->pending = cJSON_CreateArray(); }
+        if (!c->pending) return BALORA_STATUS_NOMEM;
+        cJSON_AddItemToArray(c->pending, cJSON_CreateString(o->text ? o->text : ""));
+        c->tokens += o->n_new;
+        if (i % c->samples == c->samples - 1) {
+            cJSON *a = c->pending;
+            c->pending = NULL;
+            BL_TRY(bl_eval_journal_add(c->journal, p, c->s->p[p].id, "completions", a));
+            bl_log(BL_INFO, "generated the completions of %lld / %lld problems (%.1f tokens/s)", (long long)c->journal->n_gen,
+                   (long long)(c->n_total / c->samples), (double)c->tokens / (bl_time_now() - c->t0 + 1e-9));
+        }
+        return BALORA_STATUS_OK;
+    }
     bl_completion *x = &c->out->c[c->out->n];
     x->problem = i / c->samples;
     x->text = bl_strdup(o->text ? o->text : "");
@@ -514,10 +552,51 @@ balora_status bl_bench_generate(const bl_bench_set *s, const bl_bench_gen_opts *
             lens[i * bo->samples + k] = lens[i * bo->samples];
         }
     }
-    if (!st) {
-        bench_ctx c = {.s = s, .samples = bo->samples, .n_total = n, .out = out, .t0 = bl_time_now()};
-        st = bl_gen_run_all(&gm.m, gm.tok, &o, n, (const int64_t *const *)ids, lens, bo->batch, bench_done, &c, NULL, NULL);
+    bl_eval_journal *jn = bo->journal;
+    bool *skip = NULL; /* [n] journal: samples of problems generated before */
+    int64_t n_before = 0;
+    if (!st && jn) {
+        if (jn->n != s->n) st = bl_fail(BALORA_STATUS_INTERNAL, "generate: the journal is for another data set");
+        else if (!(skip = bl_calloc((size_t)n, sizeof *skip))) st = BALORA_STATUS_NOMEM;
+        for (int64_t i = 0; !st && i < n; i++) skip[i] = jn->gen[i / bo->samples] != NULL;
+        for (int64_t i = 0; !st && i < np; i++) n_before += jn->gen[i] != NULL;
+        if (!st && n_before)
+            bl_log(BL_INFO, "%lld of %lld problems already generated in %s (skipped)", (long long)n_before, (long long)np, jn->path);
     }
+    if (!st && n_before < np) {
+        if (jn && balora_interrupted())
+            st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d)", balora_interrupted());
+        bench_ctx c = {.s = s, .samples = bo->samples, .n_total = n, .out = out, .t0 = bl_time_now(), .journal = jn};
+        if (!st) st = run_batches(&gm.m, gm.tok, &o, n, (const int64_t *const *)ids, lens, bo->batch, skip, bench_done, &c, NULL, NULL);
+        cJSON_Delete(c.pending);
+        if (st == BALORA_STATUS_INTERRUPTED) {
+            int64_t done = 0;
+            for (int64_t i = 0; jn && i < np; i++) done += jn->gen[i] != NULL;
+            if (jn)
+                st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) after generating for %lld of %lld problems; the "
+                             "completions so far are kept in %s; hint: run the same command again to continue (the problems "
+                             "done are skipped)", balora_interrupted(), (long long)done, (long long)np, jn->path);
+            else
+                st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) while generating; nothing was kept; hint: give "
+                             "--out REPORT.json to make an interrupted evaluation resumable", balora_interrupted());
+        }
+    }
+    /* journal: every problem's samples, in problem order, as an uninterrupted run produces them */
+    for (int64_t i = 0; !st && jn && i < np; i++) {
+        const cJSON *a = jn->gen[i], *it;
+        if (!a || cJSON_GetArraySize(a) != bo->samples) {
+            st = bl_fail(BALORA_STATUS_INVALID, "%s: problem %lld has %d completions there but --samples is %lld; hint: use another "
+                         "--out, or remove the file", jn->path, (long long)i, a ? cJSON_GetArraySize(a) : 0, (long long)bo->samples);
+            break;
+        }
+        cJSON_ArrayForEach(it, a) {
+            if (!cJSON_IsString(it)) { st = bl_fail(BALORA_STATUS_FORMAT, "%s: problem %lld: a completion is not a string", jn->path, (long long)i); break; }
+            out->c[out->n].problem = i;
+            if (!(out->c[out->n].text = bl_strdup(it->valuestring))) { st = BALORA_STATUS_NOMEM; break; }
+            out->n++;
+        }
+    }
+    free(skip);
     for (int64_t i = 0; ids && i < np; i++) free(ids[i * bo->samples]);
     free(ids);
     free(lens);

@@ -98,7 +98,8 @@ int64_t bl_gen_sample(const float *logits, int64_t V, const bl_gen_opts *o, bl_r
 /* Called for each prompt once generated (out is freed after the call). */
 typedef balora_status (*bl_gen_done_fn)(void *user, int64_t i, const bl_gen_out *out);
 /* Generates for n prompts in consecutive batches of up to `batch` with one session planned for the
- * longest prompt; done() receives each result in prompt order (index i seeds its sampler). */
+ * longest prompt; done() receives each result in prompt order (index i seeds its sampler).
+ * balora_interrupt stops it after the current batch (BALORA_STATUS_INTERRUPTED). */
 balora_status bl_gen_run_all(bl_model *m, bl_tok *tok, const bl_gen_opts *o, int64_t n, const int64_t *const *prompts,
                              const int64_t *lens, int64_t batch, bl_gen_done_fn done, void *user,
                              bl_gen_stream_fn stream, void *stream_user);
@@ -141,6 +142,11 @@ typedef struct bl_bench_gen_opts {
     double temperature, top_p; /* default 0 (greedy), 1; samples > 1 needs temperature > 0 */
     uint64_t seed;
     int alpaca;                /* -1 (default): the Alpaca template for gsm8k / math only; 0: none; 1: always */
+    /* NULL, or the journal (eval/journal.h) that keeps each problem's completions as they are made:
+     * problems it holds are not generated again (their batches are skipped when every prompt of
+     * the batch is done; batches stay those of an uninterrupted run), and balora_interrupt stops
+     * after the current batch with BALORA_STATUS_INTERRUPTED. */
+    struct bl_eval_journal *journal;
 } bl_bench_gen_opts;
 void bl_bench_gen_opts_default(bl_bench_gen_opts *o);
 /* Generates completions for the first `limit` problems of s: GSM8K and MATH prompts in the Alpaca

@@ -580,7 +580,13 @@ balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, in
             }
         }
         res->method_seconds[m] = bl_time_now() - tm0;
+        if (!st && m + 1 < BL_NLU_M_COUNT && balora_interrupted())
+            st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted");
     }
+    /* the encoder arm keeps no finished runs yet (the decoder arm does: OUT/runs) */
+    if (st == BALORA_STATUS_INTERRUPTED)
+        st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d): the encoder arm (preset %s) does not keep finished runs yet, "
+                     "so nothing of this job was kept; hint: run the command again to start it over", balora_interrupted(), p->name);
     res->seconds = bl_time_now() - t0;
     free(feat);
     bl_lab_corpus_free(&c);

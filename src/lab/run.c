@@ -201,7 +201,7 @@ void bl_lab_pretrain_train_cfg(bl_train_cfg *tc, double lr, double weight_decay,
 }
 
 static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain_cfg *p, const char *out_dir,
-                                   const char *log_path, pre_prog *pp, bl_lab_pretrain_result *res) {
+                                   const char *log_path, const bl_lab_ckpt *ck, pre_prog *pp, bl_lab_pretrain_result *res) {
     memset(res, 0, sizeof *res);
     if (p->steps < 1 || p->batch < 1 || !(p->lr > 0) || !(p->warmup_ratio >= 0 && p->warmup_ratio < 1) || !(p->weight_decay >= 0))
         return bl_fail(BALORA_STATUS_INVALID, "lab pretrain: need steps >= 1, batch >= 1, lr > 0, 0 <= warmup ratio < 1, weight decay >= 0");
@@ -220,6 +220,12 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
         tc.log_path = log_path;
         tc.progress = pre_on_progress;
         tc.progress_user = pp;
+        if (ck) {
+            tc.out_dir = ck->dir;
+            tc.save_every = ck->save_every;
+            tc.save_keep = ck->save_keep;
+            tc.resume = ck->resume;
+        }
         bl_train_result tr;
         st = bl_train_run(&tc, &tm.iface, &ds, NULL, &tr);
         if (!st) {
@@ -241,9 +247,10 @@ static balora_status pretrain_impl(const bl_lab_corpus *c, const bl_lab_pretrain
 }
 
 balora_status bl_lab_pretrain(const bl_lab_corpus *c, const bl_lab_pretrain_cfg *p, const char *out_dir,
-                              const char *log_path, bl_lab_progress_fn progress, void *user, bl_lab_pretrain_result *res) {
+                              const char *log_path, const bl_lab_ckpt *ck, bl_lab_progress_fn progress, void *user,
+                              bl_lab_pretrain_result *res) {
     pre_prog pp = {.fn = progress, .user = user, .base = {.run = 1, .n_runs = 1, .what = "pretrain", .eta_s = -1}};
-    return pretrain_impl(c, p, out_dir, log_path, &pp, res);
+    return pretrain_impl(c, p, out_dir, log_path, ck, &pp, res);
 }
 
 /* ------------------------------------------------------------------ evaluation */
@@ -541,7 +548,7 @@ typedef struct job {
     bl_lab_results *res;
     int64_t run, n_runs, n_pre_left, n_ft_left;
     double t0, pre_time_sum, ft_time_sum;
-    int64_t n_pre_done, n_ft_done;
+    int64_t n_pre_done, n_ft_done, n_skipped;
     double run_t0;
     char what[128];
 } job;
@@ -706,6 +713,179 @@ void bl_lab_results_free(bl_lab_results *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* ------------------------------------------------------------------ finished runs kept on disk */
+
+/* OUT/runs/: lab.json (what the runs depend on), pretrain_VARIANT.json and ft_VARIANT_METHOD_seedS.json,
+ * written atomically as each run finishes. Numbers are kept as their bit patterns (hex), so that a
+ * run read back is bit-identical to the run computed (NaN included). */
+static void hex_put(char *out, const void *p, size_t bytes) {
+    const unsigned char *b = p;
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < bytes; i++) { out[2 * i] = d[b[i] >> 4]; out[2 * i + 1] = d[b[i] & 15]; }
+    out[2 * bytes] = 0;
+}
+static bool hex_get(const char *in, void *p, size_t bytes) {
+    unsigned char *b = p;
+    if (!in || strlen(in) != 2 * bytes) return false;
+    for (size_t i = 0; i < 2 * bytes; i++) {
+        char ch = in[i];
+        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (v < 0) return false;
+        if (i % 2 == 0) b[i / 2] = (unsigned char)(v << 4); else b[i / 2] |= (unsigned char)v;
+    }
+    return true;
+}
+static balora_status put_hex(cJSON *o, const char *key, const void *p, size_t bytes) {
+    char *h = bl_malloc(2 * bytes + 1);
+    if (!h) return BALORA_STATUS_NOMEM;
+    hex_put(h, p, bytes);
+    cJSON_AddStringToObject(o, key, h);
+    free(h);
+    return BALORA_STATUS_OK;
+}
+static balora_status get_hex(const cJSON *o, const char *path, const char *key, void *p, size_t bytes) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || !hex_get(v->valuestring, p, bytes))
+        return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' must be %zu hex digits (the values' bits); hint: remove the file to redo "
+                       "the run", path, key, 2 * bytes);
+    return BALORA_STATUS_OK;
+}
+
+static balora_status write_record(cJSON *o, const char *path) {
+    char *txt = o ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    if (!txt) return bl_fail(BALORA_STATUS_NOMEM, "%s: out of memory", path);
+    balora_status st = bl_file_write_atomic(path, txt, strlen(txt));
+    free(txt);
+    return st;
+}
+
+/* lab.json: written on the first start, compared on every later one. */
+static balora_status runs_fingerprint(const bl_lab_preset *p, const char *runs_dir) {
+    cJSON *f = cJSON_CreateObject();
+    if (!f) return BALORA_STATUS_NOMEM;
+    cJSON_AddNumberToObject(f, "format", 1);
+    cJSON_AddStringToObject(f, "preset", p->name);
+    cJSON_AddNumberToObject(f, "seeds", p->n_seeds);
+    cJSON_AddNumberToObject(f, "methods", (double)p->methods);
+    cJSON_AddNumberToObject(f, "threads", balora_threads_get());
+    /* the preset's contents (a preset edited between two jobs, or a test's variant of one) */
+    char b[64];
+    snprintf(b, sizeof b, "%llu", (unsigned long long)p->corpus_seed);
+    cJSON_AddStringToObject(f, "corpus_seed", b);
+    const struct { const char *k; double v; } nums[] = {
+        {"n_pre_arith", (double)p->n_pre_arith}, {"n_pre_fact", (double)p->n_pre_fact}, {"n_pre_review", (double)p->n_pre_review},
+        {"n_ft", (double)p->n_ft}, {"n_test", (double)p->n_test}, {"noise", p->noise}, {"imbalance", p->imbalance},
+        {"cue_frac", p->cue_frac}, {"cue_agree", p->cue_agree}, {"family", p->pretrain.arch.family},
+        {"layers", p->pretrain.arch.layers}, {"hidden", p->pretrain.arch.hidden}, {"heads", p->pretrain.arch.heads},
+        {"intermediate", p->pretrain.arch.intermediate}, {"pretrain_steps", (double)p->pretrain.steps},
+        {"pretrain_batch", (double)p->pretrain.batch}, {"pretrain_lr", p->pretrain.lr}, {"pretrain_warmup_ratio", p->pretrain.warmup_ratio},
+        {"pretrain_weight_decay", p->pretrain.weight_decay}, {"pretrain_seed", (double)p->pretrain.seed},
+        {"ft_steps", (double)p->ft_steps}, {"ft_batch", (double)p->ft_batch}, {"lr_adapter", p->lr_adapter}, {"rank", p->rank},
+        {"alpha_per_rank", p->alpha_per_rank}, {"tsne_points", p->tsne_points}, {"tsne_iters", p->tsne_iters},
+        {"n_variants", p->n_variants}};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) cJSON_AddNumberToObject(f, nums[i].k, nums[i].v);
+    cJSON_AddStringToObject(f, "targets", p->targets ? p->targets : "");
+    cJSON_AddStringToObject(f, "reg_recipe", p->reg_recipe ? p->reg_recipe : "");
+    for (int v = 0; v < p->n_variants && v < BL_LAB_MAX_VARIANTS; v++) {
+        char k[32], val[160];
+        const bl_lab_variant *x = &p->variants[v];
+        snprintf(k, sizeof k, "variant_%d", v);
+        snprintf(val, sizeof val, "%s | noise %.17g | imbalance %.17g | cue_agree %.17g | rank %d", x->label ? x->label : "", x->noise,
+                 x->imbalance, x->cue_agree, (int)x->rank);
+        cJSON_AddStringToObject(f, k, val);
+    }
+    char path[4200];
+    balora_status st = bl_path_join(path, sizeof path, runs_dir, "lab.json");
+    if (!st && bl_file_exists(path)) {
+        cJSON *old = NULL;
+        st = bl_json_load(path, &old);
+        const cJSON *x;
+        const cJSON *mine = st ? NULL : f;
+        cJSON_ArrayForEach(x, mine) {
+            const cJSON *y = cJSON_GetObjectItemCaseSensitive(old, x->string);
+            char *a = cJSON_PrintUnformatted(x), *b = y ? cJSON_PrintUnformatted(y) : NULL;
+            bool diff = !a || !b || strcmp(a, b) != 0;
+            if (diff)
+                st = bl_fail(BALORA_STATUS_INVALID, "%s: field '%s' is %s there but %s in this run: the folder holds the runs of another "
+                             "lab job, which are never mixed in; hint: use another --out, or remove %s to start over", path, x->string,
+                             b ? b : "(absent)", a ? a : "?", runs_dir);
+            free(a); free(b);
+            if (diff) break;
+        }
+        cJSON_Delete(old);
+        cJSON_Delete(f);
+        return st;
+    }
+    if (!st) st = bl_mkdir_p(runs_dir);
+    if (!st) return write_record(f, path);
+    cJSON_Delete(f);
+    return st;
+}
+
+static balora_status pre_record_write(const char *path, const bl_lab_pretrain_result *r) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return BALORA_STATUS_NOMEM;
+    balora_status st = put_hex(o, "result", r, sizeof *r);
+    if (st) { cJSON_Delete(o); return st; }
+    cJSON_AddNumberToObject(o, "steps", (double)r->steps);
+    cJSON_AddNumberToObject(o, "last_loss", r->last_loss);
+    return write_record(o, path);
+}
+static balora_status pre_record_read(const char *path, bl_lab_pretrain_result *r) {
+    cJSON *o = NULL;
+    BL_TRY(bl_json_load(path, &o));
+    balora_status st = get_hex(o, path, "result", r, sizeof *r);
+    cJSON_Delete(o);
+    return st;
+}
+
+typedef struct ft_record {
+    double *val;       /* [BL_LAB_METRIC_COUNT] */
+    float *loss;       /* [ft_steps] */
+    int64_t ft_steps;
+    float *tsne;       /* [BL_LAB_N_SNAP, n_tsne, 2] or NULL */
+    int64_t n_tsne;
+    int64_t *snap_step;/* [BL_LAB_N_SNAP] with tsne */
+    double seconds;
+} ft_record;
+static balora_status ft_record_write(const char *path, const ft_record *r) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return BALORA_STATUS_NOMEM;
+    balora_status st = put_hex(o, "val", r->val, BL_LAB_METRIC_COUNT * sizeof(double));
+    if (!st) st = put_hex(o, "loss", r->loss, (size_t)r->ft_steps * sizeof(float));
+    if (!st && r->tsne) st = put_hex(o, "tsne", r->tsne, (size_t)(BL_LAB_N_SNAP * r->n_tsne * 2) * sizeof(float));
+    if (!st && r->tsne) st = put_hex(o, "snap_step", r->snap_step, BL_LAB_N_SNAP * sizeof(int64_t));
+    if (st) { cJSON_Delete(o); return st; }
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    return write_record(o, path);
+}
+static balora_status ft_record_read(const char *path, ft_record *r) {
+    cJSON *o = NULL;
+    BL_TRY(bl_json_load(path, &o));
+    balora_status st = get_hex(o, path, "val", r->val, BL_LAB_METRIC_COUNT * sizeof(double));
+    if (!st) st = get_hex(o, path, "loss", r->loss, (size_t)r->ft_steps * sizeof(float));
+    if (!st && r->tsne) st = get_hex(o, path, "tsne", r->tsne, (size_t)(BL_LAB_N_SNAP * r->n_tsne * 2) * sizeof(float));
+    if (!st && r->tsne) st = get_hex(o, path, "snap_step", r->snap_step, BL_LAB_N_SNAP * sizeof(int64_t));
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+    r->seconds = cJSON_IsNumber(sec) ? sec->valuedouble : 0;
+    cJSON_Delete(o);
+    return st;
+}
+
+/* The message of an interrupted lab job. */
+static balora_status lab_stopped(const job *j, const char *runs_dir, bool mid_run) {
+    int64_t kept = j->n_pre_done + j->n_ft_done + j->n_skipped;
+    if (mid_run)
+        return bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) during run %lld of %lld (%s), which is not kept (runs are not "
+                       "checkpointed mid-way) and is redone by the rerun; %lld finished run(s) are kept in %s; hint: run the same "
+                       "command again to continue (finished runs are skipped)", balora_interrupted(), (long long)j->run,
+                       (long long)j->n_runs, j->what, (long long)kept, runs_dir);
+    return bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) after run %lld of %lld; %lld finished run(s) are kept in %s; hint: "
+                   "run the same command again to continue (finished runs are skipped)", balora_interrupted(), (long long)j->run,
+                   (long long)j->n_runs, (long long)kept, runs_dir);
+}
+
 static balora_status results_alloc(bl_lab_results *r, const bl_lab_preset *p, int n_var, int64_t n_tsne) {
     int S = p->n_seeds;
     for (int pass = 0; pass < 2; pass++) {
@@ -756,7 +936,10 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
         bl_lab_preset_corpus(&p, p.n_variants > 0 ? 0 : -1, &cc);
         BL_TRY(bl_lab_corpus_generate(&cc, &c));
         n_tsne = tsne_count(&c, p.tsne_points);
+        bl_config mc; /* the model's settings are checked before any work (or any kept run) */
+        balora_status st0 = bl_lab_arch_config(&p.pretrain.arch, c.vocab_size, &mc);
         bl_lab_corpus_free(&c);
+        if (st0) return st0;
         if (n_tsne < 8) n_tsne = 0;
     }
     BL_TRY(results_alloc(res, &p, n_var, n_tsne));
@@ -781,10 +964,13 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
     job j = {.p = &p, .o = o, .res = res, .n_runs = n_pre + (int64_t)n_var * n_meth * p.n_seeds, .t0 = bl_time_now(),
              .n_pre_left = n_pre, .n_ft_left = (int64_t)n_var * n_meth * p.n_seeds};
     balora_status st = bl_mkdir_p(o->out_dir);
-    char models[4096], logs[4096], pre_dir[4096] = "", path[4096], vname[64];
+    char models[4096], logs[4096], runs[4096], pre_dir[4096] = "", path[4096], rec[4400], vname[64];
     if (!st) st = bl_path_join(models, sizeof models, o->out_dir, "models");
     if (!st) st = bl_path_join(logs, sizeof logs, o->out_dir, "logs");
+    if (!st) st = bl_path_join(runs, sizeof runs, o->out_dir, "runs");
     if (!st) st = bl_mkdir_p(logs);
+    if (!st) st = runs_fingerprint(&p, runs);
+    if (!st && balora_interrupted()) st = lab_stopped(&j, runs, false);
     bl_lab_corpus c = {0};
     bool have_c = false;
     float *pt_logp = NULL, *feat = NULL;
@@ -816,12 +1002,27 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
             j.run++;
             snprintf(j.what, sizeof j.what, "pretrain (%s)", vr->label);
             j.run_t0 = bl_time_now();
-            pre_prog pp = {.fn = pre_progress_bridge, .user = &j, .base = {.eta_s = -1}};
-            if ((st = pretrain_impl(&c, &p.pretrain, pre_dir, path, &pp, &vr->pre))) break;
-            j.pre_time_sum += bl_time_now() - j.run_t0;
-            j.n_pre_done++;
-            j.n_pre_left--;
-            job_report(&j, vr->pre.steps, vr->pre.steps, vr->pre.last_loss, true, true);
+            char model_file[4200];
+            snprintf(rec, sizeof rec, "%s/pretrain_%s.json", runs, vname);
+            snprintf(model_file, sizeof model_file, "%s/model.safetensors", pre_dir);
+            if (bl_file_exists(rec) && bl_file_exists(model_file)) { /* kept by an earlier, interrupted job */
+                if ((st = pre_record_read(rec, &vr->pre))) break;
+                j.n_skipped++;
+                j.n_pre_left--;
+                bl_log(BL_INFO, "lab: %s: kept from an earlier job (%s)", j.what, rec);
+            } else {
+                pre_prog pp = {.fn = pre_progress_bridge, .user = &j, .base = {.eta_s = -1}};
+                if ((st = pretrain_impl(&c, &p.pretrain, pre_dir, path, NULL, &pp, &vr->pre))) {
+                    if (st == BALORA_STATUS_INTERRUPTED) st = lab_stopped(&j, runs, true);
+                    break;
+                }
+                if ((st = pre_record_write(rec, &vr->pre))) break;
+                j.pre_time_sum += bl_time_now() - j.run_t0;
+                j.n_pre_done++;
+                j.n_pre_left--;
+                job_report(&j, vr->pre.steps, vr->pre.steps, vr->pre.last_loss, true, true);
+                if (balora_interrupted()) { st = lab_stopped(&j, runs, false); break; }
+            }
             if ((st = dataset_ft(&c, &ds))) break;
             int64_t V = c.vocab_size, C = p.pretrain.arch.hidden;
             pt_logp = bl_malloc((size_t)(n_id_items(&c) * V + 1) * sizeof(float));          /* [n_id, V] */
@@ -870,18 +1071,34 @@ balora_status bl_lab_run(const bl_lab_preset *preset, const bl_lab_run_opts *o, 
                 }
                 bool ts = s == 0 && v == 0 && cell->tsne != NULL; /* maps of the first variant only */
                 double *val = cell->val + (int64_t)s * BL_LAB_METRIC_COUNT;
+                ft_record fr = {.val = val, .loss = cell->loss + (int64_t)s * p.ft_steps, .ft_steps = p.ft_steps,
+                                .tsne = ts ? cell->tsne : NULL, .n_tsne = n_tsne, .snap_step = cell->snap_step};
+                snprintf(rec, sizeof rec, "%s/ft_%s_%s_seed%llu.json", runs, vname, bl_lab_method_name((bl_lab_method)m),
+                         (unsigned long long)res->seeds[s]);
+                if (bl_file_exists(rec)) { /* kept by an earlier, interrupted job */
+                    if ((st = ft_record_read(rec, &fr))) break;
+                    if (ts) cell->have_tsne = true;
+                    j.n_skipped++;
+                    j.n_ft_left--;
+                    bl_log(BL_INFO, "lab: %s: kept from an earlier job (%s)", j.what, rec);
+                    continue;
+                }
                 st = ft_run(&j, &c, &ds, pre_dir, (bl_lab_method)m, vr->rank, res->seeds[s], pt_logp, val,
                             cell->loss + (int64_t)s * p.ft_steps, ts, n_tsne, feat, cell->snap_step, path);
+                if (st == BALORA_STATUS_INTERRUPTED) { st = lab_stopped(&j, runs, true); break; }
                 if (st) { bl_fail_prefix(st, "%s", j.what); break; }
                 if (ts) {
                     st = tsne_cell(&p, feat, n_tsne, p.pretrain.arch.hidden, cell->tsne);
                     if (st) break;
                     cell->have_tsne = true;
                 }
+                fr.seconds = bl_time_now() - j.run_t0;
+                if ((st = ft_record_write(rec, &fr))) break;
                 j.ft_time_sum += bl_time_now() - j.run_t0;
                 j.n_ft_done++;
                 j.n_ft_left--;
                 job_report(&j, p.ft_steps, p.ft_steps, val[BL_LAB_FINAL_LOSS], false, true);
+                if (balora_interrupted() && j.n_ft_left > 0) { st = lab_stopped(&j, runs, false); break; }
             }
             cell->seconds = bl_time_now() - t_cell;
         }

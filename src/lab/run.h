@@ -102,8 +102,20 @@ typedef void (*bl_lab_progress_fn)(const bl_lab_progress *p, void *user);
  * weight decay), cosine schedule with warmup, gradient clipping at 1, no accumulation. */
 void bl_lab_pretrain_train_cfg(bl_train_cfg *tc, double lr, double weight_decay, double warmup_ratio, int64_t batch,
                                int64_t steps, uint64_t seed, int64_t max_len);
+/* Checkpoints of a pre-training, as the trainer's out_dir / save_every / resume (bl_train_cfg): dir
+ * receives dir/checkpoint-STEP (every save_every steps, and when balora_interrupt stops the run);
+ * resume: NULL, a checkpoint folder or "latest" (in dir). The resumed model is bit-identical to an
+ * uninterrupted run's (same thread count). */
+typedef struct bl_lab_ckpt {
+    const char *dir;
+    int64_t save_every;
+    int save_keep;             /* keep the last N checkpoints (0 = all) */
+    const char *resume;
+} bl_lab_ckpt;
+/* ck may be NULL (no checkpoints: an interrupted pre-training keeps nothing). */
 balora_status bl_lab_pretrain(const bl_lab_corpus *c, const bl_lab_pretrain_cfg *p, const char *out_dir,
-                              const char *log_path, bl_lab_progress_fn progress, void *user, bl_lab_pretrain_result *res);
+                              const char *log_path, const bl_lab_ckpt *ck, bl_lab_progress_fn progress, void *user,
+                              bl_lab_pretrain_result *res);
 /* The config of the model bl_lab_pretrain builds (also for tests). */
 balora_status bl_lab_arch_config(const bl_lab_arch *a, int64_t vocab, bl_config *out);
 
