@@ -3,15 +3,14 @@
  *
  * Files: parsers that take a path read a file written under one temporary folder per process
  * (under $BALORA_FUZZ_TMP if set, else /dev/shm, else /tmp), removed at exit. fz_path(name) is
- * the path of `name` in it; fz_write(name, bytes) writes it; fz_clear() removes every file in it
- * (call it first, so that no file of the previous input is seen).
+ * the path of `name` in it; fz_write(name, bytes) writes it; fz_clear() removes every file written
+ * so far (call it first, so that no file of the previous input is seen).
  *
  * Framing (harnesses whose entry point reads several files, e.g. a tokenizer folder): the input is
  * split at each FZ_SEP ("\n--8<--\n") into at most FZ_MAX_PARTS parts; the last part keeps any
  * further separators. fz_split fills parts[] and returns their count (at least 1). */
 #ifndef BALORA_FUZZ_UTIL_H
 #define BALORA_FUZZ_UTIL_H
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,18 +25,16 @@
 typedef struct fz_part { const uint8_t *d; size_t n; } fz_part;
 
 static char fz_dir_path[4096];
+/* names written so far (fz_clear removes them: cheaper than listing the folder at every input) */
+static char fz_names[32][64];
+static int fz_n_names;
 
 static inline void fz_clear(void) {
-    DIR *dir = opendir(fz_dir_path);
-    if (!dir) return;
-    struct dirent *e;
     char p[8192];
-    while ((e = readdir(dir))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(p, sizeof p, "%s/%s", fz_dir_path, e->d_name);
+    for (int i = 0; i < fz_n_names; i++) {
+        snprintf(p, sizeof p, "%s/%s", fz_dir_path, fz_names[i]);
         unlink(p);
     }
-    closedir(dir);
 }
 
 static inline void fz_remove_dir(void) {
@@ -64,6 +61,12 @@ static inline const char *fz_path(const char *name) {
 
 /* Writes the bytes to fz_path(name) and returns that path (valid until the next fz_path/fz_write). */
 static inline const char *fz_write(const char *name, const uint8_t *d, size_t n) {
+    int k = 0;
+    while (k < fz_n_names && strcmp(fz_names[k], name)) k++;
+    if (k == fz_n_names) {
+        if (k == 32 || strlen(name) >= sizeof fz_names[0]) { fprintf(stderr, "fuzz_util: too many or too long file names\n"); abort(); }
+        snprintf(fz_names[fz_n_names++], sizeof fz_names[0], "%s", name);
+    }
     const char *p = fz_path(name);
     FILE *f = fopen(p, "wb");
     if (!f || (n && fwrite(d, 1, n, f) != n) || fclose(f)) { perror("fuzz_util: writing a temporary file"); abort(); }
