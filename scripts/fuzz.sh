@@ -2,7 +2,7 @@
 # libFuzzer campaign over every parser harness (fuzz/fuzz_NAME.c; docs/DEVELOPING.md, Fuzzing).
 #
 #   scripts/fuzz.sh [SECONDS_PER_HARNESS] [HARNESS...]   # default 60 s each, every harness
-#   scripts/fuzz.sh smoke [HARNESS...]                   # CI: 4 s each on the committed corpus only
+#   scripts/fuzz.sh smoke [HARNESS...]                   # CI: 3 s each on the committed corpus only
 #
 # Builds build-fuzz with clang (-DBALORA_FUZZ=ON: ASan + UBSan + float-cast-overflow, leaks on),
 # then runs the harnesses one after the other on one core: -max_total_time, -timeout=10,
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_EACH=60
 SMOKE=0
-if [ "${1:-}" = smoke ]; then SMOKE=1; SECONDS_EACH=4; shift
+if [ "${1:-}" = smoke ]; then SMOKE=1; SECONDS_EACH=3; shift
 elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then SECONDS_EACH=$1; shift
 elif [ -n "${1:-}" ] && [ ! -f "fuzz/fuzz_$1.c" ]; then
   echo "usage: scripts/fuzz.sh [SECONDS_PER_HARNESS | smoke] [HARNESS...]" >&2; exit 2
