@@ -30,8 +30,9 @@ done
 CC=${BALORA_FUZZ_CC:-clang}
 command -v "$CC" >/dev/null || { echo "scripts/fuzz.sh: $CC not found; hint: apt-get install clang libclang-rt-14-dev libomp-dev (scripts/deps.sh)" >&2; exit 2; }
 B=build-fuzz
+mkdir -p "$B"
 cmake -S . -B "$B" -DCMAKE_C_COMPILER="$CC" -DBALORA_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
-  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" >"$B.cmake.log" 2>&1 || { cat "$B.cmake.log" >&2; exit 1; }
+  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" >"$B/cmake.log" 2>&1 || { cat "$B/cmake.log" >&2; exit 1; }
 targets=""
 for h in $HARNESSES; do targets="$targets --target fuzz_$h"; done
 # shellcheck disable=SC2086
