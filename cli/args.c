@@ -113,14 +113,17 @@ int cli_parse(int argc, char **argv, const char *usage_line, cli_opt *opts, int 
 /* Config values live until exit (string options point into them); freed by an atexit hook. */
 static char **g_config_strings;
 static size_t g_n_config_strings;
-static void free_config_strings(void) {
+void cli_free_config_strings(void) {
     for (size_t i = 0; i < g_n_config_strings; i++) free(g_config_strings[i]);
     free(g_config_strings);
+    g_config_strings = NULL;
+    g_n_config_strings = 0;
 }
 static char *keep_string(const char *val) {
+    static bool hooked;
     char **grown = realloc(g_config_strings, (g_n_config_strings + 1) * sizeof *grown);
     if (!grown) return NULL;
-    if (!g_config_strings) atexit(free_config_strings);
+    if (!hooked) { atexit(cli_free_config_strings); hooked = true; }
     g_config_strings = grown;
     char *copy = strdup(val);
     if (copy) g_config_strings[g_n_config_strings++] = copy;

@@ -25,5 +25,8 @@ int cli_parse(int argc, char **argv, const char *usage_line, cli_opt *opts, int 
 /* Sets options from a JSON or YAML config file (keys = option names, '-' or '_' alike);
  * options given on the command line win. Returns 0, or 2 with a message printed. */
 int cli_parse_config(const char *path, cli_opt *opts, int n_opts, const bool *given);
+/* Frees the config values kept so far (string options set from a config then dangle); exit does it
+ * too. For callers that parse many configs in one process (fuzz/fuzz_cli_config.c). */
+void cli_free_config_strings(void);
 
 #endif

@@ -2,7 +2,10 @@
 # Installs the Debian packages balora needs, where missing (Debian 12; run as root).
 set -euo pipefail
 PKGS="build-essential cmake pkg-config libopenblas-dev liblapacke-dev libcjson-dev libpcre2-dev
-libutf8proc-dev libcairo2-dev libyaml-dev zlib1g-dev python3 ${BALORA_EXTRA_PKGS:-}"
+libutf8proc-dev libcairo2-dev libyaml-dev zlib1g-dev python3
+clang libclang-rt-14-dev libomp-dev ${BALORA_EXTRA_PKGS:-}"
+# clang, libclang-rt-14-dev (libclang_rt.fuzzer-x86_64.a, the ASan/UBSan runtimes) and libomp-dev
+# (clang's OpenMP): the fuzz harnesses (scripts/fuzz.sh), whose smoke runs in CI.
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -38,27 +38,29 @@ balora_status bl_hf_open(bl_hf_folder *h, const char *dir) {
     }
     cJSON *idx;
     if ((st = bl_json_load(path, &idx))) goto fail;
+    /* every error below is formed while idx (which the names point into) is alive, then both are freed */
+    const char **names = NULL;
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(idx, "weight_map");
-    if (!cJSON_IsObject(wm)) { cJSON_Delete(idx); st = bl_fail(BALORA_STATUS_FORMAT, "%s: missing object 'weight_map'", path); goto fail; }
+    if (!cJSON_IsObject(wm)) { st = bl_fail(BALORA_STATUS_FORMAT, "%s: missing object 'weight_map'", path); goto fail_idx; }
     /* distinct shard names, in order of first appearance */
     int cap = cJSON_GetArraySize(wm) + 1;
-    const char **names = bl_calloc((size_t)cap, sizeof *names);
-    if (!names) { cJSON_Delete(idx); st = BALORA_STATUS_NOMEM; goto fail; }
+    names = bl_calloc((size_t)cap, sizeof *names);
+    if (!names) { st = BALORA_STATUS_NOMEM; goto fail_idx; }
     int n = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, wm) {
-        if (!cJSON_IsString(it)) { free(names); cJSON_Delete(idx); st = bl_fail(BALORA_STATUS_FORMAT, "%s: weight_map['%s'] is not a file name", path, it->string); goto fail; }
-        if (strchr(it->valuestring, '/')) { free(names); cJSON_Delete(idx); st = bl_fail(BALORA_STATUS_FORMAT, "%s: weight_map['%s'] = '%s' is not a plain file name", path, it->string, it->valuestring); goto fail; }
+        if (!cJSON_IsString(it)) { st = bl_fail(BALORA_STATUS_FORMAT, "%s: weight_map['%s'] is not a file name", path, it->string); goto fail_idx; }
+        if (strchr(it->valuestring, '/')) { st = bl_fail(BALORA_STATUS_FORMAT, "%s: weight_map['%s'] = '%s' is not a plain file name", path, it->string, it->valuestring); goto fail_idx; }
         int k = 0;
         while (k < n && strcmp(names[k], it->valuestring)) k++;
         if (k == n) names[n++] = it->valuestring;
     }
     h->files = bl_calloc((size_t)n + 1, sizeof *h->files);
-    if (!h->files) { free(names); cJSON_Delete(idx); st = BALORA_STATUS_NOMEM; goto fail; }
+    if (!h->files) { st = BALORA_STATUS_NOMEM; goto fail_idx; }
     for (int k = 0; k < n; k++) {
         char sp[4400];
         snprintf(sp, sizeof sp, "%s/%s", dir, names[k]);
-        if ((st = bl_st_open(&h->files[k], sp))) { free(names); cJSON_Delete(idx); goto fail; }
+        if ((st = bl_st_open(&h->files[k], sp))) goto fail_idx;
         h->n_files++;
     }
     /* every mapped tensor must be in its shard */
@@ -67,12 +69,15 @@ balora_status bl_hf_open(bl_hf_folder *h, const char *dir) {
         while (strcmp(names[k], it->valuestring)) k++;
         if (!bl_st_find(&h->files[k], it->string)) {
             st = bl_fail(BALORA_STATUS_FORMAT, "%s: tensor '%s' is mapped to %s but that shard does not hold it", path, it->string, names[k]);
-            free(names); cJSON_Delete(idx); goto fail;
+            goto fail_idx;
         }
     }
     free(names);
     cJSON_Delete(idx);
     return BALORA_STATUS_OK;
+fail_idx:
+    free(names);
+    cJSON_Delete(idx);
 fail:
     bl_hf_close(h);
     return st;
