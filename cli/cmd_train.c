@@ -117,21 +117,6 @@ static bool argv_wants_seqcls(int argc, char **argv) {
     return false;
 }
 
-/* "auto" targets of a classifier: GPT-2 c_attn, other decoders q_proj,v_proj, encoders
- * query,key,value (finetune.c renames them for DeBERTa). */
-static const char *seqcls_auto_targets(const char *model_dir) {
-    char path[4200];
-    cJSON *j = NULL;
-    const char *t = "query,key,value";
-    if (bl_path_join(path, sizeof path, model_dir, "config.json") || !bl_file_exists(path) || bl_json_load(path, &j)) return t;
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
-    const char *s = cJSON_IsString(mt) ? mt->valuestring : "";
-    if (!strcmp(s, "gpt2")) t = "c_attn";
-    else if (!strcmp(s, "llama") || !strcmp(s, "mistral") || !strcmp(s, "qwen2")) t = "q_proj,v_proj";
-    cJSON_Delete(j);
-    return t;
-}
-
 static void print_dev(const bl_seqcls_ft_result *r, const char *dev) {
     if (!r->have_dev) return;
     if (r->dev.task == BL_GLUE_TASK_STSB)
@@ -281,7 +266,8 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     } else if (strcmp(init, "auto") != 0 && !(strcmp(init, "default") == 0 && lora))
         st = bl_fail(BALORA_STATUS_INVALID, "--init %s does not go with --method %s; hint: lora takes default or gaussian, pissa and ba-lora "
                      "take pissa or pissa_niter_K, full takes none", init, method);
-    if (!st && !full) st = bl_lora_config_set_targets(&fc.lora, strcmp(targets, "auto") ? targets : seqcls_auto_targets(model_dir));
+    /* auto: no targets, bl_seqcls_finetune takes the model's default from the architecture table */
+    if (!st && !full && strcmp(targets, "auto") != 0) st = bl_lora_config_set_targets(&fc.lora, targets);
     if (!st && pissa_family && strcmp(method, "pissa") != 0) st = reg_from_opts(ro, BL_REG_TASK_NLU, &fc.reg);
     if (st) { fprintf(stderr, "balora train: error: %s\n", balora_last_error()); return 2; }
     if (pissa_family && strcmp(method, "pissa") != 0)
@@ -350,6 +336,9 @@ int cmd_train(int argc, char **argv) {
     /* --task seq-cls defaults (finetune.h, as transformers' run_glue examples) */
 #define SEQCLS_DEFAULTS() do { batch = 32; epochs = 3; max_len = 128; warmup_ratio = 0.06; } while (0)
     if (seqcls) SEQCLS_DEFAULTS();
+    char targets_help[512], th[384];
+    snprintf(targets_help, sizeof targets_help, "modules to adapt: comma list of HF names, all-linear, or auto (%s)",
+             bl_arch_targets_help(BL_USE_TRAIN, th, sizeof th));
     cli_opt opts[] = {
         {"model", CLI_OPT_STR, &model_dir, "base model: Hugging Face folder (config.json + safetensors) or llama2.c .bin"},
         {"data", CLI_OPT_STR, &data, "training data (see --data-format)"},
@@ -358,7 +347,7 @@ int cmd_train(int argc, char **argv) {
         {"pissa-save", CLI_OPT_STR, &pissa_save, "PiSSA adapters: converted (a plain LoRA of rank 2r for the original model, METHOD.md 2) or as-is (the trained factors, init_lora_weights \"pissa\": valid on W_res, see --save-residual)"},
         {"save-residual", CLI_OPT_FLAG, &save_residual, "PiSSA: also write OUT/residual, the model folder holding W_res"},
         {"train-embeddings", CLI_OPT_FLAG, &train_embeddings, "--method full: also train the embeddings and the LM head (the paper's baseline freezes them)"},
-        {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn; seq-cls encoders: query,key,value)"},
+        {"targets", CLI_OPT_STR, &targets, targets_help},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
         {"dropout", CLI_OPT_FLOAT, &dropout, "LoRA dropout on the adapter input"},
@@ -524,7 +513,7 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         const char *tg = targets;
-        if (!strcmp(targets, "auto")) tg = m.cfg.family == BL_FAMILY_GPT2 ? "c_attn" : "q_proj,v_proj";
+        if (!strcmp(targets, "auto")) tg = m.cfg.arch->targets_train;
         if ((st = bl_lora_config_set_targets(&lc, tg))) goto done;
         snprintf(lc.base_model, sizeof lc.base_model, "%s", model_dir);
         if ((st = bl_lora_init(&ad, &m.mods, &lc, (uint64_t)seed))) goto done;
