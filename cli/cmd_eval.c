@@ -75,7 +75,7 @@ static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_
 }
 /* The classifier (encoder, or decoder *ForSequenceClassification; + adapter) over `data`: a GLUE TSV of
  * `task`, Adversarial GLUE's dev_ann.json (a .json file with a GLUE task: the task's key), or a generic
- * CSV / TSV / JSONL (task generic: columns --text-col [--text-pair-col] and --label-column, label names
+ * CSV / TSV / JSONL (task generic: columns --text-col [--text-pair-col] and --label-col, label names
  * --labels). */
 static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, const char *data, double **preds, double **gold,
                                        int64_t *n) {
@@ -534,7 +534,8 @@ int cmd_eval(int argc, char **argv) {
         {"completions", CLI_OPT_STR, &a.completions, "JSONL of {\"index\"|\"task_id\", \"completion\"}; several lines per problem = samples"},
         {"predictions", CLI_OPT_STR, &a.predictions, "seq-cls: one prediction per line (or GLUE's index<TAB>prediction)"},
         {"glue-task", CLI_OPT_STR, &a.glue_task, "seq-cls: cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli, generic"},
-        {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 1-based number; JSON: the field)"},
+        {"label-col", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 0-based number, as train's --label-col; JSON: the field)"},
+        {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: alias of --label-col"},
         {"text-col", CLI_OPT_STR, &a.text_col, "seq-cls with --model, generic files: the text column (default: text)"},
         {"text-pair-col", CLI_OPT_STR, &a.text_pair_col, "seq-cls with --model, generic files: the second text's column (sentence pairs)"},
         {"labels", CLI_OPT_STR, &a.labels, "seq-cls with --model, generic files: label names in id order (as given to train)"},

@@ -117,7 +117,7 @@ balora_status bl_glue_read_labels(bl_glue_task task, const char *path, const cha
     *labels = NULL; *n = 0;
     if (ends_with(path, ".json") || ends_with(path, ".jsonl")) return read_json_labels(task, path, column, labels, n);
     static const char *cols[BL_GLUE_TASK_COUNT] = {
-        [BL_GLUE_TASK_COLA] = "2", [BL_GLUE_TASK_SST2] = "label", [BL_GLUE_TASK_MRPC] = "Quality",
+        [BL_GLUE_TASK_COLA] = "1", [BL_GLUE_TASK_SST2] = "label", [BL_GLUE_TASK_MRPC] = "Quality",
         [BL_GLUE_TASK_QQP] = "is_duplicate", [BL_GLUE_TASK_STSB] = "score", [BL_GLUE_TASK_MNLI] = "gold_label",
         [BL_GLUE_TASK_MNLI_MM] = "gold_label", [BL_GLUE_TASK_QNLI] = "label", [BL_GLUE_TASK_RTE] = "label",
         [BL_GLUE_TASK_WNLI] = "label", [BL_GLUE_TASK_GENERIC] = "label"};
@@ -126,7 +126,9 @@ balora_status bl_glue_read_labels(bl_glue_task task, const char *path, const cha
     char *end;
     long colno = strtol(col, &end, 10);
     bool by_number = *col && !*end;
-    if (by_number && colno < 1) return bl_fail(BALORA_STATUS_INVALID, "label column %s: columns count from 1", col);
+    if (by_number && (colno < 0 || colno >= 4096))
+        return bl_fail(BALORA_STATUS_INVALID, "%s: label column %s must be a 0-based index below 4096 (as train's --label-col); "
+                       "hint: the first column is 0", path, col);
     char *text; size_t len;
     BL_TRY(bl_file_read(path, &text, &len));
     int64_t lines = 1;
@@ -136,7 +138,7 @@ balora_status bl_glue_read_labels(bl_glue_task task, const char *path, const cha
     if (!v || !f) { free(text); free(v); free(f); return BALORA_STATUS_NOMEM; }
     balora_status st = BALORA_STATUS_OK;
     char *cur = text, *line;
-    int idx = by_number ? (int)colno - 1 : -1;
+    int idx = by_number ? (int)colno : -1;
     int64_t lineno = 0, k = 0;
     while (!st && (line = next_line(&cur))) {
         lineno++;
@@ -144,10 +146,10 @@ balora_status bl_glue_read_labels(bl_glue_task task, const char *path, const cha
         int nf = split_tabs(line, f, 4096);
         if (idx < 0) { /* the header names the column */
             for (int i = 0; i < nf; i++) if (!strcmp(f[i], col)) idx = i;
-            if (idx < 0) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no column '%s' in the header line; hint: wrong --glue-task, or name it with --label-column", path, col);
+            if (idx < 0) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no column '%s' in the header line; hint: wrong --glue-task, or name it with --label-col", path, col);
             continue;
         }
-        if (idx >= nf) { st = bl_fail(BALORA_STATUS_FORMAT, "%s: line %lld has %d columns, the label is in column %d", path, (long long)lineno, nf, idx + 1); break; }
+        if (idx >= nf) { st = bl_fail(BALORA_STATUS_FORMAT, "%s: line %lld has %d columns, the label is in column %d (0-based)", path, (long long)lineno, nf, idx); break; }
         st = bl_glue_label_value(task, f[idx], &v[k]);
         if (st) st = bl_fail_prefix(st, "%s: line %lld", path, (long long)lineno);
         k++;
