@@ -268,6 +268,10 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
                      "take pissa or pissa_niter_K, full takes none", init, method);
     /* auto: no targets, bl_seqcls_finetune takes the model's default from the architecture table */
     if (!st && !full && strcmp(targets, "auto") != 0) st = bl_lora_config_set_targets(&fc.lora, targets);
+    const char *rank_pattern = OPT_S("rank-pattern"), *alpha_pattern = OPT_S("alpha-pattern");
+    if (!st && full && (rank_pattern || alpha_pattern))
+        st = bl_fail(BALORA_STATUS_INVALID, "--rank-pattern / --alpha-pattern apply to adapters, not to --method full");
+    if (!st && !full) st = bl_lora_config_set_patterns(&fc.lora, rank_pattern, alpha_pattern);
     if (!st && pissa_family && strcmp(method, "pissa") != 0) st = reg_from_opts(ro, BL_REG_TASK_NLU, &fc.reg);
     if (st) { fprintf(stderr, "balora train: error: %s\n", balora_last_error()); return 2; }
     if (pissa_family && strcmp(method, "pissa") != 0)
@@ -327,6 +331,7 @@ int cmd_train(int argc, char **argv) {
     seqcls_opts sq = SEQCLS_OPTS_DEFAULT;
     const char *schedule = "linear", *resume = NULL, *log = NULL, *data_format = "jsonl", *prompt_field = "query";
     const char *response_field = "response", *template_text = "alpaca", *tokenizer = NULL;
+    const char *rank_pattern = NULL, *alpha_pattern = NULL; /* PEFT rank_pattern / alpha_pattern */
     int64_t rank = 8, batch = 4, accum = 1, epochs = 1, max_steps = 0, max_len = 512, seed = 42, threads = 0;
     int64_t save_every = 0, save_limit = 3, warmup_steps = 0, stop_after = 0;
     double alpha = 8, dropout = 0, lr = 2e-4, warmup_ratio = 0, wd = 0, max_grad_norm = 1.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
@@ -350,6 +355,9 @@ int cmd_train(int argc, char **argv) {
         {"targets", CLI_OPT_STR, &targets, targets_help},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
+        {"rank-pattern", CLI_OPT_STR, &rank_pattern, "per-module ranks (PEFT rank_pattern): KEY=R,... or a JSON object {\"KEY\": R}; "
+                                                     "KEY matches a module as '.*\\.KEY$', the first key that matches wins"},
+        {"alpha-pattern", CLI_OPT_STR, &alpha_pattern, "per-module alphas (PEFT alpha_pattern): KEY=A,... or a JSON object, matched as --rank-pattern"},
         {"dropout", CLI_OPT_FLOAT, &dropout, "LoRA dropout on the adapter input"},
         {"rslora", CLI_OPT_FLAG, &rslora, "rank-stabilised scale alpha / sqrt(r)"},
         {"init", CLI_OPT_STR, &init, "adapter init: default (PEFT: kaiming-uniform A, B = 0), gaussian, pissa (exact SVD), pissa_niter_K; auto = default for lora, pissa for pissa and ba-lora"},
@@ -467,6 +475,18 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "balora train: error: need --rank >= 1, --alpha > 0, 0 <= --dropout < 1, --threads >= 0, --seed >= 0, --save-total-limit >= 0\n");
         return 2;
     }
+    bl_lora_config pat; /* rank_pattern / alpha_pattern, checked before the model is read (a usage error) */
+    bl_lora_config_default(&pat);
+    if (full && (rank_pattern || alpha_pattern)) {
+        fprintf(stderr, "balora train: error: --rank-pattern / --alpha-pattern apply to adapters, not to --method full\n");
+        return 2;
+    }
+    const char *bad_pattern = bl_lora_config_set_patterns(&pat, rank_pattern, NULL) ? "rank-pattern"
+                            : bl_lora_config_set_patterns(&pat, rank_pattern, alpha_pattern) ? "alpha-pattern" : NULL;
+    if (bad_pattern) {
+        fprintf(stderr, "balora train: error: --%s: %s\n", bad_pattern, balora_last_error());
+        return 2;
+    }
     balora_threads_set((int)threads);
     bl_log(BL_VERBOSE, "threads: %d; BLAS: %s", balora_threads_get(), balora_blas_info());
 
@@ -500,6 +520,7 @@ int cmd_train(int argc, char **argv) {
     int pissa_niter = -1;
     if (!full) { /* the adapter */
         lc.r = rank; lc.alpha = alpha; lc.dropout = dropout; lc.rslora = rslora;
+        lc.patterns = pat.patterns;
         if (!strcmp(init, "auto")) init = use_balora || pissa_method ? "pissa" : "default";
         pissa = !strncmp(init, "pissa", 5);
         if (!strcmp(init, "gaussian")) lc.init = BL_LORA_INIT_GAUSSIAN;
