@@ -77,7 +77,7 @@ static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_
 }
 /* The classifier (encoder, or decoder *ForSequenceClassification; + adapter) over `data`: a GLUE TSV of
  * `task`, Adversarial GLUE's dev_ann.json (a .json file with a GLUE task: the task's key), or a generic
- * CSV / TSV / JSONL (task generic: columns --text-col [--text-pair-col] and --label-column, label names
+ * CSV / TSV / JSONL (task generic: columns --text-col [--text-pair-col] and --label-col, label names
  * --labels). */
 static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, const char *data, double **preds, double **gold,
                                        int64_t *n) {
@@ -591,14 +591,17 @@ static int run_mtbench(const eval_args *a) {
 int cmd_eval(int argc, char **argv) {
     eval_args a = {.ks = "1", .glue_task = "generic", .jobs = 2, .memory_mb = 1024, .timeout = 10, .show_failures = 5,
                    .max_new_tokens = 512, .batch_size = 8, .samples = 1, .top_p = 1.0, .max_len = 128};
+    char glue_help[300], glue[200];
+    snprintf(glue_help, sizeof glue_help, "seq-cls: %s", bl_glue_task_list(1, glue, sizeof glue));
     cli_opt opts[] = {
         {"bench", CLI_OPT_STR, &a.bench, "benchmark: gsm8k, math, humaneval, mbpp, mtbench (or ppl, with --model)"},
         {"task", CLI_OPT_STR, &a.task, "seq-cls: score GLUE-style classification predictions"},
         {"data", CLI_OPT_STR, &a.data, "the benchmark's data file (JSONL, .gz allowed) or GLUE TSV"},
         {"completions", CLI_OPT_STR, &a.completions, "JSONL of {\"index\"|\"task_id\", \"completion\"}; several lines per problem = samples"},
         {"predictions", CLI_OPT_STR, &a.predictions, "seq-cls: one prediction per line (or GLUE's index<TAB>prediction)"},
-        {"glue-task", CLI_OPT_STR, &a.glue_task, "seq-cls: cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli, generic"},
-        {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 1-based number; JSON: the field)"},
+        {"glue-task", CLI_OPT_STR, &a.glue_task, glue_help},
+        {"label-col", CLI_OPT_STR, &a.label_column, "seq-cls: the label column's header name (or 0-based number, as train's --label-col; JSON: the field)"},
+        {"label-column", CLI_OPT_STR, &a.label_column, "seq-cls: alias of --label-col"},
         {"text-col", CLI_OPT_STR, &a.text_col, "seq-cls with --model, generic files: the text column (default: text)"},
         {"text-pair-col", CLI_OPT_STR, &a.text_pair_col, "seq-cls with --model, generic files: the second text's column (sentence pairs)"},
         {"labels", CLI_OPT_STR, &a.labels, "seq-cls with --model, generic files: label names in id order (as given to train)"},

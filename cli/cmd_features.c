@@ -23,7 +23,7 @@ static const char *USAGE =
     "real tokens with --pooling mean) or, with L = -1 (default), the vector the classifier reads (BERT's\n"
     "pooler output, RoBERTa's classifier.dense + tanh, DeBERTa's ContextPooler; for a decoder classifier the\n"
     "final-norm state of the pooled last real token, which hidden layers also use unless --pooling mean).\n"
-    "FILE: a GLUE TSV with --task (cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli), Adversarial\n"
+    "FILE: a GLUE TSV with --task (the GLUE task: see --task below), Adversarial\n"
     "GLUE's dev_ann.json with --advglue and --task, or CSV/TSV/JSONL with --text-col [--text-pair-col]\n"
     "[--label-col]. The tokenizer is read from --tokenizer (default: the model folder).\n"
     "OUT holds features [n, C] F32, labels [n] I64 (-100 when unlabelled) or scores [n] F32 (regression),\n"
@@ -35,7 +35,9 @@ int cmd_features(int argc, char **argv) {
     const char *tokdir = NULL;
     int64_t layer = -1, max_len = 128, batch = 32, max_examples = 0, threads = 0, num_labels = 0;
     bool advglue = false, no_labels = false, regression = false, skip_bad = false;
-    char model_help[400], l2[256];
+    char model_help[400], l2[256], task_help[300], glue[200], adv[160];
+    snprintf(task_help, sizeof task_help, "GLUE task of a GLUE TSV (%s) or Adversarial GLUE file (%s)",
+             bl_glue_task_list(0, glue, sizeof glue), bl_glue_task_list(2, adv, sizeof adv));
     snprintf(model_help, sizeof model_help, "Hugging Face encoder folder (%s) or decoder classifier folder",
              bl_arch_type_list(2, l2, sizeof l2));
     cli_opt opts[] = {
@@ -45,7 +47,7 @@ int cmd_features(int argc, char **argv) {
         {"out", CLI_OPT_STR, &out, "output safetensors"},
         {"layer", CLI_OPT_INT, &layer, "hidden layer (0 = embeddings, n_layer = last; -1 = the classifier's input)"},
         {"pooling", CLI_OPT_STR, &pooling, "cls (first token) or mean (over real tokens); for --layer >= 0"},
-        {"task", CLI_OPT_STR, &task, "GLUE task of a GLUE TSV / Adversarial GLUE file"},
+        {"task", CLI_OPT_STR, &task, task_help},
         {"advglue", CLI_OPT_FLAG, &advglue, "FILE is Adversarial GLUE's dev_ann.json (needs --task)"},
         {"format", CLI_OPT_STR, &format, "csv, tsv or jsonl (default: from the extension)"},
         {"text-col", CLI_OPT_STR, &text_col, "generic files: the text column"},
@@ -80,7 +82,7 @@ int cmd_features(int argc, char **argv) {
         return 2;
     }
     if (advglue && !task) {
-        fprintf(stderr, "balora features: error: --advglue needs --task (sst2, qqp, mnli, mnli-mm, qnli or rte)\n");
+        fprintf(stderr, "balora features: error: --advglue needs --task (%s)\n", adv);
         return 2;
     }
     if (threads > 0) balora_threads_set((int)threads);

@@ -88,8 +88,7 @@ static balora_status fm_load(fwd_model *f, const char *path) {
             cJSON *j = NULL;
             BL_TRY(bl_json_load(cfg, &j));
             const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
-            static const char *const enc[] = {"bert", "roberta", "deberta-v2", "xlm-roberta", "camembert"};
-            for (size_t i = 0; cJSON_IsString(mt) && i < sizeof enc / sizeof enc[0]; i++) f->enc |= !strcmp(mt->valuestring, enc[i]);
+            f->enc = cJSON_IsString(mt) && bl_arch_is_encoder(mt->valuestring);
             cJSON_Delete(j);
         }
         if (f->enc) BL_TRY(bl_enc_load(&f->e, path, NULL));

@@ -117,21 +117,6 @@ static bool argv_wants_seqcls(int argc, char **argv) {
     return false;
 }
 
-/* "auto" targets of a classifier: GPT-2 c_attn, other decoders q_proj,v_proj, encoders
- * query,key,value (finetune.c renames them for DeBERTa). */
-static const char *seqcls_auto_targets(const char *model_dir) {
-    char path[4200];
-    cJSON *j = NULL;
-    const char *t = "query,key,value";
-    if (bl_path_join(path, sizeof path, model_dir, "config.json") || !bl_file_exists(path) || bl_json_load(path, &j)) return t;
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
-    const char *s = cJSON_IsString(mt) ? mt->valuestring : "";
-    if (!strcmp(s, "gpt2")) t = "c_attn";
-    else if (!strcmp(s, "llama") || !strcmp(s, "mistral") || !strcmp(s, "qwen2")) t = "q_proj,v_proj";
-    cJSON_Delete(j);
-    return t;
-}
-
 static void print_dev(const bl_seqcls_ft_result *r, const char *dev) {
     if (!r->have_dev) return;
     if (r->dev.task == BL_GLUE_TASK_STSB)
@@ -284,7 +269,12 @@ static int train_seqcls(const seqcls_opts *sq, const reg_opts *ro, const cli_opt
     } else if (strcmp(init, "auto") != 0 && !(strcmp(init, "default") == 0 && lora))
         st = bl_fail(BALORA_STATUS_INVALID, "--init %s does not go with --method %s; hint: lora takes default or gaussian, pissa and ba-lora "
                      "take pissa or pissa_niter_K, full takes none", init, method);
-    if (!st && !full) st = bl_lora_config_set_targets(&fc.lora, strcmp(targets, "auto") ? targets : seqcls_auto_targets(model_dir));
+    /* auto: no targets, bl_seqcls_finetune takes the model's default from the architecture table */
+    if (!st && !full && strcmp(targets, "auto") != 0) st = bl_lora_config_set_targets(&fc.lora, targets);
+    const char *rank_pattern = OPT_S("rank-pattern"), *alpha_pattern = OPT_S("alpha-pattern");
+    if (!st && full && (rank_pattern || alpha_pattern))
+        st = bl_fail(BALORA_STATUS_INVALID, "--rank-pattern / --alpha-pattern apply to adapters, not to --method full");
+    if (!st && !full) st = bl_lora_config_set_patterns(&fc.lora, rank_pattern, alpha_pattern);
     if (!st && pissa_family && strcmp(method, "pissa") != 0) st = reg_from_opts(ro, BL_REG_TASK_NLU, &fc.reg);
     if (st) { fprintf(stderr, "balora train: error: %s\n", balora_last_error()); return 2; }
     if (pissa_family && strcmp(method, "pissa") != 0)
@@ -344,6 +334,7 @@ int cmd_train(int argc, char **argv) {
     seqcls_opts sq = SEQCLS_OPTS_DEFAULT;
     const char *schedule = "linear", *resume = NULL, *log = NULL, *data_format = "jsonl", *prompt_field = "query";
     const char *response_field = "response", *template_text = "alpaca", *tokenizer = NULL;
+    const char *rank_pattern = NULL, *alpha_pattern = NULL; /* PEFT rank_pattern / alpha_pattern */
     int64_t rank = 8, batch = 4, accum = 1, epochs = 1, max_steps = 0, max_len = 512, seed = 42, threads = 0;
     int64_t save_every = 0, save_limit = 3, warmup_steps = 0, stop_after = 0;
     double alpha = 8, dropout = 0, lr = 2e-4, warmup_ratio = 0, wd = 0, max_grad_norm = 1.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
@@ -354,6 +345,9 @@ int cmd_train(int argc, char **argv) {
     /* --task seq-cls defaults (finetune.h, as transformers' run_glue examples) */
 #define SEQCLS_DEFAULTS() do { batch = 32; epochs = 3; max_len = 128; warmup_ratio = 0.06; } while (0)
     if (seqcls) SEQCLS_DEFAULTS();
+    char targets_help[512], th[384];
+    snprintf(targets_help, sizeof targets_help, "modules to adapt: comma list of HF names, all-linear, or auto (%s)",
+             bl_arch_targets_help(BL_USE_TRAIN, th, sizeof th));
     cli_opt opts[] = {
         {"model", CLI_OPT_STR, &model_dir, "base model: Hugging Face folder (config.json + safetensors) or llama2.c .bin"},
         {"data", CLI_OPT_STR, &data, "training data (see --data-format)"},
@@ -362,9 +356,12 @@ int cmd_train(int argc, char **argv) {
         {"pissa-save", CLI_OPT_STR, &pissa_save, "PiSSA adapters: converted (a plain LoRA of rank 2r for the original model, METHOD.md 2) or as-is (the trained factors, init_lora_weights \"pissa\": valid on W_res, see --save-residual)"},
         {"save-residual", CLI_OPT_FLAG, &save_residual, "PiSSA: also write OUT/residual, the model folder holding W_res"},
         {"train-embeddings", CLI_OPT_FLAG, &train_embeddings, "--method full: also train the embeddings and the LM head (the paper's baseline freezes them)"},
-        {"targets", CLI_OPT_STR, &targets, "modules to adapt: comma list of HF names, all-linear, or auto (q_proj,v_proj; GPT-2: c_attn; seq-cls encoders: query,key,value)"},
+        {"targets", CLI_OPT_STR, &targets, targets_help},
         {"rank", CLI_OPT_INT, &rank, "LoRA rank r"},
         {"alpha", CLI_OPT_FLOAT, &alpha, "LoRA alpha (scale alpha / r)"},
+        {"rank-pattern", CLI_OPT_STR, &rank_pattern, "per-module ranks (PEFT rank_pattern): KEY=R,... or a JSON object {\"KEY\": R}; "
+                                                     "KEY matches a module as '.*\\.KEY$', the first key that matches wins"},
+        {"alpha-pattern", CLI_OPT_STR, &alpha_pattern, "per-module alphas (PEFT alpha_pattern): KEY=A,... or a JSON object, matched as --rank-pattern"},
         {"dropout", CLI_OPT_FLOAT, &dropout, "LoRA dropout on the adapter input"},
         {"rslora", CLI_OPT_FLAG, &rslora, "rank-stabilised scale alpha / sqrt(r)"},
         {"init", CLI_OPT_STR, &init, "adapter init: default (PEFT: kaiming-uniform A, B = 0), gaussian, pissa (exact SVD), pissa_niter_K; auto = default for lora, pissa for pissa and ba-lora"},
@@ -487,6 +484,18 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "balora train: error: need --rank >= 1, --alpha > 0, 0 <= --dropout < 1, --threads >= 0, --seed >= 0, --save-total-limit >= 0\n");
         return 2;
     }
+    bl_lora_config pat; /* rank_pattern / alpha_pattern, checked before the model is read (a usage error) */
+    bl_lora_config_default(&pat);
+    if (full && (rank_pattern || alpha_pattern)) {
+        fprintf(stderr, "balora train: error: --rank-pattern / --alpha-pattern apply to adapters, not to --method full\n");
+        return 2;
+    }
+    const char *bad_pattern = bl_lora_config_set_patterns(&pat, rank_pattern, NULL) ? "rank-pattern"
+                            : bl_lora_config_set_patterns(&pat, rank_pattern, alpha_pattern) ? "alpha-pattern" : NULL;
+    if (bad_pattern) {
+        fprintf(stderr, "balora train: error: --%s: %s\n", bad_pattern, balora_last_error());
+        return 2;
+    }
     balora_threads_set((int)threads);
     bl_log(BL_VERBOSE, "threads: %d; BLAS: %s", balora_threads_get(), balora_blas_info());
 
@@ -520,6 +529,7 @@ int cmd_train(int argc, char **argv) {
     int pissa_niter = -1;
     if (!full) { /* the adapter */
         lc.r = rank; lc.alpha = alpha; lc.dropout = dropout; lc.rslora = rslora;
+        lc.patterns = pat.patterns;
         if (!strcmp(init, "auto")) init = use_balora || pissa_method ? "pissa" : "default";
         pissa = !strncmp(init, "pissa", 5);
         if (!strcmp(init, "gaussian")) lc.init = BL_LORA_INIT_GAUSSIAN;
@@ -533,7 +543,7 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
         const char *tg = targets;
-        if (!strcmp(targets, "auto")) tg = m.cfg.family == BL_FAMILY_GPT2 ? "c_attn" : "q_proj,v_proj";
+        if (!strcmp(targets, "auto")) tg = m.cfg.arch->targets_train;
         if ((st = bl_lora_config_set_targets(&lc, tg))) goto done;
         snprintf(lc.base_model, sizeof lc.base_model, "%s", model_dir);
         if ((st = bl_lora_init(&ad, &m.mods, &lc, (uint64_t)seed))) goto done;

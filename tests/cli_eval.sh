@@ -87,6 +87,15 @@ check "sst2 inverted accuracy 0, mcc -1" "'$PY' -c \"import json,sys; r=json.loa
 "$CLI" eval --task seq-cls --glue-task sst2 --data "$D/glue/SST-2/dev.tsv" --predictions "$T/sst2_inv.txt" --metrics accuracy,mcc --out "$T/sst.json" > /dev/null
 check "--metrics accuracy,mcc: score -0.5" "'$PY' -c \"import json,sys; r=json.load(open('$T/sst.json')); sys.exit(0 if abs(r['score']+0.5)<1e-12 and r['task_metrics']==['accuracy','mcc'] else 1)\""
 tail -n +2 "$D/glue/STS-B/dev.tsv" | cut -f10 > "$T/stsb.txt"
+# --label-col counts from 0 as in train (--label-column: its alias)
+printf 'x\tgood\t1\ny\tbad\t0\nz\tok\t1\n' > "$T/gen.tsv"
+printf '1\n0\n1\n' > "$T/gen_pred.txt"
+"$CLI" eval --task seq-cls --data "$T/gen.tsv" --label-col 2 --predictions "$T/gen_pred.txt" --out "$T/gen.json" > /dev/null
+check "eval --label-col 2 is the third column" "[ $? -eq 0 ] && '$PY' -c \"import json,sys; r=json.load(open('$T/gen.json')); sys.exit(0 if r['accuracy']==1 and r['n']==3 else 1)\""
+"$CLI" eval --task seq-cls --data "$T/gen.tsv" --label-column 2 --predictions "$T/gen_pred.txt" > /dev/null
+check "eval --label-column stays an alias" "[ $? -eq 0 ]"
+"$CLI" eval --task seq-cls --data "$T/gen.tsv" --label-col 3 --predictions "$T/gen_pred.txt" > /dev/null 2> "$T/err.txt"
+check "eval --label-col 3 is past the last column (0-based)" "[ $? -ne 0 ] && grep -q '0-based' '$T/err.txt'"
 "$CLI" eval --task seq-cls --glue-task stsb --data "$D/glue/STS-B/dev.tsv" --predictions "$T/stsb.txt" --out "$T/sts.json" > /dev/null
 check "stsb gold pearson 1" "'$PY' -c \"import json,sys; r=json.load(open('$T/sts.json')); sys.exit(0 if abs(r['pearson']-1)<1e-12 and abs(r['spearman']-1)<1e-12 else 1)\""
 printf 'index\tprediction\n' > "$T/qnli.tsv"; tail -n +2 "$D/glue/QNLI/dev.tsv" | cut -f1,4 >> "$T/qnli.tsv"

@@ -23,6 +23,16 @@ int main(void) {
     const char *cola = write_file("cola.tsv", "gj04\t1\t\tOur friends won't buy this analysis.\ngj04\t0\t*\tThey drank the pub.\n");
     CHECK_OK(bl_glue_read_labels(BL_GLUE_TASK_COLA, cola, NULL, &v, &n));
     CHECK(n == 2 && v[0] == 1 && v[1] == 0, "CoLA labels"); free(v);
+    /* column numbers count from 0, as train's --label-col: CoLA's default is column 1 */
+    CHECK_OK(bl_glue_read_labels(BL_GLUE_TASK_COLA, cola, "1", &v, &n));
+    CHECK(n == 2 && v[0] == 1 && v[1] == 0, "CoLA labels by 0-based column 1"); free(v);
+    const char *gen = write_file("gen.tsv", "2\tfirst\t0\n2\tsecond\t1\n");
+    CHECK_OK(bl_glue_read_labels(BL_GLUE_TASK_GENERIC, gen, "2", &v, &n));
+    CHECK(n == 2 && v[0] == 0 && v[1] == 1, "generic labels by 0-based column 2 (not column 1's text, not column 0's 2s)"); free(v);
+    CHECK_OK(bl_glue_read_labels(BL_GLUE_TASK_GENERIC, gen, "0", &v, &n));
+    CHECK(n == 2 && v[0] == 2 && v[1] == 2, "column 0 is the first"); free(v);
+    CHECK_FAILS(bl_glue_read_labels(BL_GLUE_TASK_GENERIC, gen, "-1", &v, &n), BALORA_STATUS_INVALID, "0-based");
+    CHECK_FAILS(bl_glue_read_labels(BL_GLUE_TASK_GENERIC, gen, "3", &v, &n), BALORA_STATUS_FORMAT, "column 3 (0-based)");
     /* MNLI: gold_label words */
     const char *mnli = write_file("mnli.tsv", "index\tsentence1\tsentence2\tgold_label\n0\ta\tb\tneutral\n1\tc\td\tcontradiction\n2\te\tf\tentailment\n");
     CHECK_OK(bl_glue_read_labels(BL_GLUE_TASK_MNLI, mnli, NULL, &v, &n));

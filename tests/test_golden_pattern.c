@@ -90,6 +90,38 @@ static void test_matching_rules(void) {
     CHECK_FAILS(bl_lora_config_set_patterns(&c, "v_proj=2.5", NULL), BALORA_STATUS_INVALID, "positive integer");
     CHECK_FAILS(bl_lora_config_set_patterns(&c, "v_proj", NULL), BALORA_STATUS_INVALID, "KEY=VALUE");
     CHECK_FAILS(bl_lora_config_set_patterns(&c, NULL, "o_(proj=3"), BALORA_STATUS_FORMAT, "alpha_pattern");
+    /* the JSON object form gives the same patterns, in the object's order (a key may hold commas) */
+    bl_lora_config cj;
+    bl_lora_config_default(&cj);
+    CHECK_OK(bl_lora_config_set_patterns(&cj, " {\"v_proj\": 2, \"layers.1.mlp.up_proj\": 6}", "{\"o_proj\": 3}"));
+    CHECK_OK(bl_lora_config_set_patterns(&c, "v_proj=2,layers.1.mlp.up_proj=6", "o_proj=3"));
+    CHECK(cj.patterns.n_rank == 2 && cj.patterns.n_alpha == 1 && !memcmp(&cj.patterns, &c.patterns, sizeof c.patterns),
+          "JSON and KEY=V forms give the same patterns");
+    CHECK_OK(bl_lora_config_set_patterns(&cj, "{\"layers\\\\.[0-9]{1,2}\\\\.self_attn\\\\.q_proj\": 3}", NULL));
+    CHECK(cj.patterns.n_rank == 1 && !strcmp(cj.patterns.rank[0].key, "layers\\.[0-9]{1,2}\\.self_attn\\.q_proj") &&
+          cj.patterns.rank[0].value == 3, "JSON key with a regex: '%s'", cj.patterns.rank[0].key);
+    /* what is refused, each naming the field and the key */
+    c.patterns.n_rank = 5;
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "q_proj=0", NULL), BALORA_STATUS_INVALID, "'q_proj' must be a positive integer");
+    CHECK(c.patterns.n_rank == 5, "a refused pattern leaves the config as it was");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "q_proj=-3", NULL), BALORA_STATUS_INVALID, "positive integer");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "q_proj=65537", NULL), BALORA_STATUS_INVALID, "<= 65536");
+    CHECK_OK(bl_lora_config_set_patterns(&c, "q_proj=65536", NULL));
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "q_proj=x", NULL), BALORA_STATUS_INVALID, "rank_pattern: value 'x'");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "q_proj=", NULL), BALORA_STATUS_INVALID, "no value");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "=4", NULL), BALORA_STATUS_INVALID, "empty key");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"\": 4}", NULL), BALORA_STATUS_INVALID, "empty key");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "q_proj=4,q_proj=8", NULL), BALORA_STATUS_INVALID, "given twice");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"q_proj\": 2.5}", NULL), BALORA_STATUS_FORMAT, "positive integer");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"q_proj\": 1e6}", NULL), BALORA_STATUS_INVALID, "<= 65536");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"q_proj\": \"4\"}", NULL), BALORA_STATUS_FORMAT, "positive integer");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{q_proj: 4}", NULL), BALORA_STATUS_INVALID, "not a JSON object");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, NULL, "o_proj=inf"), BALORA_STATUS_INVALID, "positive finite number");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, NULL, "o_proj=nan"), BALORA_STATUS_INVALID, "positive finite number");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, NULL, "o_proj=0"), BALORA_STATUS_INVALID, "alpha_pattern: value 0 for 'o_proj'");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, NULL, "{\"o_proj\": 1e999}"), BALORA_STATUS_INVALID, "positive finite number");
+    CHECK_OK(bl_lora_config_set_patterns(&c, NULL, "o_proj=0.5"));
+    CHECK(c.patterns.n_rank == 0 && c.patterns.n_alpha == 1 && c.patterns.alpha[0].value == 0.5, "alpha 0.5 accepted");
 }
 
 /* Every module's r and scale as PEFT built them for this adapter. */
@@ -114,8 +146,8 @@ static void forward_logits(bl_model *m, const bl_batch *b, float *out, int64_t *
 }
 
 int main(void) {
+    test_matching_rules(); /* self-contained */
     const char *shared = t_require_shared();
-    test_matching_rules();
     char dir[1024], adir[1100], path[1300];
     snprintf(dir, sizeof dir, "%s/golden/llama_pattern", shared);
     snprintf(adir, sizeof adir, "%s/lora", dir);

@@ -4,6 +4,7 @@
 #include "io/merge.h"
 #include "io/safetensors.h"
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <ctype.h>
 #include <math.h>
 #include <pcre2.h>
 #include <stdio.h>
@@ -49,15 +50,27 @@ float bl_lora_scale(const bl_lora_config *c, int64_t r, double alpha) {
     return (float)(c->rslora ? alpha / sqrt((double)r) : alpha / (double)r);
 }
 
-/* "KEY=V,KEY=V" -> out (rank: V a positive integer <= 65536, alpha: V a positive number). */
+/* "KEY=V,KEY=V" or a JSON object {"KEY": V, ...} -> out (rank: V a positive integer <= 65536, alpha:
+ * V a positive finite number; keys non-empty and each given once). */
 static balora_status parse_pattern_list(const char *list, bool rank, bl_peft_pattern *out, int *n) {
     const char *what = rank ? "rank_pattern" : "alpha_pattern";
     *n = 0;
-    for (const char *p = list; p && *p;) {
+    const char *q = list;
+    while (q && isspace((unsigned char)*q)) q++;
+    bool json = q && *q == '{';
+    if (json) { /* JSON object text, as in adapter_config.json */
+        cJSON *j = cJSON_Parse(q);
+        if (!j) return bl_fail(BALORA_STATUS_INVALID, "%s: '%.80s' is not a JSON object; hint: {\"q_proj\": 16, \"v_proj\": 4} or q_proj=16,v_proj=4",
+                               what, q);
+        balora_status st = bl_peft_pattern_parse("lora config", what, j, rank, out, n);
+        cJSON_Delete(j);
+        BL_TRY(st);
+    }
+    for (const char *p = json ? NULL : list; p && *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
-        if (!eq || eq == p)
+        if (!eq)
             return bl_fail(BALORA_STATUS_INVALID, "%s: entry '%.*s' is not KEY=VALUE; hint: e.g. v_proj=2,layers.1.mlp.up_proj=6", what,
                            (int)len, p);
         size_t kl = (size_t)(eq - p);
@@ -71,7 +84,7 @@ static balora_status parse_pattern_list(const char *list, bool rank, bl_peft_pat
         num[vl] = 0;
         char *end;
         double v = strtod(num, &end);
-        if (*end || !(v > 0) || !isfinite(v) || (rank && (v != floor(v) || v > 65536)))
+        if (*end || end == num)
             return bl_fail(BALORA_STATUS_INVALID, "%s: value '%s' for '%.*s' must be a positive %s", what, num, (int)kl, p,
                            rank ? "integer <= 65536" : "number");
         memcpy(out[*n].key, p, kl);
@@ -79,6 +92,18 @@ static balora_status parse_pattern_list(const char *list, bool rank, bl_peft_pat
         out[*n].value = v;
         (*n)++;
         p = e ? e + 1 : NULL;
+    }
+    for (int k = 0; k < *n; k++) {
+        double v = out[k].value;
+        if (!out[k].key[0])
+            return bl_fail(BALORA_STATUS_INVALID, "%s: entry %d has an empty key; hint: a module name or its end, e.g. v_proj or "
+                           "layers.1.mlp.up_proj", what, k + 1);
+        if (!(v > 0) || !isfinite(v) || (rank && (v != floor(v) || v > 65536)))
+            return bl_fail(BALORA_STATUS_INVALID, "%s: value %g for '%s' must be a positive %s", what, v, out[k].key,
+                           rank ? "integer <= 65536" : "finite number");
+        for (int i = 0; i < k; i++)
+            if (!strcmp(out[i].key, out[k].key))
+                return bl_fail(BALORA_STATUS_INVALID, "%s: key '%s' is given twice", what, out[k].key);
     }
     return BALORA_STATUS_OK;
 }

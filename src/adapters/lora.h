@@ -58,8 +58,12 @@ typedef struct bl_adapter {
 void bl_lora_config_default(bl_lora_config *c);
 /* Parses "q_proj,v_proj" / "all-linear" into c->targets. */
 balora_status bl_lora_config_set_targets(bl_lora_config *c, const char *comma_list);
-/* Parses "KEY=R,KEY=R" into c->patterns.rank and "KEY=A,..." into c->patterns.alpha (NULL or ""
- * leaves that one empty). KEY is a PEFT pattern key (a regular expression, see above). */
+/* Parses "KEY=R,KEY=R" (or the JSON object text {"KEY": R, ...}) into c->patterns.rank and
+ * "KEY=A,..." (or {"KEY": A, ...}) into c->patterns.alpha (NULL or "" leaves that one empty). KEY is
+ * a PEFT pattern key (a regular expression, see above; use the JSON form for keys with commas).
+ * Refused (BALORA_STATUS_INVALID, naming the key): an empty or repeated key, a rank that is not an
+ * integer in 1..65536, an alpha that is not a positive finite number; an invalid regular
+ * expression fails with BALORA_STATUS_FORMAT. */
 balora_status bl_lora_config_set_patterns(bl_lora_config *c, const char *rank_list, const char *alpha_list);
 /* The r and alpha the config gives module `name` (after rank_pattern / alpha_pattern). */
 balora_status bl_lora_module_rank_alpha(const bl_lora_config *c, const char *name, int64_t *r, double *alpha);

@@ -180,7 +180,7 @@ static balora_status train_causal(balora_model *h, const balora_train_config *c,
             goto done;
         }
         const char *tg = c->targets;
-        if (!strcmp(tg, "auto")) tg = m->cfg.family == BL_FAMILY_GPT2 ? "c_attn" : "q_proj,v_proj";
+        if (!strcmp(tg, "auto")) tg = m->cfg.arch->targets_train;
         if ((st = bl_lora_config_set_targets(&lc, tg))) goto done;
         if (snprintf(lc.base_model, sizeof lc.base_model, "%s", h->path) >= (int)sizeof lc.base_model) {
             st = bl_fail(BALORA_STATUS_INVALID, "%s: the model path is longer than the %zu bytes of base_model_name_or_path", h->path, sizeof lc.base_model - 1);
@@ -350,11 +350,8 @@ static balora_status train_seqcls(balora_model *h, const balora_train_config *c,
     } else if (strcmp(init, "auto") != 0 && !(strcmp(init, "default") == 0 && lora))
         return bl_fail(BALORA_STATUS_INVALID, "balora_train_config.init %s does not go with method %s; hint: lora takes default or gaussian, "
                        "pissa and ba-lora take pissa or pissa_niter_K, full takes none", init, method);
-    if (!full) { /* "auto": GPT-2 c_attn, other decoders q_proj,v_proj, encoders query,key,value */
-        const char *tg = c->targets;
-        if (!strcmp(tg, "auto")) tg = !h->cls.decoder ? "query,key,value" : h->cls.dec->cfg.family == BL_FAMILY_GPT2 ? "c_attn" : "q_proj,v_proj";
-        BL_TRY(bl_lora_config_set_targets(&fc.lora, tg));
-    }
+    /* "auto": no targets, bl_seqcls_finetune takes the model's default from the architecture table */
+    if (!full && strcmp(c->targets, "auto") != 0) BL_TRY(bl_lora_config_set_targets(&fc.lora, c->targets));
     if (c->method == BALORA_TRAIN_METHOD_BALORA) BL_TRY(reg_from_config(c, BL_REG_TASK_NLU, &fc.reg));
     char *cfg_json = config_json(c, h->path);
     fc.config_json = cfg_json;

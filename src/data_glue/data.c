@@ -9,25 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---------------------------------------------------------------- tasks */
-
-static const bl_glue_task_info TASKS[BL_GLUE_TASK_COUNT] = {
-    [BL_GLUE_TASK_COLA] = {"cola", false, false, 2, {"0", "1"}, "sentence", NULL, "label", NULL, NULL, "mcc"},
-    [BL_GLUE_TASK_SST2] = {"sst2", false, false, 2, {"0", "1"}, "sentence", NULL, "label", "sentence", NULL, "accuracy"},
-    [BL_GLUE_TASK_MRPC] = {"mrpc", true, false, 2, {"0", "1"}, "#1 String", "#2 String", "Quality", NULL, NULL, "f1"},
-    [BL_GLUE_TASK_QQP] = {"qqp", true, false, 2, {"0", "1"}, "question1", "question2", "is_duplicate", "question1", "question2", "f1"},
-    [BL_GLUE_TASK_STSB] = {"stsb", true, true, 1, {NULL}, "sentence1", "sentence2", "score", NULL, NULL, "pearson"},
-    [BL_GLUE_TASK_MNLI] = {"mnli", true, false, 3, {"entailment", "neutral", "contradiction"}, "sentence1", "sentence2", "gold_label", "premise", "hypothesis", "accuracy"},
-    [BL_GLUE_TASK_MNLI_MM] = {"mnli-mm", true, false, 3, {"entailment", "neutral", "contradiction"}, "sentence1", "sentence2", "gold_label", "premise", "hypothesis", "accuracy"},
-    [BL_GLUE_TASK_QNLI] = {"qnli", true, false, 2, {"entailment", "not_entailment"}, "question", "sentence", "label", "question", "sentence", "accuracy"},
-    [BL_GLUE_TASK_RTE] = {"rte", true, false, 2, {"entailment", "not_entailment"}, "sentence1", "sentence2", "label", "sentence1", "sentence2", "accuracy"},
-    [BL_GLUE_TASK_WNLI] = {"wnli", true, false, 2, {"0", "1"}, "sentence1", "sentence2", "label", NULL, NULL, "accuracy"},
-};
-
-const bl_glue_task_info *bl_glue_task_get(bl_glue_task t) {
-    return ((unsigned)t < BL_GLUE_TASK_COUNT && t != BL_GLUE_TASK_GENERIC) ? &TASKS[t] : NULL;
-}
-
 /* ---------------------------------------------------------------- storage */
 
 /* Row-level label as read, resolved into ids / scores once every row is known. */
@@ -364,10 +345,11 @@ balora_status bl_glue_load(bl_glue_set *d, bl_glue_task task, const char *path, 
     char *p = start;
     int64_t line = 1;
     int ia, ib = -1, il;
-    bool cola_header = !strncmp(start, "index", 5) && (start[5] == '\t' || start[5] == '\n' || start[5] == '\r');
-    if (task == BL_GLUE_TASK_COLA && !cola_header) {
-        /* CoLA train/dev: no header; source, label, original judgement, sentence */
-        ia = 3; il = 1;
+    bool has_header = !strncmp(start, "index", 5) && (start[5] == '\t' || start[5] == '\n' || start[5] == '\r');
+    if (ti->bare_a >= 0 && !has_header) {
+        /* a headerless file (CoLA's train/dev: source, label, original judgement, sentence; its test
+         * file has a header that starts with "index") */
+        ia = ti->bare_a; il = ti->bare_label;
     } else {
         char *hf[MAX_FIELDS];
         int nf;
@@ -400,9 +382,11 @@ fail:
 balora_status bl_advglue_load(bl_glue_set *d, bl_glue_task task, const char *path) {
     memset(d, 0, sizeof *d);
     const bl_glue_task_info *ti = bl_glue_task_get(task);
-    if (!ti || !ti->adv_a)
-        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: Adversarial GLUE has no task '%s'; hint: one of sst2, qqp, mnli, "
-                       "mnli-mm, qnli, rte", path, ti ? ti->name : "generic");
+    if (!ti || !ti->adv_a) {
+        char list[160];
+        return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: Adversarial GLUE has no task '%s'; hint: one of %s", path,
+                       ti ? ti->name : "generic", bl_glue_task_list(2, list, sizeof list));
+    }
     cJSON *root;
     BL_TRY(bl_json_load(path, &root));
     balora_status st = BALORA_STATUS_OK;

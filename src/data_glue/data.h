@@ -15,34 +15,19 @@
  *     ...
  *     bl_glue_set_free(&tr);
  *
- * Label ids of GLUE follow the Hugging Face `glue` datasets (and Adversarial GLUE):
- *   CoLA/SST-2/MRPC/QQP/WNLI 0/1 as in the files; MNLI entailment=0, neutral=1, contradiction=2;
- *   QNLI/RTE entailment=0, not_entailment=1; STS-B is regression (num_labels 1, score 0..5). */
+ * Label ids of GLUE: as the GLUE table says (data_glue/tasks.h). */
 #ifndef BL_DATA_GLUE_H
 #define BL_DATA_GLUE_H
 #include "core/bl.h"
+#include "data_glue/tasks.h"
 #include "eval/metrics.h"
 #include <cjson/cJSON.h>
 
 #define BL_DATA_MAX_LABELS 128
 #define BL_DATA_LABEL_NAME 64
 
-/* GLUE tasks: bl_glue_task, bl_glue_task_parse and bl_glue_task_name come from src/eval/metrics.h
- * (one task list for loading and scoring). BL_GLUE_TASK_GENERIC = not a GLUE file. */
-typedef struct bl_glue_task_info {
-    const char *name;        /* "cola", "sst2", ..., "mnli", "mnli-mm" (Adversarial GLUE's key) */
-    bool pair;               /* two texts per example */
-    bool regression;         /* STS-B */
-    int n_labels;            /* 1 for regression */
-    const char *labels[3];   /* label names in id order, as the files spell them */
-    /* TSV header names of text_a, text_b, label (the labels column is absent in test files). */
-    const char *col_a, *col_b, *col_label;
-    /* Adversarial GLUE keys of text_a, text_b. */
-    const char *adv_a, *adv_b;
-    const char *metric;      /* the GLUE headline metric: "mcc", "accuracy", "f1", "pearson" */
-} bl_glue_task_info;
-
-const bl_glue_task_info *bl_glue_task_get(bl_glue_task t); /* NULL for BL_GLUE_TASK_GENERIC */
+/* GLUE tasks (names, columns, label names, metrics): the GLUE table, data_glue/tasks.h.
+ * BL_GLUE_TASK_GENERIC = not a GLUE file. */
 
 /* What was loaded and what the knobs did (all counts exact). */
 typedef struct bl_data_meta {
@@ -95,7 +80,7 @@ typedef struct bl_glue_opts {
  * as the GLUE files are written. */
 balora_status bl_glue_load(bl_glue_set *d, bl_glue_task task, const char *path, const bl_glue_opts *opts);
 
-/* One task of Adversarial GLUE's dev_ann.json (sst2, qqp, mnli, mnli-mm, qnli, rte). */
+/* One task of Adversarial GLUE's dev_ann.json (the tasks with Adversarial GLUE keys in tasks.h). */
 balora_status bl_advglue_load(bl_glue_set *d, bl_glue_task task, const char *path);
 
 /* Generic files: which columns hold what. */

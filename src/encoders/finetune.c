@@ -15,8 +15,7 @@ void bl_seqcls_ft_default(bl_seqcls_ft_cfg *c) {
     c->task = BL_GLUE_TASK_GENERIC;
     c->knobs = BL_DATA_KNOBS_DEFAULT;
     c->method = "lora";
-    bl_lora_config_default(&c->lora);
-    bl_lora_config_set_targets(&c->lora, "query,key,value");
+    bl_lora_config_default(&c->lora); /* no targets: the model's row of the architecture table decides */
     c->pissa_niter = -1;
     bl_reg_config_default(&c->reg, BL_REG_TASK_NLU);
     bl_adamw_cfg_default(&c->adam);
@@ -35,14 +34,18 @@ void bl_seqcls_ft_default(bl_seqcls_ft_cfg *c) {
 
 typedef enum ft_method { FT_LORA = 0, FT_PISSA, FT_BALORA, FT_FULL } ft_method;
 
-/* Rewrites targets for DeBERTa's names (query -> query_proj, ...) so one default fits all. */
-static void map_targets(bl_lora_config *lc, const bl_clsm *m) {
-    if (m->decoder || m->enc->cfg.arch != BL_ENC_DEBERTA_V2 || lc->target_regex[0]) return;
+/* No targets given: the default --targets of the model's row (model/arch.h). Targets given for a
+ * DeBERTa: BERT's names are rewritten to DeBERTa's (query -> query_proj, ...) so one list fits all. */
+static balora_status map_targets(bl_lora_config *lc, const bl_clsm *m) {
+    if (!lc->n_targets && !lc->target_regex[0])
+        return bl_lora_config_set_targets(lc, m->decoder ? m->dec->cfg.arch->targets_train : m->enc->cfg.row->targets_train);
+    if (m->decoder || m->enc->cfg.arch != BL_ENC_DEBERTA_V2 || lc->target_regex[0]) return BALORA_STATUS_OK;
     for (int i = 0; i < lc->n_targets; i++)
         if (!strcmp(lc->targets[i], "query") || !strcmp(lc->targets[i], "key") || !strcmp(lc->targets[i], "value")) {
             size_t n = strlen(lc->targets[i]);
             memcpy(lc->targets[i] + n, "_proj", 6);
         }
+    return BALORA_STATUS_OK;
 }
 
 /* Per-step progress of the trainer: the first / last log_every-step loss windows of results.json, then
@@ -124,7 +127,7 @@ balora_status bl_seqcls_finetune(const bl_seqcls_ft_cfg *c, bl_seqcls_ft_result 
     /* adapter (or full fine-tuning, switched on by bl_train_cls_init) */
     if (meth != FT_FULL) {
         bl_lora_config lc = c->lora;
-        map_targets(&lc, cm);
+        if ((st = map_targets(&lc, cm))) goto done;
         if (meth != FT_LORA) { lc.init = BL_LORA_INIT_PISSA; lc.pissa_niter = c->pissa_niter; lc.keep_initial = true; }
         if ((st = bl_lora_init(&ad, cm->mods, &lc, c->seed))) goto done;
         if (meth != FT_LORA && (st = bl_pissa_init_adapter(&ad, c->pissa_niter, c->seed))) goto done;

@@ -42,7 +42,8 @@ typedef struct bl_seqcls_ft_cfg {
     bl_data_knobs knobs;       /* label noise, imbalance, max_train (training set only; knobs.seed is
                                   their own seed, independent of `seed`) */
     const char *method;        /* "lora" (default), "pissa", "ba-lora" (PiSSA + the NLU terms), "full" */
-    bl_lora_config lora;       /* r, alpha, dropout, targets (default r 8, alpha 8, query/key/value) */
+    bl_lora_config lora;       /* r, alpha, dropout, targets (default r 8, alpha 8; no targets: the
+                                  architecture table's default, model/arch.h) */
     int pissa_niter;           /* < 0: exact SVD (default); K >= 0: randomized with K power iterations */
     bl_reg_config reg;         /* BA-LoRA's lambdas, k, schedules (default: paper-v1 NLU) */
     bl_adamw_cfg adam;         /* lr 2e-4 default, no weight decay */

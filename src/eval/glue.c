@@ -1,5 +1,6 @@
 /* GLUE label and prediction files (see glue.h). */
 #include "eval/glue.h"
+#include "data_glue/tasks.h"
 #include "eval/jsonl.h"
 #include "io/json.h"
 #include <errno.h>
@@ -18,16 +19,19 @@ balora_status bl_glue_label_value(bl_glue_task task, const char *text, double *o
         while (*end == ' ' || *end == '\r') end++;
         if (!*end && isfinite(v)) { *out = v; return BALORA_STATUS_OK; }
     }
-    static const struct { const char *word; double v; bool mnli; } words[] = {
-        {"entailment", 0, false}, {"not_entailment", 1, false},
-        {"entailment", 0, true}, {"neutral", 1, true}, {"contradiction", 2, true},
-    };
-    bool mnli = task == BL_GLUE_TASK_MNLI || task == BL_GLUE_TASK_MNLI_MM;
+    /* label words: the task's own label names (MNLI, QNLI, RTE), else entailment / not_entailment
+     * (RTE's, accepted for every other task) */
+    const bl_glue_task_info *ti = bl_glue_task_get(task);
+    if (!ti || !ti->labels[0] || !strcmp(ti->labels[0], "0")) ti = bl_glue_task_get(BL_GLUE_TASK_RTE);
     size_t n = strcspn(text, " \r");
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (words[i].mnli == mnli && strlen(words[i].word) == n && !strncasecmp(text, words[i].word, n)) { *out = words[i].v; return BALORA_STATUS_OK; }
+    char hint[128] = "";
+    for (int i = 0; i < ti->n_labels && ti->labels[i]; i++) {
+        if (strlen(ti->labels[i]) == n && !strncasecmp(text, ti->labels[i], n)) { *out = i; return BALORA_STATUS_OK; }
+        size_t o = strlen(hint);
+        snprintf(hint + o, sizeof hint - o, "%s%s", i ? "/" : " or ", ti->labels[i]);
+    }
     return bl_fail(BALORA_STATUS_FORMAT, "'%.40s' is not a label of %s; hint: use class ids (0, 1, ...)%s", text, bl_glue_task_name(task),
-                   mnli ? " or entailment/neutral/contradiction" : " or entailment/not_entailment");
+                   hint);
 }
 
 /* Splits line in place at tabs into f[0..max); returns the count. */
@@ -77,7 +81,7 @@ static balora_status jl_line(void *vctx, const char *path, int64_t line, const c
     return BALORA_STATUS_OK;
 }
 
-/* Adversarial GLUE layout: {"sst2": [{..., "label": 1}, ...], "qqp": [...], ...}, the task name as key;
+/* Adversarial GLUE layout: {"TASK": [{..., "label": 1}, ...], ...}, the task name as key;
  * or a JSON array of objects; or JSON lines of objects. */
 static balora_status read_json_labels(bl_glue_task task, const char *path, const char *column, double **labels, int64_t *n) {
     const char *key = column ? column : "label";
@@ -94,9 +98,11 @@ static balora_status read_json_labels(bl_glue_task task, const char *path, const
         const cJSON *arr = root;
         if (cJSON_IsObject(root)) {
             arr = cJSON_GetObjectItemCaseSensitive(root, bl_glue_task_name(task));
-            if (!cJSON_IsArray(arr))
-                st = bl_fail(BALORA_STATUS_FORMAT, "%s: no list of examples under the key '%s'; hint: --glue-task names the key (sst2, qqp, mnli, mnli-mm, qnli, rte)",
-                             path, bl_glue_task_name(task));
+            if (!cJSON_IsArray(arr)) {
+                char list[160];
+                st = bl_fail(BALORA_STATUS_FORMAT, "%s: no list of examples under the key '%s'; hint: --glue-task names the key (%s)",
+                             path, bl_glue_task_name(task), bl_glue_task_list(2, list, sizeof list));
+            }
         } else if (!cJSON_IsArray(root)) st = bl_fail(BALORA_STATUS_FORMAT, "%s: expected an object of task lists or a list of examples", path);
         int64_t m = st ? 0 : cJSON_GetArraySize(arr);
         if (!st && !(v = bl_malloc((size_t)(m ? m : 1) * sizeof *v))) st = BALORA_STATUS_NOMEM; /* [m] */
@@ -116,17 +122,18 @@ static balora_status read_json_labels(bl_glue_task task, const char *path, const
 balora_status bl_glue_read_labels(bl_glue_task task, const char *path, const char *column, double **labels, int64_t *n) {
     *labels = NULL; *n = 0;
     if (ends_with(path, ".json") || ends_with(path, ".jsonl")) return read_json_labels(task, path, column, labels, n);
-    static const char *cols[BL_GLUE_TASK_COUNT] = {
-        [BL_GLUE_TASK_COLA] = "2", [BL_GLUE_TASK_SST2] = "label", [BL_GLUE_TASK_MRPC] = "Quality",
-        [BL_GLUE_TASK_QQP] = "is_duplicate", [BL_GLUE_TASK_STSB] = "score", [BL_GLUE_TASK_MNLI] = "gold_label",
-        [BL_GLUE_TASK_MNLI_MM] = "gold_label", [BL_GLUE_TASK_QNLI] = "label", [BL_GLUE_TASK_RTE] = "label",
-        [BL_GLUE_TASK_WNLI] = "label", [BL_GLUE_TASK_GENERIC] = "label"};
     if ((unsigned)task >= BL_GLUE_TASK_COUNT) return bl_fail(BALORA_STATUS_INVALID, "bad GLUE task");
-    const char *col = column ? column : cols[task];
+    /* the task's label column: a headerless file's column number, else the header name (generic: "label") */
+    const bl_glue_task_info *ti = bl_glue_task_get(task);
+    char bare[16];
+    if (ti && ti->bare_label >= 0) snprintf(bare, sizeof bare, "%d", ti->bare_label);
+    const char *col = column ? column : !ti ? "label" : ti->bare_label >= 0 ? bare : ti->col_label;
     char *end;
     long colno = strtol(col, &end, 10);
     bool by_number = *col && !*end;
-    if (by_number && colno < 1) return bl_fail(BALORA_STATUS_INVALID, "label column %s: columns count from 1", col);
+    if (by_number && (colno < 0 || colno >= 4096))
+        return bl_fail(BALORA_STATUS_INVALID, "%s: label column %s must be a 0-based index below 4096 (as train's --label-col); "
+                       "hint: the first column is 0", path, col);
     char *text; size_t len;
     BL_TRY(bl_file_read(path, &text, &len));
     int64_t lines = 1;
@@ -136,7 +143,7 @@ balora_status bl_glue_read_labels(bl_glue_task task, const char *path, const cha
     if (!v || !f) { free(text); free(v); free(f); return BALORA_STATUS_NOMEM; }
     balora_status st = BALORA_STATUS_OK;
     char *cur = text, *line;
-    int idx = by_number ? (int)colno - 1 : -1;
+    int idx = by_number ? (int)colno : -1;
     int64_t lineno = 0, k = 0;
     while (!st && (line = next_line(&cur))) {
         lineno++;
@@ -144,10 +151,10 @@ balora_status bl_glue_read_labels(bl_glue_task task, const char *path, const cha
         int nf = split_tabs(line, f, 4096);
         if (idx < 0) { /* the header names the column */
             for (int i = 0; i < nf; i++) if (!strcmp(f[i], col)) idx = i;
-            if (idx < 0) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no column '%s' in the header line; hint: wrong --glue-task, or name it with --label-column", path, col);
+            if (idx < 0) st = bl_fail(BALORA_STATUS_FORMAT, "%s: no column '%s' in the header line; hint: wrong --glue-task, or name it with --label-col", path, col);
             continue;
         }
-        if (idx >= nf) { st = bl_fail(BALORA_STATUS_FORMAT, "%s: line %lld has %d columns, the label is in column %d", path, (long long)lineno, nf, idx + 1); break; }
+        if (idx >= nf) { st = bl_fail(BALORA_STATUS_FORMAT, "%s: line %lld has %d columns, the label is in column %d (0-based)", path, (long long)lineno, nf, idx); break; }
         st = bl_glue_label_value(task, f[idx], &v[k]);
         if (st) st = bl_fail_prefix(st, "%s: line %lld", path, (long long)lineno);
         k++;

@@ -121,44 +121,13 @@ balora_status bl_metric_spearman(const double *x, const double *y, int64_t n, do
 }
 
 /* ---- GLUE ---- */
-static const struct { const char *name; int32_t classes; unsigned metrics; } g_tasks[BL_GLUE_TASK_COUNT] = {
-    [BL_GLUE_TASK_COLA] = {"cola", 2, BL_METRIC_MCC},
-    [BL_GLUE_TASK_SST2] = {"sst2", 2, BL_METRIC_ACCURACY},
-    [BL_GLUE_TASK_MRPC] = {"mrpc", 2, BL_METRIC_F1 | BL_METRIC_ACCURACY},
-    [BL_GLUE_TASK_QQP] = {"qqp", 2, BL_METRIC_F1 | BL_METRIC_ACCURACY},
-    [BL_GLUE_TASK_STSB] = {"stsb", 1, BL_METRIC_PEARSON | BL_METRIC_SPEARMAN},
-    [BL_GLUE_TASK_MNLI] = {"mnli", 3, BL_METRIC_ACCURACY},
-    [BL_GLUE_TASK_MNLI_MM] = {"mnli-mm", 3, BL_METRIC_ACCURACY},
-    [BL_GLUE_TASK_QNLI] = {"qnli", 2, BL_METRIC_ACCURACY},
-    [BL_GLUE_TASK_RTE] = {"rte", 2, BL_METRIC_ACCURACY},
-    [BL_GLUE_TASK_WNLI] = {"wnli", 2, BL_METRIC_ACCURACY},
-    [BL_GLUE_TASK_GENERIC] = {"generic", 0, BL_METRIC_ACCURACY},
-};
-
-balora_status bl_glue_task_parse(const char *name, bl_glue_task *out) {
-    static const struct { const char *alias; bl_glue_task t; } aliases[] = {
-        {"sst-2", BL_GLUE_TASK_SST2}, {"sts-b", BL_GLUE_TASK_STSB}, {"mnli-m", BL_GLUE_TASK_MNLI},
-        {"mnli_matched", BL_GLUE_TASK_MNLI}, {"mnli-matched", BL_GLUE_TASK_MNLI}, {"mnli_mismatched", BL_GLUE_TASK_MNLI_MM},
-        {"mnli-mismatched", BL_GLUE_TASK_MNLI_MM}, {"mnli_mm", BL_GLUE_TASK_MNLI_MM},
-    };
-    if (!name) return bl_fail(BALORA_STATUS_INVALID, "GLUE task name missing");
-    for (int i = 0; i < BL_GLUE_TASK_COUNT; i++)
-        if (!strcasecmp(name, g_tasks[i].name)) { *out = (bl_glue_task)i; return BALORA_STATUS_OK; }
-    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
-        if (!strcasecmp(name, aliases[i].alias)) { *out = aliases[i].t; return BALORA_STATUS_OK; }
-    return bl_fail(BALORA_STATUS_INVALID, "unknown GLUE task '%s'; hint: one of cola, sst2, mrpc, qqp, stsb, mnli, mnli-mm, qnli, rte, wnli, generic", name);
-}
-
-const char *bl_glue_task_name(bl_glue_task t) { return (unsigned)t < BL_GLUE_TASK_COUNT ? g_tasks[t].name : "?"; }
-int32_t bl_glue_task_classes(bl_glue_task t) { return (unsigned)t < BL_GLUE_TASK_COUNT ? g_tasks[t].classes : 0; }
-unsigned bl_glue_task_metrics(bl_glue_task t) { return (unsigned)t < BL_GLUE_TASK_COUNT ? g_tasks[t].metrics : 0; }
 
 balora_status bl_glue_score(bl_glue_task task, const double *pred, const double *label, int64_t n,
                             int32_t n_classes, bl_glue_result *out) {
     if ((unsigned)task >= BL_GLUE_TASK_COUNT) return bl_fail(BALORA_STATUS_INVALID, "GLUE: bad task id %d", (int)task);
     memset(out, 0, sizeof *out);
-    out->task = task; out->n = n; out->metrics = g_tasks[task].metrics;
-    const char *name = g_tasks[task].name;
+    out->task = task; out->n = n; out->metrics = bl_glue_task_metrics(task);
+    const char *name = bl_glue_task_name(task);
     BL_TRY(check_real(pred, label, n, name));
     if (task == BL_GLUE_TASK_STSB) {
         BL_TRY(bl_metric_pearson(pred, label, n, &out->pearson));
@@ -166,7 +135,7 @@ balora_status bl_glue_score(bl_glue_task task, const double *pred, const double 
         out->n_classes = 1;
         return bl_glue_set_metrics(out, out->metrics);
     }
-    int32_t k = n_classes ? n_classes : g_tasks[task].classes;
+    int32_t k = n_classes ? n_classes : bl_glue_task_classes(task);
     int32_t *ids = bl_malloc((size_t)n * 2 * sizeof *ids); /* [2, n] predicted, true class ids */
     if (!ids) return bl_fail_prefix(BALORA_STATUS_NOMEM, "%s", name);
     int32_t maxid = 0;

@@ -15,6 +15,7 @@
 #ifndef BL_EVAL_METRICS_H
 #define BL_EVAL_METRICS_H
 #include "core/bl.h"
+#include "data_glue/tasks.h"
 
 balora_status bl_metric_accuracy(const int32_t *pred, const int32_t *label, int64_t n, double *out);
 /* Binary F1 of class 1 (any other id counts as negative). */
@@ -28,28 +29,8 @@ balora_status bl_metric_ranks(const double *x, int64_t n, double *rank, int64_t 
 /* cm[t * n_classes + p] = number of examples with label t predicted as p. cm: [n_classes, n_classes] */
 balora_status bl_metric_confusion(const int32_t *pred, const int32_t *label, int64_t n, int32_t n_classes, int64_t *cm);
 
-/* ---- GLUE tasks ---- */
-typedef enum bl_glue_task {
-    BL_GLUE_TASK_COLA, BL_GLUE_TASK_SST2, BL_GLUE_TASK_MRPC, BL_GLUE_TASK_QQP, BL_GLUE_TASK_STSB,
-    BL_GLUE_TASK_MNLI, BL_GLUE_TASK_MNLI_MM, BL_GLUE_TASK_QNLI, BL_GLUE_TASK_RTE, BL_GLUE_TASK_WNLI,
-    BL_GLUE_TASK_GENERIC, /* any other classification data: accuracy (+ F1 and MCC shown) */
-    BL_GLUE_TASK_COUNT
-} bl_glue_task;
-
-/* "cola", "sst2"/"sst-2", "mrpc", "qqp", "stsb"/"sts-b", "mnli"/"mnli-m"/"mnli_matched",
- * "mnli-mm"/"mnli_mismatched", "qnli", "rte", "wnli", "generic"; case-insensitive. */
-balora_status bl_glue_task_parse(const char *name, bl_glue_task *out);
-const char *bl_glue_task_name(bl_glue_task t);
-/* Number of classes (1 for the STS-B regression). */
-int32_t bl_glue_task_classes(bl_glue_task t);
-
-/* Which metrics a task reports (GLUE leaderboard): CoLA MCC; MRPC/QQP F1 and accuracy;
- * STS-B Pearson and Spearman; the others accuracy. */
-enum {
-    BL_METRIC_ACCURACY = 1u << 0, BL_METRIC_F1 = 1u << 1, BL_METRIC_MCC = 1u << 2,
-    BL_METRIC_PEARSON = 1u << 3, BL_METRIC_SPEARMAN = 1u << 4
-};
-unsigned bl_glue_task_metrics(bl_glue_task t);
+/* ---- GLUE tasks: bl_glue_task, its names, classes and metrics come from the GLUE table
+ * (src/data_glue/tasks.h) ---- */
 
 #define BL_GLUE_MAX_CLASSES 16
 typedef struct bl_glue_result {

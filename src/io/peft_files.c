@@ -19,23 +19,22 @@ static const cJSON *optional_field(const cJSON *obj, const char *key) {
     return (v && !cJSON_IsNull(v)) ? v : NULL;
 }
 
-/* A pattern object must map strings to numbers; copied into out (file order). */
-static balora_status parse_pattern(const bl_peft_config *c, const cJSON *pat, const char *key, bool integer,
-                                   bl_peft_pattern *out, int *n) {
+balora_status bl_peft_pattern_parse(const char *file, const char *field, const cJSON *pat, bool integer, bl_peft_pattern *out,
+                                    int *n) {
     *n = 0;
     if (!pat) return BALORA_STATUS_OK;
-    if (!cJSON_IsObject(pat)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' must be an object {module: value}", c->path, key);
+    if (!cJSON_IsObject(pat)) return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' must be an object {module: value}", file, field);
     const cJSON *it;
     cJSON_ArrayForEach(it, pat) {
         /* isfinite first: cJSON reads 1e999 as inf, and inf must never reach the int64 cast of a rank */
         if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble <= 0 ||
             (integer && (it->valuedouble != floor(it->valuedouble) || it->valuedouble > 65536)))
-            return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s': value for '%s' must be a positive %s", c->path, key,
+            return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s': value for '%s' must be a positive %s", file, field,
                            it->string, integer ? "integer <= 65536" : "finite number");
         if (*n >= BL_PEFT_MAX_PATTERNS)
-            return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s' has more than %d entries", c->path, key, BL_PEFT_MAX_PATTERNS);
+            return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s' has more than %d entries", file, field, BL_PEFT_MAX_PATTERNS);
         if (strlen(it->string) >= sizeof out[0].key)
-            return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s': key '%.60s...' is longer than %zu bytes", c->path, key,
+            return bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: field '%s': key '%.60s...' is longer than %zu bytes", file, field,
                            it->string, sizeof out[0].key - 1);
         snprintf(out[*n].key, sizeof out[0].key, "%s", it->string);
         out[*n].value = it->valuedouble;
@@ -82,8 +81,8 @@ static balora_status parse_config(bl_peft_config *c) {
         return bl_fail(BALORA_STATUS_FORMAT, "%s: field 'modules_to_save' must be a list or null", c->path);
     c->rank_pattern = optional_field(j, "rank_pattern");
     c->alpha_pattern = optional_field(j, "alpha_pattern");
-    BL_TRY(parse_pattern(c, c->rank_pattern, "rank_pattern", true, c->patterns.rank, &c->patterns.n_rank));
-    BL_TRY(parse_pattern(c, c->alpha_pattern, "alpha_pattern", false, c->patterns.alpha, &c->patterns.n_alpha));
+    BL_TRY(bl_peft_pattern_parse(c->path, "rank_pattern", c->rank_pattern, true, c->patterns.rank, &c->patterns.n_rank));
+    BL_TRY(bl_peft_pattern_parse(c->path, "alpha_pattern", c->alpha_pattern, false, c->patterns.alpha, &c->patterns.n_alpha));
     /* every key must compile (a typo fails here, not when some module is resolved) */
     for (int k = 0; k < c->patterns.n_rank + c->patterns.n_alpha; k++) {
         int64_t r;

@@ -32,6 +32,10 @@ typedef struct bl_peft_patterns {
     bl_peft_pattern alpha[BL_PEFT_MAX_PATTERNS];
 } bl_peft_patterns;
 
+/* A pattern object {KEY: value} (rank: positive integers, alpha: positive numbers) into out[*n],
+ * in the object's order (pat NULL: none). Errors name file and field. */
+balora_status bl_peft_pattern_parse(const char *file, const char *field, const cJSON *pat, bool integer, bl_peft_pattern *out,
+                                    int *n);
 /* The r and alpha of `module` under p (defaults r, alpha). file names the config in errors
  * (an invalid regular expression). */
 balora_status bl_peft_patterns_resolve(const bl_peft_patterns *p, const char *file, const char *module, int64_t r,
