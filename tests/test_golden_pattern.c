@@ -112,9 +112,9 @@ static void test_matching_rules(void) {
     CHECK_FAILS(bl_lora_config_set_patterns(&c, "=4", NULL), BALORA_STATUS_INVALID, "empty key");
     CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"\": 4}", NULL), BALORA_STATUS_INVALID, "empty key");
     CHECK_FAILS(bl_lora_config_set_patterns(&c, "q_proj=4,q_proj=8", NULL), BALORA_STATUS_INVALID, "given twice");
-    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"q_proj\": 2.5}", NULL), BALORA_STATUS_FORMAT, "positive integer");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"q_proj\": 2.5}", NULL), BALORA_STATUS_INVALID, "positive integer");
     CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"q_proj\": 1e6}", NULL), BALORA_STATUS_INVALID, "<= 65536");
-    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"q_proj\": \"4\"}", NULL), BALORA_STATUS_FORMAT, "positive integer");
+    CHECK_FAILS(bl_lora_config_set_patterns(&c, "{\"q_proj\": \"4\"}", NULL), BALORA_STATUS_INVALID, "positive integer");
     CHECK_FAILS(bl_lora_config_set_patterns(&c, "{q_proj: 4}", NULL), BALORA_STATUS_INVALID, "not a JSON object");
     CHECK_FAILS(bl_lora_config_set_patterns(&c, NULL, "o_proj=inf"), BALORA_STATUS_INVALID, "positive finite number");
     CHECK_FAILS(bl_lora_config_set_patterns(&c, NULL, "o_proj=nan"), BALORA_STATUS_INVALID, "positive finite number");

@@ -64,6 +64,7 @@ static balora_status parse_pattern_list(const char *list, bool rank, bl_peft_pat
                                what, q);
         balora_status st = bl_peft_pattern_parse("lora config", what, j, rank, out, n);
         cJSON_Delete(j);
+        if (st == BALORA_STATUS_FORMAT) st = BALORA_STATUS_INVALID; /* an option's value, not a file */
         BL_TRY(st);
     }
     for (const char *p = json ? NULL : list; p && *p;) {
