@@ -33,8 +33,12 @@ static const char *gguf_archs(char *b, size_t cap) {
     return b;
 }
 
-/* --base DIR: head counts (and the architecture when --arch is absent) from its config.json. */
-static balora_status read_base_config(const char *dir, const char **arch, int64_t *n_head, int64_t *n_head_kv) {
+/* --base DIR: the head counts and head_dim (and the architecture when --arch is absent) from
+ * its config.json, each with where it came from (the export names it when the adapter's shapes
+ * contradict it). --n-head / --n-head-kv given on the command line win over the file. */
+typedef struct heads_from { char nh[4300], nkv[4300], hd[4400]; } heads_from;
+
+static balora_status read_base_config(const char *dir, const char **arch, bl_gguf_lora_options *opt, heads_from *from) {
     char path[4200];
     BL_TRY(bl_path_join(path, sizeof path, dir, "config.json"));
     cJSON *cfg;
@@ -49,14 +53,35 @@ static balora_status read_base_config(const char *dir, const char **arch, int64_
         else st = bl_fail(BALORA_STATUS_UNSUPPORTED, "%s: model_type '%s' has no GGUF LoRA export (%s)", path, mt,
                           gguf_types(list, sizeof list));
     }
-    const bl_arch *ga = *arch ? bl_arch_find_gguf(*arch) : NULL;
-    if (!st && ga && ga->pos == BL_POS_ROPE) { /* the head counts for llama.cpp's RoPE row order */
+    const bl_arch *ga = *arch ? bl_arch_find_gguf(*arch, NULL) : NULL;
+    if (!st && ga && ga->pos == BL_POS_ROPE) { /* head counts: RoPE row order, and checked against the shapes */
         if (!row) row = ga;
-        int64_t h = *n_head > 0 ? *n_head : 0, kv = 0;
-        if (h == 0) st = bl_json_int(cfg, path, row->f_heads, true, &h);
+        int64_t h = opt->n_head, kv = 0, hidden = 0, hd = 0;
+        if (h == 0) {
+            st = bl_json_int(cfg, path, row->f_heads, true, &h);
+            snprintf(from->nh, sizeof from->nh, "%s field '%s'", path, row->f_heads);
+            opt->n_head_from = from->nh;
+        }
         kv = h;
-        if (!st && row->f_kv_heads) st = bl_json_int(cfg, path, row->f_kv_heads, false, &kv);
-        if (!st) { if (*n_head <= 0) *n_head = h; if (*n_head_kv <= 0) *n_head_kv = kv; }
+        if (!st && opt->n_head_kv == 0 && row->f_kv_heads && cJSON_GetObjectItemCaseSensitive(cfg, row->f_kv_heads)) {
+            st = bl_json_int(cfg, path, row->f_kv_heads, true, &kv);
+            snprintf(from->nkv, sizeof from->nkv, "%s field '%s'", path, row->f_kv_heads);
+            opt->n_head_kv_from = from->nkv;
+        }
+        if (!st && h <= 0) st = bl_fail(BALORA_STATUS_INVALID, "%s: field '%s' = %lld must be positive", path, row->f_heads, (long long)h);
+        if (!st && cJSON_GetObjectItemCaseSensitive(cfg, "head_dim") && !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cfg, "head_dim"))) {
+            st = bl_json_int(cfg, path, "head_dim", true, &hd);
+            snprintf(from->hd, sizeof from->hd, "%s field 'head_dim'", path);
+        } else if (!st && !(st = bl_json_int(cfg, path, row->f_hidden, true, &hidden)) && hidden % h == 0) {
+            hd = hidden / h; /* transformers' default head_dim */
+            snprintf(from->hd, sizeof from->hd, "%s field '%s' %lld / %s %lld", path, row->f_hidden,
+                     (long long)hidden, opt->n_head ? "--n-head" : row->f_heads, (long long)h);
+        }
+        if (!st) {
+            if (opt->n_head <= 0) opt->n_head = h;
+            if (opt->n_head_kv <= 0) opt->n_head_kv = kv;
+            if (hd > 0) { opt->head_dim = hd; opt->head_dim_from = from->hd; }
+        }
     }
     if (*arch && !ga) st = bl_fail(BALORA_STATUS_UNSUPPORTED, "--arch '%s': expected one of %s", *arch, gguf_archs(list, sizeof list));
     cJSON_Delete(cfg);
@@ -73,12 +98,19 @@ static int convert_to_gguf(const char *adapter, const char *arch, const char *ba
     if (!dtype || !strcmp(dtype, "f32")) type = BL_GGML_F32;
     else if (!strcmp(dtype, "f16")) type = BL_GGML_F16;
     else { fprintf(stderr, "balora convert: error: --dtype '%s': expected f32 or f16\n", dtype); return 2; }
+    bl_gguf_lora_options opt = {.n_head = n_head, .n_head_kv = n_head_kv, .type = type,
+                                .n_head_from = "--n-head", .n_head_kv_from = "--n-head-kv"};
+    static heads_from from; /* static: large, and only one conversion per process */
     if (base) {
-        balora_status st = read_base_config(base, &arch, &n_head, &n_head_kv);
+        balora_status st = read_base_config(base, &arch, &opt, &from);
         if (st) return cli_fail(st);
     }
-    if (!arch) { fprintf(stderr, "balora convert: error: --to gguf needs --arch llama|gpt2 (or --base MODEL_DIR)\n"); return 2; }
-    bl_gguf_lora_options opt = {.arch = arch, .n_head = n_head, .n_head_kv = n_head_kv, .type = type};
+    char list[128];
+    if (!arch) {
+        fprintf(stderr, "balora convert: error: --to gguf needs --arch %s (or --base MODEL_DIR)\n", gguf_archs(list, sizeof list));
+        return 2;
+    }
+    opt.arch = arch;
     int n = 0;
     balora_status st = bl_gguf_export_lora(adapter, out, &opt, &n);
     if (st) return cli_fail(st);
@@ -94,15 +126,15 @@ int cmd_convert(int argc, char **argv) {
         {"to", CLI_OPT_STR, &to, "output format: gguf (a llama.cpp LoRA adapter from --adapter)"},
         {"out", CLI_OPT_STR, &out, "output folder (--from llama2c) or .gguf file (--to gguf)"},
         {"adapter", CLI_OPT_STR, &adapter, "PEFT LoRA adapter folder (--to gguf)"},
-        {"arch", CLI_OPT_STR, &arch, "base architecture for --to gguf: llama (also Mistral-style) or gpt2"},
+        {"arch", CLI_OPT_STR, &arch, "base architecture for --to gguf (llama.cpp's name): llama (also Mistral), qwen2 or gpt2"},
         {"base", CLI_OPT_STR, &base, "base model folder: its config.json gives the head counts (and --arch)"},
-        {"n-head", CLI_OPT_INT, &n_head, "attention heads of the base (llama q_proj/k_proj; 0 = from --base)"},
+        {"n-head", CLI_OPT_INT, &n_head, "attention heads of the base (llama q_proj/k_proj row order; checked against the shapes; 0 = from --base)"},
         {"n-head-kv", CLI_OPT_INT, &n_head_kv, "key-value heads of the base (0 = from --base, else --n-head)"},
         {"dtype", CLI_OPT_STR, &dtype, "GGUF tensor type: f32 or f16 (default: f32)"},
     };
     const char *pos[1];
     int n_pos = 0;
-    int rc = cli_parse(argc, argv, "--from llama2c FILE.bin --out DIR | --to gguf --adapter ADAPTER_DIR --arch llama|gpt2 --out FILE.gguf",
+    int rc = cli_parse(argc, argv, "--from llama2c FILE.bin --out DIR | --to gguf --adapter ADAPTER_DIR --arch llama|qwen2|gpt2 --out FILE.gguf",
                        opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, &n_pos);
     if (rc) return rc == 1 ? 0 : rc;
     if (n_head < 0 || n_head_kv < 0) { fprintf(stderr, "balora convert: error: --n-head and --n-head-kv must be positive\n"); return 2; }
@@ -117,7 +149,7 @@ int cmd_convert(int argc, char **argv) {
         printf("wrote %s/config.json and %s/model.safetensors (LlamaForCausalLM, F32) from %s\n", out, out, pos[0]);
         return 0;
     }
-    fprintf(stderr, "balora convert: error: use --from llama2c FILE.bin --out DIR, or --to gguf --adapter DIR --arch llama|gpt2 "
+    fprintf(stderr, "balora convert: error: use --from llama2c FILE.bin --out DIR, or --to gguf --adapter DIR --arch llama|qwen2|gpt2 "
                     "--out FILE.gguf (see balora convert --help)\n");
     return 2;
 }

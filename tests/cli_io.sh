@@ -67,6 +67,24 @@ json_is 'j["kv"]["general.type"], j["kv"]["adapter.type"], j["kv"]["general.arch
 expect 0 "convert to gguf f16 (gpt2)" -- "$CLI" convert --to gguf --adapter "$G/gpt2/lora" --arch gpt2 --dtype f16 --out "$TMP/g.gguf"
 expect 0 "inspect gguf f16" -- "$CLI" inspect "$TMP/g.gguf"
 has out "blk.1.attn_qkv.weight.lora_b"; has out "F16"
+# qwen2: llama.cpp arch qwen2 from --base, and the same file from --arch qwen2 without head counts
+expect 0 "convert to gguf qwen2 (--base)" -- "$CLI" convert --to gguf --adapter "$G/qwen2/lora" --base "$G/qwen2" --out "$TMP/q.gguf"
+has out "for 'qwen2', 12 tensors"
+expect 0 "convert to gguf qwen2 (--arch)" -- "$CLI" convert --to gguf --adapter "$G/qwen2/lora" --arch qwen2 --out "$TMP/q2.gguf"
+if cmp -s "$TMP/q.gguf" "$TMP/q2.gguf"; then ok "qwen2 --base and --arch files identical"; else bad "qwen2 --base and --arch files differ"; fi
+expect 0 "inspect gguf qwen2 --json" -- "$CLI" inspect "$TMP/q.gguf" --json
+json_is 'j["kv"]["general.architecture"], sorted(t["name"] for t in j["tensors"])[:2]' "('qwen2', ['blk.0.attn_q.weight.lora_a', 'blk.0.attn_q.weight.lora_b'])"
+# head counts contradicting the shapes are refused, naming the field, the value and the shape; no file is written
+expect 1 "convert gguf llama with wrong --n-head/--n-head-kv" -- "$CLI" convert --to gguf --adapter "$G/llama/lora" --arch llama --n-head 2 --n-head-kv 2 --out "$TMP/w.gguf"
+has err "\-\-n-head-kv = 2 contradicts module 'model.layers.0.self_attn.k_proj': its lora_B is \[32, 4\]"
+if [ -e "$TMP/w.gguf" ]; then bad "refused export left $TMP/w.gguf"; else ok "refused export wrote no file"; fi
+mkdir -p "$TMP/badbase"
+sed 's/"num_attention_heads": 4/"num_attention_heads": 2/' "$G/llama/config.json" > "$TMP/badbase/config.json"
+expect 1 "convert gguf with a config contradicting the shapes" -- "$CLI" convert --to gguf --adapter "$G/llama/lora" --base "$TMP/badbase" --out "$TMP/w.gguf"
+has err "config.json field 'num_key_value_heads' = 2 contradicts module"
+has err "head_dim from $TMP/badbase/config.json field 'hidden_size' 64 / num_attention_heads 2"
+expect 1 "convert gguf qwen2 with wrong heads" -- "$CLI" convert --to gguf --adapter "$G/qwen2/lora" --arch qwen2 --n-head 8 --out "$TMP/w.gguf"
+has err "n_head_kv defaults to it) = 8 contradicts"
 
 # usage errors
 expect 2 "merge without --out" -- "$CLI" merge --model "$G/llama" --adapter "$G/llama/lora"

@@ -245,7 +245,7 @@ static void check_alpha_pattern_and_refusals(void) {
     bl_gguf_lora_options noheads = {.arch = "llama", .type = BL_GGML_F32};
     CHECK_FAILS(bl_gguf_export_lora(ad, out, &noheads, NULL), BALORA_STATUS_INVALID, "head counts");
     bl_gguf_lora_options badheads = {.arch = "llama", .n_head = 3, .n_head_kv = 2, .type = BL_GGML_F32};
-    CHECK_FAILS(bl_gguf_export_lora(ad, out, &badheads, NULL), BALORA_STATUS_INVALID, "not 3 heads");
+    CHECK_FAILS(bl_gguf_export_lora(ad, out, &badheads, NULL), BALORA_STATUS_INVALID, "n_head_kv = 2 does not divide n_head = 3");
     bl_gguf_lora_options wrong = {.arch = "gpt2", .type = BL_GGML_F32};
     CHECK_FAILS(bl_gguf_export_lora(ad, out, &wrong, NULL), BALORA_STATUS_UNSUPPORTED, "has no llama.cpp 'gpt2' tensor");
     bl_gguf_lora_options bert = {.arch = "bert", .type = BL_GGML_F32};
@@ -255,6 +255,88 @@ static void check_alpha_pattern_and_refusals(void) {
     const char *dora = "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":8,\"use_dora\":true}";
     write_file(p, dora, strlen(dora));
     CHECK_FAILS(bl_gguf_export_lora(dir, out, &opt, NULL), BALORA_STATUS_UNSUPPORTED, "DoRA");
+}
+
+/* Head counts that contradict the adapter's shapes are refused, naming the field, its value and
+ * the shape (before this check, --n-head 2 --n-head-kv 2 on a 4 / 2-head llama wrote a file that
+ * llama.cpp loaded and ran with wrong logits); no output file is left behind. */
+static void expect_heads_refused(const char *golden, const char *arch, int64_t nh, int64_t nkv, int64_t hd, const char *want1,
+                                 const char *want2) {
+    char ad[1024], out[1024];
+    snprintf(ad, sizeof ad, "%s/golden/%s/lora", g_shared, golden);
+    snprintf(out, sizeof out, "%s/refused_%s_%lld_%lld_%lld.gguf", t_tmpdir(), golden, (long long)nh, (long long)nkv, (long long)hd);
+    bl_gguf_lora_options o = {.arch = arch, .n_head = nh, .n_head_kv = nkv, .head_dim = hd, .type = BL_GGML_F32,
+                              .n_head_from = "--n-head", .n_head_kv_from = "--n-head-kv", .head_dim_from = "base/config.json field 'head_dim'"};
+    CHECK_FAILS(bl_gguf_export_lora(ad, out, &o, NULL), BALORA_STATUS_INVALID, want1);
+    CHECK(strstr(balora_last_error(), want2) != NULL, "%s %lld/%lld/%lld: message names '%s': %s", golden, (long long)nh, (long long)nkv,
+          (long long)hd, want2, balora_last_error());
+    FILE *f = fopen(out, "rb");
+    CHECK(f == NULL, "%s: no file written for refused head counts", out);
+    if (f) fclose(f);
+}
+
+static void check_head_counts(void) {
+    /* llama: 4 heads / 2 kv heads of 16, hidden 64: q [64, 4], k and v [32, 4], o's lora_A [4, 64] */
+    expect_heads_refused("llama", "llama", 2, 2, 0, "--n-head-kv = 2 contradicts module 'model.layers.0.self_attn.k_proj'",
+                         "[32, 4], 32 rows, not 2 heads x head_dim 32 = 64 (head_dim 32 from module 'model.layers.0.self_attn.q_proj': 64 / n_head 2)");
+    expect_heads_refused("llama", "llama", 8, 2, 0, "--n-head-kv = 2 contradicts", "not 2 heads x head_dim 8 = 16");
+    expect_heads_refused("llama", "llama", 4, 1, 0, "--n-head-kv = 1 contradicts module 'model.layers.0.self_attn.k_proj'", "[32, 4]");
+    expect_heads_refused("llama", "llama", 4, 3, 0, "--n-head-kv = 3 does not divide --n-head = 4", "hint");
+    expect_heads_refused("llama", "llama", 4, 2, 8, "--n-head-kv = 2 contradicts module 'model.layers.0.self_attn.k_proj'",
+                         "head_dim from base/config.json field 'head_dim'");
+    expect_heads_refused("llama", "llama", 3, 0, 0, "--n-head = 3 contradicts module 'model.layers.0.self_attn.q_proj'",
+                         "64 rows are not 3 heads of one size");
+    /* only --n-head (n_head_kv defaults to it): 4 / 4 contradicts k_proj's 32 rows */
+    expect_heads_refused("llama", "llama", 4, 0, 0, "--n-head (n_head_kv defaults to it) = 4 contradicts", "k_proj");
+    /* mistral has 1 kv head: 2 contradicts k_proj's 16 rows with q's head_dim 16 */
+    expect_heads_refused("mistral", "llama", 4, 2, 0, "--n-head-kv = 2 contradicts module 'model.layers.0.self_attn.k_proj'", "[16, 4]");
+    /* qwen2 needs no head counts (no permutation), but wrong ones given are refused as well */
+    expect_heads_refused("qwen2", "qwen2", 2, 2, 0, "--n-head-kv = 2 contradicts module 'model.layers.0.self_attn.v_proj'", "[32, 4]");
+    /* the right counts (and head_dim) pass */
+    char ad[1024], out[1024];
+    snprintf(ad, sizeof ad, "%s/golden/llama/lora", g_shared);
+    snprintf(out, sizeof out, "%s/heads_ok.gguf", t_tmpdir());
+    bl_gguf_lora_options ok = {.arch = "llama", .n_head = 4, .n_head_kv = 2, .head_dim = 16, .type = BL_GGML_F32};
+    CHECK_OK(bl_gguf_export_lora(ad, out, &ok, NULL));
+}
+
+/* qwen2 (llama.cpp arch "qwen2", NEOX RoPE: no q/k permutation): the exported tensors are the
+ * adapter's bit for bit, with or without head counts, and the two files are identical. */
+static void check_qwen2_bits(void) {
+    char ad[1024], p1[1024], p2[1024], st[1200];
+    snprintf(ad, sizeof ad, "%s/golden/qwen2/lora", g_shared);
+    snprintf(p1, sizeof p1, "%s/qwen2_noheads.gguf", t_tmpdir());
+    snprintf(p2, sizeof p2, "%s/qwen2_0.gguf", t_tmpdir());
+    bl_gguf_lora_options o = {.arch = "qwen2", .type = BL_GGML_F32};
+    CHECK_OK(bl_gguf_export_lora(ad, p1, &o, NULL));
+    char *b1, *b2;
+    size_t n1, n2;
+    CHECK_OK(bl_file_read(p1, &b1, &n1));
+    CHECK_OK(bl_file_read(p2, &b2, &n2));
+    CHECK(n1 == n2 && memcmp(b1, b2, n1) == 0, "qwen2: export without head counts equals the one with them (%zu / %zu bytes)", n1, n2);
+    free(b1); free(b2);
+    bl_gguf_file g;
+    CHECK_OK(bl_gguf_open(&g, p1));
+    snprintf(st, sizeof st, "%s/adapter_model.safetensors", ad);
+    bl_st_file f;
+    CHECK_OK(bl_st_open(&f, st));
+    int same = 0;
+    for (int i = 0; i < f.n; i++) {
+        const bl_st_tensor *t = &f.tensors[i];
+        const char *lay = strstr(t->name, "layers."), *fac = strstr(t->name, ".lora_");
+        CHECK(lay && fac && t->dtype == BL_DTYPE_F32, "%s: a layer's F32 factor", t->name);
+        if (!lay || !fac) continue;
+        int l = atoi(lay + 7);
+        const char *gg = strstr(t->name, "q_proj") ? "attn_q" : strstr(t->name, "v_proj") ? "attn_v" : strstr(t->name, "down_proj") ? "ffn_down" : "?";
+        char name[128];
+        snprintf(name, sizeof name, "blk.%d.%s.weight.lora_%c", l, gg, fac[6] == 'A' ? 'a' : 'b');
+        const bl_gguf_tensor *gt = bl_gguf_find_tensor(&g, name);
+        CHECK(gt && gt->type == BL_GGML_F32 && gt->nbytes == (uint64_t)t->numel * 4, "%s -> %s present, F32, same size", t->name, name);
+        if (gt && gt->nbytes == (uint64_t)t->numel * 4 && t->dtype == BL_DTYPE_F32) same += memcmp(gt->data, t->data, gt->nbytes) == 0;
+    }
+    CHECK(f.n == 12 && same == 12, "qwen2: %d of %d tensors bit for bit", same, f.n);
+    bl_st_close(&f);
+    bl_gguf_close(&g);
 }
 
 int main(void) {
@@ -273,6 +355,10 @@ int main(void) {
     /* gpt2_all: rsLoRA r = 4, alpha 8 -> llama.cpp alpha 8 * sqrt(4) = 16; c_attn, c_proj (x2), c_fc */
     export_and_check("gpt2_all", "gpt2", 0, 0, BL_GGML_F32, 16.0, 8);
     export_and_check("gpt2", "gpt2", 0, 0, BL_GGML_F16, 8.0, 2);
+    /* qwen2: llama.cpp arch qwen2, q, v, down in 2 layers; rows as stored (no RoPE permutation) */
+    export_and_check("qwen2", "qwen2", 4, 2, BL_GGML_F32, 8.0, 6);
+    check_qwen2_bits();
+    check_head_counts();
     check_alpha_pattern_and_refusals();
     check_reader_errors();
     return t_finish();

@@ -373,36 +373,51 @@ static const char *gguf_arch_list(char *buf, size_t cap) {
     for (int r = 0; r < n; r++)
         for (int t = 0; t < rows[r].n_types; t++) {
             const char *g = rows[r].types[t].gguf_arch;
-            if (!g || bl_arch_find_gguf(g) != &rows[r] || strstr(buf, g)) continue;
+            if (!g || bl_arch_find_gguf(g, NULL) != &rows[r] || strstr(buf, g)) continue;
             o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", g);
             if (o >= cap) return buf;
         }
     return buf;
 }
 
+/* The block linear a module path names ("model.layers.3.self_attn.q_proj" -> layer 3, q_proj's
+ * row of the table), NULL when it is none of the row's block linears. */
+static const bl_arch_linear *block_linear(const bl_arch *A, const char *module, long *layer) {
+    const char *m = module;
+    size_t pl = strlen(A->prefix), bl = strlen(A->block);
+    if (!strncmp(m, A->prefix, pl)) m += pl;
+    char *end = NULL;
+    long l = !strncmp(m, A->block, bl) ? strtol(m + bl, &end, 10) : -1;
+    if (!end || end == m + bl || *end != '.' || l < 0) return NULL;
+    for (size_t i = 0; i < sizeof A->lin / sizeof A->lin[0] && A->lin[i].path; i++)
+        if (!strcmp(end + 1, A->lin[i].path)) {
+            *layer = l;
+            return &A->lin[i];
+        }
+    return NULL;
+}
+
 /* llama.cpp names come from the architecture table (model/arch.h): the row whose model types
  * export as `arch`, its prefix / block path, and each block linear's gguf name. */
 balora_status bl_gguf_tensor_name(const char *arch, const char *module, char *out, size_t cap) {
-    const bl_arch *A = bl_arch_find_gguf(arch);
+    const bl_arch *A = bl_arch_find_gguf(arch, NULL);
     char list[128];
     if (!A) return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: architecture '%s' is not supported (%s)", arch,
                            gguf_arch_list(list, sizeof list));
     const char *m = module;
-    size_t pl = strlen(A->prefix), bl = strlen(A->block);
+    size_t pl = strlen(A->prefix);
     if (!strncmp(m, A->prefix, pl)) m += pl;
     if (A->gguf_lm_head && A->lm_head && !strcmp(m, A->lm_head)) {
         snprintf(out, cap, "%s.weight", A->gguf_lm_head);
         return BALORA_STATUS_OK;
     }
-    char *end = NULL;
-    long layer = !strncmp(m, A->block, bl) ? strtol(m + bl, &end, 10) : -1;
-    if (end && end != m + bl && *end == '.' && layer >= 0)
-        for (size_t i = 0; i < sizeof A->lin / sizeof A->lin[0] && A->lin[i].path; i++) {
-            if (!A->lin[i].gguf || strcmp(end + 1, A->lin[i].path)) continue;
-            if ((size_t)snprintf(out, cap, "blk.%ld.%s.weight", layer, A->lin[i].gguf) >= cap)
-                return bl_fail(BALORA_STATUS_INVALID, "GGUF tensor name too long");
-            return BALORA_STATUS_OK;
-        }
+    long layer = -1;
+    const bl_arch_linear *lin = block_linear(A, module, &layer);
+    if (lin && lin->gguf) {
+        if ((size_t)snprintf(out, cap, "blk.%ld.%s.weight", layer, lin->gguf) >= cap)
+            return bl_fail(BALORA_STATUS_INVALID, "GGUF tensor name too long");
+        return BALORA_STATUS_OK;
+    }
     char mods[256];
     size_t o = 0;
     mods[0] = 0;
@@ -410,6 +425,84 @@ balora_status bl_gguf_tensor_name(const char *arch, const char *module, char *ou
         if (A->lin[i].gguf) o += (size_t)snprintf(mods + o, sizeof mods - o, "%s%s", o ? ", " : "", A->lin[i].path);
     return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: module '%s' has no llama.cpp '%s' tensor (supported for %s: %s%s)",
                    module, arch, arch, mods, A->gguf_lm_head ? ", lm_head" : "");
+}
+
+/* ---- head counts against the adapter's shapes ---- */
+
+/* What a q/k/v/o module says about the heads: its rows (q/k/v lora_B) or columns (o_proj
+ * lora_A) are heads x head_dim, with n_head for q and o, n_head_kv for k and v. */
+typedef struct head_view {
+    const bl_peft_pair *p;
+    bool kv;                  /* k_proj / v_proj */
+    int64_t width;            /* lora_B rows, or o_proj's lora_A columns */
+    const char *factor;       /* "lora_B" or "lora_A" */
+    const int64_t *shape;     /* that factor's [rows, cols] */
+} head_view;
+
+static bool head_view_of(const bl_arch *A, const bl_peft_pair *p, head_view *v) {
+    long layer;
+    const bl_arch_linear *lin = block_linear(A, p->module, &layer);
+    if (!lin || p->embedding || !p->a || !p->b) return false;
+    if (lin->role != BL_ROLE_Q && lin->role != BL_ROLE_K && lin->role != BL_ROLE_V && lin->role != BL_ROLE_O) return false;
+    v->p = p;
+    v->kv = lin->role == BL_ROLE_K || lin->role == BL_ROLE_V;
+    bool o = lin->role == BL_ROLE_O;
+    v->factor = o ? "lora_A" : "lora_B";
+    v->shape = o ? p->a->shape : p->b->shape;
+    v->width = o ? p->a->shape[1] : p->b->shape[0];
+    return true;
+}
+
+static balora_status head_mismatch(const bl_peft_adapter *ad, const char *field, int64_t value, const head_view *v, int64_t head_dim,
+                                   const char *hd_from) {
+    bool o = !strcmp(v->factor, "lora_A");
+    return bl_fail(BALORA_STATUS_INVALID, "%s: GGUF export: %s = %lld contradicts module '%s': its %s is [%lld, %lld], %lld %s, not "
+                   "%lld heads x head_dim %lld = %lld (head_dim %s); llama.cpp would load the file and compute wrong logits. "
+                   "hint: give the base model's true num_attention_heads / num_key_value_heads (--n-head / --n-head-kv), or "
+                   "--base MODEL_DIR", ad->weights_path, field, (long long)value, v->p->module, v->factor, (long long)v->shape[0],
+                   (long long)v->shape[1], (long long)v->width, o ? "columns" : "rows", (long long)value, (long long)head_dim,
+                   (long long)(value * head_dim), hd_from);
+}
+
+static balora_status check_heads(const bl_peft_adapter *ad, const bl_gguf_lora_options *opt, const bl_arch *A) {
+    const char *fh = opt->n_head_from ? opt->n_head_from : "n_head";
+    char fkv[300];
+    if (opt->n_head_kv > 0) snprintf(fkv, sizeof fkv, "%s", opt->n_head_kv_from ? opt->n_head_kv_from : "n_head_kv");
+    else snprintf(fkv, sizeof fkv, "%s (n_head_kv defaults to it)", fh);
+    int64_t nh = opt->n_head > 0 ? opt->n_head : 0, nkv = opt->n_head_kv > 0 ? opt->n_head_kv : nh;
+    if (nh == 0 && nkv == 0) return BALORA_STATUS_OK;
+    if (nh > 0 && nh % nkv)
+        return bl_fail(BALORA_STATUS_INVALID, "GGUF export: %s = %lld does not divide %s = %lld (grouped-query attention shares each "
+                       "key-value head among a whole number of query heads); hint: give the base model's true head counts",
+                       fkv, (long long)nkv, fh, (long long)nh);
+    int64_t hd = opt->head_dim > 0 ? opt->head_dim : 0;
+    char hd_from[700];
+    snprintf(hd_from, sizeof hd_from, "from %s", opt->head_dim_from ? opt->head_dim_from : "head_dim");
+    head_view v;
+    /* head_dim, when not given: from q_proj (n_head), else o_proj, else k_proj / v_proj (n_head_kv) */
+    static const bl_arch_role order[] = {BL_ROLE_Q, BL_ROLE_O, BL_ROLE_K, BL_ROLE_V};
+    for (int k = 0; k < 4 * ad->n_pairs && hd == 0; k++) {
+        long layer;
+        const bl_arch_linear *lin = block_linear(A, ad->pairs[k % ad->n_pairs].module, &layer);
+        if (!lin || lin->role != order[k / ad->n_pairs] || !head_view_of(A, &ad->pairs[k % ad->n_pairs], &v)) continue;
+        int64_t heads = v.kv ? nkv : nh;
+        if (heads <= 0) continue;
+        if (v.width % heads)
+            return bl_fail(BALORA_STATUS_INVALID, "%s: GGUF export: %s = %lld contradicts module '%s': its %s is [%lld, %lld], and "
+                           "%lld %s are not %lld heads of one size; hint: give the base model's true num_attention_heads / "
+                           "num_key_value_heads (--n-head / --n-head-kv), or --base MODEL_DIR", ad->weights_path,
+                           v.kv ? fkv : fh, (long long)heads, v.p->module, v.factor, (long long)v.shape[0], (long long)v.shape[1],
+                           (long long)v.width, strcmp(v.factor, "lora_A") ? "rows" : "columns", (long long)heads);
+        hd = v.width / heads;
+        snprintf(hd_from, sizeof hd_from, "%lld from module '%s': %lld / %s %lld", (long long)hd, v.p->module, (long long)v.width,
+                 v.kv ? "n_head_kv" : "n_head", (long long)heads);
+    }
+    for (int i = 0; i < ad->n_pairs && hd > 0; i++) {
+        if (!head_view_of(A, &ad->pairs[i], &v)) continue;
+        int64_t heads = v.kv ? nkv : nh;
+        if (heads > 0 && v.width != heads * hd) return head_mismatch(ad, v.kv ? fkv : fh, heads, &v, hd, hd_from);
+    }
+    return BALORA_STATUS_OK;
 }
 
 /* What one pair becomes. */
@@ -427,13 +520,14 @@ static balora_status plan_pair(const bl_peft_adapter *ad, const bl_gguf_lora_opt
                        ad->weights_path, p->module);
     BL_TRY(bl_gguf_tensor_name(opt->arch, p->module, o->name, sizeof o->name));
     o->pair = p;
-    const bl_arch *A = bl_arch_find_gguf(opt->arch);
+    const bl_arch_type *ty;
+    const bl_arch *A = bl_arch_find_gguf(opt->arch, &ty);
     const bl_arch_linear *lq = bl_arch_linear_of(A, BL_ROLE_Q), *lk = bl_arch_linear_of(A, BL_ROLE_K);
     char sq[64] = "-", sk[64] = "-";
     if (lq && lq->gguf) snprintf(sq, sizeof sq, ".%s.weight", lq->gguf);
     if (lk && lk->gguf) snprintf(sk, sizeof sk, ".%s.weight", lk->gguf);
     bool is_q = strstr(o->name, sq) != NULL, is_k = strstr(o->name, sk) != NULL;
-    if (A->pos == BL_POS_ROPE && (is_q || is_k)) { /* llama.cpp's RoPE row order */
+    if (A->pos == BL_POS_ROPE && ty->gguf_rope_pairs && (is_q || is_k)) { /* llama.cpp's RoPE row order */
         int64_t heads = is_q ? opt->n_head : (opt->n_head_kv > 0 ? opt->n_head_kv : opt->n_head);
         int64_t out = p->b->shape[0];
         if (heads <= 0)
@@ -475,6 +569,7 @@ static balora_status export_run(const bl_peft_adapter *ad, const char *out_path,
                        "express (hint: balora merge, then convert the merged model)", ad->weights_path, ad->full[0].t->name);
     if (ad->n_pairs == 0) return bl_fail(BALORA_STATUS_FORMAT, "%s: no LoRA pairs to export", ad->weights_path);
     bool f16 = opt->type == BL_GGML_F16;
+    BL_TRY(check_heads(ad, opt, bl_arch_find_gguf(opt->arch, NULL)));
     int64_t max_b = 0;
     for (int i = 0; i < ad->n_pairs; i++) {
         BL_TRY(plan_pair(ad, opt, &ad->pairs[i], &outs[i]));
@@ -513,7 +608,7 @@ balora_status bl_gguf_export_lora(const char *adapter_dir, const char *out_path,
     char list[128];
     if (!opt || !opt->arch)
         return bl_fail(BALORA_STATUS_INVALID, "GGUF export: the base architecture is required (%s)", gguf_arch_list(list, sizeof list));
-    if (!bl_arch_find_gguf(opt->arch))
+    if (!bl_arch_find_gguf(opt->arch, NULL))
         return bl_fail(BALORA_STATUS_UNSUPPORTED, "GGUF export: architecture '%s' is not supported (%s)", opt->arch,
                        gguf_arch_list(list, sizeof list));
     if (opt->type != BL_GGML_F32 && opt->type != BL_GGML_F16)

@@ -82,15 +82,24 @@ balora_status bl_gguf_writer_tensor(bl_gguf_writer *w, const char *name, uint32_
 balora_status bl_gguf_writer_save(bl_gguf_writer *w, const char *path);
 void bl_gguf_writer_free(bl_gguf_writer *w);
 
-/* PEFT LoRA adapter -> llama.cpp LoRA GGUF. arch "llama" (also Mistral-style bases) or "gpt2".
- * n_head / n_head_kv: the base model's heads (needed for llama when q_proj or k_proj are
- * adapted: lora_b rows get llama.cpp's RoPE permutation); 0 = unknown. type: BL_GGML_F32 or
- * BL_GGML_F16. adapter.lora.alpha = lora_alpha (times sqrt(r) for rsLoRA); a module whose
- * scale differs from alpha / r_module (alpha_pattern) has it folded into lora_b. */
+/* PEFT LoRA adapter -> llama.cpp LoRA GGUF. arch: a llama.cpp architecture of the table
+ * (model/arch.h gguf_arch: "llama" (also Mistral), "qwen2", "gpt2").
+ * n_head / n_head_kv: the base model's heads; needed where llama.cpp's RoPE row order applies
+ * (gguf_rope_pairs: llama's q_proj / k_proj lora_b rows are permuted); 0 = unknown.
+ * head_dim: the base's head size (config.json head_dim, or hidden_size / n_head); 0 = unknown.
+ * Whatever head counts are given are checked against the adapter's shapes (q/k/v lora_B rows,
+ * o_proj lora_A columns = heads x head_dim, head_dim from head_dim or else from the first module
+ * that gives it; num_key_value_heads dividing num_attention_heads) and a contradiction is refused
+ * naming the field (n_head_from / n_head_kv_from / head_dim_from: where the value came from, e.g.
+ * "--n-head" or "base/config.json field 'num_attention_heads'"; NULL: "n_head", ...), its value
+ * and the module's shape. type: BL_GGML_F32 or BL_GGML_F16. adapter.lora.alpha = lora_alpha
+ * (times sqrt(r) for rsLoRA); a module whose scale differs from alpha / r_module
+ * (alpha_pattern) has it folded into lora_b. */
 typedef struct bl_gguf_lora_options {
     const char *arch;
-    int64_t n_head, n_head_kv;
+    int64_t n_head, n_head_kv, head_dim;
     uint32_t type;
+    const char *n_head_from, *n_head_kv_from, *head_dim_from;
 } bl_gguf_lora_options;
 balora_status bl_gguf_export_lora(const char *adapter_dir, const char *out_path, const bl_gguf_lora_options *opt, int *n_tensors);
 

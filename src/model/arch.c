@@ -16,12 +16,13 @@ static const bl_arch_type g_gpt2_types[] = {
 static const bl_arch_type g_llama_types[] = {
     {.model_type = "llama", .class_prefix = "Llama", .causal_lm = "LlamaForCausalLM",
      .seq_cls = "LlamaForSequenceClassification", .bias_field = "attention_bias", .save_bias_fields = true,
-     .gguf_arch = "llama"},
+     .gguf_arch = "llama", .gguf_rope_pairs = true},
     {.model_type = "mistral", .class_prefix = "Mistral", .causal_lm = "MistralForCausalLM",
      .seq_cls = "MistralForSequenceClassification", .bias_field = "attention_bias", .window_field = "sliding_window",
-     .gguf_arch = "llama"},
+     .gguf_arch = "llama", .gguf_rope_pairs = true}, /* llama.cpp converts MistralForCausalLM as llama */
     {.model_type = "qwen2", .class_prefix = "Qwen2", .causal_lm = "Qwen2ForCausalLM",
-     .seq_cls = "Qwen2ForSequenceClassification", .fixed_qkv_bias = true, .window_refused = "use_sliding_window"},
+     .seq_cls = "Qwen2ForSequenceClassification", .fixed_qkv_bias = true, .window_refused = "use_sliding_window",
+     .gguf_arch = "qwen2"}, /* llama.cpp arch qwen2: NEOX RoPE, same block tensor names as llama */
 };
 static const bl_arch_type g_bert_types[] = {
     {.model_type = "bert", .class_prefix = "Bert", .seq_cls = "BertForSequenceClassification"},
@@ -204,10 +205,14 @@ int bl_arch_block_name(const bl_arch *a, char *out, size_t cap, long l, const ch
     return snprintf(out, cap, "%s%s%ld.%s%s", a->prefix, a->block, l, path, suffix ? suffix : "");
 }
 
-const bl_arch *bl_arch_find_gguf(const char *gguf_arch) {
+const bl_arch *bl_arch_find_gguf(const char *gguf_arch, const bl_arch_type **type) {
+    if (type) *type = NULL;
     for (int r = 0; gguf_arch && r < NROWS; r++)
         for (int t = 0; t < g_rows[r].n_types; t++)
-            if (g_rows[r].types[t].gguf_arch && !strcmp(g_rows[r].types[t].gguf_arch, gguf_arch)) return &g_rows[r];
+            if (g_rows[r].types[t].gguf_arch && !strcmp(g_rows[r].types[t].gguf_arch, gguf_arch)) {
+                if (type) *type = &g_rows[r].types[t];
+                return &g_rows[r];
+            }
     return NULL;
 }
 

@@ -104,6 +104,10 @@ typedef struct bl_arch_type {
                                    per-layer rule is not implemented), NULL: none */
     bool save_bias_fields;      /* bl_config_to_json writes attention_bias / mlp_bias */
     const char *gguf_arch;      /* llama.cpp general.architecture of its LoRA GGUF export, NULL: none */
+    bool gguf_rope_pairs;       /* llama.cpp runs gguf_arch with its "normal" RoPE on adjacent pairs (2j, 2j+1)
+                                   and its converter permutes q/k rows to match (llama, mistral): the export
+                                   permutes lora_b of q and k alike. false: llama.cpp's NEOX RoPE, HF's
+                                   rotate-half as is (qwen2), rows exported unchanged */
 } bl_arch_type;
 
 /* One linear of a block. */
@@ -174,8 +178,9 @@ const char *bl_arch_default_targets(const char *model_type, bl_arch_use use);
 const bl_arch_linear *bl_arch_linear_of(const bl_arch *a, bl_arch_role role);
 /* Checkpoint name of block l's module `path` (prefix + block + l + "." + path + suffix). */
 int bl_arch_block_name(const bl_arch *a, char *out, size_t cap, long l, const char *path, const char *suffix);
-/* The row (decoder with a GGUF export) whose types export as llama.cpp arch `gguf_arch`. */
-const bl_arch *bl_arch_find_gguf(const char *gguf_arch);
+/* The row (decoder with a GGUF export) whose types export as llama.cpp arch `gguf_arch`, and the
+ * first such type in *type (may be NULL; the types sharing a gguf_arch share gguf_rope_pairs). */
+const bl_arch *bl_arch_find_gguf(const char *gguf_arch, const bl_arch_type **type);
 /* "gpt2: c_attn; llama: q_proj,v_proj; ..." (the default targets per family, for --help). */
 const char *bl_arch_targets_help(bl_arch_use use, char *buf, size_t cap);
 /* Comma-separated list of the model types (for error hints) into buf: 0 all, 1 decoders, 2 encoders. */
