@@ -80,9 +80,10 @@ static void test_rows(void) {
             /* GGUF: a type that exports finds a row of its family back (llama and mistral share llama's) */
             if (ty->gguf_arch) {
                 n_gguf++;
-                const bl_arch *g = bl_arch_find_gguf(ty->gguf_arch);
-                CHECK(g && g->family == a->family && !enc, "%s: GGUF arch %s finds a %s row (got %s)", mt, ty->gguf_arch,
-                      a->name, g ? g->name : "none");
+                const bl_arch_type *gt = NULL;
+                const bl_arch *g = bl_arch_find_gguf(ty->gguf_arch, &gt);
+                CHECK(g && g->family == a->family && !enc && gt && !strcmp(gt->gguf_arch, ty->gguf_arch),
+                      "%s: GGUF arch %s finds a %s row (got %s)", mt, ty->gguf_arch, a->name, g ? g->name : "none");
             } else {
                 CHECK(true, "%s: no GGUF export", mt);
             }
@@ -95,7 +96,7 @@ static void test_rows(void) {
     CHECK(!bl_arch_find(NULL, NULL) && !bl_arch_is_encoder(NULL) && !bl_arch_is_encoder("gemma"), "NULL / unknown is no encoder");
     CHECK(!bl_arch_default_targets("gemma", BL_USE_TRAIN), "unknown model_type: no default targets");
     CHECK(!bl_arch_find_class("GemmaForCausalLM", NULL, NULL) && !bl_arch_find_class(NULL, NULL, NULL), "unknown class");
-    CHECK(!bl_arch_find_gguf("bert") && !bl_arch_find_gguf(NULL), "no GGUF export for bert");
+    CHECK(!bl_arch_find_gguf("bert", NULL) && !bl_arch_find_gguf(NULL, NULL), "no GGUF export for bert");
     /* the help lines list every row */
     char help[1024], types[512];
     bl_arch_targets_help(BL_USE_TRAIN, help, sizeof help);
