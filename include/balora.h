@@ -219,7 +219,7 @@ typedef struct balora_train_config {
                                      folder (out_dir/adapter or out_dir/model, results.json; required) */
     const char *tokenizer;        /* NULL = the model folder's */
     /* adapter */
-    const char *targets;          /* "auto" (q_proj,v_proj; gpt2 c_attn; encoders query,key,value), "all-linear", "a,b" */
+    const char *targets;          /* "auto" (the architecture row's default: q_proj,v_proj; gpt2 c_attn; bert query,key,value; deberta-v2 query_proj,key_proj,value_proj), "all-linear", "a,b" */
     int64_t rank;                 /* 8 */
     double alpha;                 /* 8 */
     double dropout;               /* 0 */
