@@ -2,6 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int t_checks, t_failures;
@@ -106,4 +108,28 @@ int t_finish(void) {
         return g_result = 1;
     }
     return g_result = t_failures ? 1 : 0;
+}
+
+static void scan_dir(const char *root, const char *rel, bool headers, void (*fn)(const char *, const char *)) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", root, rel);
+    DIR *d = opendir(dir);
+    if (!d) { CHECK(false, "cannot open %s; hint: set BALORA_SOURCE_DIR to the source tree", dir); return; }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char r2[4096], full[8200];
+        snprintf(r2, sizeof r2, "%s/%s", rel, e->d_name);
+        snprintf(full, sizeof full, "%s/%s", root, r2);
+        struct stat sb;
+        if (stat(full, &sb) != 0) continue;
+        if (S_ISDIR(sb.st_mode)) { scan_dir(root, r2, headers, fn); continue; }
+        size_t n = strlen(e->d_name);
+        if (n > 2 && (!strcmp(e->d_name + n - 2, ".c") || (headers && !strcmp(e->d_name + n - 2, ".h")))) fn(full, r2);
+    }
+    closedir(d);
+}
+
+void t_scan_sources(const char *rel, bool headers, void (*fn)(const char *full, const char *rel)) {
+    scan_dir(t_source_dir(), rel, headers, fn);
 }

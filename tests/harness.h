@@ -38,6 +38,9 @@ const char *t_source_dir(void);
 const char *t_cli(void);
 /* A fresh temporary directory (removed by t_finish unless BALORA_KEEP_TMP is set). */
 const char *t_tmpdir(void);
+/* Calls fn(full_path, path_relative_to_source_root) for every .c file (and .h with headers) under the
+ * source tree's folder rel, recursively; a folder that cannot be opened is a failed check. */
+void t_scan_sources(const char *rel, bool headers, void (*fn)(const char *full, const char *rel));
 
 /* Golden tolerance (golden/README.md): |got - want| <= atol + rtol * |want| elementwise.
  * Prints the worst element on failure and returns the number of violations. */

@@ -6,10 +6,8 @@
 #include "adapters/lora.h"
 #include "encoders/finetune.h"
 #include "model/arch.h"
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* true when `leaf` is the last path component of one of the row's block linears */
 static bool row_has_leaf(const bl_arch *a, const char *leaf) {
@@ -178,26 +176,6 @@ static void scan_file(const char *full, const char *rel) {
     free(text);
 }
 
-static void scan_dir(const char *root, const char *rel) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/%s", root, rel);
-    DIR *d = opendir(dir);
-    if (!d) { CHECK(false, "cannot open %s; hint: set BALORA_SOURCE_DIR to the source tree", dir); return; }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char r2[4096], full[8200];
-        snprintf(r2, sizeof r2, "%s/%s", rel, e->d_name);
-        snprintf(full, sizeof full, "%s/%s", root, r2);
-        struct stat sb;
-        if (stat(full, &sb) != 0) continue;
-        if (S_ISDIR(sb.st_mode)) { scan_dir(root, r2); continue; }
-        size_t n = strlen(e->d_name);
-        if (n > 2 && !strcmp(e->d_name + n - 2, ".c")) scan_file(full, r2);
-    }
-    closedir(d);
-}
-
 static void test_scan(void) {
     int n = 0;
     const bl_arch *rows = bl_arch_rows(&n);
@@ -208,8 +186,8 @@ static void test_scan(void) {
         add_needle(rows[r].targets_init);
     }
     CHECK(g_n_needles >= 8, "%d needles (encoder model types and default target lists)", g_n_needles);
-    scan_dir(t_source_dir(), "src");
-    scan_dir(t_source_dir(), "cli");
+    t_scan_sources("src", false, scan_file);
+    t_scan_sources("cli", false, scan_file);
     CHECK(g_scanned >= 50, "scanned only %d .c files under %s; hint: set BALORA_SOURCE_DIR", g_scanned, t_source_dir());
     /* the scanner works: arch.c itself spells every needle */
     for (int i = 0; i < g_n_needles; i++)

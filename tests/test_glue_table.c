@@ -5,10 +5,8 @@
 #include "harness.h"
 #include "data_glue/tasks.h"
 #include "eval/glue.h"
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static void test_rows(void) {
     int n_adv = 0;
@@ -80,26 +78,6 @@ static void scan_file(const char *full, const char *rel) {
     free(text);
 }
 
-static void scan_dir(const char *root, const char *rel) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/%s", root, rel);
-    DIR *d = opendir(dir);
-    if (!d) { CHECK(false, "cannot open %s; hint: set BALORA_SOURCE_DIR", dir); return; }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char r2[4096], full[8200];
-        snprintf(r2, sizeof r2, "%s/%s", rel, e->d_name);
-        snprintf(full, sizeof full, "%s/%s", root, r2);
-        struct stat sb;
-        if (stat(full, &sb) != 0) continue;
-        if (S_ISDIR(sb.st_mode)) { scan_dir(root, r2); continue; }
-        size_t n = strlen(e->d_name);
-        if (n > 2 && !strcmp(e->d_name + n - 2, ".c")) scan_file(full, r2);
-    }
-    closedir(d);
-}
-
 static void test_scan(void) {
     for (int t = 0; t < BL_GLUE_TASK_COUNT; t++) {
         const bl_glue_task_info *ti = bl_glue_task_get((bl_glue_task)t);
@@ -109,8 +87,8 @@ static void test_scan(void) {
         for (int c = 0; c < 3; c++) add(ti->labels[c]);
     }
     CHECK(g_n >= 20, "%d needles", g_n);
-    scan_dir(t_source_dir(), "src");
-    scan_dir(t_source_dir(), "cli");
+    t_scan_sources("src", false, scan_file);
+    t_scan_sources("cli", false, scan_file);
     CHECK(g_scanned >= 50, "scanned only %d .c files under %s", g_scanned, t_source_dir());
     CHECK(g_table_hits == g_n, "the scan found %d of %d needles in src/data_glue/tasks.c: the scanner is broken", g_table_hits, g_n);
 }

@@ -17,11 +17,9 @@
  * the source tree (BALORA_SOURCE_DIR) and proves it works by finding the calls in src/ops. */
 #include "harness.h"
 #include "ops/ops.h"
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static bl_rng g_rng;
 static double urand(void) { return bl_rng_uniform(&g_rng) * 2.0 - 1.0; }
@@ -290,28 +288,8 @@ static void scan_file(const char *path, const char *rel) {
     free(text);
 }
 
-static void scan_dir(const char *root, const char *rel) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/%s", root, rel);
-    DIR *d = opendir(dir);
-    if (!d) { CHECK(false, "seam: cannot open %s", dir); return; }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char r2[4096], full[8200];
-        snprintf(r2, sizeof r2, "%s/%s", rel, e->d_name);
-        snprintf(full, sizeof full, "%s/%s", root, r2);
-        struct stat sb;
-        if (stat(full, &sb) != 0) continue;
-        if (S_ISDIR(sb.st_mode)) { scan_dir(root, r2); continue; }
-        size_t n = strlen(e->d_name);
-        if (n > 2 && (!strcmp(e->d_name + n - 2, ".c") || !strcmp(e->d_name + n - 2, ".h"))) scan_file(full, r2);
-    }
-    closedir(d);
-}
-
 static void test_seam(void) {
-    scan_dir(t_source_dir(), "src");
+    t_scan_sources("src", true, scan_file);
     CHECK(g_scanned >= 50, "seam: scanned only %d source files under %s/src; hint: set BALORA_SOURCE_DIR", g_scanned,
           t_source_dir());
     CHECK(g_ops_hits >= 2, "seam: the scan found no BLAS/LAPACK use in src/ops (%d hits): the scanner is broken",
