@@ -5,14 +5,8 @@
 # model's weights, its config and the training data are truncated in place, overwritten with
 # garbage and replaced while `balora train` runs; the run ends with the adapter of an undisturbed
 # run, byte for byte. A file truncated before the load is a clear error naming it.
-set -u
-CLI=${BALORA_CLI:-./build/balora}
-shared=${BALORA_SHARED:-${BALORA_SOURCE_DIR:-.}/../shared}
-if [ ! -d "$shared/golden/llama" ]; then echo "SKIP: $shared/golden/llama not found (set BALORA_SHARED)"; exit 0; fi
-fail=0; n_ok=0
-check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; else n_ok=$((n_ok + 1)); fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/shlib.sh"
+need_shared golden/llama
 fresh() { rm -rf "$tmp/model"; mkdir -p "$tmp/model"; cp "$shared/golden/llama/config.json" "$shared/golden/llama/model.safetensors" "$tmp/model/"
   python3 -c "
 import json
@@ -43,5 +37,4 @@ fresh
 truncate -s 100 "$tmp/model/model.safetensors"
 err=$("$CLI" "${args[@]}" --out "$tmp/bad" 2>&1); rc=$?
 check "a truncated weights file exits 1 naming it (got $rc: $err)" '[ $rc -eq 1 ] && echo "$err" | grep -q "model.safetensors"'
-echo "$n_ok checks passed"
-exit $fail
+finish

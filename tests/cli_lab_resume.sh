@@ -3,12 +3,7 @@
 # run (exit 143 / 130), the finished runs stay in OUT/runs; the same command again skips them and
 # writes a results.json whose every metric equals an uninterrupted job's (timings and the start
 # time left out). Another --seeds refuses the kept runs, naming the field. Self-contained.
-set -u
-CLI=${BALORA_CLI:-./build/balora}
-fail=0; n_ok=0
-check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; else n_ok=$((n_ok + 1)); fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/shlib.sh"
 args=(lab --preset mini --seeds 16 --threads 1)
 t0=$(date +%s.%N)
 "$CLI" "${args[@]}" --out "$tmp/ref" >"$tmp/ref.log" 2>&1; rc=$?
@@ -68,6 +63,4 @@ check "demo: interrupted (143) or finished (got $rc)" '[ $rc -eq 143 ] || [ $rc 
 "$CLI" demo --preset mini --seeds 16 --threads 1 --out "$tmp/demo" >"$tmp/demo.rerun.log" 2>&1; rc=$?
 check "demo: the rerun exits 0 (got $rc)" '[ $rc -eq 0 ]'
 check "demo: every metric equals the lab job's" 'same_results "$tmp/demo"'
-echo "$n_ok checks passed"
-[ $n_ok -gt 0 ] || fail=1
-exit $fail
+finish

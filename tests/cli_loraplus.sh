@@ -3,14 +3,8 @@
 # step from B = 0 (A gets no gradient then), every B element has moved R times as far as without
 # LoRA+ (Adam's first step is lr * g / (|g| + eps): the same g in both runs), A is unchanged in both,
 # and the adapter records the ratio in its metadata. --method full refuses it (exit 2).
-set -u
-CLI=${BALORA_CLI:-./build/balora}
-shared=${BALORA_SHARED:-${BALORA_SOURCE_DIR:-.}/../shared}
-if [ ! -d "$shared/golden/llama" ]; then echo "SKIP: $shared/golden/llama not found (set BALORA_SHARED)"; exit 0; fi
-fail=0; n_ok=0
-check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; else n_ok=$((n_ok + 1)); fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/shlib.sh"
+need_shared golden/llama
 python3 -c "
 import json
 with open('$tmp/ids.jsonl', 'w') as f:
@@ -50,5 +44,4 @@ check "metadata balora_loraplus_lr_ratio = 16, absent without LoRA+ ($out)" '[ "
 check "--method full with --loraplus-lr-ratio exits 2 naming it (got $rc)" '[ $rc -eq 2 ] && grep -q -- "--loraplus-lr-ratio" "$tmp/full.log"'
 "$CLI" "${args[@]}" --loraplus-lr-ratio -2 --out "$tmp/neg" >"$tmp/neg.log" 2>&1; rc=$?
 check "a negative ratio exits 2 (got $rc)" '[ $rc -eq 2 ]'
-echo "$n_ok checks passed"
-exit $fail
+finish

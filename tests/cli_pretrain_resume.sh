@@ -3,12 +3,7 @@
 # --resume (bare: the latest checkpoint in --out) ends with the model.safetensors of an
 # uninterrupted run, byte for byte; SIGTERM without --save-every writes a checkpoint, says how to
 # resume and exits 143. Self-contained (the lab's synthetic corpus).
-set -u
-CLI=${BALORA_CLI:-./build/balora}
-fail=0; n_ok=0
-check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; else n_ok=$((n_ok + 1)); fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/shlib.sh"
 args=(pretrain --preset mini --steps 240 --threads 1)
 t0=$(date +%s.%N)
 "$CLI" "${args[@]}" --out "$tmp/ref" >"$tmp/ref.log" 2>&1; rc=$?
@@ -59,6 +54,4 @@ check "--resume DIR exits 0 (got $rc)" '[ $rc -eq 0 ]'
 check "--resume DIR: model equals the uninterrupted one" 'same_model "$out"'
 "$CLI" "${args[@]}" --out "$tmp/none" --resume >"$tmp/none.log" 2>&1; rc=$?
 check "--resume with no checkpoint fails clearly (got $rc)" '[ $rc -ne 0 ] && grep -qi "checkpoint" "$tmp/none.log"'
-echo "$n_ok checks passed"
-[ $n_ok -gt 0 ] || fail=1
-exit $fail
+finish

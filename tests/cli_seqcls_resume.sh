@@ -4,14 +4,8 @@
 # random moments, restarted with a bare --resume while a checkpoint exists, and must end with the
 # adapter of an uninterrupted run, byte for byte (adapter_model.safetensors, adapter_config.json)
 # and the same step count in results.json.
-set -u
-CLI=${BALORA_CLI:-./build/balora}
-shared=${BALORA_SHARED:-${BALORA_SOURCE_DIR:-.}/../shared}
-if [ ! -d "$shared/golden/bert" ]; then echo "SKIP: $shared/golden/bert not found (set BALORA_SHARED)"; exit 0; fi
-fail=0; n_ok=0
-check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; else n_ok=$((n_ok + 1)); fi; }
-tmp=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/shlib.sh"
+need_shared golden/bert
 model="$tmp/bert"; mkdir -p "$model"
 cp "$shared/golden/bert/config.json" "$shared/golden/bert/model.safetensors" "$model/"
 python3 - "$model/vocab.txt" "$tmp/train.tsv" <<'PY'
@@ -58,5 +52,4 @@ for trial in 1 2 3 4 5; do
   s=$(steps_of "$out/results.json")
   check "trial $trial: results.json records 60 steps (got $s)" '[ "$s" = 60 ]'
 done
-echo "$n_ok checks passed"
-exit $fail
+finish

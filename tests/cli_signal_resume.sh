@@ -3,15 +3,9 @@
 # checkpoint atomically, says how to resume and exits 143 / 130; a bare `--resume` then ends with
 # the adapter of an uninterrupted run, byte for byte. Signals land at random moments (several
 # trials); a second signal exits at once and leaves the last published checkpoint usable.
-set -u
-CLI=${BALORA_CLI:-./build/balora}
-shared=${BALORA_SHARED:-${BALORA_SOURCE_DIR:-.}/../shared}
+. "$(dirname "$0")/shlib.sh"
 model="$shared/golden/llama"
-if [ ! -d "$model" ]; then echo "SKIP: $model not found (set BALORA_SHARED)"; exit 0; fi
-fail=0; n_ok=0
-check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; else n_ok=$((n_ok + 1)); fi; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+need_shared golden/llama
 python3 -c "
 import json
 with open('$tmp/ids.jsonl', 'w') as f:
@@ -66,6 +60,4 @@ for i in 1 2 3 4; do trial "term$i" TERM 1; done
 trial int1 INT 1
 # two signals at once: exits at once; the periodic checkpoints published so far stay usable
 trial twice TERM 2 --save-every 25
-echo "$n_ok checks passed"
-[ $n_ok -gt 0 ] || fail=1
-exit $fail
+finish

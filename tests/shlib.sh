@@ -1,0 +1,12 @@
+# Sourced by shell tests (tests/cli_*.sh): the CLI under test, ../shared, check() counting passed
+# checks, a temporary folder removed at exit, and finish (a test with no passed check fails).
+set -u
+CLI=${BALORA_CLI:-./build/balora}
+shared=${BALORA_SHARED:-${BALORA_SOURCE_DIR:-.}/../shared}
+fail=0; n_ok=0
+check() { if ! eval "$2"; then echo "FAILED: $1"; fail=1; else n_ok=$((n_ok + 1)); fi; }
+# Skips the test (before any check) when ../shared lacks $1.
+need_shared() { if [ ! -e "$shared/$1" ]; then echo "SKIP: $shared/$1 not found (set BALORA_SHARED)"; exit 0; fi; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+finish() { echo "$n_ok checks passed"; [ $n_ok -gt 0 ] || fail=1; exit $fail; }
