@@ -2,6 +2,7 @@
  * REVIEW task with every method x seed, scores (nlu.h). */
 #include "lab/nlu.h"
 #include "lab/run.h"
+#include "lab/keep.h"
 #include "lab/tsne.h"
 #include "adapters/lora.h"
 #include "encoders/clsmodel.h"
@@ -508,6 +509,66 @@ static balora_status tsne_maps(const float *feat, int64_t n, int64_t C, float *o
     return BALORA_STATUS_OK;
 }
 
+/* ------------------------------------------------------------------ finished runs kept on disk */
+
+/* OUT/runs/ (src/lab/keep.h): nlu.json (what the runs depend on), nlu_pretrain.json (with the encoder in
+ * OUT/nlu_model) and nlu_ft_METHOD_seedS.json, each written atomically as its run finishes. */
+static balora_status nlu_fingerprint(const bl_lab_nlu_preset *p, int32_t ns, const char *runs_dir) {
+    cJSON *f = cJSON_CreateObject();
+    if (!f) return BALORA_STATUS_NOMEM;
+    cJSON_AddNumberToObject(f, "format", 1);
+    cJSON_AddStringToObject(f, "preset", p->name);
+    cJSON_AddNumberToObject(f, "seeds", ns);
+    cJSON_AddNumberToObject(f, "threads", balora_threads_get());
+    char b[64];
+    snprintf(b, sizeof b, "%llu / %llu", (unsigned long long)p->corpus_seed, (unsigned long long)p->pre_seed);
+    cJSON_AddStringToObject(f, "corpus_seed / pre_seed", b);
+    const struct { const char *k; double v; } nums[] = {
+        {"n_pre_arith", (double)p->n_pre_arith}, {"n_pre_fact", (double)p->n_pre_fact}, {"n_pre_review", (double)p->n_pre_review},
+        {"n_ft", (double)p->n_ft}, {"n_test", (double)p->n_test}, {"imbalance", p->imbalance}, {"cue_frac", p->cue_frac},
+        {"cue_agree", p->cue_agree}, {"layers", p->layers}, {"hidden", p->hidden}, {"heads", p->heads},
+        {"intermediate", p->intermediate}, {"pre_steps", (double)p->pre_steps}, {"pre_batch", (double)p->pre_batch},
+        {"mask_copies", p->mask_copies}, {"mask_prob", p->mask_prob}, {"pre_lr", p->pre_lr},
+        {"pre_warmup_ratio", p->pre_warmup_ratio}, {"pre_weight_decay", p->pre_weight_decay}, {"ft_steps", (double)p->ft_steps},
+        {"ft_batch", (double)p->ft_batch}, {"lr_adapter", p->lr_adapter}, {"rank", p->rank}, {"alpha_per_rank", p->alpha_per_rank}};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) cJSON_AddNumberToObject(f, nums[i].k, nums[i].v);
+    cJSON_AddStringToObject(f, "targets", p->targets ? p->targets : "");
+    return bl_lab_keep_fingerprint(f, runs_dir, "nlu.json");
+}
+
+/* One fine-tuning run's outcome: val [BL_NLU_METRIC_COUNT], loss [n_loss], map [BL_NLU_N_SNAP, BL_NLU_TSNE_POINTS, 2] or NULL. */
+static balora_status nlu_ft_record(bool write, const char *path, double *val, float *loss, int64_t n_loss, float *map,
+                                   double *seconds) {
+    const size_t map_bytes = sizeof(float) * BL_NLU_N_SNAP * BL_NLU_TSNE_POINTS * 2;
+    if (write) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o) return BALORA_STATUS_NOMEM;
+        balora_status st = bl_lab_keep_put(o, "val", val, BL_NLU_METRIC_COUNT * sizeof(double));
+        if (!st) st = bl_lab_keep_put(o, "loss", loss, (size_t)n_loss * sizeof(float));
+        if (!st && map) st = bl_lab_keep_put(o, "tsne", map, map_bytes);
+        if (st) { cJSON_Delete(o); return st; }
+        cJSON_AddNumberToObject(o, "seconds", *seconds);
+        return bl_lab_keep_write(o, path);
+    }
+    cJSON *o = NULL;
+    BL_TRY(bl_json_load(path, &o));
+    balora_status st = bl_lab_keep_get(o, path, "val", val, BL_NLU_METRIC_COUNT * sizeof(double));
+    if (!st) st = bl_lab_keep_get(o, path, "loss", loss, (size_t)n_loss * sizeof(float));
+    if (!st && map) st = bl_lab_keep_get(o, path, "tsne", map, map_bytes);
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+    *seconds = cJSON_IsNumber(sec) ? sec->valuedouble : 0;
+    cJSON_Delete(o);
+    return st;
+}
+
+/* The message of an interrupted encoder-arm job. */
+static balora_status nlu_stopped(const char *what, bool mid_run, int64_t kept, const char *runs_dir) {
+    return bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) %s %s%s; %lld finished run(s) are kept in %s; hint: run the "
+                   "same command again to continue (finished runs are skipped)", balora_interrupted(), mid_run ? "during" : "after",
+                   what, mid_run ? ", which is not kept (runs are not checkpointed mid-way) and is redone by the rerun" : "",
+                   (long long)kept, runs_dir);
+}
+
 balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, int32_t n_seeds, bl_lab_nlu_progress_fn progress,
                              void *user, bl_lab_nlu_results *res) {
     memset(res, 0, sizeof *res);
@@ -533,13 +594,38 @@ balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, in
     res->n_id = c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_TEST_ID].n_items;
     res->n_ood = c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_TEST_OOD].n_items;
     res->n_affected = c.sets[BL_LAB_TASK_REVIEW][BL_LAB_SPLIT_AFFECTED].n_items;
-    char model_dir[4200], line[256];
+    char model_dir[4200], runs[4200], rec[4400], weights[4400], what[96], line[512];
+    int64_t kept = 0;
     balora_status st = bl_path_join(model_dir, sizeof model_dir, out_dir, "nlu_model");
-    if (!st && progress) {
-        snprintf(line, sizeof line, "nlu: masked-LM pre-training, %lld steps", (long long)p->pre_steps);
-        progress(line, user);
+    if (!st) st = bl_path_join(runs, sizeof runs, out_dir, "runs");
+    if (!st) st = bl_mkdir_p(out_dir);
+    if (!st) st = nlu_fingerprint(p, ns, runs);
+    if (!st) st = bl_path_join(rec, sizeof rec, runs, "nlu_pretrain.json");
+    if (!st) st = bl_path_join(weights, sizeof weights, model_dir, "model.safetensors");
+    if (!st && bl_file_exists(rec) && bl_file_exists(weights)) { /* kept by an earlier, interrupted job */
+        cJSON *o = NULL;
+        st = bl_json_load(rec, &o);
+        if (!st) st = bl_lab_keep_get(o, rec, "result", &res->pre, sizeof res->pre);
+        cJSON_Delete(o);
+        if (!st) kept++;
+        if (!st && progress) {
+            snprintf(line, sizeof line, "nlu: pre-training kept from an earlier job (%.200s)", rec);
+            progress(line, user);
+        }
+    } else if (!st) {
+        if (progress) {
+            snprintf(line, sizeof line, "nlu: masked-LM pre-training, %lld steps", (long long)p->pre_steps);
+            progress(line, user);
+        }
+        st = bl_lab_nlu_pretrain(&c, p, model_dir, NULL, progress, user, &res->pre);
+        if (st == BALORA_STATUS_INTERRUPTED) st = nlu_stopped("the masked-LM pre-training", true, 0, runs);
+        cJSON *o = st ? NULL : cJSON_CreateObject();
+        if (!st && !o) st = BALORA_STATUS_NOMEM;
+        if (!st) st = bl_lab_keep_put(o, "result", &res->pre, sizeof res->pre);
+        if (!st) { st = bl_lab_keep_write(o, rec); o = NULL; }
+        cJSON_Delete(o);
+        if (!st) kept++;
     }
-    if (!st) st = bl_lab_nlu_pretrain(&c, p, model_dir, NULL, progress, user, &res->pre);
     if (!st && progress) {
         snprintf(line, sizeof line, "nlu: pre-trained in %.1f s, MLM loss %.3f -> %.3f; fill-in probe: ID %.3f, OOD %.3f, "
                  "inherit %.3f", res->pre.seconds, res->pre.first_loss, res->pre.last_loss, res->pre.probe[BL_NLU_ACC_ID],
@@ -569,9 +655,28 @@ balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, in
         for (int s = 0; s < ns && !st; s++) {
             int map = m == BL_NLU_LORA ? 0 : m == BL_NLU_BALORA ? 1 : -1;
             bool ts = s == 0 && map >= 0 && feat;
-            st = finetune_one(&c, p, model_dir, (bl_nlu_method)m, res->seeds[s], res->val[m][s], res->loss[m][s], res->n_tsne,
-                              ts ? feat : NULL);
-            if (!st && ts) st = tsne_maps(feat, res->n_tsne, p->hidden, &res->tsne[map][0][0][0]);
+            int64_t n_loss = p->ft_steps < BL_NLU_MAX_CURVE ? p->ft_steps : BL_NLU_MAX_CURVE;
+            float *ts_map = ts ? &res->tsne[map][0][0][0] : NULL;
+            double sec = 0, tr0 = bl_time_now();
+            snprintf(what, sizeof what, "%s seed %llu", bl_nlu_method_name((bl_nlu_method)m), (unsigned long long)res->seeds[s]);
+            snprintf(rec, sizeof rec, "%s/nlu_ft_%s_seed%llu.json", runs, bl_nlu_method_name((bl_nlu_method)m),
+                     (unsigned long long)res->seeds[s]);
+            if (bl_file_exists(rec)) { /* kept by an earlier, interrupted job */
+                st = nlu_ft_record(false, rec, res->val[m][s], res->loss[m][s], n_loss, ts_map, &sec);
+                if (!st) kept++;
+                if (!st && progress) {
+                    snprintf(line, sizeof line, "nlu: %s: kept from an earlier job (%.160s)", what, rec);
+                    progress(line, user);
+                }
+            } else {
+                st = finetune_one(&c, p, model_dir, (bl_nlu_method)m, res->seeds[s], res->val[m][s], res->loss[m][s], res->n_tsne,
+                                  ts ? feat : NULL);
+                if (!st && ts) st = tsne_maps(feat, res->n_tsne, p->hidden, ts_map);
+                if (st == BALORA_STATUS_INTERRUPTED) st = nlu_stopped(what, true, kept, runs);
+                sec = bl_time_now() - tr0;
+                if (!st) st = nlu_ft_record(true, rec, res->val[m][s], res->loss[m][s], n_loss, ts_map, &sec);
+                if (!st) kept++;
+            }
             if (!st && progress) {
                 snprintf(line, sizeof line, "nlu: %s seed %llu: ID %.3f, OOD %.3f, inherit %.3f", bl_nlu_method_name((bl_nlu_method)m),
                          (unsigned long long)res->seeds[s], res->val[m][s][BL_NLU_ACC_ID], res->val[m][s][BL_NLU_ACC_OOD],
@@ -580,13 +685,8 @@ balora_status bl_lab_nlu_run(const bl_lab_nlu_preset *p, const char *out_dir, in
             }
         }
         res->method_seconds[m] = bl_time_now() - tm0;
-        if (!st && m + 1 < BL_NLU_M_COUNT && balora_interrupted())
-            st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted");
+        if (!st && m + 1 < BL_NLU_M_COUNT && balora_interrupted()) st = nlu_stopped(what, false, kept, runs);
     }
-    /* the encoder arm keeps no finished runs yet (the decoder arm does: OUT/runs) */
-    if (st == BALORA_STATUS_INTERRUPTED)
-        st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d): the encoder arm (preset %s) does not keep finished runs yet, "
-                     "so nothing of this job was kept; hint: run the command again to start it over", balora_interrupted(), p->name);
     res->seconds = bl_time_now() - t0;
     free(feat);
     bl_lab_corpus_free(&c);

@@ -1,6 +1,7 @@
 /* The lab's experiment runner: pre-training, fine-tuning every method x seed, evaluation
  * (see run.h). */
 #include "lab/run.h"
+#include "lab/keep.h"
 #include "adapters/lora.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -716,50 +717,7 @@ void bl_lab_results_free(bl_lab_results *r) {
 /* ------------------------------------------------------------------ finished runs kept on disk */
 
 /* OUT/runs/: lab.json (what the runs depend on), pretrain_VARIANT.json and ft_VARIANT_METHOD_seedS.json,
- * written atomically as each run finishes. Numbers are kept as their bit patterns (hex), so that a
- * run read back is bit-identical to the run computed (NaN included). */
-static void hex_put(char *out, const void *p, size_t bytes) {
-    const unsigned char *b = p;
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < bytes; i++) { out[2 * i] = d[b[i] >> 4]; out[2 * i + 1] = d[b[i] & 15]; }
-    out[2 * bytes] = 0;
-}
-static bool hex_get(const char *in, void *p, size_t bytes) {
-    unsigned char *b = p;
-    if (!in || strlen(in) != 2 * bytes) return false;
-    for (size_t i = 0; i < 2 * bytes; i++) {
-        char ch = in[i];
-        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-        if (v < 0) return false;
-        if (i % 2 == 0) b[i / 2] = (unsigned char)(v << 4); else b[i / 2] |= (unsigned char)v;
-    }
-    return true;
-}
-static balora_status put_hex(cJSON *o, const char *key, const void *p, size_t bytes) {
-    char *h = bl_malloc(2 * bytes + 1);
-    if (!h) return BALORA_STATUS_NOMEM;
-    hex_put(h, p, bytes);
-    cJSON_AddStringToObject(o, key, h);
-    free(h);
-    return BALORA_STATUS_OK;
-}
-static balora_status get_hex(const cJSON *o, const char *path, const char *key, void *p, size_t bytes) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v) || !hex_get(v->valuestring, p, bytes))
-        return bl_fail(BALORA_STATUS_FORMAT, "%s: field '%s' must be %zu hex digits (the values' bits); hint: remove the file to redo "
-                       "the run", path, key, 2 * bytes);
-    return BALORA_STATUS_OK;
-}
-
-static balora_status write_record(cJSON *o, const char *path) {
-    char *txt = o ? cJSON_Print(o) : NULL;
-    cJSON_Delete(o);
-    if (!txt) return bl_fail(BALORA_STATUS_NOMEM, "%s: out of memory", path);
-    balora_status st = bl_file_write_atomic(path, txt, strlen(txt));
-    free(txt);
-    return st;
-}
-
+ * written atomically as each run finishes (src/lab/keep.h). */
 /* lab.json: written on the first start, compared on every later one. */
 static balora_status runs_fingerprint(const bl_lab_preset *p, const char *runs_dir) {
     cJSON *f = cJSON_CreateObject();
@@ -795,47 +753,22 @@ static balora_status runs_fingerprint(const bl_lab_preset *p, const char *runs_d
                  x->imbalance, x->cue_agree, (int)x->rank);
         cJSON_AddStringToObject(f, k, val);
     }
-    char path[4200];
-    balora_status st = bl_path_join(path, sizeof path, runs_dir, "lab.json");
-    if (!st && bl_file_exists(path)) {
-        cJSON *old = NULL;
-        st = bl_json_load(path, &old);
-        const cJSON *x;
-        const cJSON *mine = st ? NULL : f;
-        cJSON_ArrayForEach(x, mine) {
-            const cJSON *y = cJSON_GetObjectItemCaseSensitive(old, x->string);
-            char *a = cJSON_PrintUnformatted(x), *b = y ? cJSON_PrintUnformatted(y) : NULL;
-            bool diff = !a || !b || strcmp(a, b) != 0;
-            if (diff)
-                st = bl_fail(BALORA_STATUS_INVALID, "%s: field '%s' is %s there but %s in this run: the folder holds the runs of another "
-                             "lab job, which are never mixed in; hint: use another --out, or remove %s to start over", path, x->string,
-                             b ? b : "(absent)", a ? a : "?", runs_dir);
-            free(a); free(b);
-            if (diff) break;
-        }
-        cJSON_Delete(old);
-        cJSON_Delete(f);
-        return st;
-    }
-    if (!st) st = bl_mkdir_p(runs_dir);
-    if (!st) return write_record(f, path);
-    cJSON_Delete(f);
-    return st;
+    return bl_lab_keep_fingerprint(f, runs_dir, "lab.json");
 }
 
 static balora_status pre_record_write(const char *path, const bl_lab_pretrain_result *r) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return BALORA_STATUS_NOMEM;
-    balora_status st = put_hex(o, "result", r, sizeof *r);
+    balora_status st = bl_lab_keep_put(o, "result", r, sizeof *r);
     if (st) { cJSON_Delete(o); return st; }
     cJSON_AddNumberToObject(o, "steps", (double)r->steps);
     cJSON_AddNumberToObject(o, "last_loss", r->last_loss);
-    return write_record(o, path);
+    return bl_lab_keep_write(o, path);
 }
 static balora_status pre_record_read(const char *path, bl_lab_pretrain_result *r) {
     cJSON *o = NULL;
     BL_TRY(bl_json_load(path, &o));
-    balora_status st = get_hex(o, path, "result", r, sizeof *r);
+    balora_status st = bl_lab_keep_get(o, path, "result", r, sizeof *r);
     cJSON_Delete(o);
     return st;
 }
@@ -852,21 +785,21 @@ typedef struct ft_record {
 static balora_status ft_record_write(const char *path, const ft_record *r) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return BALORA_STATUS_NOMEM;
-    balora_status st = put_hex(o, "val", r->val, BL_LAB_METRIC_COUNT * sizeof(double));
-    if (!st) st = put_hex(o, "loss", r->loss, (size_t)r->ft_steps * sizeof(float));
-    if (!st && r->tsne) st = put_hex(o, "tsne", r->tsne, (size_t)(BL_LAB_N_SNAP * r->n_tsne * 2) * sizeof(float));
-    if (!st && r->tsne) st = put_hex(o, "snap_step", r->snap_step, BL_LAB_N_SNAP * sizeof(int64_t));
+    balora_status st = bl_lab_keep_put(o, "val", r->val, BL_LAB_METRIC_COUNT * sizeof(double));
+    if (!st) st = bl_lab_keep_put(o, "loss", r->loss, (size_t)r->ft_steps * sizeof(float));
+    if (!st && r->tsne) st = bl_lab_keep_put(o, "tsne", r->tsne, (size_t)(BL_LAB_N_SNAP * r->n_tsne * 2) * sizeof(float));
+    if (!st && r->tsne) st = bl_lab_keep_put(o, "snap_step", r->snap_step, BL_LAB_N_SNAP * sizeof(int64_t));
     if (st) { cJSON_Delete(o); return st; }
     cJSON_AddNumberToObject(o, "seconds", r->seconds);
-    return write_record(o, path);
+    return bl_lab_keep_write(o, path);
 }
 static balora_status ft_record_read(const char *path, ft_record *r) {
     cJSON *o = NULL;
     BL_TRY(bl_json_load(path, &o));
-    balora_status st = get_hex(o, path, "val", r->val, BL_LAB_METRIC_COUNT * sizeof(double));
-    if (!st) st = get_hex(o, path, "loss", r->loss, (size_t)r->ft_steps * sizeof(float));
-    if (!st && r->tsne) st = get_hex(o, path, "tsne", r->tsne, (size_t)(BL_LAB_N_SNAP * r->n_tsne * 2) * sizeof(float));
-    if (!st && r->tsne) st = get_hex(o, path, "snap_step", r->snap_step, BL_LAB_N_SNAP * sizeof(int64_t));
+    balora_status st = bl_lab_keep_get(o, path, "val", r->val, BL_LAB_METRIC_COUNT * sizeof(double));
+    if (!st) st = bl_lab_keep_get(o, path, "loss", r->loss, (size_t)r->ft_steps * sizeof(float));
+    if (!st && r->tsne) st = bl_lab_keep_get(o, path, "tsne", r->tsne, (size_t)(BL_LAB_N_SNAP * r->n_tsne * 2) * sizeof(float));
+    if (!st && r->tsne) st = bl_lab_keep_get(o, path, "snap_step", r->snap_step, BL_LAB_N_SNAP * sizeof(int64_t));
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
     r->seconds = cJSON_IsNumber(sec) ? sec->valuedouble : 0;
     cJSON_Delete(o);
