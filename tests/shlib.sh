@@ -10,3 +10,19 @@ need_shared() { if [ ! -e "$shared/$1" ]; then echo "SKIP: $shared/$1 not found 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 finish() { echo "$n_ok checks passed"; [ $n_ok -gt 0 ] || fail=1; exit $fail; }
+# json_same_but_timings A B: the two JSON reports are equal but for timings ("seconds" in a key) and
+# the start time (started_utc); an empty or missing report is never equal.
+json_same_but_timings() {
+  python3 - "$1" "$2" <<'PYEOF'
+import json, sys
+def strip(x):
+    if isinstance(x, dict): return {k: strip(v) for k, v in x.items() if "seconds" not in k and k != "started_utc"}
+    if isinstance(x, list): return [strip(v) for v in x]
+    return x
+try:
+    a, b = (strip(json.load(open(p))) for p in sys.argv[1:3])
+except (OSError, ValueError):
+    sys.exit(1)
+sys.exit(0 if a == b and a else 1)
+PYEOF
+}
