@@ -25,9 +25,11 @@
 #include "eval/journal.h"
 #include "eval/mtbench.h"
 #include "io/json.h"
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct eval_args {
     const char *bench, *task, *data, *completions, *predictions, *out, *ks, *glue_task, *label_column, *python;
@@ -79,8 +81,69 @@ static balora_status eval_model_ppl(const eval_args *a, double *ppl, int64_t *n_
  * `task`, Adversarial GLUE's dev_ann.json (a .json file with a GLUE task: the task's key), or a generic
  * CSV / TSV / JSONL (task generic: columns --text-col [--text-pair-col] and --label-col, label names
  * --labels). */
-static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, const char *data, double **preds, double **gold,
-                                       int64_t *n) {
+/* --out: the predictions go to the journal as they are made (keep_*: the bl_predict_keep of predict.h). */
+typedef struct seqcls_keep {
+    bl_eval_journal jn;
+    const char *path;
+    const cJSON *fp;
+    bool open;
+    char id[32];
+} seqcls_keep;
+static const char *keep_id(seqcls_keep *k, int64_t i) { snprintf(k->id, sizeof k->id, "%lld", (long long)i + 1); return k->id; }
+static balora_status keep_open(void *user, int64_t n) {
+    seqcls_keep *k = user;
+    const char **ids = bl_malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
+    char *num = bl_malloc((size_t)(n > 0 ? n : 1) * 24);
+    balora_status st = ids && num ? BALORA_STATUS_OK : BALORA_STATUS_NOMEM;
+    for (int64_t i = 0; !st && i < n; i++) { snprintf(num + 24 * i, 24, "%lld", (long long)i + 1); ids[i] = num + 24 * i; }
+    if (!st) st = bl_eval_journal_open(&k->jn, k->path, k->fp, n, ids);
+    if (!st) k->open = true;
+    free(ids); free(num);
+    return st;
+}
+static bool keep_get(void *user, int64_t i, double *pred) {
+    seqcls_keep *k = user;
+    const cJSON *v = k->jn.score[i] ? cJSON_GetObjectItemCaseSensitive(k->jn.score[i], "prediction") : NULL;
+    if (!cJSON_IsNumber(v)) return false;
+    *pred = v->valuedouble; /* cJSON writes doubles with 17 digits where 15 do not round-trip: exact */
+    return true;
+}
+static balora_status keep_put(void *user, int64_t i, double pred) {
+    seqcls_keep *k = user;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return BALORA_STATUS_NOMEM;
+    cJSON_AddNumberToObject(o, "prediction", pred);
+    return bl_eval_journal_add(&k->jn, i, keep_id(k, i), "outcome", o);
+}
+/* What the predictions of eval_model_seqcls depend on. */
+static balora_status seqcls_fingerprint(const eval_args *a, bl_glue_task task, const char *data, cJSON **out) {
+    cJSON *f = cJSON_CreateObject();
+    if (!f) return BALORA_STATUS_NOMEM;
+    cJSON_AddStringToObject(f, "task", bl_glue_task_name(task));
+    cJSON_AddStringToObject(f, "data", data);
+    balora_status st = bl_eval_fingerprint_path(f, "data_content", data);
+    cJSON_AddStringToObject(f, "model", a->model);
+    if (!st) st = bl_eval_fingerprint_path(f, "model_content", a->model);
+    cJSON_AddStringToObject(f, "adapter", a->adapter ? a->adapter : "(none)");
+    if (!st && a->adapter) st = bl_eval_fingerprint_path(f, "adapter_content", a->adapter);
+    cJSON_AddStringToObject(f, "tokenizer", a->tokenizer ? a->tokenizer : "(the model's)");
+    if (!st && a->tokenizer) st = bl_eval_fingerprint_path(f, "tokenizer_content", a->tokenizer);
+    const char *cols[][2] = {{"label_column", a->label_column}, {"text_col", a->text_col}, {"text_pair_col", a->text_pair_col},
+                             {"labels", a->labels}};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) cJSON_AddStringToObject(f, cols[i][0], cols[i][1] ? cols[i][1] : "(default)");
+    cJSON_AddNumberToObject(f, "max_len", (double)a->max_len);
+    cJSON_AddNumberToObject(f, "batch_size", (double)a->batch_size);
+    cJSON_AddNumberToObject(f, "threads", (double)balora_threads_get());
+    if (st) { cJSON_Delete(f); return st; }
+    *out = f;
+    return BALORA_STATUS_OK;
+}
+/* The journal of the predictions on `data` for the report `out` (the out-of-domain file's: ood). */
+static void seqcls_journal_path(const char *out, bool ood, char *path, size_t cap) {
+    snprintf(path, cap, "%s%s.progress.jsonl", out, ood ? ".ood" : "");
+}
+static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, const char *data, bool ood, double **preds,
+                                       double **gold, int64_t *n) {
     bl_enc_predict_opts o = BL_ENC_PREDICT_DEFAULT;
     o.tokenizer = a->tokenizer;
     if (a->batch_size > 0) o.batch = a->batch_size;
@@ -94,7 +157,21 @@ static balora_status eval_model_seqcls(const eval_args *a, bl_glue_task task, co
     o.spec = &spec;
     size_t len = strlen(data);
     o.advglue = task != BL_GLUE_TASK_GENERIC && len > 5 && !strcmp(data + len - 5, ".json");
-    BL_TRY(bl_enc_predict_file(a->model, a->adapter, task, data, &o, preds, gold, n));
+    seqcls_keep k = {.open = false};
+    char jpath[4200];
+    cJSON *fp = NULL;
+    bl_predict_keep keep = {keep_open, keep_get, keep_put, &k};
+    if (a->out) {
+        seqcls_journal_path(a->out, ood, jpath, sizeof jpath);
+        BL_TRY(seqcls_fingerprint(a, task, data, &fp));
+        k.path = jpath;
+        k.fp = fp;
+        o.keep = &keep;
+    }
+    balora_status st = bl_enc_predict_file(a->model, a->adapter, task, data, &o, preds, gold, n);
+    if (k.open) { balora_status cs = bl_eval_journal_close(&k.jn, false); if (!st) st = cs; }
+    cJSON_Delete(fp);
+    if (st) return st;
     for (int64_t i = 0; i < *n; i++)
         if (isnan((*gold)[i])) {
             free(*preds); free(*gold);
@@ -332,12 +409,12 @@ static int run_bench(const eval_args *a) {
 }
 
 /* Scores one GLUE file against predictions (from a file, or the model hook). */
-static balora_status seqcls_score(const eval_args *a, bl_glue_task task, const char *data, const char *preds_path,
+static balora_status seqcls_score(const eval_args *a, bl_glue_task task, const char *data, const char *preds_path, bool ood,
                                   bl_glue_result *r) {
     double *gold = NULL, *pred = NULL;
     int64_t ng = 0, np = 0;
     balora_status st;
-    if (a->model) { st = eval_model_seqcls(a, task, data, &pred, &gold, &ng); np = ng; } /* the model reads its own gold labels */
+    if (a->model) { st = eval_model_seqcls(a, task, data, ood, &pred, &gold, &ng); np = ng; } /* the model reads its own gold labels */
     else {
         st = bl_glue_read_labels(task, data, a->label_column, &gold, &ng);
         if (!st) st = bl_glue_read_predictions(task, preds_path, &pred, &np);
@@ -419,9 +496,9 @@ static int run_seqcls(const eval_args *a) {
     if (!st) st = bl_glue_task_parse(a->ood_glue_task ? a->ood_glue_task : a->glue_task, &ood_task);
     if (st) { fprintf(stderr, "balora eval: error: %s\n", balora_last_error()); return 2; }
     bl_glue_result r[2];
-    if ((st = seqcls_score(a, task, a->data, a->predictions, &r[0]))) return cli_fail(st);
+    if ((st = seqcls_score(a, task, a->data, a->predictions, false, &r[0]))) return cli_fail(st);
     bool ood = a->ood_data != NULL;
-    if (ood && (st = seqcls_score(a, ood_task, a->ood_data, a->ood_predictions, &r[1]))) return cli_fail(st);
+    if (ood && (st = seqcls_score(a, ood_task, a->ood_data, a->ood_predictions, true, &r[1]))) return cli_fail(st);
     printf("%-14s %-8s %7s %9s %9s %9s %9s %9s %9s\n", "", "task", "n", "accuracy", "f1", "mcc", "pearson", "spearman", "score");
     seqcls_print(ood ? "in-domain" : "", &r[0]);
     if (ood) seqcls_print("out-of-domain", &r[1]);
@@ -461,7 +538,14 @@ static int run_seqcls(const eval_args *a) {
         if (d) cJSON_AddNumberToObject(d, "score", r[1].score - r[0].score);
     }
     if (!j) return cli_fail(bl_fail(BALORA_STATUS_NOMEM, "report"));
-    return write_report(j, a->out);
+    int rc = write_report(j, a->out);
+    /* the report holds everything now: the journals go (kept when the report could not be written) */
+    for (int i = 0; !rc && a->model && i < 1 + ood; i++) {
+        char jpath[4200];
+        seqcls_journal_path(a->out, i == 1, jpath, sizeof jpath);
+        if (unlink(jpath) != 0 && errno != ENOENT) rc = cli_fail(bl_fail(BALORA_STATUS_IO, "%s: cannot remove (%s)", jpath, strerror(errno)));
+    }
+    return rc;
 }
 
 /* --glue-average R1.json,R2.json,...: the GLUE average of seq-cls reports (each task's score is

@@ -6,23 +6,8 @@
 # and the same step count in results.json.
 . "$(dirname "$0")/shlib.sh"
 need_shared golden/bert
-model="$tmp/bert"; mkdir -p "$model"
-cp "$shared/golden/bert/config.json" "$shared/golden/bert/model.safetensors" "$model/"
-python3 - "$model/vocab.txt" "$tmp/train.tsv" <<'PY'
-import random, sys
-words = ["the", "movie", "was", "a", "film", "story", "plot", "good", "bad", "very", "quite", "long", "funny", "dark"]
-vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
-vocab += ["w%d" % i for i in range(256 - len(vocab))]  # the golden BERT's vocabulary size
-open(sys.argv[1], "w").write("\n".join(vocab) + "\n")
-r = random.Random(3)
-rows = ["sentence\tlabel"]
-for i in range(96):
-    y = r.randrange(2)
-    s = [r.choice(words[:7] + words[9:]) for _ in range(r.randrange(3, 9))]
-    s.insert(r.randrange(len(s) + 1), "good" if y else "bad")
-    rows.append(" ".join(s) + "\t%d" % y)
-open(sys.argv[2], "w").write("\n".join(rows) + "\n")
-PY
+model="$tmp/bert"
+tiny_bert "$model" "$tmp/train.tsv" 96
 args=(train --task seq-cls --model "$model" --data "$tmp/train.tsv" --glue-task sst2 --method ba-lora --batch-size 8
       --max-steps 60 --lr 1e-3 --threads 1 --seed 5 --save-every 1 --save-total-limit 2)
 t0=$(date +%s.%N)

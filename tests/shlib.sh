@@ -26,3 +26,24 @@ except (OSError, ValueError):
 sys.exit(0 if a == b and a else 1)
 PYEOF
 }
+# tiny_bert DIR TSV ROWS [SEED]: a copy of the golden BERT (../shared/golden/bert) with a vocabulary of
+# its size written here, and an SST-2-shaped TSV of ROWS sentences whose label is the word good / bad.
+tiny_bert() {
+  mkdir -p "$1"
+  cp "$shared/golden/bert/config.json" "$shared/golden/bert/model.safetensors" "$1/"
+  python3 - "$1/vocab.txt" "$2" "$3" "${4:-3}" <<'PY'
+import random, sys
+words = ["the", "movie", "was", "a", "film", "story", "plot", "good", "bad", "very", "quite", "long", "funny", "dark"]
+vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+vocab += ["w%d" % i for i in range(256 - len(vocab))]  # the golden BERT's vocabulary size
+open(sys.argv[1], "w").write("\n".join(vocab) + "\n")
+r = random.Random(int(sys.argv[4]))
+rows = ["sentence\tlabel"]
+for i in range(int(sys.argv[3])):
+    y = r.randrange(2)
+    s = [r.choice(words[:7] + words[9:]) for _ in range(r.randrange(3, 9))]
+    s.insert(r.randrange(len(s) + 1), "good" if y else "bad")
+    rows.append(" ".join(s) + "\t%d" % y)
+open(sys.argv[2], "w").write("\n".join(rows) + "\n")
+PY
+}

@@ -13,8 +13,8 @@ int64_t bl_enc_max_tokens(const bl_encoder *m) {
     return INT64_MAX;
 }
 
-balora_status bl_clsm_predict(bl_clsm *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
-                              int64_t batch, double *pred, float *logits) {
+static balora_status clsm_predict(bl_clsm *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
+                                  int64_t batch, double *pred, float *logits, const bl_predict_keep *keep) {
     if (batch < 1) return bl_fail(BALORA_STATUS_INVALID, "predict: batch %lld", (long long)batch);
     if (max_len > m->max_tokens) max_len = m->max_tokens;
     bl_seqcls_set s;
@@ -28,8 +28,11 @@ balora_status bl_clsm_predict(bl_clsm *m, bl_tok *tok, const bl_glue_set *d, bl_
     m->train = false;
     balora_status st = buf ? bl_clsm_run_init(m, B, max_len) : bl_fail(BALORA_STATUS_NOMEM, "predict: out of memory");
     int64_t *ids = buf, *mask = buf + B * max_len, *types = mask + B * max_len, *idx = types + B * max_len;
+    if (!st && keep) st = keep->open(keep->user, n);
     for (int64_t s0 = 0; s0 < n && !st; s0 += B) {
-        int64_t nb = n - s0 < B ? n - s0 : B, T;
+        int64_t nb = n - s0 < B ? n - s0 : B, T, n_kept = 0;
+        for (int64_t i = 0; keep && i < nb && keep->get(keep->user, s0 + i, &pred[s0 + i]); i++) n_kept++;
+        if (keep && n_kept == nb && !logits) continue; /* kept by an earlier, interrupted run */
         for (int64_t i = 0; i < nb; i++) idx[i] = s0 + i;
         if ((st = bl_seqcls_batch(&s, idx, nb, ids, mask, types, NULL, NULL, &T))) break;
         if ((st = bl_clsm_forward(m, nb, T, ids, mask, types, mode))) break;
@@ -41,11 +44,21 @@ balora_status bl_clsm_predict(bl_clsm *m, bl_tok *tok, const bl_glue_set *d, bl_
             for (int64_t c = 1; c < NL; c++) if (z[c] > z[best]) best = c;
             pred[s0 + i] = (double)best;
         }
+        for (int64_t i = 0; keep && i < nb && !st; i++) st = keep->put(keep->user, s0 + i, pred[s0 + i]);
+        if (!st && keep && s0 + nb < n && balora_interrupted())
+            st = bl_fail(BALORA_STATUS_INTERRUPTED, "interrupted (signal %d) after %lld of %lld examples; the predictions made are "
+                         "kept; hint: run the same command again to continue", balora_interrupted(), (long long)(s0 + nb),
+                         (long long)n);
     }
     m->train = train;
     free(buf);
     bl_seqcls_free(&s);
     return st;
+}
+
+balora_status bl_clsm_predict(bl_clsm *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
+                              int64_t batch, double *pred, float *logits) {
+    return clsm_predict(m, tok, d, mode, max_len, batch, pred, logits, NULL);
 }
 
 balora_status bl_enc_predict(bl_encoder *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
@@ -89,7 +102,7 @@ balora_status bl_enc_predict_file(const char *model, const char *adapter, bl_glu
         *gold = malloc(sizeof(double) * (size_t)d.n);
         if (!*pred || !*gold) st = bl_fail(BALORA_STATUS_NOMEM, "predict: out of memory");
     }
-    if (!st) st = bl_clsm_predict(m, tok, &d, adapter ? BL_ADAPTER_ON : BL_ADAPTER_OFF, opt.max_len, opt.batch, *pred, NULL);
+    if (!st) st = clsm_predict(m, tok, &d, adapter ? BL_ADAPTER_ON : BL_ADAPTER_OFF, opt.max_len, opt.batch, *pred, NULL, opt.keep);
     if (!st) {
         for (int64_t i = 0; i < d.n; i++)
             (*gold)[i] = d.regression ? (double)d.score[i] : (d.label[i] >= 0 ? (double)d.label[i] : NAN);

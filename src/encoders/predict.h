@@ -28,6 +28,17 @@ balora_status bl_enc_predict(bl_encoder *m, bl_tok *tok, const bl_glue_set *d, b
 balora_status bl_clsm_predict(bl_clsm *m, bl_tok *tok, const bl_glue_set *d, bl_adapter_mode mode, int64_t max_len,
                               int64_t batch, double *pred, float *logits);
 
+/* Where predictions are kept as they are made (balora eval --out: the eval journal), so that an
+ * interrupted run resumes: open(n) once, then for each batch of the same boundaries as an uninterrupted
+ * run, get(i) for its examples (all kept: the batch is skipped) or put(i) after computing it. After each
+ * computed batch an interrupt (balora_interrupted) stops with BALORA_STATUS_INTERRUPTED. */
+typedef struct bl_predict_keep {
+    balora_status (*open)(void *user, int64_t n);
+    bool (*get)(void *user, int64_t i, double *pred);
+    balora_status (*put)(void *user, int64_t i, double pred);
+    void *user;
+} bl_predict_keep;
+
 typedef struct bl_enc_predict_opts {
     int64_t max_len;          /* default 128 (clamped to bl_enc_max_tokens) */
     int64_t batch;            /* default 32 */
@@ -35,6 +46,7 @@ typedef struct bl_enc_predict_opts {
     bool advglue;             /* data is Adversarial GLUE's dev_ann.json (task names the subset) */
     bool skip_bad_rows;       /* GLUE TSVs: skip (and count) malformed rows instead of failing */
     const bl_data_spec *spec; /* task BL_GLUE_TASK_GENERIC: the columns (NULL = text/label defaults) */
+    const bl_predict_keep *keep; /* NULL: nothing kept (and no interrupt point) */
 } bl_enc_predict_opts;
 #define BL_ENC_PREDICT_DEFAULT ((bl_enc_predict_opts){ .max_len = 128, .batch = 32 })
 
